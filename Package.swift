@@ -1,0 +1,43 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Graft",
+    products: [
+        .library(name: "Graft", targets: ["Graft"]),
+        .executable(name: "adapt", targets: ["adapt"]),
+        .executable(name: "graft-bench", targets: ["GraftBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (apt: libopenblas-dev, libhdf5-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        // HDF5 exposes its type ids and flags as macros; this shim makes them callable.
+        .target(name: "CHDF5Shim", dependencies: ["CHDF5"]),
+
+        .target(name: "GraftTensor", dependencies: ["CBLAS"]),
+        .target(name: "GraftAutodiff", dependencies: ["GraftTensor"]),
+        .target(name: "GraftNN", dependencies: ["GraftAutodiff"]),
+        .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText"]),
+        .target(name: "GraftText"),
+        .target(name: "GraftTrain", dependencies: ["GraftAutodiff"]),
+        .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftTrain"]),
+        .executableTarget(
+            name: "adapt",
+            dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "GraftBench", dependencies: ["Graft"], path: "Benchmarks/GraftBench"),
+
+        .testTarget(name: "GraftTensorTests", dependencies: ["GraftTensor"]),
+        .testTarget(name: "GraftAutodiffTests", dependencies: ["GraftAutodiff", "GraftNN"]),
+        .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraftIOTests", dependencies: ["GraftIO", "CHDF5", "CHDF5Shim"], exclude: ["check_with_h5py.py"]),
+        .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

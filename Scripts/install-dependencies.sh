@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages Graft builds and tests with (Debian / Ubuntu).
+# Skips apt entirely when everything is already present.
+set -euo pipefail
+packages=(libopenblas-dev libhdf5-dev hdf5-tools pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

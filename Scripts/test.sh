@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash Scripts/install-dependencies.sh
+bash Scripts/fetch-models.sh
+# Tests run in parallel; one OpenBLAS thread each keeps them from oversubscribing.
+export OPENBLAS_NUM_THREADS=1
+swift build --product graft-bench
+swift test --parallel
+# The benchmark suite must keep working (quick mode: checks it runs, not its speed).
+swift run graft-bench --quick

@@ -1,0 +1,48 @@
+import GraftTensor
+
+extension Variable {
+    /// The affine map `x Wᵀ + b` of a linear layer, fused: the bias seeds the
+    /// output of the GEMM (`beta = 1`) and its gradient is one GEMV, so no
+    /// extra pass over the activations is made. `x` is `[..., in]`, `weight`
+    /// `[out, in]`, `bias` `[out]`.
+    public static func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+        let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+        precondition(weight.value.rank == 2 && x.shape.last == inputs,
+                     "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
+        if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) must be [\(outputs)]") }
+        let rows = x.value.count / Swift.max(inputs, 1)
+        var output = Tensor(zeros: Array(x.shape.dropLast()) + [outputs])
+        output.scalars.withUnsafeMutableBufferPointer { out in
+            if let bias {
+                bias.value.scalars.withUnsafeBufferPointer { b in
+                    for row in 0..<rows { (out.baseAddress! + row * outputs).update(from: b.baseAddress!, count: outputs) }
+                }
+            }
+            guard rows > 0, outputs > 0, inputs > 0 else { return }
+            x.value.scalars.withUnsafeBufferPointer { a in
+                weight.value.scalars.withUnsafeBufferPointer { w in
+                    BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs,
+                              a: a.baseAddress!, lda: inputs, b: w.baseAddress!, ldb: inputs,
+                              beta: bias == nil ? 0 : 1, c: out.baseAddress!, ldc: outputs)
+                }
+            }
+        }
+        let inputs2D = x.value.reshaped([rows, inputs])
+        let pullback: Tape.Pullback = { g, needed in
+            let g2D = g.reshaped([rows, outputs])
+            let gradX = needed[0] ? Tensor.matmul(g2D, weight.value).reshaped(x.shape) : nil
+            let gradW = needed[1] ? Tensor.matmul(g2D, inputs2D, transposeA: true) : nil
+            var gradB: Tensor?
+            if needed.count > 2 && needed[2] {
+                var sums = Tensor(zeros: [outputs])
+                g.scalars.withUnsafeBufferPointer { gp in
+                    sums.scalars.withUnsafeMutableBufferPointer { BLAS.columnSums(gp.baseAddress!, rows: rows, columns: outputs, into: $0.baseAddress!) }
+                }
+                gradB = sums
+            }
+            return [gradX, gradW, gradB]
+        }
+        if let bias { return differentiable(output, x, weight, bias, pullback: pullback) }
+        return differentiable(output, x, weight, pullback: pullback)
+    }
+}

@@ -1,0 +1,207 @@
+import GraftAutodiff
+import GraftTensor
+
+/// A padded batch of token ids for the encoder.
+public struct EncoderInput: Sendable {
+    /// `batchSize * length` ids, row-major, padded with the pad id.
+    public var ids: [Int]
+    /// 1 for real tokens, 0 for padding; same layout as `ids`.
+    public var attentionMask: [Int]
+    /// Token types (segment ids), or all zeros when `nil`.
+    public var tokenTypeIDs: [Int]?
+    public var batchSize: Int
+    public var length: Int
+
+    public init(ids: [Int], attentionMask: [Int], tokenTypeIDs: [Int]? = nil, batchSize: Int, length: Int) {
+        precondition(ids.count == batchSize * length && attentionMask.count == ids.count,
+                     "EncoderInput: \(ids.count) ids and \(attentionMask.count) mask entries for batch \(batchSize) x \(length)")
+        self.ids = ids
+        self.attentionMask = attentionMask
+        self.tokenTypeIDs = tokenTypeIDs
+        self.batchSize = batchSize
+        self.length = length
+    }
+}
+
+/// Word + position + token-type embeddings followed by LayerNorm and dropout.
+public final class Embeddings: Module {
+    public let word: Embedding, position: Embedding, tokenType: Embedding
+    public let layerNorm: LayerNorm
+    let configuration: EncoderConfiguration
+
+    init(_ c: EncoderConfiguration) {
+        configuration = c
+        word = Embedding(table: Tensor(zeros: [c.vocabularySize, c.hiddenSize]))
+        position = Embedding(table: Tensor(zeros: [c.maxPositions, c.hiddenSize]))
+        tokenType = Embedding(table: Tensor(zeros: [c.typeVocabularySize, c.hiddenSize]))
+        layerNorm = LayerNorm(size: c.hiddenSize, epsilon: c.layerNormEpsilon)
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        [("word_embeddings", word), ("position_embeddings", position),
+         ("token_type_embeddings", tokenType), ("LayerNorm", layerNorm)]
+    }
+
+    /// Position ids: `0..<length` for BERT; for XLM-R, `pad + 1 + i` counting
+    /// only real tokens, and `pad` at padding (as Hugging Face computes them).
+    public func positionIDs(for input: EncoderInput) -> [Int] {
+        guard configuration.offsetsPositions else {
+            return (0..<input.batchSize).flatMap { _ in 0..<input.length }
+        }
+        let pad = configuration.padTokenID
+        var positions = [Int](repeating: pad, count: input.ids.count)
+        for row in 0..<input.batchSize {
+            var seen = 0
+            for t in 0..<input.length where input.ids[row * input.length + t] != pad {
+                seen += 1
+                positions[row * input.length + t] = pad + seen
+            }
+        }
+        return positions
+    }
+
+    /// `[batch * length, hidden]` embeddings.
+    public func callAsFunction(_ input: EncoderInput, context: ForwardContext) -> Variable {
+        let tape = context.tape
+        let types = input.tokenTypeIDs ?? [Int](repeating: 0, count: input.ids.count)
+        let sum = word(input.ids, tape: tape) + position(positionIDs(for: input), tape: tape) + tokenType(types, tape: tape)
+        return context.dropout(layerNorm(sum, tape: tape), probability: configuration.hiddenDropout)
+    }
+}
+
+/// `LayerNorm(dropout(dense(h)) + residual)`: the output of an attention or
+/// feed-forward sub-layer (`attention.output` and `output` in BERT).
+public final class SubLayerOutput: Module {
+    public let dense: Linear
+    public let layerNorm: LayerNorm
+    let dropout: Float
+
+    init(inputSize: Int, _ c: EncoderConfiguration) {
+        dense = Linear(weight: Tensor(zeros: [c.hiddenSize, inputSize]), bias: Tensor(zeros: [c.hiddenSize]))
+        layerNorm = LayerNorm(size: c.hiddenSize, epsilon: c.layerNormEpsilon)
+        dropout = c.hiddenDropout
+    }
+
+    public var children: [(name: String, module: any Module)] { [("dense", dense), ("LayerNorm", layerNorm)] }
+
+    public func callAsFunction(_ h: Variable, residual: Variable, context: ForwardContext) -> Variable {
+        layerNorm(context.dropout(dense(h, tape: context.tape), probability: dropout) + residual, tape: context.tape)
+    }
+}
+
+/// Multi-head self-attention projections (`attention.self`).
+public final class SelfAttention: Module {
+    public let query: Linear, key: Linear, value: Linear
+    let headCount: Int, dropout: Float
+
+    init(_ c: EncoderConfiguration) {
+        func projection() -> Linear {
+            Linear(weight: Tensor(zeros: [c.hiddenSize, c.hiddenSize]), bias: Tensor(zeros: [c.hiddenSize]))
+        }
+        (query, key, value) = (projection(), projection(), projection())
+        headCount = c.headCount
+        dropout = c.attentionDropout
+    }
+
+    public var children: [(name: String, module: any Module)] { [("query", query), ("key", key), ("value", value)] }
+
+    /// Attends over `x` (`[batch * length, hidden]`); `additiveMask` is
+    /// `[batch, 1, 1, length]` with 0 for real tokens and a large negative
+    /// value for padding. Returns the context vectors, `[batch * length, hidden]`.
+    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, additiveMask: Tensor,
+                               context: ForwardContext) -> Variable {
+        let hidden = x.shape[1], headSize = hidden / headCount
+        func heads(_ projection: Linear) -> Variable {
+            projection(x, tape: context.tape).reshaped([batchSize, length, headCount, headSize]).permuted([0, 2, 1, 3])
+        }
+        let (q, k, v) = (heads(query), heads(key), heads(value))
+        let scores = Variable.matmul(q, k, transposeB: true) * (1 / Float(headSize).squareRoot()) + Variable(additiveMask)
+        let probabilities = context.dropout(scores.softmax(), probability: dropout)
+        return Variable.matmul(probabilities, v).permuted([0, 2, 1, 3]).reshaped([batchSize * length, hidden])
+    }
+}
+
+/// One post-LayerNorm transformer block.
+public final class EncoderLayer: Module {
+    public let selfAttention: SelfAttention
+    public let attentionOutput: SubLayerOutput
+    public let intermediate: Linear
+    public let output: SubLayerOutput
+
+    init(_ c: EncoderConfiguration) {
+        selfAttention = SelfAttention(c)
+        attentionOutput = SubLayerOutput(inputSize: c.hiddenSize, c)
+        intermediate = Linear(weight: Tensor(zeros: [c.intermediateSize, c.hiddenSize]), bias: Tensor(zeros: [c.intermediateSize]))
+        output = SubLayerOutput(inputSize: c.intermediateSize, c)
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        [("attention.self", selfAttention), ("attention.output", attentionOutput),
+         ("intermediate.dense", intermediate), ("output", output)]
+    }
+
+    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, additiveMask: Tensor,
+                               context: ForwardContext) -> Variable {
+        let attended = selfAttention(x, batchSize: batchSize, length: length, additiveMask: additiveMask, context: context)
+        let afterAttention = attentionOutput(attended, residual: x, context: context)
+        let expanded = intermediate(afterAttention, tape: context.tape).gelu()
+        return output(expanded, residual: afterAttention, context: context)
+    }
+}
+
+/// A BERT / XLM-R encoder with Hugging Face parameter names
+/// (`embeddings.*`, `encoder.layer.N.*`, optional `pooler.dense.*`).
+public final class TransformerEncoder: Module {
+    public let configuration: EncoderConfiguration
+    public let embeddings: Embeddings
+    public let layers: ModuleList<EncoderLayer>
+    /// BERT's pooler (`tanh(dense(h[CLS]))`), when the checkpoint has one.
+    public let pooler: Linear?
+
+    /// An encoder of the given shape with zero weights, to be loaded by name.
+    public init(configuration: EncoderConfiguration, withPooler: Bool = false) {
+        self.configuration = configuration
+        embeddings = Embeddings(configuration)
+        layers = ModuleList((0..<configuration.layerCount).map { _ in EncoderLayer(configuration) })
+        pooler = withPooler
+            ? Linear(weight: Tensor(zeros: [configuration.hiddenSize, configuration.hiddenSize]), bias: Tensor(zeros: [configuration.hiddenSize]))
+            : nil
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        [("embeddings", embeddings), ("encoder.layer", layers)] + (pooler.map { [("pooler.dense", $0)] } ?? [])
+    }
+
+    /// The final hidden states, `[batch * length, hidden]`.
+    public func callAsFunction(_ input: EncoderInput, context: ForwardContext) -> Variable {
+        hiddenStates(input, context: context).last!
+    }
+
+    /// The embedding output followed by every layer's output, each `[batch * length, hidden]`.
+    public func hiddenStates(_ input: EncoderInput, context: ForwardContext) -> [Variable] {
+        let mask = Tensor(shape: [input.batchSize, 1, 1, input.length],
+                          scalars: input.attentionMask.map { $0 == 0 ? -1e9 : 0 })
+        var states = [embeddings(input, context: context)]
+        for layer in layers.elements {
+            states.append(layer(states.last!, batchSize: input.batchSize, length: input.length, additiveMask: mask, context: context))
+        }
+        return states
+    }
+
+    /// BERT's pooled output: `tanh(pooler(h[CLS]))`, `[batch, hidden]`.
+    public func pooled(_ hidden: Variable, input: EncoderInput, context: ForwardContext) -> Variable? {
+        guard let pooler else { return nil }
+        let first = hidden.reshaped([input.batchSize, input.length, -1]).slice(alongAxis: 1, 0..<1).reshaped([input.batchSize, -1])
+        return pooler(first, tape: context.tape).tanh()
+    }
+}
+
+/// Mean of the hidden states over real tokens: `[batch, hidden]`.
+public func meanPool(_ hidden: Variable, input: EncoderInput) -> Variable {
+    let weights = Tensor(shape: [input.batchSize, input.length, 1], generating: { i in
+        let row = i / input.length
+        let real = input.attentionMask[(row * input.length)..<((row + 1) * input.length)].reduce(0, +)
+        return input.attentionMask[i] == 0 ? 0 : 1 / Float(Swift.max(real, 1))
+    })
+    return (hidden.reshaped([input.batchSize, input.length, -1]) * Variable(weights)).sum(alongAxis: 1)
+}

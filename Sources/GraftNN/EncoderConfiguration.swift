@@ -1,0 +1,96 @@
+import Foundation
+
+/// The shape of a BERT-family encoder, read from a Hugging Face `config.json`.
+///
+/// Keys use Hugging Face's names; missing optional keys take BERT's defaults.
+public struct EncoderConfiguration: Codable, Sendable, Equatable {
+    /// `"bert"` or `"xlm-roberta"` (the latter offsets position ids past the padding index).
+    public var modelType: String
+    public var vocabularySize: Int
+    public var hiddenSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var intermediateSize: Int
+    public var maxPositions: Int
+    public var typeVocabularySize: Int
+    public var layerNormEpsilon: Float
+    public var padTokenID: Int
+    public var hiddenDropout: Float
+    public var attentionDropout: Float
+    public var hiddenActivation: String
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type", vocabularySize = "vocab_size", hiddenSize = "hidden_size"
+        case layerCount = "num_hidden_layers", headCount = "num_attention_heads"
+        case intermediateSize = "intermediate_size", maxPositions = "max_position_embeddings"
+        case typeVocabularySize = "type_vocab_size", layerNormEpsilon = "layer_norm_eps"
+        case padTokenID = "pad_token_id", hiddenDropout = "hidden_dropout_prob"
+        case attentionDropout = "attention_probs_dropout_prob", hiddenActivation = "hidden_act"
+    }
+
+    public init(modelType: String = "bert", vocabularySize: Int, hiddenSize: Int, layerCount: Int, headCount: Int,
+                intermediateSize: Int, maxPositions: Int = 512, typeVocabularySize: Int = 2,
+                layerNormEpsilon: Float = 1e-12, padTokenID: Int = 0, hiddenDropout: Float = 0.1,
+                attentionDropout: Float = 0.1, hiddenActivation: String = "gelu") {
+        self.modelType = modelType
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.intermediateSize = intermediateSize
+        self.maxPositions = maxPositions
+        self.typeVocabularySize = typeVocabularySize
+        self.layerNormEpsilon = layerNormEpsilon
+        self.padTokenID = padTokenID
+        self.hiddenDropout = hiddenDropout
+        self.attentionDropout = attentionDropout
+        self.hiddenActivation = hiddenActivation
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            modelType: try c.decodeIfPresent(String.self, forKey: .modelType) ?? "bert",
+            vocabularySize: try c.decode(Int.self, forKey: .vocabularySize),
+            hiddenSize: try c.decode(Int.self, forKey: .hiddenSize),
+            layerCount: try c.decode(Int.self, forKey: .layerCount),
+            headCount: try c.decode(Int.self, forKey: .headCount),
+            intermediateSize: try c.decode(Int.self, forKey: .intermediateSize),
+            maxPositions: try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 512,
+            typeVocabularySize: try c.decodeIfPresent(Int.self, forKey: .typeVocabularySize) ?? 2,
+            layerNormEpsilon: try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-12,
+            padTokenID: try c.decodeIfPresent(Int.self, forKey: .padTokenID) ?? 0,
+            hiddenDropout: try c.decodeIfPresent(Float.self, forKey: .hiddenDropout) ?? 0.1,
+            attentionDropout: try c.decodeIfPresent(Float.self, forKey: .attentionDropout) ?? 0.1,
+            hiddenActivation: try c.decodeIfPresent(String.self, forKey: .hiddenActivation) ?? "gelu")
+        try validate()
+    }
+
+    /// Size of one attention head.
+    public var headSize: Int { hiddenSize / headCount }
+
+    /// Whether position ids start past the padding index (XLM-R / RoBERTa).
+    public var offsetsPositions: Bool { modelType == "xlm-roberta" || modelType == "roberta" }
+
+    /// Throws if the sizes are inconsistent or unsupported.
+    public func validate() throws {
+        guard ["bert", "xlm-roberta", "roberta"].contains(modelType) else {
+            throw ConfigurationError("unknown model_type \"\(modelType)\": expected bert, xlm-roberta or roberta")
+        }
+        guard [vocabularySize, hiddenSize, layerCount, headCount, intermediateSize, maxPositions].allSatisfy({ $0 > 0 }) else {
+            throw ConfigurationError("sizes must be positive: \(self)")
+        }
+        guard hiddenSize % headCount == 0 else {
+            throw ConfigurationError("hidden_size \(hiddenSize) is not divisible by num_attention_heads \(headCount)")
+        }
+        guard hiddenActivation == "gelu" else {
+            throw ConfigurationError("unsupported hidden_act \"\(hiddenActivation)\": expected gelu")
+        }
+    }
+}
+
+/// An invalid or unsupported model configuration.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = "invalid configuration: " + description }
+}

@@ -1,0 +1,37 @@
+import GraftAutodiff
+import GraftTensor
+
+/// What a forward pass needs besides its input: the tape to record on (none
+/// for inference) and, when training, the random stream for dropout.
+public final class ForwardContext {
+    public let tape: Tape?
+    public let isTraining: Bool
+    public var generator: SeededGenerator
+
+    /// Inference: no tape, no dropout.
+    public static func inference() -> ForwardContext { ForwardContext(tape: nil, isTraining: false, seed: 0) }
+
+    public init(tape: Tape?, isTraining: Bool, seed: UInt64) {
+        self.tape = tape
+        self.isTraining = isTraining
+        generator = SeededGenerator(seed: seed)
+    }
+
+    /// Inverted dropout when training; the identity otherwise.
+    public func dropout(_ x: Variable, probability: Float) -> Variable {
+        guard isTraining, probability > 0 else { return x }
+        return x.dropout(probability: probability, generator: &generator)
+    }
+
+    /// The step variable of a parameter (tracked only on a tape and if trainable).
+    public func variable(_ parameter: Parameter) -> Variable { tape.variable(parameter) }
+}
+
+/// Children named `0`, `1`, ... (as PyTorch's `nn.ModuleList`).
+public final class ModuleList<Element: Module>: Module {
+    public let elements: [Element]
+    public init(_ elements: [Element]) { self.elements = elements }
+    public var children: [(name: String, module: any Module)] {
+        elements.enumerated().map { (String($0.offset), $0.element) }
+    }
+}

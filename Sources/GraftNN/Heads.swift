@@ -1,0 +1,98 @@
+import GraftAutodiff
+import GraftTensor
+
+/// BERT's masked-LM head: dense + GELU + LayerNorm, then a decoder whose weight
+/// is tied to the word embeddings, with its own bias
+/// (`cls.predictions.transform.*`, `cls.predictions.bias`).
+public final class MaskedLMHead: Module {
+    public let dense: Linear
+    public let layerNorm: LayerNorm
+    /// The word-embedding table, shared with the encoder (not listed as this head's parameter).
+    public let decoderWeight: Parameter
+    public let decoderBias: Parameter
+
+    /// A freshly initialised head (dense `N(0, 0.02)`, LayerNorm identity, zero bias)
+    /// tied to `encoder`'s word embeddings.
+    public init(tiedTo encoder: TransformerEncoder, generator: inout SeededGenerator) {
+        let c = encoder.configuration
+        dense = Linear(inputSize: c.hiddenSize, outputSize: c.hiddenSize, generator: &generator)
+        layerNorm = LayerNorm(size: c.hiddenSize, epsilon: c.layerNormEpsilon)
+        decoderWeight = encoder.embeddings.word.weight
+        decoderBias = Parameter(Tensor(zeros: [c.vocabularySize]))
+    }
+
+    public var localParameters: [(name: String, parameter: Parameter)] { [("bias", decoderBias)] }
+    public var children: [(name: String, module: any Module)] {
+        [("transform.dense", dense), ("transform.LayerNorm", layerNorm)]
+    }
+
+    /// The transformed hidden state before the decoder, `[rows, hidden]`.
+    public func transform(_ hidden: Variable, context: ForwardContext) -> Variable {
+        layerNorm(dense(hidden, tape: context.tape).gelu(), tape: context.tape)
+    }
+
+    /// Vocabulary logits for transformed states, `[rows, vocabulary]`.
+    public func decode(_ transformed: Variable, context: ForwardContext) -> Variable {
+        Variable.matmul(transformed, context.variable(decoderWeight), transposeB: true) + context.variable(decoderBias)
+    }
+
+    /// Logits at the given rows of `hidden` only (e.g. the masked positions), so
+    /// the vocabulary GEMM is not run where no label needs it.
+    public func callAsFunction(_ hidden: Variable, rows: [Int], context: ForwardContext) -> Variable {
+        decode(transform(Variable.gatherRows(hidden, rows), context: context), context: context)
+    }
+}
+
+/// How a sequence classifier summarises the tokens.
+public enum Pooling: String, Codable, Sendable {
+    /// The first token's hidden state (`[CLS]` / `<s>`).
+    case first
+    /// The mean over real tokens.
+    case mean
+}
+
+/// Pooling, dropout and a linear layer to class logits.
+public final class SequenceClassificationHead: Module {
+    public let classifier: Linear
+    public let pooling: Pooling
+    public let dropout: Float
+
+    public init(hiddenSize: Int, classCount: Int, pooling: Pooling = .first, dropout: Float = 0.1,
+                generator: inout SeededGenerator) {
+        classifier = Linear(inputSize: hiddenSize, outputSize: classCount, generator: &generator)
+        self.pooling = pooling
+        self.dropout = dropout
+    }
+
+    public var children: [(name: String, module: any Module)] { [("classifier", classifier)] }
+
+    /// `[batch, classes]` logits from `[batch * length, hidden]` states.
+    public func callAsFunction(_ hidden: Variable, input: EncoderInput, context: ForwardContext) -> Variable {
+        let pooled: Variable
+        switch pooling {
+        case .first:
+            pooled = hidden.reshaped([input.batchSize, input.length, -1]).slice(alongAxis: 1, 0..<1).reshaped([input.batchSize, -1])
+        case .mean:
+            pooled = meanPool(hidden, input: input)
+        }
+        return classifier(context.dropout(pooled, probability: dropout), tape: context.tape)
+    }
+}
+
+/// Dropout and a linear layer applied to every token.
+public final class TokenClassificationHead: Module {
+    public let classifier: Linear
+    public let dropout: Float
+
+    public init(hiddenSize: Int, classCount: Int, dropout: Float = 0.1, generator: inout SeededGenerator) {
+        classifier = Linear(inputSize: hiddenSize, outputSize: classCount, generator: &generator)
+        self.dropout = dropout
+    }
+
+    public var children: [(name: String, module: any Module)] { [("classifier", classifier)] }
+
+    /// `[batch * length, classes]` logits.
+    public func callAsFunction(_ hidden: Variable, context: ForwardContext) -> Variable {
+        classifier(context.dropout(hidden, probability: dropout), tape: context.tape)
+    }
+}

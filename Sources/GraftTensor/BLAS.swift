@@ -1,0 +1,110 @@
+import CBLAS
+
+/// Thin wrapper over OpenBLAS: single-precision GEMM with transpose flags and
+/// thread control.
+public enum BLAS {
+    /// Sets the number of OpenBLAS threads used by subsequent GEMMs.
+    public static func setThreadCount(_ threads: Int) { openblas_set_num_threads(Int32(threads)) }
+
+    /// The number of OpenBLAS threads currently in use.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// `C = alpha * op(A) * op(B) + beta * C` on row-major buffers, where
+    /// `op(X)` is `X` or its transpose. `op(A)` is `m x k`, `op(B)` is `k x n`.
+    /// Transposes are BLAS flags: nothing is copied.
+    @inline(__always)
+    public static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        GEMMCounter.current?.record(m: m, n: n, k: k)
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+extension BLAS {
+    /// Column sums of a row-major `rows x columns` matrix, as one GEMV with a
+    /// vector of ones (multi-threaded by OpenBLAS): the bias gradient of a linear layer.
+    public static func columnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int,
+                                  into result: UnsafeMutablePointer<Float>) {
+        guard rows > 0, columns > 0 else { return }
+        let ones = [Float](repeating: 1, count: rows)
+        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(columns), 1, matrix, Int32(columns),
+                    ones, 1, 0, result, 1)
+    }
+}
+
+/// Counts the GEMMs run by the current task while it is installed, so tests and
+/// benchmarks can check which products were (not) computed.
+public final class GEMMCounter: @unchecked Sendable {
+    /// The counter of the current task, if one is installed with `measure`.
+    @TaskLocal public static var current: GEMMCounter?
+
+    /// Number of GEMM calls.
+    public private(set) var calls = 0
+    /// Floating-point operations of those calls (`2 m n k` each).
+    public private(set) var flops = 0
+
+    public init() {}
+
+    func record(m: Int, n: Int, k: Int) {
+        calls += 1
+        flops += 2 * m * n * k
+    }
+
+    /// Runs `body` with a fresh counter installed and returns it with the result.
+    public static func measure<R>(_ body: () throws -> R) rethrows -> (counter: GEMMCounter, result: R) {
+        let counter = GEMMCounter()
+        let result = try $current.withValue(counter) { try body() }
+        return (counter, result)
+    }
+}
+
+extension Tensor {
+    /// Matrix product `op(a) * op(b)` with optional transposes given as flags.
+    ///
+    /// `a` is `[..., m, k]` (or `[..., k, m]` when `transposeA`), `b` is `[k, n]`
+    /// or a batch `[..., k, n]` with the same leading dimensions as `a`. A 2-D `b`
+    /// is shared by every matrix of a batched `a`.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul: operands must have rank >= 2, got \(a.shape) and \(b.shape)")
+        let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+        let (kb, n) = transposeB ? (bc, br) : (br, bc)
+        precondition(k == kb, "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") x \(b.shape)\(transposeB ? "ᵀ" : "")")
+        let batchShape = Array(a.shape.dropLast(2))
+        let batch = Tensor.count(of: batchShape)
+        let sharedB = b.rank == 2
+        precondition(sharedB || Array(b.shape.dropLast(2)) == batchShape,
+                     "matmul: batch dimensions differ: \(a.shape) and \(b.shape)")
+        if k == 0 { return Tensor(zeros: batchShape + [m, n]) }
+        var out = Tensor(uninitialized: batchShape + [m, n])  // every element is written by the GEMMs
+        if out.count == 0 { return out }
+        a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                out.scalars.withUnsafeMutableBufferPointer { pc in
+                    if sharedB && !transposeA {
+                        // One GEMM over all rows of the batch.
+                        BLAS.gemm(transposeA: false, transposeB: transposeB, m: batch * m, n: n, k: k,
+                                  a: pa.baseAddress!, lda: ac, b: pb.baseAddress!, ldb: bc,
+                                  c: pc.baseAddress!, ldc: n)
+                        return
+                    }
+                    for i in 0..<batch {
+                        BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                  a: pa.baseAddress! + i * ar * ac, lda: ac,
+                                  b: pb.baseAddress! + (sharedB ? 0 : i * br * bc), ldb: bc,
+                                  c: pc.baseAddress! + i * m * n, ldc: n)
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

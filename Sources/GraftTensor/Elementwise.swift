@@ -1,0 +1,129 @@
+/// Element-wise arithmetic with NumPy-style broadcasting.
+extension Tensor {
+    /// The shape two shapes broadcast to (dimensions aligned from the right;
+    /// each pair must be equal or contain a 1).
+    public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
+        let rank = Swift.max(a.count, b.count)
+        let pa = [Int](repeating: 1, count: rank - a.count) + a
+        let pb = [Int](repeating: 1, count: rank - b.count) + b
+        return zip(pa, pb).map { x, y in
+            precondition(x == y || x == 1 || y == 1, "broadcast: shapes \(a) and \(b) are incompatible")
+            return Swift.max(x, y)
+        }
+    }
+
+    /// Applies `op` element-wise after broadcasting both operands.
+    @inlinable
+    public static func combine(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
+        if a.shape == b.shape {
+            var out = a
+            out.scalars.withUnsafeMutableBufferPointer { po in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    for i in 0..<po.count { po[i] = op(po[i], pb[i]) }
+                }
+            }
+            return out
+        }
+        let shape = broadcastShape(a.shape, b.shape)
+        // Fast path: `b` repeats along the leading dimensions of `a` (bias, scalar).
+        if shape == a.shape, b.count > 0, a.shape.suffix(b.rank) == b.shape[...] || b.count == 1 {
+            var out = a
+            let period = b.count
+            out.scalars.withUnsafeMutableBufferPointer { po in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    var i = 0
+                    while i < po.count {
+                        for j in 0..<period { po[i + j] = op(po[i + j], pb[j]) }
+                        i += period
+                    }
+                }
+            }
+            return out
+        }
+        let ia = broadcastOffsets(from: a.shape, to: shape)
+        let ib = broadcastOffsets(from: b.shape, to: shape)
+        var scalars = [Float](repeating: 0, count: ia.count)
+        for i in 0..<scalars.count { scalars[i] = op(a.scalars[ia[i]], b.scalars[ib[i]]) }
+        return Tensor(shape: shape, scalars: scalars)
+    }
+
+    /// For each element of `target`, the offset of the element of a tensor of
+    /// shape `source` that broadcasts onto it.
+    public static func broadcastOffsets(from source: [Int], to target: [Int]) -> [Int] {
+        let padded = [Int](repeating: 1, count: target.count - source.count) + source
+        var strides = [Int](repeating: 0, count: target.count)
+        var step = 1
+        for d in stride(from: target.count - 1, through: 0, by: -1) {
+            strides[d] = padded[d] == 1 ? 0 : step
+            step *= padded[d]
+        }
+        let total = Tensor.count(of: target)
+        var offsets = [Int](repeating: 0, count: total)
+        var index = [Int](repeating: 0, count: target.count)
+        var offset = 0
+        for i in 0..<total {
+            offsets[i] = offset
+            var d = target.count - 1
+            while d >= 0 {
+                index[d] += 1
+                offset += strides[d]
+                if index[d] < target[d] { break }
+                offset -= strides[d] * index[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return offsets
+    }
+
+    /// Sums a broadcast result back to `shape` (the adjoint of broadcasting).
+    public func summed(toShape target: [Int]) -> Tensor {
+        if shape == target { return self }
+        var out = Tensor(zeros: target)
+        if target.count <= rank, shape.suffix(target.count) == target[...] || out.count == 1 {
+            let period = out.count
+            out.scalars.withUnsafeMutableBufferPointer { po in
+                scalars.withUnsafeBufferPointer { ps in
+                    var i = 0
+                    while i < ps.count {
+                        for j in 0..<period { po[j] += ps[i + j] }
+                        i += period
+                    }
+                }
+            }
+            return out
+        }
+        let offsets = Tensor.broadcastOffsets(from: target, to: shape)
+        for i in 0..<count { out.scalars[offsets[i]] += scalars[i] }
+        return out
+    }
+
+    /// Applies `op` to every element.
+    @inlinable
+    public func map(_ op: (Float) -> Float) -> Tensor {
+        var out = self
+        out.scalars.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count { p[i] = op(p[i]) }
+        }
+        return out
+    }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor { combine(a, b, +) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { combine(a, b, -) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { combine(a, b, *) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { combine(a, b, /) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.map { $0 * s } }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
+    public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
+
+    /// `self += other` for equal shapes, in place.
+    public mutating func add(_ other: Tensor, scaledBy factor: Float = 1) {
+        precondition(shape == other.shape, "add: shapes \(shape) and \(other.shape) differ")
+        scalars.withUnsafeMutableBufferPointer { p in
+            other.scalars.withUnsafeBufferPointer { q in
+                for i in 0..<p.count { p[i] += factor * q[i] }
+            }
+        }
+    }
+}

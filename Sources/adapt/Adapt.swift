@@ -1,0 +1,12 @@
+import ArgumentParser
+import Graft
+
+@main
+struct Adapt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapt",
+        abstract: "Parameter-efficient adaptation of frozen transformers.",
+        version: Graft.version,
+        subcommands: [Info.self]
+    )
+}

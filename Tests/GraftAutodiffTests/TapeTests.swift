@@ -1,0 +1,116 @@
+import Foundation
+import GraftNN
+import Testing
+@testable import GraftAutodiff
+import GraftTensor
+
+@Suite struct TapeBehaviour {
+    @Test func frozenWeightsRunNoWeightGradientGEMM() {
+        var generator = SeededGenerator(seed: 1)
+        let frozen = Linear(inputSize: 16, outputSize: 16, generator: &generator)
+        let trainable = Linear(inputSize: 16, outputSize: 4, generator: &generator)
+        frozen.setTrainable(false)
+        let x = random([8, 16], seed: 2)
+
+        // Frozen layer below a trainable one: forward 2 GEMMs, backward only the
+        // trainable weight's gradient (the input gradient of the frozen layer is
+        // not needed because nothing below it is tracked).
+        let (belowCounter, _) = GEMMCounter.measure {
+            let tape = Tape()
+            let loss = trainable(frozen(Variable(x), tape: tape), tape: tape).sum()
+            tape.backward(loss)
+        }
+        #expect(belowCounter.calls == 3)
+        #expect(frozen.weight.grad == nil && frozen.bias?.grad == nil)
+        #expect(trainable.weight.grad != nil)
+
+        // Frozen layer above a trainable one: the input gradient flows through the
+        // frozen layer (1 GEMM) but its weight gradient is never computed.
+        trainable.weight.zeroGradient()
+        let head = Linear(inputSize: 4, outputSize: 16, generator: &generator)
+        let (aboveCounter, _) = GEMMCounter.measure {
+            let tape = Tape()
+            let loss = frozen(head(trainable(Variable(x), tape: tape), tape: tape), tape: tape).sum()
+            tape.backward(loss)
+        }
+        // forward 3; backward: frozen dX, head dW + dX, trainable dW (no dX: x is constant).
+        #expect(aboveCounter.calls == 3 + 4)
+        #expect(frozen.weight.grad == nil)
+        #expect(head.weight.grad != nil && trainable.weight.grad != nil)
+    }
+
+    @Test func noTapeRecordsNothing() {
+        var generator = SeededGenerator(seed: 3)
+        let layer = Linear(inputSize: 4, outputSize: 2, generator: &generator)
+        let y = layer(Variable(random([3, 4], seed: 4)))
+        #expect(!y.isTracked)
+    }
+
+    @Test func tiedWeightsAccumulateOneGradient() {
+        let shared = Parameter(random([3, 3], seed: 5))
+        let tape = Tape()
+        let x = Variable(random([2, 3], seed: 6))
+        let w1 = tape.variable(shared), w2 = tape.variable(shared)
+        let loss = Variable.matmul(Variable.matmul(x, w1), w2).sum()
+        tape.backward(loss)
+        // Reference: the gradient of sum(x W W) w.r.t. W, by finite differences.
+        let errors = GradientCheck.relativeErrors(inputs: [shared.value]) { v in
+            Variable.matmul(Variable.matmul(Variable(x.value), v[0]), v[0])
+        }
+        #expect(errors[0] < 1e-3)
+        let direct = GradientCheck.relativeErrors(inputs: [shared.value], seed: 1) { v in
+            Variable.matmul(Variable.matmul(Variable(x.value), v[0]), v[0]).sum()
+        }
+        #expect(direct[0] < 1e-3)
+        #expect(shared.grad != nil)
+        // Gradient of sum(x W W): dW = xᵀ 1 Wᵀ + (x W)ᵀ 1.
+        let ones = Tensor(repeating: 1, shape: [2, 3])
+        let expected = Tensor.matmul(Tensor.matmul(x.value, ones, transposeA: true), shared.value, transposeB: true)
+            + Tensor.matmul(Tensor.matmul(x.value, shared.value), ones, transposeA: true)
+        #expect(shared.grad!.maxAbsDifference(expected) < 1e-4)
+    }
+
+    @Test func backwardClearsTheTape() {
+        let tape = Tape()
+        let x = tape.watch(random([4], seed: 7))
+        let y = (x * x).sum()
+        #expect(tape.count == 3)
+        let gradients = tape.backward(y)
+        #expect(tape.count == 0)
+        #expect(gradients[x]!.maxAbsDifference(x.value * 2) < 1e-6)
+    }
+
+    @Test func crossEntropyMatchesDefinitionAndIgnoresIndex() {
+        let logits = Tensor(shape: [2, 3], scalars: [1, 2, 3, 0, 0, 0])
+        let loss = Variable.crossEntropy(logits: Variable(logits), targets: [2, Variable.ignoreIndex])
+        let expected = -logf(expf(3) / (expf(1) + expf(2) + expf(3)))
+        #expect(abs(loss.value.scalar - expected) < 1e-6)
+        let allIgnored = Variable.crossEntropy(logits: Variable(logits), targets: [-100, -100])
+        #expect(allIgnored.value.scalar == 0)
+    }
+
+    @Test func binaryCrossEntropyIsStableForLargeLogits() {
+        let loss = Variable.binaryCrossEntropy(logits: Variable(Tensor(shape: [2], scalars: [100, -100])),
+                                               targets: Tensor(shape: [2], scalars: [1, 0]))
+        #expect(loss.value.scalar.isFinite && loss.value.scalar < 1e-6)
+    }
+
+    @Test func sameSeedGivesBitIdenticalTraining() {
+        func run() -> [Float] {
+            var generator = SeededGenerator(seed: 99)
+            let layer = Linear(inputSize: 8, outputSize: 3, generator: &generator)
+            var losses: [Float] = []
+            for _ in 0..<5 {
+                let tape = Tape()
+                let x = Variable(Tensor.normal(shape: [4, 8], generator: &generator))
+                let hidden = layer(x, tape: tape).dropout(probability: 0.2, generator: &generator)
+                let loss = Variable.crossEntropy(logits: hidden, targets: [0, 1, 2, 1])
+                tape.backward(loss)
+                for (_, p) in layer.namedParameters() { p.value.add(p.grad!, scaledBy: -0.1); p.zeroGradient() }
+                losses.append(loss.value.scalar)
+            }
+            return losses + layer.weight.value.scalars
+        }
+        #expect(run() == run())
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import GraftAutodiff
+import GraftIO
+import GraftTensor
+import Testing
+@testable import GraftNN
+
+/// A tiny random model exported by `Fixtures/make_tiny_encoders.py` (transformers).
+struct TinyModel {
+    let file: HDF5File
+    let configuration: EncoderConfiguration
+    let input: EncoderInput
+
+    init(_ name: String) throws {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "h5"))
+        file = try HDF5File(path: url.path, mode: .read)
+        configuration = try JSONDecoder().decode(EncoderConfiguration.self, from: Data(try file.attribute(named: "config").utf8))
+        let ids = try file.read("input.ids"), mask = try file.read("input.attention_mask")
+        input = EncoderInput(ids: ids.scalars.map { Int($0) }, attentionMask: mask.scalars.map { Int($0) },
+                             batchSize: ids.shape[0], length: ids.shape[1])
+    }
+
+    func encoder(prefix: String) throws -> TransformerEncoder {
+        let encoder = TransformerEncoder(configuration: configuration)
+        try encoder.loadParameters { try file.read(prefix + $0) }
+        return encoder
+    }
+}
+
+@Suite struct EncoderParity {
+    @Test func bertMatchesTransformers() throws {
+        let model = try TinyModel("tiny_bert")
+        let encoder = try model.encoder(prefix: "bert.")
+        let hidden = encoder(model.input, context: .inference())
+        let expected = try model.file.read("expected.last_hidden_state")
+        #expect(hidden.value.reshaped(expected.shape).maxAbsDifference(expected) < 1e-4)
+
+        var generator = SeededGenerator(seed: 0)
+        let head = MaskedLMHead(tiedTo: encoder, generator: &generator)
+        try head.loadParameters { try model.file.read("cls.predictions." + $0) }
+        let rows = Array(0..<(model.input.batchSize * model.input.length))
+        let logits = head(hidden, rows: rows, context: .inference())
+        let expectedLogits = try model.file.read("expected.mlm_logits")
+        #expect(logits.value.reshaped(expectedLogits.shape).maxAbsDifference(expectedLogits) < 1e-4)
+    }
+
+    @Test func xlmRobertaMatchesTransformers() throws {
+        let model = try TinyModel("tiny_xlmr")
+        #expect(model.configuration.offsetsPositions)
+        let encoder = try model.encoder(prefix: "roberta.")
+        let hidden = encoder(model.input, context: .inference())
+        let expected = try model.file.read("expected.last_hidden_state")
+        #expect(hidden.value.reshaped(expected.shape).maxAbsDifference(expected) < 1e-4)
+        // Position ids skip the padding index: real tokens start at pad + 1.
+        let positions = encoder.embeddings.positionIDs(for: model.input)
+        #expect(positions.prefix(model.input.length) == ArraySlice(2..<(2 + model.input.length)))
+        #expect(positions.suffix(3) == [1, 1, 1])
+    }
+
+    @Test func missingOrMisshapedWeightsAreNamed() throws {
+        let model = try TinyModel("tiny_bert")
+        let encoder = TransformerEncoder(configuration: model.configuration)
+        #expect(throws: ParameterLoadingError.missing(name: "embeddings.word_embeddings.weight")) {
+            try encoder.loadParameters { _ in nil }
+        }
+        #expect(throws: ParameterLoadingError.shapeMismatch(
+            name: "embeddings.word_embeddings.weight", expected: [61, 24], found: [2, 2])) {
+            try encoder.loadParameters { _ in Tensor(zeros: [2, 2]) }
+        }
+    }
+
+    @Test func parameterNamesFollowHuggingFace() throws {
+        let model = try TinyModel("tiny_bert")
+        let names = TransformerEncoder(configuration: model.configuration).namedParameters().map(\.name)
+        #expect(names.count == 5 + 16 * 2)
+        #expect(names.contains("encoder.layer.1.attention.self.query.weight"))
+        #expect(names.contains("encoder.layer.0.intermediate.dense.bias"))
+        #expect(names.contains("embeddings.LayerNorm.weight"))
+    }
+
+    @Test func encoderLayerGradientsMatchFiniteDifferences() throws {
+        let model = try TinyModel("tiny_bert")
+        let encoder = try model.encoder(prefix: "bert.")
+        let layer = encoder.layers.elements[0]
+        let (batch, length) = (model.input.batchSize, model.input.length)
+        let mask = Tensor(shape: [batch, 1, 1, length], scalars: model.input.attentionMask.map { $0 == 0 ? -1e9 : 0 })
+        var generator = SeededGenerator(seed: 1)
+        let x = Tensor.normal(shape: [batch * length, 24], generator: &generator)
+        // Frozen weights (no tape in the context) still pass the input gradient through.
+        let errors = GradientCheck.relativeErrors(inputs: [x], epsilon: 3e-3) { v in
+            layer(v[0], batchSize: batch, length: length, additiveMask: mask, context: .inference())
+        }
+        #expect(errors[0] < 1e-3)
+    }
+}
