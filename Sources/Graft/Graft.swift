@@ -1,3 +1,4 @@
+@_exported import GraftAdapters
 @_exported import GraftAutodiff
 @_exported import GraftIO
 @_exported import GraftNN

@@ -107,7 +107,8 @@ public struct HDF5Summary: Sendable, CustomStringConvertible {
     /// The root group's string attributes by name; attributes of other types are left out.
     public let attributes: [String: String]
 
-    /// One line per dataset (`name  dtype  [shape]`), then one per root string attribute.
+    /// One line per dataset (`name  dtype  [shape]`), then one per root string
+    /// attribute (values longer than 300 characters are cut, with their size).
     public var description: String {
         let elements = datasets.reduce(0) { $0 + Tensor.count(of: $1.shape) }
         var lines = ["\(file): \(datasets.count) datasets, \(elements) elements"]
@@ -117,7 +118,9 @@ public struct HDF5Summary: Sendable, CustomStringConvertible {
             lines.append("  \(dataset.name)\(padding)  \(dataset.dataType)  \(dataset.shape)")
         }
         for name in attributes.keys.sorted() {
-            lines.append("  @\(name) = \(attributes[name] ?? "")")
+            let value = attributes[name] ?? ""
+            let shown = value.count <= 300 ? value : value.prefix(300) + "… (\(value.utf8.count) bytes)"
+            lines.append("  @\(name) = \(shown)")
         }
         return lines.joined(separator: "\n")
     }

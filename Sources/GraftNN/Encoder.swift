@@ -65,27 +65,35 @@ public final class Embeddings: Module {
         let tape = context.tape
         let types = input.tokenTypeIDs ?? [Int](repeating: 0, count: input.ids.count)
         let sum = word(input.ids, tape: tape) + position(positionIDs(for: input), tape: tape) + tokenType(types, tape: tape)
-        return context.dropout(layerNorm(sum, tape: tape), probability: configuration.hiddenDropout)
+        let normalized = layerNorm(sum, tape: tape)
+        let adapted = context.adapters?.embeddings(normalized, context: context) ?? normalized
+        return context.dropout(adapted, probability: configuration.hiddenDropout)
     }
 }
 
 /// `LayerNorm(dropout(dense(h)) + residual)`: the output of an attention or
-/// feed-forward sub-layer (`attention.output` and `output` in BERT).
+/// feed-forward sub-layer (`attention.output` and `output` in BERT), where
+/// bottleneck adapters attach.
 public final class SubLayerOutput: Module {
     public let dense: Linear
     public let layerNorm: LayerNorm
     let dropout: Float
+    let kind: SubLayer
 
-    init(inputSize: Int, _ c: EncoderConfiguration) {
+    init(_ kind: SubLayer, inputSize: Int, _ c: EncoderConfiguration) {
         dense = Linear(weight: Tensor(zeros: [c.hiddenSize, inputSize]), bias: Tensor(zeros: [c.hiddenSize]))
         layerNorm = LayerNorm(size: c.hiddenSize, epsilon: c.layerNormEpsilon)
         dropout = c.hiddenDropout
+        self.kind = kind
     }
 
     public var children: [(name: String, module: any Module)] { [("dense", dense), ("LayerNorm", layerNorm)] }
 
-    public func callAsFunction(_ h: Variable, residual: Variable, context: ForwardContext) -> Variable {
-        layerNorm(context.dropout(dense(h, tape: context.tape), probability: dropout) + residual, tape: context.tape)
+    public func callAsFunction(_ x: Variable, residual: Variable, layer: Int, context: ForwardContext) -> Variable {
+        let slot: LinearSlot = kind == .attention ? .attentionOutput : .ffnOut
+        let h = context.dropout(context.apply(dense, slot, layer: layer, to: x), probability: dropout)
+        guard let adapters = context.adapters else { return layerNorm(h + residual, tape: context.tape) }
+        return adapters.subLayer(kind, layer: layer, h: h, residual: residual, layerNorm: layerNorm, context: context)
     }
 }
 
@@ -109,12 +117,13 @@ public final class SelfAttention: Module {
     /// `[batch, 1, 1, length]` with 0 for real tokens and a large negative
     /// value for padding. Returns the context vectors, `[batch * length, hidden]`.
     public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, additiveMask: Tensor,
-                               context: ForwardContext) -> Variable {
+                               layer: Int, context: ForwardContext) -> Variable {
         let hidden = x.shape[1], headSize = hidden / headCount
-        func heads(_ projection: Linear) -> Variable {
-            projection(x, tape: context.tape).reshaped([batchSize, length, headCount, headSize]).permuted([0, 2, 1, 3])
+        func heads(_ projection: Linear, _ slot: LinearSlot) -> Variable {
+            context.apply(projection, slot, layer: layer, to: x)
+                .reshaped([batchSize, length, headCount, headSize]).permuted([0, 2, 1, 3])
         }
-        let (q, k, v) = (heads(query), heads(key), heads(value))
+        let (q, k, v) = (heads(query, .query), heads(key, .key), heads(value, .value))
         let scores = Variable.matmul(q, k, transposeB: true) * (1 / Float(headSize).squareRoot()) + Variable(additiveMask)
         let probabilities = context.dropout(scores.softmax(), probability: dropout)
         return Variable.matmul(probabilities, v).permuted([0, 2, 1, 3]).reshaped([batchSize * length, hidden])
@@ -128,11 +137,15 @@ public final class EncoderLayer: Module {
     public let intermediate: Linear
     public let output: SubLayerOutput
 
-    init(_ c: EncoderConfiguration) {
+    /// The block's position in the encoder (0 is nearest the embeddings).
+    public let index: Int
+
+    init(_ c: EncoderConfiguration, index: Int) {
         selfAttention = SelfAttention(c)
-        attentionOutput = SubLayerOutput(inputSize: c.hiddenSize, c)
+        attentionOutput = SubLayerOutput(.attention, inputSize: c.hiddenSize, c)
         intermediate = Linear(weight: Tensor(zeros: [c.intermediateSize, c.hiddenSize]), bias: Tensor(zeros: [c.intermediateSize]))
-        output = SubLayerOutput(inputSize: c.intermediateSize, c)
+        output = SubLayerOutput(.feedForward, inputSize: c.intermediateSize, c)
+        self.index = index
     }
 
     public var children: [(name: String, module: any Module)] {
@@ -142,10 +155,11 @@ public final class EncoderLayer: Module {
 
     public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, additiveMask: Tensor,
                                context: ForwardContext) -> Variable {
-        let attended = selfAttention(x, batchSize: batchSize, length: length, additiveMask: additiveMask, context: context)
-        let afterAttention = attentionOutput(attended, residual: x, context: context)
-        let expanded = intermediate(afterAttention, tape: context.tape).gelu()
-        return output(expanded, residual: afterAttention, context: context)
+        let attended = selfAttention(x, batchSize: batchSize, length: length, additiveMask: additiveMask,
+                                     layer: index, context: context)
+        let afterAttention = attentionOutput(attended, residual: x, layer: index, context: context)
+        let expanded = context.apply(intermediate, .ffnIn, layer: index, to: afterAttention).gelu()
+        return output(expanded, residual: afterAttention, layer: index, context: context)
     }
 }
 
@@ -162,7 +176,7 @@ public final class TransformerEncoder: Module {
     public init(configuration: EncoderConfiguration, withPooler: Bool = false) {
         self.configuration = configuration
         embeddings = Embeddings(configuration)
-        layers = ModuleList((0..<configuration.layerCount).map { _ in EncoderLayer(configuration) })
+        layers = ModuleList((0..<configuration.layerCount).map { EncoderLayer(configuration, index: $0) })
         pooler = withPooler
             ? Linear(weight: Tensor(zeros: [configuration.hiddenSize, configuration.hiddenSize]), bias: Tensor(zeros: [configuration.hiddenSize]))
             : nil

@@ -7,14 +7,19 @@ public final class ForwardContext {
     public let tape: Tape?
     public let isTraining: Bool
     public var generator: SeededGenerator
+    /// The adapters grafted onto the model for this pass, if any.
+    public let adapters: (any EncoderAdapters)?
 
     /// Inference: no tape, no dropout.
-    public static func inference() -> ForwardContext { ForwardContext(tape: nil, isTraining: false, seed: 0) }
+    public static func inference(adapters: (any EncoderAdapters)? = nil) -> ForwardContext {
+        ForwardContext(tape: nil, isTraining: false, seed: 0, adapters: adapters)
+    }
 
-    public init(tape: Tape?, isTraining: Bool, seed: UInt64) {
+    public init(tape: Tape?, isTraining: Bool, seed: UInt64, adapters: (any EncoderAdapters)? = nil) {
         self.tape = tape
         self.isTraining = isTraining
         generator = SeededGenerator(seed: seed)
+        self.adapters = adapters
     }
 
     /// Inverted dropout when training; the identity otherwise.
@@ -25,6 +30,12 @@ public final class ForwardContext {
 
     /// The step variable of a parameter (tracked only on a tape and if trainable).
     public func variable(_ parameter: Parameter) -> Variable { tape.variable(parameter) }
+
+    /// Applies linear slot `slot` of block `layer`, with its adapters.
+    public func apply(_ linear: Linear, _ slot: LinearSlot, layer: Int, to x: Variable) -> Variable {
+        let base = linear(x, tape: tape)
+        return adapters?.linear(slot, layer: layer, input: x, base: base, context: self) ?? base
+    }
 }
 
 /// Children named `0`, `1`, ... (as PyTorch's `nn.ModuleList`).

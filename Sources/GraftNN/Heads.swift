@@ -26,9 +26,11 @@ public final class MaskedLMHead: Module {
         [("transform.dense", dense), ("transform.LayerNorm", layerNorm)]
     }
 
-    /// The transformed hidden state before the decoder, `[rows, hidden]`.
+    /// The transformed hidden state before the decoder, `[rows, hidden]`
+    /// (with the adapters' inverse transformation applied, if any).
     public func transform(_ hidden: Variable, context: ForwardContext) -> Variable {
-        layerNorm(dense(hidden, tape: context.tape).gelu(), tape: context.tape)
+        let states = layerNorm(dense(hidden, tape: context.tape).gelu(), tape: context.tape)
+        return context.adapters?.beforeDecoder(states, context: context) ?? states
     }
 
     /// Vocabulary logits for transformed states, `[rows, vocabulary]`.

@@ -47,6 +47,12 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case specialIDOutOfRange(name: String, id: Int, vocabularySize: Int)
     /// The vocabulary lacks a piece the tokenizer needs.
     case missingPiece(String)
+    /// No tokenizer file exists at `path`.
+    case fileNotFound(path: String)
+    /// The tokenizer file at `path` cannot be used; `reason` says what was expected and found.
+    case invalidFile(path: String, reason: String)
+    /// A stored tokenizer definition is malformed.
+    case invalidSpecification(String)
 
     /// A sentence saying what was expected and what was found.
     public var description: String {
@@ -61,6 +67,12 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             "tokenizer special token \(name) has id \(id); expected an id in 0..<\(vocabularySize)"
         case .missingPiece(let piece):
             "tokenizer vocabulary has no piece '\(piece)'"
+        case .fileNotFound(let path):
+            "tokenizer file not found: \(path)"
+        case .invalidFile(let path, let reason):
+            "invalid tokenizer file \(path): \(reason)"
+        case .invalidSpecification(let detail):
+            "invalid tokenizer definition: \(detail)"
         }
     }
 }

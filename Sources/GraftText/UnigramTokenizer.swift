@@ -119,6 +119,38 @@ public struct UnigramTokenizer: Tokenizer {
         self.maskID = mask
     }
 
+    /// Everything needed to rebuild this tokenizer (stored in backbone files).
+    public var specification: Specification {
+        Specification(
+            pieces: (0..<scores.count).map { String(decoding: pieceBytes[pieceStarts[$0]..<pieceStarts[$0 + 1]], as: UTF8.self) },
+            scores: scores,
+            normalization: normalization.keys.sorted { $0.value < $1.value }.map { [$0.value] + normalization[$0]!.map(\.value) },
+            bos: bosID, eos: eosID, pad: padID, unk: unknownID)
+    }
+
+    /// Rebuilds a tokenizer from its specification.
+    public init(_ specification: Specification) throws {
+        var map: [Unicode.Scalar: [Unicode.Scalar]] = [:]
+        for row in specification.normalization {
+            let scalars = row.compactMap(Unicode.Scalar.init)
+            guard let source = scalars.first, scalars.count == row.count else {
+                throw TokenizerError.invalidSpecification("normalisation row \(row) holds an invalid code point")
+            }
+            map[source] = Array(scalars.dropFirst())
+        }
+        try self.init(pieces: specification.pieces, scores: specification.scores, normalization: map,
+                      bos: specification.bos, eos: specification.eos, pad: specification.pad, unk: specification.unk)
+    }
+
+    /// A serialisable unigram vocabulary: pieces with scores, the normalisation
+    /// map as rows `[code point, replacement code points...]`, and special ids.
+    public struct Specification: Codable, Sendable, Equatable {
+        public var pieces: [String]
+        public var scores: [Float]
+        public var normalization: [[UInt32]]
+        public var bos: Int, eos: Int, pad: Int, unk: Int
+    }
+
     /// The ids of `text`: `<s>`, the content pieces, `</s>`.
     ///
     /// - Parameter maxLength: if given, at most this many ids are returned: the

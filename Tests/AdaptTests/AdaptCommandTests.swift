@@ -1,18 +1,22 @@
 import Foundation
 import GraftIO
 import GraftTensor
+import GraftTestSupport
 import Testing
 
 /// Runs the built `adapt` executable (next to the test bundle) and captures its output.
-func runAdapt(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+func runAdapt(_ arguments: [String], input: Data = Data()) throws -> (status: Int32, output: String, error: String) {
     let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let process = Process()
     process.executableURL = directory.appendingPathComponent("adapt")
     process.arguments = arguments
-    let output = Pipe(), error = Pipe()
+    let output = Pipe(), error = Pipe(), standardInput = Pipe()
     process.standardOutput = output
     process.standardError = error
+    process.standardInput = standardInput
     try process.run()
+    standardInput.fileHandleForWriting.write(input)
+    try standardInput.fileHandleForWriting.close()
     let out = output.fileHandleForReading.readDataToEndOfFile()
     let err = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -47,5 +51,52 @@ func runAdapt(_ arguments: [String]) throws -> (status: Int32, output: String, e
         let result = try runAdapt(["info", "/nonexistent/model.h5"])
         #expect(result.status != 0)
         #expect(result.error.contains("/nonexistent/model.h5"))
+    }
+
+    @Test func infoDescribesABackbone() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try TinyBackbone.make().save(to: path)
+        let result = try runAdapt(["info", path])
+        #expect(result.status == 0)
+        #expect(result.output.contains("architecture: xlm-roberta encoder, 2 layers, hidden 16, 2 heads"))
+        #expect(result.output.contains("tokenizer: SentencePiece unigram, 18 ids, pad id 1"))
+        #expect(result.output.contains("embeddings.word_embeddings.weight"))
+    }
+
+    @Test func embedWritesOneJSONObjectPerInputLine() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let backbone = try TinyBackbone.make()
+        try backbone.save(to: path)
+        let texts = ["mawu a ndi", " mawu  ", "", "water\twind"]
+        let result = try runAdapt(["embed", "--backbone", path], input: Data((texts.joined(separator: "\n") + "\n").utf8))
+        #expect(result.status == 0, "\(result.error)")
+        let lines = result.output.split(separator: "\n")
+        try #require(lines.count == texts.count)
+        struct Line: Decodable { let ids: [Int]; let embedding: [Float] }
+        let (expectedIDs, expectedEmbeddings) = backbone.embed(texts)
+        for (index, line) in lines.enumerated() {
+            #expect(line.hasPrefix(#"{"ids":["#))
+            let decoded = try JSONDecoder().decode(Line.self, from: Data(line.utf8))
+            // Each line is taken exactly as given: no trimming.
+            #expect(decoded.ids == expectedIDs[index])
+            #expect(zip(decoded.embedding, expectedEmbeddings[index]).allSatisfy { abs($0 - $1) < 1e-6 })
+        }
+    }
+
+    @Test func embedRejectsInvalidUTF8WithTheLineNumber() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try TinyBackbone.make().save(to: path)
+        let result = try runAdapt(["embed", "--backbone", path], input: Data([0x61, 0x0A, 0xC3, 0x28, 0x0A]))
+        #expect(result.status != 0)
+        #expect(result.error.contains("line 2 of standard input is not valid UTF-8"))
+    }
+
+    @Test func importOfAnUnknownSourceFails() throws {
+        let result = try runAdapt(["import", "/nonexistent/model", "--output", TinyBackbone.temporaryPath()])
+        #expect(result.status != 0)
+        #expect(result.error.contains("cannot import /nonexistent/model: no such file or directory"))
     }
 }

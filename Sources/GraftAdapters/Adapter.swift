@@ -1,0 +1,102 @@
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+
+/// One trained (or trainable) adapter: a module of its own parameters that
+/// acts at some of the encoder's attachment points.
+///
+/// Sub-layer adapters transform a *stream* `u` that starts at `x + h` (the
+/// residual input plus the sub-layer's dense output) and ends as
+/// `LayerNorm(u)`; each adapter adds its output to the stream. Linear-slot
+/// adapters (LoRA, MoS) add a delta to a frozen linear layer's output.
+public protocol Adapter: Module {
+    /// The method's name (`seq_bn`, `lora`, ...), as in configuration files.
+    var method: String { get }
+    /// The delta this adapter adds to linear slot `slot` of block `layer`, or
+    /// `nil` if it does not act there.
+    func linearDelta(_ slot: LinearSlot, layer: Int, input: Variable, context: ForwardContext) -> Variable?
+    /// The stream after this adapter at a sub-layer, or `nil` if it does not act
+    /// there. `x` is the sub-layer's residual input, `u` the stream so far.
+    func subLayerStep(_ subLayer: SubLayer, layer: Int, x: Variable, u: Variable, layerNorm: LayerNorm,
+                      context: ForwardContext) -> Variable?
+    /// The invertible block on the embeddings (MAD-X), if any.
+    var invertible: InvertibleBlock? { get }
+    /// The points of the encoder where this adapter acts.
+    var attachmentPoints: Set<AttachmentPoint> { get }
+}
+
+/// A place in an encoder where adapters act.
+public enum AttachmentPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
+    case linear(layer: Int, LinearSlot)
+    case subLayer(layer: Int, SubLayer)
+
+    public var description: String {
+        switch self {
+        case let .linear(layer, slot): "layer.\(layer).\(slot.rawValue)"
+        case let .subLayer(layer, subLayer): "layer.\(layer).\(subLayer.rawValue)"
+        }
+    }
+
+    public static func < (a: AttachmentPoint, b: AttachmentPoint) -> Bool { a.description < b.description }
+}
+
+extension Adapter {
+    public func linearDelta(_ slot: LinearSlot, layer: Int, input: Variable, context: ForwardContext) -> Variable? { nil }
+    public func subLayerStep(_ subLayer: SubLayer, layer: Int, x: Variable, u: Variable, layerNorm: LayerNorm,
+                             context: ForwardContext) -> Variable? { nil }
+    public var invertible: InvertibleBlock? { nil }
+
+    /// Number of trainable parameters (scalars) of this adapter.
+    public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.value.count } }
+}
+
+/// The non-linearity inside an adapter.
+public enum Activation: String, Codable, Sendable {
+    case relu, swish, gelu, tanh
+
+    func callAsFunction(_ x: Variable) -> Variable {
+        switch self {
+        case .relu: x.relu()
+        case .swish: x.silu()
+        case .gelu: x.gelu()
+        case .tanh: x.tanh()
+        }
+    }
+}
+
+/// A down projection, a non-linearity and an up projection: `Up(act(Down(x)))`.
+public final class BottleneckBlock: Module {
+    public let down: Linear
+    public let up: Linear
+    public let activation: Activation
+
+    init(inputSize: Int, bottleneckSize: Int, outputSize: Int? = nil, activation: Activation,
+         initialization: BottleneckInitialization, generator: inout SeededGenerator) {
+        let outputSize = outputSize ?? inputSize
+        switch initialization {
+        case .bert:
+            down = Linear(inputSize: inputSize, outputSize: bottleneckSize, generator: &generator)
+            up = Linear(inputSize: bottleneckSize, outputSize: outputSize, generator: &generator)
+        case .nearIdentity:
+            let bound = 1 / Float(inputSize).squareRoot()
+            down = Linear(weight: .uniform(shape: [bottleneckSize, inputSize], low: -bound, high: bound, generator: &generator),
+                          bias: Tensor(zeros: [bottleneckSize]))
+            up = Linear(weight: Tensor(zeros: [outputSize, bottleneckSize]), bias: Tensor(zeros: [outputSize]))
+        }
+        self.activation = activation
+    }
+
+    public var children: [(name: String, module: any Module)] { [("down", down), ("up", up)] }
+
+    public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
+        up(activation(down(x, tape: context.tape)), tape: context.tape)
+    }
+}
+
+/// How bottleneck projections start.
+public enum BottleneckInitialization: String, Codable, Sendable {
+    /// Both projections `N(0, 0.02)`, zero biases (the reference's "bert").
+    case bert
+    /// Down projection Kaiming-uniform, up projection zero: the adapter starts as the identity.
+    case nearIdentity = "near_identity"
+}

@@ -1,0 +1,160 @@
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+
+/// Configuration of the bottleneck family (`seq_bn`, `double_seq_bn`,
+/// `par_bn` and their invertible variants), with AdapterHub's defaults.
+public struct BottleneckConfiguration: Codable, Sendable, Equatable {
+    /// Where the adapters sit and what they read.
+    public enum Placement: String, Codable, Sendable {
+        /// Pfeiffer: after the feed-forward block, reading `LayerNorm(x + h)`:
+        /// `LN(x + h + Up(act(Down(LN(x + h)))))`.
+        case sequential
+        /// Houlsby: after attention and after the feed-forward block, reading `h`:
+        /// `LN(x + h + Up(act(Down(h))))`.
+        case double
+        /// After the feed-forward block, reading the sub-layer input `x`:
+        /// `LN(x + h + s · Up(act(Down(x))))`.
+        case parallel
+    }
+
+    public var placement: Placement
+    /// Hidden size divided by bottleneck size.
+    public var reductionFactor: Float
+    /// Per-layer reduction factors, by layer index (as strings, for JSON).
+    public var reductionFactorPerLayer: [String: Float]
+    /// Layers that get no adapter.
+    public var leaveOut: [Int]
+    public var activation: Activation
+    /// Multiplies the adapter output.
+    public var scaling: Float
+    public var initialization: BottleneckInitialization
+    /// Adds a NICE invertible block on the embeddings (MAD-X).
+    public var invertible: Bool
+    /// Reduction factor inside the invertible block's coupling networks.
+    public var invertibleReductionFactor: Float
+
+    public init(placement: Placement, reductionFactor: Float, reductionFactorPerLayer: [String: Float] = [:],
+                leaveOut: [Int] = [], activation: Activation, scaling: Float = 1,
+                initialization: BottleneckInitialization = .bert, invertible: Bool = false,
+                invertibleReductionFactor: Float = 2) {
+        self.placement = placement
+        self.reductionFactor = reductionFactor
+        self.reductionFactorPerLayer = reductionFactorPerLayer
+        self.leaveOut = leaveOut
+        self.activation = activation
+        self.scaling = scaling
+        self.initialization = initialization
+        self.invertible = invertible
+        self.invertibleReductionFactor = invertibleReductionFactor
+    }
+
+    /// `seq_bn` (Pfeiffer): reduction factor 16, ReLU.
+    public static let seqBn = BottleneckConfiguration(placement: .sequential, reductionFactor: 16, activation: .relu)
+    /// `double_seq_bn` (Houlsby): reduction factor 16, Swish.
+    public static let doubleSeqBn = BottleneckConfiguration(placement: .double, reductionFactor: 16, activation: .swish)
+    /// `par_bn`: reduction factor 2, ReLU, scaling 4, near-identity ("mam") initialisation.
+    public static let parBn = BottleneckConfiguration(placement: .parallel, reductionFactor: 2, activation: .relu,
+                                                      scaling: 4, initialization: .nearIdentity)
+    /// `seq_bn_inv`: `seq_bn` plus the NICE block.
+    public static let seqBnInv: BottleneckConfiguration = {
+        var c = seqBn
+        c.invertible = true
+        return c
+    }()
+    /// `double_seq_bn_inv`: `double_seq_bn` plus the NICE block.
+    public static let doubleSeqBnInv: BottleneckConfiguration = {
+        var c = doubleSeqBn
+        c.invertible = true
+        return c
+    }()
+
+    /// The sub-layers that get an adapter.
+    public var subLayers: [SubLayer] { placement == .double ? [.attention, .feedForward] : [.feedForward] }
+
+    /// The bottleneck size in block `layer` of a model with hidden size `hidden`,
+    /// or `nil` if the layer is left out.
+    public func bottleneckSize(layer: Int, hidden: Int) -> Int? {
+        guard !leaveOut.contains(layer) else { return nil }
+        let factor = reductionFactorPerLayer[String(layer)] ?? reductionFactor
+        return Swift.max(1, Int(Float(hidden) / factor))
+    }
+
+    /// The method name these settings correspond to.
+    public var method: String {
+        let base = switch placement { case .sequential: "seq_bn"; case .double: "double_seq_bn"; case .parallel: "par_bn" }
+        return invertible ? base + "_inv" : base
+    }
+}
+
+/// A bottleneck adapter: one `BottleneckBlock` per adapted sub-layer of every
+/// block not left out, plus an optional invertible block on the embeddings.
+///
+/// Parameter names: `layer.N.attention.down.weight`, `layer.N.feed_forward.up.bias`,
+/// `invertible.f.down.weight`, ...
+public final class BottleneckAdapter: Adapter {
+    public let configuration: BottleneckConfiguration
+    /// Blocks by layer and sub-layer.
+    public let blocks: [Int: [SubLayer: BottleneckBlock]]
+    public let invertible: InvertibleBlock?
+
+    /// A freshly initialised adapter for a model of the given shape.
+    public init(_ configuration: BottleneckConfiguration, model: EncoderConfiguration, seed: UInt64) {
+        self.configuration = configuration
+        var generator = SeededGenerator(seed: seed)
+        var blocks: [Int: [SubLayer: BottleneckBlock]] = [:]
+        for layer in 0..<model.layerCount {
+            guard let size = configuration.bottleneckSize(layer: layer, hidden: model.hiddenSize) else { continue }
+            for subLayer in configuration.subLayers {
+                blocks[layer, default: [:]][subLayer] = BottleneckBlock(
+                    inputSize: model.hiddenSize, bottleneckSize: size, activation: configuration.activation,
+                    initialization: configuration.initialization, generator: &generator)
+            }
+        }
+        self.blocks = blocks
+        invertible = configuration.invertible
+            ? InvertibleBlock(hiddenSize: model.hiddenSize, reductionFactor: configuration.invertibleReductionFactor,
+                              generator: &generator)
+            : nil
+    }
+
+    public var method: String { configuration.method }
+
+    public var attachmentPoints: Set<AttachmentPoint> {
+        Set(blocks.flatMap { layer, subLayers in subLayers.keys.map { AttachmentPoint.subLayer(layer: layer, $0) } })
+    }
+
+    /// An adapter whose every weight is `Σ weights[i] · adapters[i]`'s weight.
+    convenience init(averaging adapters: [BottleneckAdapter], weights: [Float], model: EncoderConfiguration) {
+        self.init(adapters[0].configuration, model: model, seed: 0)
+        let sources = adapters.map { Dictionary(uniqueKeysWithValues: $0.namedParameters().map { ($0.name, $0.parameter.value) }) }
+        for (name, parameter) in namedParameters() {
+            var sum = Tensor(zeros: parameter.value.shape)
+            for (source, weight) in zip(sources, weights) { sum.add(source[name]!, scaledBy: weight) }
+            parameter.value = sum
+        }
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        var result: [(name: String, module: any Module)] = []
+        for layer in blocks.keys.sorted() {
+            for subLayer in SubLayer.allCases {
+                if let block = blocks[layer]?[subLayer] { result.append(("layer.\(layer).\(subLayer.rawValue)", block)) }
+            }
+        }
+        if let invertible { result.append(("invertible", invertible)) }
+        return result
+    }
+
+    public func subLayerStep(_ subLayer: SubLayer, layer: Int, x: Variable, u: Variable, layerNorm: LayerNorm,
+                             context: ForwardContext) -> Variable? {
+        guard let block = blocks[layer]?[subLayer] else { return nil }
+        let input: Variable = switch configuration.placement {
+        case .sequential: layerNorm(u, tape: context.tape)
+        case .double: u - x
+        case .parallel: x
+        }
+        let output = block(input, context: context)
+        return u + (configuration.scaling == 1 ? output : output * configuration.scaling)
+    }
+}

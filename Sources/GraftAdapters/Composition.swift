@@ -1,0 +1,84 @@
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+
+/// Which adapters act in a forward pass, and how they combine.
+public indirect enum AdapterSetup: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// One adapter.
+    case single(String)
+    /// Adapters applied in order (a language adapter under a task adapter):
+    /// at a sub-layer each transforms the stream the previous one produced; at a
+    /// linear slot their deltas add; only the first one's invertible block acts.
+    case stack([AdapterSetup])
+    /// Different adapters for different examples of one batch: the examples are
+    /// split into as many equal, consecutive groups as there are children.
+    case parallel([AdapterSetup])
+    /// AdapterFusion: attention, per token, over the outputs of several adapters,
+    /// with trainable query, key and value projections.
+    case fuse([String])
+    /// A weighted average of adapters' weights (LoRA: of their `ΔW`); the
+    /// adapters must have the same method and shapes.
+    case average([String], weights: [Float])
+
+    /// Every adapter name the setup mentions, in order.
+    public var names: [String] {
+        switch self {
+        case .single(let name): [name]
+        case .stack(let children), .parallel(let children): children.flatMap(\.names)
+        case .fuse(let names), .average(let names, _): names
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .single(let name): name
+        case .stack(let children): "Stack(\(children.map(\.description).joined(separator: ", ")))"
+        case .parallel(let children): "Parallel(\(children.map(\.description).joined(separator: ", ")))"
+        case .fuse(let names): "Fuse(\(names.joined(separator: ", ")))"
+        case .average(let names, let weights):
+            "Average(\(zip(names, weights).map { "\($0): \($1)" }.joined(separator: ", ")))"
+        }
+    }
+}
+
+/// A setup that cannot be activated.
+public enum CompositionError: Error, CustomStringConvertible, Equatable {
+    case unknownAdapter(String, known: [String])
+    case duplicateName(String)
+    case undefined(setup: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownAdapter(name, known):
+            "no adapter named \"\(name)\"; the model has: \(known.sorted().joined(separator: ", "))"
+        case let .duplicateName(name): "an adapter named \"\(name)\" is already attached"
+        case let .undefined(setup, reason): "\(setup) is not defined: \(reason)"
+        }
+    }
+}
+
+/// AdapterFusion parameters for one sub-layer: query, key and value projections.
+public final class FusionLayer: Module {
+    public let query: Linear, key: Linear, value: Linear
+
+    init(hiddenSize: Int, generator: inout SeededGenerator) {
+        query = Linear(inputSize: hiddenSize, outputSize: hiddenSize, generator: &generator)
+        key = Linear(inputSize: hiddenSize, outputSize: hiddenSize, generator: &generator)
+        // The value projection starts as the identity, as in AdapterHub.
+        value = Linear(weight: Tensor(shape: [hiddenSize, hiddenSize]) { $0 % (hiddenSize + 1) == 0 ? 1 : 0 },
+                       bias: Tensor(zeros: [hiddenSize]))
+    }
+
+    public var children: [(name: String, module: any Module)] { [("query", query), ("key", key), ("value", value)] }
+
+    /// `u + Σ_i p_i V(d_i)` with `p = softmax_i(Q(u) · K(d_i))`, per row.
+    func callAsFunction(_ u: Variable, deltas: [Variable], context: ForwardContext) -> Variable {
+        let rows = u.shape[0], width = u.shape[1]
+        let q = query(u, tape: context.tape).reshaped([rows, 1, width])
+        let stacked = Variable.concatenate(deltas.map { $0.reshaped([rows, 1, width]) }, alongAxis: 1)  // [rows, n, d]
+        let keys = key(stacked, tape: context.tape)
+        let scores = Variable.matmul(q, keys, transposeB: true).softmax()  // [rows, 1, n]
+        let mixed = Variable.matmul(scores, value(stacked, tape: context.tape))  // [rows, 1, d]
+        return u + mixed.reshaped([rows, width])
+    }
+}

