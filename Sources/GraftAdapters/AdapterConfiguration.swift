@@ -1,0 +1,59 @@
+import GraftNN
+
+/// The configuration of any adapter method, as stored in checkpoints:
+/// `{"method": "seq_bn", ...the method's settings}`.
+public enum AdapterConfiguration: Codable, Sendable, Equatable {
+    case bottleneck(BottleneckConfiguration)
+    case lora(LoRAConfiguration)
+
+    /// The method names `adapt` accepts, with their reference defaults.
+    public static let methods: [String: AdapterConfiguration] = [
+        "seq_bn": .bottleneck(.seqBn), "double_seq_bn": .bottleneck(.doubleSeqBn), "par_bn": .bottleneck(.parBn),
+        "seq_bn_inv": .bottleneck(.seqBnInv), "double_seq_bn_inv": .bottleneck(.doubleSeqBnInv),
+        "lora": .lora(LoRAConfiguration()),
+    ]
+
+    /// The defaults of method `name`.
+    public init(method name: String) throws {
+        guard let configuration = AdapterConfiguration.methods[name] else {
+            throw ConfigurationError("unknown adapter method \"\(name)\"; expected one of \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", "))")
+        }
+        self = configuration
+    }
+
+    /// The method's name.
+    public var method: String {
+        switch self {
+        case .bottleneck(let c): c.method
+        case .lora: "lora"
+        }
+    }
+
+    /// A freshly initialised adapter of this configuration for a model of the given shape.
+    public func makeAdapter(model: EncoderConfiguration, seed: UInt64) -> any Adapter {
+        switch self {
+        case .bottleneck(let c): BottleneckAdapter(c, model: model, seed: seed)
+        case .lora(let c): LoRAAdapter(c, model: model, seed: seed)
+        }
+    }
+
+    private enum Key: String, CodingKey { case method }
+
+    public init(from decoder: any Decoder) throws {
+        let method = try decoder.container(keyedBy: Key.self).decode(String.self, forKey: .method)
+        switch method {
+        case "lora": self = .lora(try LoRAConfiguration(from: decoder))
+        case _ where AdapterConfiguration.methods[method] != nil: self = .bottleneck(try BottleneckConfiguration(from: decoder))
+        default: throw ConfigurationError("unknown adapter method \"\(method)\" in a stored configuration")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(method, forKey: .method)
+        switch self {
+        case .bottleneck(let c): try c.encode(to: encoder)
+        case .lora(let c): try c.encode(to: encoder)
+        }
+    }
+}
