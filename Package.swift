@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN"]),
         .target(name: "GraftText"),
         .target(name: "GraftAdapters", dependencies: ["GraftNN", "GraftIO"]),
-        .target(name: "GraftTrain", dependencies: ["GraftAutodiff"]),
+        .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText"]),
         .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain"]),
         .executableTarget(
             name: "adapt",
@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO", "GraftTestSupport", "CHDF5", "CHDF5Shim"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftTestSupport"]),
         // Shared helpers of the test targets (small models built in code).
         .target(name: "GraftTestSupport", dependencies: ["GraftIO", "GraftNN", "GraftText"], path: "Tests/GraftTestSupport"),

@@ -8,7 +8,7 @@ extension Tensor {
         let pb = [Int](repeating: 1, count: rank - b.count) + b
         return zip(pa, pb).map { x, y in
             precondition(x == y || x == 1 || y == 1, "broadcast: shapes \(a) and \(b) are incompatible")
-            return Swift.max(x, y)
+            return x == 1 ? y : x
         }
     }
 

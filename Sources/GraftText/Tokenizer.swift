@@ -8,6 +8,11 @@ public protocol Tokenizer: Sendable {
     var padID: Int { get }
     /// The number of distinct ids this tokenizer produces (ids are `0..<vocabularySize`).
     var vocabularySize: Int { get }
+    /// The ids that frame or pad a text (`<s>`, `</s>`, `<pad>` / `[CLS]`, `[SEP]`, `[PAD]`):
+    /// never masked for masked-LM training.
+    var specialIDs: Set<Int> { get }
+    /// The id of the mask token (`<mask>` / `[MASK]`).
+    var maskID: Int { get }
 }
 
 /// Several encoded texts padded to a common length.

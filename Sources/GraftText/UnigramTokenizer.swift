@@ -39,6 +39,7 @@ public struct UnigramTokenizer: Tokenizer {
     public let maskID: Int
     /// The number of pieces.
     public var vocabularySize: Int { scores.count }
+    public var specialIDs: Set<Int> { [bosID, eosID, padID] }
 
     private static let metaspaceUTF8: [UInt8] = Array("\u{2581}".utf8)
 

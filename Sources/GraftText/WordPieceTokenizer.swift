@@ -31,6 +31,9 @@ public struct WordPieceTokenizer: Tokenizer {
     public let classID: Int
     /// The id of `[SEP]`, which ends every encoding.
     public let separatorID: Int
+    /// The id of `[MASK]`.
+    public let maskID: Int
+    public var specialIDs: Set<Int> { [classID, separatorID, padID] }
     /// The id of `[PAD]`, used to pad batches.
     public let padID: Int
     /// The id of `[UNK]`, produced for words the vocabulary cannot spell.
@@ -65,7 +68,7 @@ public struct WordPieceTokenizer: Tokenizer {
     /// A serialisable WordPiece definition: the arguments of `init`.
     public struct Specification: Codable, Sendable, Equatable {
         public var vocabulary: [String]
-        public var unknownToken: String, classToken: String, separatorToken: String, padToken: String
+        public var unknownToken: String, classToken: String, separatorToken: String, padToken: String, maskToken: String
         public var specialTokens: [String]
         public var continuingSubwordPrefix: String
         public var maxInputCharactersPerWord: Int
@@ -75,7 +78,7 @@ public struct WordPieceTokenizer: Tokenizer {
     /// Rebuilds a tokenizer from its specification.
     public init(_ s: Specification) throws {
         try self.init(vocabulary: s.vocabulary, unknownToken: s.unknownToken, classToken: s.classToken,
-                      separatorToken: s.separatorToken, padToken: s.padToken, specialTokens: s.specialTokens,
+                      separatorToken: s.separatorToken, padToken: s.padToken, maskToken: s.maskToken, specialTokens: s.specialTokens,
                       continuingSubwordPrefix: s.continuingSubwordPrefix, maxInputCharactersPerWord: s.maxInputCharactersPerWord,
                       lowercase: s.lowercase, stripAccents: s.stripAccents, handleChineseCharacters: s.handleChineseCharacters,
                       cleanText: s.cleanText)
@@ -99,7 +102,7 @@ public struct WordPieceTokenizer: Tokenizer {
     ///   if a special token is not in the vocabulary.
     public init(
         vocabulary: [String], unknownToken: String = "[UNK]", classToken: String = "[CLS]",
-        separatorToken: String = "[SEP]", padToken: String = "[PAD]",
+        separatorToken: String = "[SEP]", padToken: String = "[PAD]", maskToken: String = "[MASK]",
         specialTokens: [String] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
         continuingSubwordPrefix: String = "##", maxInputCharactersPerWord: Int = 100,
         lowercase: Bool = true, stripAccents: Bool? = nil, handleChineseCharacters: Bool = true,
@@ -108,7 +111,7 @@ public struct WordPieceTokenizer: Tokenizer {
         guard !vocabulary.isEmpty else { throw TokenizerError.emptyVocabulary }
         specification = Specification(
             vocabulary: vocabulary, unknownToken: unknownToken, classToken: classToken, separatorToken: separatorToken,
-            padToken: padToken, specialTokens: specialTokens, continuingSubwordPrefix: continuingSubwordPrefix,
+            padToken: padToken, maskToken: maskToken, specialTokens: specialTokens, continuingSubwordPrefix: continuingSubwordPrefix,
             maxInputCharactersPerWord: maxInputCharactersPerWord, lowercase: lowercase,
             stripAccents: stripAccents ?? lowercase, handleChineseCharacters: handleChineseCharacters, cleanText: cleanText)
         var ids: [[UInt8]: Int] = [:]
@@ -121,6 +124,7 @@ public struct WordPieceTokenizer: Tokenizer {
         self.unknownID = try id(of: unknownToken)
         self.classID = try id(of: classToken)
         self.separatorID = try id(of: separatorToken)
+        self.maskID = try id(of: maskToken)
         self.padID = try id(of: padToken)
         self.specialTokens = try specialTokens.filter { !$0.isEmpty }
             .map { SpecialToken(scalars: Array($0.unicodeScalars), id: try id(of: $0)) }

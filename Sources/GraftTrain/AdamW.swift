@@ -33,6 +33,17 @@ public final class AdamW: Optimizer {
         secondMoments = Array(repeating: nil, count: parameters.count)
     }
 
+    /// The optimizer's state: steps taken and each parameter's moment estimates
+    /// (`nil` before its first update), for checkpoints.
+    public var state: (steps: Int, first: [Tensor?], second: [Tensor?]) {
+        get { (stepCount, firstMoments, secondMoments) }
+        set {
+            precondition(newValue.first.count == parameters.count && newValue.second.count == parameters.count,
+                         "AdamW.state: \(newValue.first.count) moments for \(parameters.count) parameters")
+            (stepCount, firstMoments, secondMoments) = newValue
+        }
+    }
+
     public func step() {
         stepCount += 1
         // Bias corrections in Double, as PyTorch computes them on Python floats.

@@ -68,6 +68,8 @@ func random(_ shape: [Int], seed: UInt64 = 1) -> Tensor {
         #expect((a + column).summed(toShape: [2, 1]).scalars == [306, 615])
         #expect(a.summed(toShape: [3]).scalars == [5, 7, 9])
         #expect(a.summed(toShape: [1, 3]).scalars == [5, 7, 9])
+        // A zero-length dimension broadcasts against 1 to zero, not to 1.
+        #expect((Tensor(zeros: [0, 3]) + row).shape == [0, 3])
     }
 
     @Test func reductions() {

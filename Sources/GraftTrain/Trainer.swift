@@ -1,0 +1,247 @@
+import Foundation
+import GraftAutodiff
+import GraftIO
+import GraftTensor
+
+/// The settings of a training run (the same names serve as flags and as keys of a config file).
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    /// Optimizer updates to run.
+    public var steps: Int = 1000
+    public var learningRate: Float = 1e-4
+    /// Linear warm-up steps, then linear decay to zero at `steps`.
+    public var warmupSteps: Int = 0
+    public var weightDecay: Float = 0.01
+    /// Micro-batches whose gradients are summed (and averaged) per update.
+    public var gradientAccumulation: Int = 1
+    /// Global gradient-norm clipping; `nil` disables it.
+    public var maxGradientNorm: Float? = 1
+    /// Evaluate every this many steps (and at the end); `nil` only at the end.
+    public var evaluateEvery: Int?
+    /// Stop after this many evaluations without improvement; `nil` never stops early.
+    public var patience: Int?
+    /// Write a checkpoint every this many steps; `nil` never.
+    public var checkpointEvery: Int?
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Throws if a setting is out of range.
+    public func validate() throws {
+        func require(_ condition: Bool, _ message: String) throws {
+            if !condition { throw TrainingError.invalidOption(message) }
+        }
+        try require(steps > 0, "steps must be positive, got \(steps)")
+        try require(learningRate > 0 && learningRate.isFinite, "learning rate must be positive, got \(learningRate)")
+        try require(warmupSteps >= 0 && warmupSteps <= steps, "warm-up steps must be in 0...\(steps), got \(warmupSteps)")
+        try require(gradientAccumulation > 0, "gradient accumulation must be positive, got \(gradientAccumulation)")
+        try require(maxGradientNorm.map { $0 > 0 } ?? true, "max gradient norm must be positive")
+        try require(evaluateEvery.map { $0 > 0 } ?? true, "evaluate-every must be positive")
+        try require(checkpointEvery.map { $0 > 0 } ?? true, "checkpoint-every must be positive")
+        try require(patience.map { $0 > 0 } ?? true, "patience must be positive")
+    }
+}
+
+/// What went wrong in training.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case invalidOption(String)
+    case nonFiniteLoss(step: Int, lastCheckpoint: String?)
+    case checkpointMismatch(file: String, reason: String)
+    case emptyData(String)
+
+    public var description: String {
+        switch self {
+        case .invalidOption(let message): "invalid training option: \(message)"
+        case let .nonFiniteLoss(step, checkpoint):
+            "the loss became NaN or infinite at step \(step); training stopped"
+                + (checkpoint.map { ". The last good checkpoint is \($0) (resume with --resume)" } ?? " (no checkpoint was written yet)")
+        case let .checkpointMismatch(file, reason): "cannot resume from \(file): \(reason)"
+        case .emptyData(let what): "no training data: \(what)"
+        }
+    }
+}
+
+/// One optimizer update, as logged.
+public struct StepRecord: Codable, Sendable, Equatable {
+    public let step: Int
+    public let loss: Float
+    public let learningRate: Float
+    public let gradientNorm: Float
+    /// Tokens (or examples) processed per second in this step.
+    public let throughput: Double
+    /// The evaluation score after this step, if one ran.
+    public var evaluation: Double?
+}
+
+/// A synchronous training loop: AdamW with linear warm-up and decay, gradient
+/// accumulation and clipping, periodic evaluation with early stopping, atomic
+/// checkpoints and exact resumption.
+///
+/// Determinism: everything random in a step (masking, dropout, data order)
+/// must be derived from `seed(step:micro:)`, so a resumed run repeats the
+/// uninterrupted one exactly.
+public final class Trainer {
+    public let parameters: [(name: String, parameter: Parameter)]
+    public let options: TrainingOptions
+    public let optimizer: AdamW
+    /// Path of the training checkpoint, if checkpoints are written.
+    public let checkpointPath: String?
+    public private(set) var step = 0
+    public private(set) var history: [StepRecord] = []
+    public private(set) var bestEvaluation: Double?
+    private var evaluationsWithoutImprovement = 0
+
+    public init(parameters: [(name: String, parameter: Parameter)], options: TrainingOptions, checkpointPath: String? = nil) throws {
+        try options.validate()
+        self.parameters = parameters
+        self.options = options
+        self.checkpointPath = checkpointPath
+        optimizer = AdamW(parameters: parameters.map(\.parameter), learningRate: options.learningRate,
+                          weightDecay: options.weightDecay)
+    }
+
+    /// The seed of micro-batch `micro` of step `step` (for masking, dropout, sampling).
+    public func seed(step: Int, micro: Int) -> UInt64 {
+        options.seed &+ UInt64(step) &* 0x9E37_79B9 &+ UInt64(micro) &* 0x85EB_CA6B
+    }
+
+    /// Runs until `options.steps` (or early stopping).
+    ///
+    /// - Parameters:
+    ///   - loss: the loss of micro-batch `micro` of step `step`, recorded on `tape`,
+    ///     and the number of tokens (or examples) it covered.
+    ///   - evaluate: a score where higher is better (e.g. macro-F1, or minus a loss).
+    ///   - onStep: called after every update (progress display, logs).
+    /// - Returns: the evaluation score of the best evaluation, if any.
+    @discardableResult
+    public func run(
+        loss: (_ step: Int, _ micro: Int, _ tape: Tape) throws -> (loss: Variable, items: Int),
+        evaluate: ((_ step: Int) throws -> Double)? = nil,
+        onStep: (StepRecord) -> Void = { _ in }
+    ) throws -> Double? {
+        let schedule = LearningRateSchedule.linear(warmupSteps: options.warmupSteps, totalSteps: options.steps)
+        let clock = ContinuousClock()
+        while step < options.steps {
+            let started = clock.now
+            var total: Float = 0, items = 0
+            for micro in 0..<options.gradientAccumulation {
+                let tape = Tape()
+                let (value, count) = try loss(step, micro, tape)
+                let scalar = value.value.scalar
+                guard scalar.isFinite else {
+                    for (_, parameter) in parameters { parameter.zeroGradient() }
+                    throw TrainingError.nonFiniteLoss(step: step + 1, lastCheckpoint: lastCheckpoint)
+                }
+                tape.backward(value, seed: Tensor(scalar: 1 / Float(options.gradientAccumulation)))
+                total += scalar / Float(options.gradientAccumulation)
+                items += count
+            }
+            let norm = clipGradients()
+            guard norm.isFinite else {
+                for (_, parameter) in parameters { parameter.zeroGradient() }
+                throw TrainingError.nonFiniteLoss(step: step + 1, lastCheckpoint: lastCheckpoint)
+            }
+            optimizer.learningRate = schedule.learningRate(base: options.learningRate, at: step)
+            optimizer.step()
+            step += 1
+            let seconds = (clock.now - started) / .seconds(1)
+            var record = StepRecord(step: step, loss: total, learningRate: optimizer.learningRate, gradientNorm: norm,
+                                    throughput: Double(items) / max(seconds, 1e-9), evaluation: nil)
+            var stop = false
+            if let evaluate, step == options.steps || options.evaluateEvery.map({ step % $0 == 0 }) == true {
+                let score = try evaluate(step)
+                record.evaluation = score
+                if bestEvaluation.map({ score > $0 }) ?? true {
+                    bestEvaluation = score
+                    evaluationsWithoutImprovement = 0
+                } else {
+                    evaluationsWithoutImprovement += 1
+                    stop = options.patience.map { evaluationsWithoutImprovement >= $0 } ?? false
+                }
+            }
+            history.append(record)
+            onStep(record)
+            if let every = options.checkpointEvery, step % every == 0 || step == options.steps || stop {
+                try saveCheckpoint()
+            }
+            if stop { break }
+        }
+        return bestEvaluation
+    }
+
+    private var lastCheckpoint: String? {
+        guard let checkpointPath, FileManager.default.fileExists(atPath: checkpointPath) else { return nil }
+        return checkpointPath
+    }
+
+    /// Scales gradients so their global norm is at most `maxGradientNorm`; returns the norm before clipping.
+    private func clipGradients() -> Float {
+        var squares: Double = 0
+        for (_, parameter) in parameters {
+            guard let grad = parameter.grad else { continue }
+            for g in grad.scalars { squares += Double(g) * Double(g) }
+        }
+        let norm = Float(squares.squareRoot())
+        if let limit = options.maxGradientNorm, norm > limit, norm.isFinite {
+            let factor = limit / (norm + 1e-6)
+            for (_, parameter) in parameters where parameter.grad != nil { parameter.grad = parameter.grad! * factor }
+        }
+        return norm
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes parameters, optimizer state, step, evaluation state and history atomically.
+    public func saveCheckpoint() throws {
+        guard let checkpointPath else { return }
+        let state = optimizer.state
+        let historyJSON = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
+        try writeAtomically(to: checkpointPath) { temporary in
+            let file = try HDF5File(path: temporary, mode: .create)
+            defer { file.close() }
+            try file.setAttribute("graft-training/1", named: "format")
+            try file.setAttribute(String(step), named: "step")
+            try file.setAttribute(String(state.steps), named: "optimizer_steps")
+            try file.setAttribute(bestEvaluation.map { String($0) } ?? "", named: "best_evaluation")
+            try file.setAttribute(String(evaluationsWithoutImprovement), named: "evaluations_without_improvement")
+            try file.setAttribute(historyJSON, named: "history")
+            for (index, (name, parameter)) in parameters.enumerated() {
+                try file.write(parameter.value, at: "parameters/\(name)")
+                if let m = state.first[index], let v = state.second[index] {
+                    try file.write(m, at: "optimizer/first/\(name)")
+                    try file.write(v, at: "optimizer/second/\(name)")
+                }
+            }
+        }
+    }
+
+    /// Restores a checkpoint written by `saveCheckpoint` for the same parameters.
+    public func resume(from path: String) throws {
+        let file = try HDF5File(path: path, mode: .read)
+        defer { file.close() }
+        guard (try? file.attribute(named: "format")) == "graft-training/1" else {
+            throw TrainingError.checkpointMismatch(file: path, reason: "it is not a Graft training checkpoint")
+        }
+        let stored = Set(try file.datasetNames().filter { $0.hasPrefix("parameters/") }.map { String($0.dropFirst("parameters/".count)) })
+        let expected = Set(parameters.map(\.name))
+        guard stored == expected else {
+            let missing = expected.subtracting(stored).sorted(), extra = stored.subtracting(expected).sorted()
+            throw TrainingError.checkpointMismatch(file: path, reason: "its parameters differ from this run's (missing: \(missing.prefix(3)), unexpected: \(extra.prefix(3)))")
+        }
+        var first: [Tensor?] = [], second: [Tensor?] = []
+        for (name, parameter) in parameters {
+            parameter.value = try file.read("parameters/\(name)", expectedShape: parameter.value.shape)
+            let hasMoments = file.contains("optimizer/first/\(name)")
+            first.append(hasMoments ? try file.read("optimizer/first/\(name)", expectedShape: parameter.value.shape) : nil)
+            second.append(hasMoments ? try file.read("optimizer/second/\(name)", expectedShape: parameter.value.shape) : nil)
+        }
+        guard let restoredStep = Int(try file.attribute(named: "step")), let optimizerSteps = Int(try file.attribute(named: "optimizer_steps")),
+              let without = Int(try file.attribute(named: "evaluations_without_improvement")) else {
+            throw TrainingError.checkpointMismatch(file: path, reason: "its step counters are unreadable")
+        }
+        optimizer.state = (optimizerSteps, first, second)
+        step = restoredStep
+        bestEvaluation = Double(try file.attribute(named: "best_evaluation"))
+        evaluationsWithoutImprovement = without
+        history = try JSONDecoder().decode([StepRecord].self, from: Data(try file.attribute(named: "history").utf8))
+    }
+}

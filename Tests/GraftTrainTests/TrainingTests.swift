@@ -1,0 +1,161 @@
+import Foundation
+import GraftAdapters
+import GraftAutodiff
+import GraftIO
+import GraftNN
+import GraftTensor
+import GraftTestSupport
+import GraftText
+import Testing
+@testable import GraftTrain
+
+/// A tiny masked-LM setup: the tiny backbone, a seq_bn adapter and a fresh head.
+func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parameters: [(name: String, parameter: Parameter)], texts: [[Int]]) {
+    let backbone = try TinyBackbone.make()
+    let model = GraftedModel(encoder: backbone.encoder)
+    try model.add("lang", BottleneckAdapter(.seqBn, model: backbone.configuration, seed: seed))
+    try model.activate(.single("lang"))
+    var generator = SeededGenerator(seed: seed)
+    let head = MaskedLMHead(tiedTo: backbone.encoder, generator: &generator)
+    let task = MaskedLanguageModel(backbone: backbone, model: model, head: head)
+    let texts = ["mawu a ndi", "water mawu", "ndi a mawu water", "a a ndi", "mawu", "water water ndi a"]
+        .map { backbone.tokenizer.encode($0, maxLength: nil) }
+    return (task, model.namedParameters() + head.namedParameters().map { ("head.\($0.name)", $0.parameter) }, texts)
+}
+
+@Suite struct MaskedLanguageModelingTests {
+    @Test func corruptionFollowsBERTsRecipe() throws {
+        let tokenizer = try TinyBackbone.tokenizer()
+        let corruption = MaskedLanguageModeling(tokenizer: tokenizer)
+        var generator = SeededGenerator(seed: 3)
+        var selected = 0, masked = 0, unchanged = 0, total = 0
+        for _ in 0..<2000 {
+            let original = [0] + (0..<20).map { _ in 4 + Int(generator.next() % 10) } + [2]
+            var ids = original
+            let labels = corruption.corrupt(&ids, generator: &generator)
+            #expect(labels.first == Variable.ignoreIndex && labels.last == Variable.ignoreIndex)
+            total += 20
+            for i in ids.indices where labels[i] != Variable.ignoreIndex {
+                #expect(labels[i] == original[i])
+                selected += 1
+                if ids[i] == tokenizer.maskID { masked += 1 } else if ids[i] == original[i] { unchanged += 1 }
+            }
+        }
+        #expect(abs(Double(selected) / Double(total) - 0.15) < 0.01)
+        #expect(abs(Double(masked) / Double(selected) - 0.8) < 0.02)
+        // "Unchanged" also catches random replacements that drew the same id.
+        #expect(abs(Double(unchanged) / Double(selected) - 0.1) < 0.02)
+    }
+
+    @Test func lengthBucketsCoverEveryExampleOnce() {
+        let lengths = (0..<103).map { ($0 * 37) % 50 }
+        let batches = lengthBucketedBatches(lengths: lengths, batchSize: 8, seed: 1, poolFactor: 4)
+        #expect(batches.flatMap { $0 }.sorted() == Array(0..<103))
+        #expect(batches.allSatisfy { $0.count <= 8 })
+        #expect(batches == lengthBucketedBatches(lengths: lengths, batchSize: 8, seed: 1, poolFactor: 4))
+    }
+
+    @Test func pseudoPerplexityIsTheExponentOfTheMeanNegativeLogProbability() throws {
+        let (task, _, texts) = try tinyMaskedLM()
+        let pppl = task.pseudoPerplexity(Array(texts.prefix(3)))
+        // A random head over 18 pieces: the perplexity is finite and near the vocabulary size.
+        #expect(pppl.isFinite && pppl > 1 && pppl < 200)
+        #expect(task.pseudoPerplexity(Array(texts.prefix(3)), rowsPerPass: 1) - pppl < 1e-3)
+    }
+}
+
+@Suite struct TrainerTests {
+    struct Killed: Error {}
+
+    func run(steps: Int, checkpoint: String?, checkpointEvery: Int?, resume: Bool,
+             killAt: Int? = nil) throws -> (losses: [Float], trainer: Trainer) {
+        let (task, parameters, texts) = try tinyMaskedLM()
+        var options = TrainingOptions()
+        options.steps = steps
+        options.learningRate = 1e-2
+        options.warmupSteps = 2
+        options.gradientAccumulation = 2
+        options.checkpointEvery = checkpointEvery
+        let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: checkpoint)
+        if resume, let checkpoint { try trainer.resume(from: checkpoint) }
+        var losses: [Float] = []
+        try trainer.run(loss: { step, micro, tape in
+            if step == killAt { throw Killed() }
+            let batch = (0..<3).map { texts[(step * 3 + micro + $0) % texts.count] }
+            let (loss, tokens) = task.loss(batch, seed: trainer.seed(step: step, micro: micro), tape: tape)
+            return (loss, tokens)
+        }, onStep: { losses.append($0.loss) })
+        return (losses, trainer)
+    }
+
+    @Test func resumingRepeatsTheUninterruptedRunExactly() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (full, _) = try run(steps: 8, checkpoint: nil, checkpointEvery: nil, resume: false)
+        // Killed during step 5: the checkpoint of step 4 is the last one written.
+        #expect(throws: Killed.self) { try run(steps: 8, checkpoint: path, checkpointEvery: 2, resume: false, killAt: 4) }
+        let (resumed, trainer) = try run(steps: 8, checkpoint: path, checkpointEvery: 2, resume: true)
+        #expect(resumed == Array(full.suffix(4)))
+        #expect(trainer.history.map(\.loss) == full)
+    }
+
+    @Test func aNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (task, parameters, texts) = try tinyMaskedLM()
+        var options = TrainingOptions()
+        options.steps = 10
+        options.checkpointEvery = 2
+        let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: path)
+        var snapshot: [Tensor] = []
+        #expect(throws: TrainingError.nonFiniteLoss(step: 5, lastCheckpoint: path)) {
+            try trainer.run(loss: { step, micro, tape in
+                if step == 4 {
+                    snapshot = parameters.map(\.parameter.value)
+                    return (Variable(Tensor(scalar: .nan)), 1)
+                }
+                let (loss, tokens) = task.loss([texts[step % texts.count]], seed: trainer.seed(step: step, micro: micro), tape: tape)
+                return (loss, tokens)
+            })
+        }
+        // Nothing was updated by the bad step, and the checkpoint holds step 4.
+        #expect(parameters.map(\.parameter.value) == snapshot)
+        let restored = try Trainer(parameters: parameters, options: options, checkpointPath: path)
+        try restored.resume(from: path)
+        #expect(restored.step == 4)
+    }
+
+    @Test func trainingLowersTheMaskedLMLoss() throws {
+        let (losses, _) = try run(steps: 30, checkpoint: nil, checkpointEvery: nil, resume: false)
+        let early = losses.prefix(5).reduce(0, +) / 5, late = losses.suffix(5).reduce(0, +) / 5
+        #expect(late < early)
+    }
+
+    @Test func invalidOptionsAreRejected() {
+        var options = TrainingOptions()
+        options.steps = 0
+        #expect(throws: TrainingError.self) { try options.validate() }
+        options.steps = 10
+        options.warmupSteps = 11
+        #expect(throws: TrainingError.self) { try options.validate() }
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func classificationReportMatchesHandComputedScores() {
+        // truth:      a a a b b c
+        // prediction: a a b b c c
+        let report = ClassificationReport(predictions: [0, 0, 1, 1, 2, 2], truth: [0, 0, 0, 1, 1, 2], labels: ["a", "b", "c"])
+        #expect(abs(report.accuracy - 4.0 / 6.0) < 1e-12)
+        // F1: a = 2·1·(2/3)/(5/3) = 0.8; b = 0.5; c = 2·0.5·1/1.5 = 2/3.
+        #expect(abs(report.classes[0].f1 - 0.8) < 1e-12)
+        #expect(abs(report.classes[1].f1 - 0.5) < 1e-12)
+        #expect(abs(report.classes[2].f1 - 2.0 / 3.0) < 1e-12)
+        #expect(abs(report.macroF1 - (0.8 + 0.5 + 2.0 / 3.0) / 3) < 1e-12)
+        #expect(report.description.contains("macro-F1 0.6556"))
+    }
+
+    @Test func perplexityOfUniformPredictions() {
+        #expect(abs(perplexity(logProbabilities: [Double](repeating: -Foundation.log(8.0), count: 5)) - 8) < 1e-9)
+    }
+}
