@@ -40,7 +40,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftTestSupport"]),
+        .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
         // Shared helpers of the test targets (small models built in code).
         .target(name: "GraftTestSupport", dependencies: ["GraftIO", "GraftNN", "GraftText"], path: "Tests/GraftTestSupport"),
     ],

@@ -25,6 +25,22 @@ public protocol Adapter: Module {
     var attachmentPoints: Set<AttachmentPoint> { get }
 }
 
+/// An adapter that acts only by changing frozen linear weights, `W + ΔW`
+/// (LoRA, MoS), so that its update can be folded into the weights.
+public protocol MergeableAdapter: Adapter {
+    /// The scaled update `ΔW` (`[out, in]`) of every linear slot it acts on.
+    func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)]
+}
+
+extension MergeableAdapter {
+    /// Adds `sign · ΔW` to the weights of `encoder`.
+    func fold(into encoder: TransformerEncoder, sign: Float) {
+        for (layer, slot, delta) in weightDeltas() {
+            encoder.linear(slot, layer: layer).weight.value.add(delta, scaledBy: sign)
+        }
+    }
+}
+
 /// A place in an encoder where adapters act.
 public enum AttachmentPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
     case linear(layer: Int, LinearSlot)

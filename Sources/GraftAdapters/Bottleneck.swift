@@ -80,6 +80,31 @@ public struct BottleneckConfiguration: Codable, Sendable, Equatable {
         return Swift.max(1, Int(Float(hidden) / factor))
     }
 
+    /// Throws if these settings cannot make an adapter for `model`.
+    public func validate(model: EncoderConfiguration) throws {
+        let factors = [reductionFactor, invertibleReductionFactor] + reductionFactorPerLayer.values
+        guard factors.allSatisfy({ $0 > 0 }) else {
+            throw ConfigurationError("bottleneck reduction factors must be positive, got \(factors)")
+        }
+        if let key = reductionFactorPerLayer.keys.sorted().first(where: { Int($0) == nil }) {
+            throw ConfigurationError("per-layer reduction factor key \"\(key)\" is not a layer index")
+        }
+        guard !invertible || model.hiddenSize % 2 == 0 else {
+            throw ConfigurationError("an invertible adapter needs an even hidden size, got \(model.hiddenSize)")
+        }
+    }
+
+    /// Trainable parameters on a model of the given shape: `2 d b + b + d` per
+    /// bottleneck of size `b`, plus the invertible block's `F` and `G`.
+    public func parameterCount(model: EncoderConfiguration) -> Int {
+        func block(_ size: Int, _ bottleneck: Int) -> Int { 2 * size * bottleneck + bottleneck + size }
+        let d = model.hiddenSize
+        let layers = (0..<model.layerCount).compactMap { bottleneckSize(layer: $0, hidden: d) }
+            .reduce(0) { $0 + subLayers.count * block(d, $1) }
+        guard invertible else { return layers }
+        return layers + 2 * block(d / 2, InvertibleBlock.innerSize(hiddenSize: d, reductionFactor: invertibleReductionFactor))
+    }
+
     /// The method name these settings correspond to.
     public var method: String {
         let base = switch placement { case .sequential: "seq_bn"; case .double: "double_seq_bn"; case .parallel: "par_bn" }

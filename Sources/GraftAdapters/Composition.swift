@@ -46,6 +46,12 @@ public enum CompositionError: Error, CustomStringConvertible, Equatable {
     case unknownAdapter(String, known: [String])
     case duplicateName(String)
     case undefined(setup: String, reason: String)
+    /// The adapter's update is folded into the encoder's weights (`GraftedModel.merge`).
+    case merged(String)
+    /// `unmerge` of an adapter that is not merged.
+    case notMerged(String)
+    /// `merge` of an adapter that is not a change of linear weights (bottleneck adapters).
+    case notMergeable(String, method: String)
 
     public var description: String {
         switch self {
@@ -53,6 +59,11 @@ public enum CompositionError: Error, CustomStringConvertible, Equatable {
             "no adapter named \"\(name)\"; the model has: \(known.sorted().joined(separator: ", "))"
         case let .duplicateName(name): "an adapter named \"\(name)\" is already attached"
         case let .undefined(setup, reason): "\(setup) is not defined: \(reason)"
+        case let .merged(name):
+            "adapter \"\(name)\" is merged into the encoder's weights; unmerge it before activating or merging it again"
+        case let .notMerged(name): "adapter \"\(name)\" is not merged"
+        case let .notMergeable(name, method):
+            "adapter \"\(name)\" (\(method)) cannot be merged: only LoRA and MoS adapters are changes of linear weights"
         }
     }
 }

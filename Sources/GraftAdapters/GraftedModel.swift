@@ -14,6 +14,8 @@ public final class GraftedModel: EncoderAdapters {
     public private(set) var fusions: [String: [AttachmentPoint: FusionLayer]] = [:]
     /// The setup of the next forward passes; `nil` runs the plain backbone.
     public private(set) var active: AdapterSetup?
+    /// The adapters whose update is folded into the encoder's weights (see `merge`).
+    public private(set) var merged: Set<String> = []
     /// Weighted averages materialised by `activate`, by setup description.
     private var averages: [String: any Adapter] = [:]
     /// Examples in the current batch (for `Parallel`).
@@ -30,10 +32,59 @@ public final class GraftedModel: EncoderAdapters {
         adapters[name] = adapter
     }
 
-    /// Detaches an adapter (and deactivates the setup if it used it).
+    /// Detaches an adapter (and deactivates the setup if it used it). A merged
+    /// adapter is unmerged first, so the encoder gets its own weights back.
     public func remove(_ name: String) {
+        if merged.remove(name) != nil, let adapter = adapters[name] as? any MergeableAdapter {
+            adapter.fold(into: encoder, sign: -1)
+        }
         adapters[name] = nil
         if active?.names.contains(name) == true { active = nil }
+    }
+
+    /// Adds adapter `name`'s update `ΔW` to the encoder's frozen weights, so
+    /// that the plain encoder computes what `.single(name)` computed (without
+    /// the adapter's input dropout: merging is for inference).
+    ///
+    /// A merged adapter is part of the backbone under every setup until
+    /// `unmerge`: an active setup that names it is deactivated, and activating
+    /// a setup that names it throws `CompositionError.merged`, so its update is
+    /// never applied twice.
+    /// - Throws: `CompositionError` if there is no such adapter, it is not
+    ///   mergeable (bottleneck adapters) or it is already merged.
+    public func merge(_ name: String) throws {
+        let adapter = try mergeable(name)
+        guard merged.insert(name).inserted else { throw CompositionError.merged(name) }
+        if active?.names.contains(name) == true { active = nil }
+        adapter.fold(into: encoder, sign: 1)
+    }
+
+    /// Subtracts adapter `name`'s update from the encoder's weights again.
+    /// - Throws: `CompositionError.notMerged` if it is not merged.
+    public func unmerge(_ name: String) throws {
+        let adapter = try mergeable(name)
+        guard merged.remove(name) != nil else { throw CompositionError.notMerged(name) }
+        adapter.fold(into: encoder, sign: -1)
+    }
+
+    /// A copy of the encoder (with any adapters already merged) with the updates
+    /// of `names` added; this model and its encoder are left untouched.
+    public func mergedEncoderCopy(_ names: [String]) throws -> TransformerEncoder {
+        let updates = try names.map { name in
+            guard !merged.contains(name) else { throw CompositionError.merged(name) }
+            return try mergeable(name)
+        }
+        let copy = encoder.copy()
+        for adapter in updates { adapter.fold(into: copy, sign: 1) }
+        return copy
+    }
+
+    private func mergeable(_ name: String) throws -> any MergeableAdapter {
+        guard let adapter = adapters[name] else { throw CompositionError.unknownAdapter(name, known: Array(adapters.keys)) }
+        guard let mergeable = adapter as? any MergeableAdapter else {
+            throw CompositionError.notMergeable(name, method: adapter.method)
+        }
+        return mergeable
     }
 
     /// Makes `setup` the active one after checking that it is defined.
@@ -47,6 +98,7 @@ public final class GraftedModel: EncoderAdapters {
         for name in setup.names where adapters[name] == nil {
             throw CompositionError.unknownAdapter(name, known: Array(adapters.keys))
         }
+        if let name = setup.names.first(where: merged.contains) { throw CompositionError.merged(name) }
         switch setup {
         case .single: break
         case .stack(let children), .parallel(let children):

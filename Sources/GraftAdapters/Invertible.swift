@@ -16,9 +16,14 @@ public final class InvertibleBlock: Module {
     init(hiddenSize: Int, reductionFactor: Float, generator: inout SeededGenerator) {
         precondition(hiddenSize % 2 == 0, "InvertibleBlock: hidden size \(hiddenSize) must be even")
         let half = hiddenSize / 2
-        let inner = Swift.max(1, Int(Float(half) / reductionFactor))
+        let inner = InvertibleBlock.innerSize(hiddenSize: hiddenSize, reductionFactor: reductionFactor)
         f = BottleneckBlock(inputSize: half, bottleneckSize: inner, activation: .relu, initialization: .bert, generator: &generator)
         g = BottleneckBlock(inputSize: half, bottleneckSize: inner, activation: .relu, initialization: .bert, generator: &generator)
+    }
+
+    /// The bottleneck size of `F` and `G`: `d / 2` divided by the reduction factor.
+    static func innerSize(hiddenSize: Int, reductionFactor: Float) -> Int {
+        Swift.max(1, Int(Float(hiddenSize / 2) / reductionFactor))
     }
 
     public var children: [(name: String, module: any Module)] { [("f", f), ("g", g)] }

@@ -29,6 +29,18 @@ public struct LoRAConfiguration: Codable, Sendable, Equatable {
 
     /// The factor applied to `B A x`.
     public var scaling: Float { rankStabilized ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
+
+    /// Throws if these settings cannot make an adapter.
+    public func validate() throws {
+        guard rank >= 1 else { throw ConfigurationError("LoRA rank must be at least 1, got \(rank)") }
+        guard dropout >= 0 && dropout < 1 else { throw ConfigurationError("LoRA dropout must be in [0, 1), got \(dropout)") }
+    }
+
+    /// Trainable parameters on a model of the given shape: `r (in + out)` per adapted slot.
+    public func parameterCount(model: EncoderConfiguration) -> Int {
+        let layers = (0..<model.layerCount).count(where: { !leaveOut.contains($0) })
+        return layers * Set(targets).reduce(0) { sum, slot in sum + rank * (slot.shape(model).inputs + slot.shape(model).outputs) }
+    }
 }
 
 /// The low-rank factors of one adapted linear layer: `A` (`[r, in]`), `B` (`[out, r]`).
@@ -50,13 +62,14 @@ public final class LowRankUpdate: Module {
 
     public var localParameters: [(name: String, parameter: Parameter)] { [("lora_A", a), ("lora_B", b)] }
 
-    /// `ΔW = B A`, `[out, in]`.
+    /// The unscaled product `B A`, `[out, in]`.
     public var deltaWeight: Tensor { Tensor.matmul(b.value, a.value) }
 }
 
 /// LoRA: `y = W x + (alpha / r) B A x` on the chosen linear slots of every
-/// block not left out. Parameter names: `layer.N.query.lora_A`, ...
-public final class LoRAAdapter: Adapter {
+/// block not left out, with dropout on the input of `A` in training only.
+/// Parameter names: `layer.N.query.lora_A` (`[r, in]`), `layer.N.query.lora_B` (`[out, r]`).
+public final class LoRAAdapter: MergeableAdapter {
     public let configuration: LoRAConfiguration
     public let updates: [Int: [LinearSlot: LowRankUpdate]]
 
@@ -100,11 +113,10 @@ public final class LoRAAdapter: Adapter {
         return Variable.linear(down, weight: context.variable(update.b), bias: nil) * configuration.scaling
     }
 
-    /// Adds (`sign` 1) or removes (`sign` -1) the scaled updates to the encoder's frozen weights.
-    func apply(to encoder: TransformerEncoder, sign: Float) {
-        for (layer, slots) in updates {
-            for (slot, update) in slots {
-                encoder.linear(slot, layer: layer).weight.value.add(update.deltaWeight, scaledBy: sign * configuration.scaling)
+    public func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)] {
+        updates.keys.sorted().flatMap { layer in
+            LinearSlot.allCases.compactMap { slot in
+                updates[layer]?[slot].map { (layer, slot, $0.deltaWeight * configuration.scaling) }
             }
         }
     }
@@ -133,5 +145,16 @@ extension TransformerEncoder {
         case .ffnIn: block.intermediate
         case .ffnOut: block.output.dense
         }
+    }
+
+    /// An independent copy with the same configuration, weights and
+    /// trainability (the weight tensors are copied on first write).
+    public func copy() -> TransformerEncoder {
+        let copy = TransformerEncoder(configuration: configuration, withPooler: pooler != nil)
+        for (target, source) in zip(copy.namedParameters(), namedParameters()) {
+            target.parameter.value = source.parameter.value
+            target.parameter.isTrainable = source.parameter.isTrainable
+        }
+        return copy
     }
 }

@@ -22,15 +22,21 @@ extension Variable {
         }
         let scale = counted == 0 ? 0 : 1 / Float(counted)
         return differentiable(Tensor(scalar: Float(total) * scale), logits) { g, _ in
-            var d = logProbabilities.exp()
-            for (row, target) in targets.enumerated() {
-                if target == ignoreIndex {
-                    for j in 0..<classes { d.scalars[row * classes + j] = 0 }
-                } else {
-                    d.scalars[row * classes + target] -= 1
+            // (softmax - one-hot) * scale, computed in place in one pass per row.
+            var d = logProbabilities
+            let factor = scale * g.scalar
+            d.scalars.withUnsafeMutableBufferPointer { p in
+                for (row, target) in targets.enumerated() {
+                    let base = row * classes
+                    if target == ignoreIndex {
+                        for j in 0..<classes { p[base + j] = 0 }
+                    } else {
+                        for j in 0..<classes { p[base + j] = expf(p[base + j]) * factor }
+                        p[base + target] -= factor
+                    }
                 }
             }
-            return [d * (scale * g.scalar)]
+            return [d]
         }
     }
 

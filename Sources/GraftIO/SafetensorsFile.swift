@@ -167,7 +167,42 @@ public struct SafetensorsFile: Sendable {
     }
 }
 
-/// An error from reading a safetensors file. Every case names the file.
+extension SafetensorsFile {
+    /// Writes `tensors` as F32 to a safetensors file, atomically (a temporary
+    /// file renamed into place). The header JSON has sorted keys (`metadata`, if
+    /// any, as `__metadata__`) and is padded with spaces so that the data section
+    /// starts 8-byte aligned; the data follows in the order of the sorted names.
+    ///
+    /// - Throws: ``SafetensorsError/unwritable(file:reason:)``.
+    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
+        guard tensors["__metadata__"] == nil else {
+            throw SafetensorsError.unwritable(file: path, reason: "\"__metadata__\" is reserved and cannot name a tensor")
+        }
+        let names = tensors.keys.sorted()
+        var header: [String: Any] = metadata.isEmpty ? [:] : ["__metadata__": metadata]
+        var offset = 0
+        for name in names {
+            let tensor = tensors[name]!
+            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + 4 * tensor.count]] as [String: Any]
+            offset += 4 * tensor.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+        var data = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(json)
+        for name in names {
+            tensors[name]!.scalars.map { $0.bitPattern.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
+        do {
+            try writeAtomically(to: path) { try data.write(to: URL(fileURLWithPath: $0)) }
+        } catch {
+            throw SafetensorsError.unwritable(file: path, reason: error.localizedDescription)
+        }
+    }
+}
+
+/// An error from reading or writing a safetensors file. Every case names the file.
 public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No file exists at `file`.
     case fileNotFound(file: String)
@@ -185,6 +220,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     case tensorNotFound(file: String, tensor: String)
     /// `tensor` is stored as `dtype`, which cannot be converted to `Float32`.
     case unsupportedDType(file: String, tensor: String, dtype: String)
+    /// `file` could not be written.
+    case unwritable(file: String, reason: String)
 
     /// A sentence naming the file, and what was expected and found.
     public var description: String {
@@ -205,6 +242,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
             "no tensor '\(tensor)' in safetensors file \(file)"
         case .unsupportedDType(let file, let tensor, let dtype):
             "tensor '\(tensor)' in safetensors file \(file) has dtype \(dtype); expected F32, F16, BF16 or F64"
+        case .unwritable(let file, let reason):
+            "cannot write safetensors file \(file): \(reason)"
         }
     }
 }

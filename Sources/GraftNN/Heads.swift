@@ -35,7 +35,7 @@ public final class MaskedLMHead: Module {
 
     /// Vocabulary logits for transformed states, `[rows, vocabulary]`.
     public func decode(_ transformed: Variable, context: ForwardContext) -> Variable {
-        Variable.matmul(transformed, context.variable(decoderWeight), transposeB: true) + context.variable(decoderBias)
+        Variable.linear(transformed, weight: context.variable(decoderWeight), bias: context.variable(decoderBias))
     }
 
     /// Logits at the given rows of `hidden` only (e.g. the masked positions), so

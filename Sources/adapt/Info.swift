@@ -18,6 +18,9 @@ struct Info: ParsableCommand {
             let backbone = try Backbone.load(from: file)
             print(backbone.summary)
         }
+        if summary.attributes["format"] == AdapterCheckpoint.format {
+            print(try AdapterCheckpoint.header(of: file).summary)
+        }
         print(summary)
     }
 }

@@ -1,0 +1,124 @@
+import GraftAdapters
+import GraftAutodiff
+import GraftIO
+import GraftNN
+import GraftTensor
+import GraftText
+
+/// One example of sequence classification: token ids and a class index.
+public struct SequenceExample: Sendable, Equatable {
+    public var ids: [Int]
+    public var label: Int
+    public init(ids: [Int], label: Int) { self.ids = ids; self.label = label }
+}
+
+/// One example of token classification: token ids and a label per token
+/// (`Variable.ignoreIndex` for special tokens and non-initial sub-word pieces).
+public struct TokenExample: Sendable, Equatable {
+    public var ids: [Int]
+    public var labels: [Int]
+    public init(ids: [Int], labels: [Int]) { self.ids = ids; self.labels = labels }
+
+    /// Word-level tags on sub-word tokens: each word is tokenized on its own
+    /// (with the tokenizer's special tokens stripped), its first piece carries
+    /// the word's tag and the other pieces are ignored; the sequence is framed
+    /// by the tokenizer's special tokens and cut to `maxLength`.
+    public init(words: [String], tags: [Int], tokenizer: any Tokenizer, maxLength: Int) {
+        let frame = tokenizer.encode("", maxLength: nil)
+        let (opening, closing) = (frame.first!, frame.last!)
+        var ids = [opening], labels = [Variable.ignoreIndex]
+        for (word, tag) in zip(words, tags) {
+            let pieces = tokenizer.encode(word, maxLength: nil).dropFirst().dropLast().filter { !tokenizer.specialIDs.contains($0) }
+            guard ids.count + pieces.count < maxLength else { break }
+            for (index, piece) in pieces.enumerated() {
+                ids.append(piece)
+                labels.append(index == 0 ? tag : Variable.ignoreIndex)
+            }
+        }
+        self.ids = ids + [closing]
+        self.labels = labels + [Variable.ignoreIndex]
+    }
+}
+
+/// A backbone with adapters and a classification head (per sequence or per token).
+public final class Classifier {
+    public enum Kind: Sendable { case sequence, token }
+
+    public let backbone: Backbone
+    public let model: GraftedModel
+    public let head: any Module
+    public let kind: Kind
+    public let labels: [String]
+
+    /// A classifier with a fresh head of `labels.count` classes.
+    public init(backbone: Backbone, model: GraftedModel, kind: Kind, labels: [String], pooling: Pooling = .first, seed: UInt64) {
+        self.backbone = backbone
+        self.model = model
+        self.kind = kind
+        self.labels = labels
+        var generator = SeededGenerator(seed: seed)
+        let hidden = backbone.configuration.hiddenSize
+        head = kind == .sequence
+            ? SequenceClassificationHead(hiddenSize: hidden, classCount: labels.count, pooling: pooling, generator: &generator)
+            : TokenClassificationHead(hiddenSize: hidden, classCount: labels.count, generator: &generator)
+    }
+
+    /// A classifier around an existing (e.g. loaded) head.
+    public init(backbone: Backbone, model: GraftedModel, head: any Module, kind: Kind, labels: [String]) {
+        self.backbone = backbone
+        self.model = model
+        self.head = head
+        self.kind = kind
+        self.labels = labels
+    }
+
+    /// Logits: `[batch, classes]` (sequence) or `[batch * length, classes]` (token).
+    public func logits(_ sequences: [[Int]], context: ForwardContext) -> (logits: Variable, input: EncoderInput) {
+        let input = EncoderInput(padding: sequences, padID: backbone.tokenizer.padID)
+        let hidden = model(input, context: context)
+        switch head {
+        case let head as SequenceClassificationHead: return (head(hidden, input: input, context: context), input)
+        case let head as TokenClassificationHead: return (head(hidden, context: context), input)
+        default: preconditionFailure("Classifier: unsupported head \(type(of: head))")
+        }
+    }
+
+    /// Cross-entropy of a batch of sequence examples.
+    public func loss(_ batch: [SequenceExample], seed: UInt64, tape: Tape?) -> (loss: Variable, tokens: Int) {
+        let (logits, _) = logits(batch.map(\.ids), context: model.context(tape: tape, isTraining: tape != nil, seed: seed))
+        return (Variable.crossEntropy(logits: logits, targets: batch.map(\.label)), batch.reduce(0) { $0 + $1.ids.count })
+    }
+
+    /// Cross-entropy of a batch of token examples (ignored positions excluded).
+    public func loss(_ batch: [TokenExample], seed: UInt64, tape: Tape?) -> (loss: Variable, tokens: Int) {
+        let (logits, input) = logits(batch.map(\.ids), context: model.context(tape: tape, isTraining: tape != nil, seed: seed))
+        let targets = batch.flatMap { $0.labels + [Int](repeating: Variable.ignoreIndex, count: input.length - $0.labels.count) }
+        return (Variable.crossEntropy(logits: logits, targets: targets), batch.reduce(0) { $0 + $1.ids.count })
+    }
+
+    /// Scores sequence examples.
+    public func evaluate(_ examples: [SequenceExample], batchSize: Int = 32) -> ClassificationReport {
+        var predictions = [Int](repeating: 0, count: examples.count)
+        for batch in lengthBucketedBatches(lengths: examples.map(\.ids.count), batchSize: batchSize, seed: 0) {
+            let (logits, _) = logits(batch.map { examples[$0].ids }, context: model.context())
+            for (row, prediction) in zip(batch, logits.value.argmax()) { predictions[row] = prediction }
+        }
+        return ClassificationReport(predictions: predictions, truth: examples.map(\.label), labels: labels)
+    }
+
+    /// Scores token examples over their labelled positions (token-level scores).
+    public func evaluate(_ examples: [TokenExample], batchSize: Int = 32) -> ClassificationReport {
+        var predictions: [Int] = [], truth: [Int] = []
+        for batch in lengthBucketedBatches(lengths: examples.map(\.ids.count), batchSize: batchSize, seed: 0) {
+            let (logits, input) = logits(batch.map { examples[$0].ids }, context: model.context())
+            let predicted = logits.value.argmax()
+            for (row, index) in batch.enumerated() {
+                for (position, label) in examples[index].labels.enumerated() where label != Variable.ignoreIndex {
+                    predictions.append(predicted[row * input.length + position])
+                    truth.append(label)
+                }
+            }
+        }
+        return ClassificationReport(predictions: predictions, truth: truth, labels: labels)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import GraftText
+
+/// Train, dev and test examples of a labelled task, tokenized.
+public struct LabelledData<Example: Sendable>: Sendable {
+    public let labels: [String]
+    public let train: [Example], dev: [Example], test: [Example]
+
+    /// The examples of one split.
+    public func split(_ split: DataSplit) -> [Example] {
+        switch split {
+        case .train: train
+        case .dev: dev
+        case .test: test
+        }
+    }
+}
+
+extension LabelledData where Example == SequenceExample {
+    /// A text-classification set: a prepared name (`chichewa-genres`,
+    /// `english-genres`) or a JSONL file of `{"text", "label", "split"}` lines.
+    /// Labels come from the recipe, or from the training split of a file (in
+    /// order of first appearance); a dev or test label that training never saw is an error.
+    public static func load(_ source: String, tokenizer: any Tokenizer, maxLength: Int, limits: SplitLimits = SplitLimits(),
+                            cache: DataCache = DataCache()) throws -> Self {
+        let (path, known) = try resolve(source, cache: cache)
+        guard known == nil || DataRecipe(rawValue: source)?.fileName.hasSuffix(".jsonl") == true else {
+            throw DataError.unexpectedContent(path: source, reason: "\(source) is not a text-classification set")
+        }
+        let records = try LabelledText.read(from: path, labels: known)
+        var labels = known ?? []
+        if known == nil {
+            for record in records where record.split == .train && !labels.contains(record.label) { labels.append(record.label) }
+        }
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        if let unseen = records.first(where: { index[$0.label] == nil }) {
+            throw DataError.unknownLabel(path: path, line: 0, label: unseen.label, expected: labels)
+        }
+        func examples(_ split: DataSplit) -> [SequenceExample] {
+            records.filter { $0.split == split }.sample(limits[split], seed: limits.seed(split)).map {
+                SequenceExample(ids: tokenizer.encode($0.text, maxLength: maxLength), label: index[$0.label]!)
+            }
+        }
+        let data = Self(labels: labels, train: examples(.train), dev: examples(.dev), test: examples(.test))
+        guard !data.train.isEmpty else { throw DataError.emptyDataset(path: path) }
+        return data
+    }
+}
+
+extension LabelledData where Example == TokenExample {
+    /// A tagging set: `turkish-pos` or a CoNLL-U file whose sentences carry a
+    /// `# split = train|dev|test` comment. Tags are learned from the training split.
+    public static func load(_ source: String, tokenizer: any Tokenizer, maxLength: Int, limits: SplitLimits = SplitLimits(),
+                            cache: DataCache = DataCache()) throws -> Self {
+        let (path, _) = try resolve(source, cache: cache)
+        let sentences = try CoNLLU.read(from: path)
+        var labels: [String] = []
+        for sentence in sentences where sentence.split == .train {
+            for token in sentence.tokens where !labels.contains(token.upos) { labels.append(token.upos) }
+        }
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        for sentence in sentences {
+            if let unseen = sentence.tokens.first(where: { index[$0.upos] == nil }) {
+                throw DataError.unknownLabel(path: path, line: 0, label: unseen.upos, expected: labels)
+            }
+        }
+        func examples(_ split: DataSplit) -> [TokenExample] {
+            sentences.filter { $0.split == split }.sample(limits[split], seed: limits.seed(split)).map {
+                TokenExample(words: $0.tokens.map(\.form), tags: $0.tokens.map { index[$0.upos]! }, tokenizer: tokenizer, maxLength: maxLength)
+            }
+        }
+        let data = Self(labels: labels, train: examples(.train), dev: examples(.dev), test: examples(.test))
+        guard !data.train.isEmpty else { throw DataError.emptyDataset(path: path) }
+        return data
+    }
+}
+
+/// How many examples of each split to use (a seeded sample; `nil`: all),
+/// drawn before tokenizing so that large sets load quickly.
+public struct SplitLimits: Sendable {
+    public var train: Int?, dev: Int?, test: Int?
+    /// Seeds the training sample; dev and test samples use fixed seeds so every run scores the same examples.
+    public var seed: UInt64
+
+    public init(train: Int? = nil, dev: Int? = nil, test: Int? = nil, seed: UInt64 = 0) {
+        (self.train, self.dev, self.test, self.seed) = (train, dev, test, seed)
+    }
+
+    subscript(split: DataSplit) -> Int? {
+        switch split {
+        case .train: train
+        case .dev: dev
+        case .test: test
+        }
+    }
+
+    func seed(_ split: DataSplit) -> UInt64 { split == .train ? seed : (split == .dev ? 1 : 2) }
+}
+
+/// The file behind a prepared name (which must be prepared) or a path, and the recipe's labels.
+func resolve(_ source: String, cache: DataCache) throws -> (path: String, labels: [String]?) {
+    if let recipe = DataRecipe(rawValue: source) {
+        guard try cache.isPrepared(recipe) else {
+            throw DataError.missingFile(path: cache.path(of: recipe) + " (run: adapt data prepare \(source))")
+        }
+        return (cache.path(of: recipe), recipe.labels)
+    }
+    guard FileManager.default.fileExists(atPath: source) else { throw DataError.missingFile(path: source) }
+    return (source, nil)
+}

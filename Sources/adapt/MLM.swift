@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Graft
+
+/// `adapt mlm`: trains a language adapter (or the masked-LM head alone) by masked language modelling.
+struct MLM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlm",
+        abstract: "Train a language adapter by masked language modelling and report its pseudo-perplexity.",
+        discussion: """
+            The backbone stays frozen. A fresh masked-LM head (dense + GELU + LayerNorm, decoder tied to \
+            the word embeddings) is trained with the adapter; --head-only trains the head alone, the \
+            baseline a language adapter is compared with. Texts are masked as in BERT (15%; 80/10/10), \
+            one text per example; vocabulary logits are computed at the masked positions only. At the end \
+            the held-out texts are scored: masked-LM loss and pseudo-perplexity (each token masked in turn).
+            """)
+
+    @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
+    @Option(help: "The texts: a prepared corpus (chichewa-bible, english-bible) or a .txt / .jsonl file.") var data: String
+    @Option(help: "Adapter method: \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", ")).")
+    var method: String = "seq_bn"
+    @Option(help: "Reduction factor of bottleneck methods (default: the method's).") var reductionFactor: Float?
+    @Option(help: "LoRA rank (default 8).") var rank: Int?
+    @Flag(help: "Train the masked-LM head alone, without an adapter (the baseline).") var headOnly = false
+    @Option(help: "Where to write the adapter checkpoint (.h5); required unless --head-only.") var output: String?
+    @Option(help: "Use at most this many training texts (default: all).") var trainTexts: Int?
+    @Option(help: "Held-out texts for the final pseudo-perplexity (default 64).") var evaluationTexts = 64
+    @OptionGroup var training: TrainingFlags
+
+    func validate() throws {
+        guard headOnly || output != nil else { throw ValidationError("--output is required unless --head-only") }
+        guard evaluationTexts > 0 else { throw ValidationError("--evaluation-texts must be positive") }
+        if let output { try checkWritable(output) }
+    }
+
+    func run() throws {
+        let (options, batchSize, maxLength) = try training.resolve()
+        let model = try Backbone.load(from: backbone)
+        let corpus = try TextCorpus.load(data)
+        let tokenizer = model.tokenizer
+        let train = corpus.train.sample(trainTexts, seed: options.seed).map { tokenizer.encode($0, maxLength: maxLength) }
+        let heldOut = corpus.heldOut.sample(evaluationTexts, seed: 1).map { tokenizer.encode($0, maxLength: maxLength) }
+        guard !heldOut.isEmpty else { throw ValidationError("\(data) has no held-out texts to evaluate on") }
+
+        let grafted = GraftedModel(encoder: model.encoder)
+        var adapterConfiguration: AdapterConfiguration?
+        if !headOnly {
+            let configuration = try adapterSettings(method: method, reductionFactor: reductionFactor, rank: rank)
+            try grafted.add("language", configuration.makeAdapter(model: model.configuration, seed: options.seed))
+            try grafted.activate(.single("language"))
+            adapterConfiguration = configuration
+        }
+        var generator = SeededGenerator(seed: options.seed &+ 1)
+        let head = MaskedLMHead(tiedTo: model.encoder, generator: &generator)
+        let task = MaskedLanguageModel(backbone: model, model: grafted, head: head)
+        let parameters = grafted.namedParameters() + head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
+        let trainable = parameters.reduce(0) { $0 + $1.parameter.value.count }
+        print("\(headOnly ? "head only" : method): \(trainable) trainable parameters; \(train.count) training texts, \(heldOut.count) held-out; batch \(batchSize) x up to \(maxLength) tokens")
+
+        let trainer = try Trainer(parameters: parameters, options: options,
+                                  checkpointPath: (output ?? "head-only-\(options.seed)") + ".training.h5")
+        if training.resume { try trainer.resume(from: trainer.checkpointPath!) }
+        let batches = EpochBatches(lengths: train.map(\.count), batchSize: batchSize, seed: options.seed)
+        let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: "mlm", logPath: training.log)
+        let evaluationSeed = options.seed &+ 7
+        try trainer.run(
+            loss: { step, micro, tape in
+                let batch = batches.batch(step * options.gradientAccumulation + micro).map { train[$0] }
+                let (loss, tokens) = task.loss(batch, seed: trainer.seed(step: step, micro: micro), tape: tape)
+                return (loss, tokens)
+            },
+            evaluate: { _ in -Double(task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar) },
+            onStep: progress.report)
+
+        let heldOutLoss = task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar
+        let pppl = task.pseudoPerplexity(heldOut)
+        print(String(format: "held-out masked-LM loss %.4f, pseudo-perplexity %.2f (%d texts)", heldOutLoss, pppl, heldOut.count))
+        if let output, let adapterConfiguration, let adapter = grafted.adapters["language"] {
+            try AdapterCheckpoint(name: "language", adapter: adapter, configuration: adapterConfiguration, head: head,
+                                  headConfiguration: .maskedLM, backbone: model).save(to: output)
+            print("wrote \(output)")
+        }
+        try? FileManager.default.removeItem(atPath: trainer.checkpointPath!)
+    }
+}
+
+/// A method's default configuration with the overrides given on the command line.
+func adapterSettings(method: String, reductionFactor: Float?, rank: Int?) throws -> AdapterConfiguration {
+    var configuration = try AdapterConfiguration(method: method)
+    switch configuration {
+    case .bottleneck(var c):
+        if let reductionFactor { c.reductionFactor = reductionFactor }
+        configuration = .bottleneck(c)
+    case .lora(var c):
+        if let rank { c.rank = rank }
+        configuration = .lora(c)
+    default:
+        break
+    }
+    return configuration
+}
+
+/// Fails early, with the reason, if `path` cannot be written.
+func checkWritable(_ path: String) throws {
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    guard FileManager.default.isWritableFile(atPath: directory) else {
+        throw ValidationError("cannot write \(path): the directory \(directory) does not exist or is not writable")
+    }
+}

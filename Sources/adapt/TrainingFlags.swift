@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import Graft
+
+/// Training settings shared by `adapt mlm` and `adapt train`. A JSON file given
+/// with `--config` may hold any of them under the flag's name
+/// (`{"steps": 200, "learning-rate": 0.0001}`); flags on the command line win.
+struct TrainingFlags: ParsableArguments {
+    @Option(help: "A JSON file of settings, keyed by flag name (e.g. {\"steps\": 200}); explicit flags override it.")
+    var config: String?
+
+    @Option(help: "Optimizer updates to run (default 1000).") var steps: Int?
+    @Option(help: "Examples per micro-batch (default 16).") var batchSize: Int?
+    @Option(help: "Peak AdamW learning rate (default 1e-4).") var learningRate: Float?
+    @Option(help: "Linear warm-up steps before linear decay to zero (default 0).") var warmupSteps: Int?
+    @Option(help: "AdamW decoupled weight decay (default 0.01).") var weightDecay: Float?
+    @Option(help: "Micro-batches per update, their gradients averaged (default 1).") var gradientAccumulation: Int?
+    @Option(help: "Clip the global gradient norm to this value (default 1; 0 disables).") var maxGradientNorm: Float?
+    @Option(help: "Tokens per text; longer texts are cut (default 128).") var maxLength: Int?
+    @Option(help: "Evaluate every this many steps (default: only at the end).") var evaluateEvery: Int?
+    @Option(help: "Stop after this many evaluations without improvement (default: never).") var patience: Int?
+    @Option(help: "Write a training checkpoint every this many steps (default: never).") var checkpointEvery: Int?
+    @Option(help: "Seed of every random choice: initialisation, data order, masking, dropout (default 0).") var seed: UInt64?
+    @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).") var threads: Int?
+    @Option(help: "Append one JSON object per step (loss, learning rate, gradient norm, throughput, evaluation) to this file.")
+    var log: String?
+    @Flag(help: "Continue from the training checkpoint (OUTPUT.training.h5) exactly where it stopped.")
+    var resume = false
+
+    struct Settings: Decodable {
+        var steps: Int?, batchSize: Int?, learningRate: Float?, warmupSteps: Int?, weightDecay: Float?
+        var gradientAccumulation: Int?, maxGradientNorm: Float?, maxLength: Int?, evaluateEvery: Int?
+        var patience: Int?, checkpointEvery: Int?, seed: UInt64?, threads: Int?
+        enum CodingKeys: String, CodingKey {
+            case steps, batchSize = "batch-size", learningRate = "learning-rate", warmupSteps = "warmup-steps"
+            case weightDecay = "weight-decay", gradientAccumulation = "gradient-accumulation"
+            case maxGradientNorm = "max-gradient-norm", maxLength = "max-length", evaluateEvery = "evaluate-every"
+            case patience, checkpointEvery = "checkpoint-every", seed, threads
+        }
+    }
+
+    /// The resolved settings: flags, then the config file, then defaults.
+    func resolve() throws -> (options: TrainingOptions, batchSize: Int, maxLength: Int) {
+        Memory.reuseLargeAllocations()
+        var file = Settings()
+        if let config {
+            do {
+                file = try JSONDecoder().decode(Settings.self, from: Data(contentsOf: URL(fileURLWithPath: config)))
+            } catch {
+                throw ValidationError("cannot read the settings file \(config): \(error)")
+            }
+        }
+        var options = TrainingOptions()
+        options.steps = steps ?? file.steps ?? 1000
+        options.learningRate = learningRate ?? file.learningRate ?? 1e-4
+        options.warmupSteps = warmupSteps ?? file.warmupSteps ?? 0
+        options.weightDecay = weightDecay ?? file.weightDecay ?? 0.01
+        options.gradientAccumulation = gradientAccumulation ?? file.gradientAccumulation ?? 1
+        let clip = maxGradientNorm ?? file.maxGradientNorm ?? 1
+        options.maxGradientNorm = clip > 0 ? clip : nil
+        options.evaluateEvery = evaluateEvery ?? file.evaluateEvery
+        options.patience = patience ?? file.patience
+        options.checkpointEvery = checkpointEvery ?? file.checkpointEvery
+        options.seed = seed ?? file.seed ?? 0
+        do { try options.validate() } catch { throw ValidationError("\(error)") }
+        let batchSize = batchSize ?? file.batchSize ?? 16
+        let maxLength = maxLength ?? file.maxLength ?? 128
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, got \(maxLength)") }
+        if let threads = threads ?? file.threads {
+            guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
+            BLAS.setThreadCount(threads)
+        }
+        return (options, batchSize, maxLength)
+    }
+}
+
+/// Shows training progress: a self-updating bar on a terminal, a line every
+/// tenth of the run otherwise, and JSON lines in `--log` if requested.
+final class ProgressReporter {
+    let total: Int
+    let label: String
+    let log: FileHandle?
+    let isTerminal = isatty(STDOUT_FILENO) != 0
+    let started = ContinuousClock.now
+    let startStep: Int
+
+    init(total: Int, startStep: Int, label: String, logPath: String?) throws {
+        self.total = total
+        self.label = label
+        self.startStep = startStep
+        if let logPath {
+            if !FileManager.default.fileExists(atPath: logPath) {
+                guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
+                    throw ValidationError("cannot create the log file \(logPath)")
+                }
+            }
+            log = FileHandle(forWritingAtPath: logPath)
+            _ = try log?.seekToEnd()
+        } else {
+            log = nil
+        }
+    }
+
+    func report(_ record: StepRecord) {
+        if let log, let data = try? JSONEncoder().encode(record) { log.write(data + Data("\n".utf8)) }
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        let done = record.step - startStep
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - record.step) : 0
+        let evaluation = record.evaluation.map { String(format: " | eval %.4f", $0) } ?? ""
+        let line = String(format: "%@ step %d/%d | loss %.4f | %.0f tok/s | ETA %@%@", label, record.step, total,
+                          record.loss, record.throughput, formatDuration(eta), evaluation)
+        if isTerminal {
+            let width = 20, filled = width * record.step / max(total, 1)
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            print("\r[\(bar)] \(line)", terminator: record.step == total ? "\n" : "")
+            fflush(nil)
+        } else if record.step == total || record.evaluation != nil || record.step % max(1, total / 10) == 0 {
+            print(line)
+        }
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+}

@@ -1,0 +1,111 @@
+import Foundation
+import GraftAdapters
+import GraftIO
+import GraftNN
+import GraftTensor
+import GraftTestSupport
+import Testing
+
+/// `adapt params`, `merge`, `export` and `info` on adapter checkpoints.
+@Suite struct AdapterCommands {
+    /// `bert-base-multilingual-cased`'s config.json, a fixture of the adapter tests.
+    let mbertConfig = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../GraftAdaptersTests/Fixtures/mbert_config.json").standardizedFileURL.path
+
+    func params(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        try runAdapt(["params", "--config", mbertConfig] + arguments)
+    }
+
+    @Test func paramsPrintsTheReferenceCountsForMBERT() throws {
+        let total = 177_262_848
+        for (arguments, trainable) in [(["--method", "seq_bn"], 894_528), (["--method", "seq_bn_inv"], 1_190_592),
+                                       (["--method", "lora", "--rank", "8", "--targets", "query,value"], 294_912),
+                                       (["--method", "mos", "--rank", "16", "--valid-rank", "8"], 294_912),
+                                       (["--method", "seq_bn", "--reduction-factor", "32", "--leave-out", "0,1"], 10 * 37_656)] {
+            let result = try params(arguments)
+            #expect(result.status == 0, "\(result.error)")
+            #expect(result.output == "trainable=\(trainable) total=\(total + trainable)\n")
+        }
+        #expect(try params(["--method", "lora", "--pooler"]).output == "trainable=294912 total=\(177_853_440 + 294_912)\n")
+    }
+
+    @Test func paramsRejectsFlagsOfAnotherMethodAndUnknownNames() throws {
+        let misplaced = try params(["--method", "seq_bn", "--rank", "4"])
+        #expect(misplaced.status != 0 && misplaced.error.contains("--rank does not apply to seq_bn"))
+        let unknown = try params(["--method", "lora", "--targets", "query,gate"])
+        #expect(unknown.status != 0 && unknown.error.contains("unknown target \"gate\""))
+        let method = try params(["--method", "prefix"])
+        #expect(method.status != 0 && method.error.contains("unknown adapter method \"prefix\""))
+    }
+
+    /// A backbone file and a checkpoint of a randomised adapter trained on it.
+    func files(_ configuration: AdapterConfiguration) throws -> (backbone: String, adapter: String, model: GraftedModel) {
+        let backbone = try TinyBackbone.make()
+        let backbonePath = TinyBackbone.temporaryPath(), adapterPath = TinyBackbone.temporaryPath()
+        try backbone.save(to: backbonePath)
+        let adapter = try configuration.makeAdapter(model: backbone.configuration, seed: 0)
+        var generator = SeededGenerator(seed: 1)
+        for (_, parameter) in adapter.namedParameters() {
+            parameter.value = .normal(shape: parameter.value.shape, standardDeviation: 0.3, generator: &generator)
+        }
+        try AdapterCheckpoint(name: "task", adapter: adapter, configuration: configuration, backbone: backbone).save(to: adapterPath)
+        let model = GraftedModel(encoder: backbone.encoder)
+        try model.add("task", adapter)
+        try model.activate(.single("task"))
+        return (backbonePath, adapterPath, model)
+    }
+
+    let input = EncoderInput(padding: [[0, 5, 6, 7, 2], [0, 9, 2]], padID: 1)
+
+    @Test(arguments: [AdapterConfiguration.lora(LoRAConfiguration(rank: 2, alpha: 6, targets: [.query, .ffnOut])),
+                      .mos(MoSConfiguration(rank: 4, validRank: 2))])
+    func mergeWritesABackboneThatComputesTheAdaptedModel(configuration: AdapterConfiguration) throws {
+        let (backbone, adapter, model) = try files(configuration)
+        let output = TinyBackbone.temporaryPath()
+        defer { for path in [backbone, adapter, output] { try? FileManager.default.removeItem(atPath: path) } }
+        let result = try runAdapt(["merge", adapter, "--backbone", backbone, "--output", output])
+        #expect(result.status == 0, "\(result.error)")
+        let merged = try Backbone.load(from: output)
+        #expect(merged.name == "tiny-xlmr+task")
+        let expected = model(input, context: model.context()).value
+        #expect(merged.encoder(input, context: .inference()).value.maxAbsDifference(expected) < 1e-4)
+    }
+
+    @Test func mergeRefusesABottleneckAdapter() throws {
+        let (backbone, adapter, _) = try files(AdapterConfiguration.methods["seq_bn"]!)
+        defer { for path in [backbone, adapter] { try? FileManager.default.removeItem(atPath: path) } }
+        let result = try runAdapt(["merge", adapter, "--backbone", backbone, "--output", TinyBackbone.temporaryPath()])
+        #expect(result.status != 0 && result.error.contains("(seq_bn) cannot be merged"))
+    }
+
+    @Test func exportWritesAPeftDirectoryThatLoadsBack() throws {
+        let (backbone, adapter, model) = try files(.mos(MoSConfiguration(rank: 4, validRank: 2, targets: [.key, .ffnIn])))
+        let directory = TinyBackbone.temporaryPath("")
+        defer { for path in [backbone, adapter, directory] { try? FileManager.default.removeItem(atPath: path) } }
+        let result = try runAdapt(["export", adapter, "--format", "peft", "--output", directory])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("peft LoRA, rank 4"))
+        let loaded = try AdapterCheckpoint.load(from: directory, backbone: try Backbone.load(from: backbone))
+        #expect(loaded.configuration == .lora(LoRAConfiguration(rank: 4, alpha: 8, targets: [.key, .ffnIn])))
+        try model.add("peft", loaded.adapter)
+        let expected = model(input, context: model.context()).value
+        try model.activate(.single("peft"))
+        #expect(model(input, context: model.context()).value.maxAbsDifference(expected) < 1e-5)
+
+        let bottleneck = try files(AdapterConfiguration.methods["par_bn"]!)
+        defer { for path in [bottleneck.backbone, bottleneck.adapter] { try? FileManager.default.removeItem(atPath: path) } }
+        let refused = try runAdapt(["export", bottleneck.adapter, "--format", "peft", "--output", directory])
+        #expect(refused.status != 0 && refused.error.contains("is a par_bn adapter; peft export supports lora and mos"))
+    }
+
+    @Test func infoDescribesAnAdapterCheckpoint() throws {
+        let (backbone, adapter, _) = try files(.lora(LoRAConfiguration(rank: 2)))
+        defer { for path in [backbone, adapter] { try? FileManager.default.removeItem(atPath: path) } }
+        let result = try runAdapt(["info", adapter])
+        #expect(result.status == 0, "\(result.error)")
+        for line in ["adapter: task", "method: lora", "trainable parameters: 256", "backbone: tiny-xlmr, checksum",
+                     "head: none", "adapter/layer.0.query.lora_A  float32  [2, 16]"] {
+            #expect(result.output.contains(line), "\(line)")
+        }
+    }
+}

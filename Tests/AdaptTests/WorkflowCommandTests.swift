@@ -1,0 +1,95 @@
+import Foundation
+import GraftIO
+import GraftTestSupport
+import Testing
+
+/// A scratch directory with the tiny backbone and small text and label files.
+struct Workspace {
+    let directory: String
+    var backbone: String { directory + "/tiny.h5" }
+    var corpus: String { directory + "/corpus.txt" }
+    var labelled: String { directory + "/labelled.jsonl" }
+
+    init() throws {
+        directory = TinyBackbone.temporaryPath("")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try TinyBackbone.make().save(to: backbone)
+        let words = ["mawu", "a", "ndi", "water", "wind"]
+        let lines = (0..<40).map { i in (0..<(3 + i % 4)).map { words[(i * 7 + $0 * 3) % words.count] }.joined(separator: " ") }
+        try lines.joined(separator: "\n").write(toFile: corpus, atomically: true, encoding: .utf8)
+        let labelled = (0..<48).map { i -> String in
+            let label = i % 2 == 0 ? "wet" : "dry"
+            let text = label == "wet" ? "water mawu a" : "ndi wind a"
+            let split = i < 32 ? "train" : (i < 40 ? "dev" : "test")
+            return #"{"text": "\#(text)", "label": "\#(label)", "split": "\#(split)"}"#
+        }
+        try labelled.joined(separator: "\n").write(toFile: self.labelled, atomically: true, encoding: .utf8)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+@Suite struct WorkflowCommands {
+    @Test func languageAdapterThenStackedTaskAdapterThenEvaluation() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let mlm = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--method", "seq_bn", "--steps", "6",
+                                "--batch-size", "4", "--learning-rate", "0.01", "--output", w.directory + "/lang.h5"])
+        #expect(mlm.status == 0, "\(mlm.error)")
+        #expect(mlm.output.contains("pseudo-perplexity"))
+        let train = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--method", "lora",
+                                  "--stack-on", w.directory + "/lang.h5", "--steps", "20", "--batch-size", "8",
+                                  "--learning-rate", "0.01", "--output", w.directory + "/task.h5"])
+        #expect(train.status == 0, "\(train.error)")
+        #expect(train.output.contains("Stack(language, task)"))
+        #expect(train.output.contains("macro-F1"))
+        let eval = try runAdapt(["eval", "--backbone", w.backbone, "--adapter", w.directory + "/task.h5",
+                                 "--stack-on", w.directory + "/lang.h5", "--data", w.labelled])
+        #expect(eval.status == 0, "\(eval.error)")
+        #expect(eval.output.contains("accuracy"))
+        let info = try runAdapt(["info", w.directory + "/task.h5"])
+        #expect(info.status == 0 && info.output.contains("lora"))
+    }
+
+    @Test func settingsFileIsEquivalentToFlags() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let settings = w.directory + "/settings.json"
+        try #"{"steps": 3, "batch-size": 4, "learning-rate": 0.01, "seed": 5}"#.write(toFile: settings, atomically: true, encoding: .utf8)
+        let fromFile = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only", "--config", settings])
+        let fromFlags = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only",
+                                      "--steps", "3", "--batch-size", "4", "--learning-rate", "0.01", "--seed", "5"])
+        #expect(fromFile.status == 0 && fromFlags.status == 0)
+        let result = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("held-out") } }
+        #expect(result(fromFile.output) != nil && result(fromFile.output) == result(fromFlags.output))
+    }
+
+    @Test func badInputGetsAClearMessage() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let missing = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.directory + "/none.txt", "--head-only", "--steps", "1"])
+        #expect(missing.status != 0 && missing.error.contains("none.txt"))
+        let empty = w.directory + "/empty.txt"
+        try "".write(toFile: empty, atomically: true, encoding: .utf8)
+        let emptyRun = try runAdapt(["mlm", "--backbone", w.backbone, "--data", empty, "--head-only", "--steps", "1"])
+        #expect(emptyRun.status != 0 && emptyRun.error.contains("holds no examples"))
+        let unwritable = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--steps", "1",
+                                       "--output", "/nonexistent/dir/lang.h5"])
+        #expect(unwritable.status != 0 && unwritable.error.contains("cannot write /nonexistent/dir/lang.h5"))
+        let noBackbone = try runAdapt(["mlm", "--backbone", w.directory + "/none.h5", "--data", w.corpus, "--head-only"])
+        #expect(noBackbone.status != 0 && noBackbone.error.contains("none.h5"))
+    }
+
+    @Test func evaluationLabelsTrainingNeverSawAreRejected() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let train = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--steps", "2",
+                                  "--batch-size", "8", "--output", w.directory + "/task.h5"])
+        #expect(train.status == 0, "\(train.error)")
+        let other = w.directory + "/other.jsonl"
+        try [#"{"text": "a", "label": "wet", "split": "train"}"#, #"{"text": "b", "label": "dry", "split": "train"}"#,
+             #"{"text": "c", "label": "frozen", "split": "test"}"#].joined(separator: "\n").write(toFile: other, atomically: true, encoding: .utf8)
+        let eval = try runAdapt(["eval", "--backbone", w.backbone, "--adapter", w.directory + "/task.h5", "--data", other])
+        #expect(eval.status != 0 && eval.error.contains("frozen"))
+    }
+}
