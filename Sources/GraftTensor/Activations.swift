@@ -13,6 +13,22 @@ extension Tensor {
             return cdf + x * pdf
         }
     }
+    /// GELU and its derivative in one pass (one `erf` and one `exp` per element).
+    public func geluWithDerivative() -> (value: Tensor, derivative: Tensor) {
+        var value = self, derivative = self
+        value.scalars.withUnsafeMutableBufferPointer { v in
+            derivative.scalars.withUnsafeMutableBufferPointer { d in
+                for i in 0..<v.count {
+                    let x = v[i]
+                    let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
+                    v[i] = x * cdf
+                    d[i] = cdf + x * 0.3989422804014327 * expf(-0.5 * x * x)
+                }
+            }
+        }
+        return (value, derivative)
+    }
+
     public func relu() -> Tensor { map { Swift.max($0, 0) } }
     public func sigmoid() -> Tensor { map(Tensor.sigmoid) }
     /// Swish / SiLU: `x * sigmoid(x)`.
@@ -58,6 +74,35 @@ extension Tensor {
                 for j in row..<(row + width) { total += expf(p[j] - peak) }
                 let shift = peak + logf(total)
                 for j in row..<(row + width) { p[j] -= shift }
+            }
+        }
+        return out
+    }
+
+    /// Attention probabilities: softmax over the last axis of `scale * scores + mask`,
+    /// where `scores` is `[batch, heads, queries, keys]` and `keyMask` (`batch * keys`,
+    /// 1 for real tokens, 0 for padding) removes padded keys. One pass per row,
+    /// with no broadcast mask tensor.
+    public func maskedSoftmax(keyMask: [Int], scale: Float) -> Tensor {
+        precondition(rank == 4 && keyMask.count == shape[0] * shape[3],
+                     "maskedSoftmax: scores \(shape) need [batch, heads, queries, keys] and a mask of batch * keys entries")
+        var out = self
+        let keys = shape[3], rowsPerExample = shape[1] * shape[2]
+        out.scalars.withUnsafeMutableBufferPointer { p in
+            keyMask.withUnsafeBufferPointer { mask in
+                for row in 0..<(p.count / Swift.max(keys, 1)) {
+                    let base = row * keys, maskBase = (row / rowsPerExample) * keys
+                    var peak = -Float.infinity
+                    for j in 0..<keys {
+                        let v = mask[maskBase + j] == 0 ? -1e9 : p[base + j] * scale
+                        p[base + j] = v
+                        peak = Swift.max(peak, v)
+                    }
+                    var total: Float = 0
+                    for j in 0..<keys { let e = expf(p[base + j] - peak); p[base + j] = e; total += e }
+                    let inverse = 1 / total
+                    for j in 0..<keys { p[base + j] *= inverse }
+                }
             }
         }
         return out

@@ -50,8 +50,10 @@ public final class Classifier {
     public let kind: Kind
     public let labels: [String]
 
-    /// A classifier with a fresh head of `labels.count` classes.
-    public init(backbone: Backbone, model: GraftedModel, kind: Kind, labels: [String], pooling: Pooling = .first, seed: UInt64) {
+    /// A classifier with a fresh head of `labels.count` classes. Sequences are
+    /// summarised by the mean over real tokens by default: the sentence-embedding
+    /// convention of the bundled backbones (multilingual-e5, MiniLM).
+    public init(backbone: Backbone, model: GraftedModel, kind: Kind, labels: [String], pooling: Pooling = .mean, seed: UInt64) {
         self.backbone = backbone
         self.model = model
         self.kind = kind

@@ -17,10 +17,7 @@ struct MLM: ParsableCommand {
 
     @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
     @Option(help: "The texts: a prepared corpus (chichewa-bible, english-bible) or a .txt / .jsonl file.") var data: String
-    @Option(help: "Adapter method: \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", ")).")
-    var method: String = "seq_bn"
-    @Option(help: "Reduction factor of bottleneck methods (default: the method's).") var reductionFactor: Float?
-    @Option(help: "LoRA rank (default 8).") var rank: Int?
+    @OptionGroup var adapter: AdapterOptions
     @Flag(help: "Train the masked-LM head alone, without an adapter (the baseline).") var headOnly = false
     @Option(help: "Where to write the adapter checkpoint (.h5); required unless --head-only.") var output: String?
     @Option(help: "Use at most this many training texts (default: all).") var trainTexts: Int?
@@ -45,7 +42,7 @@ struct MLM: ParsableCommand {
         let grafted = GraftedModel(encoder: model.encoder)
         var adapterConfiguration: AdapterConfiguration?
         if !headOnly {
-            let configuration = try adapterSettings(method: method, reductionFactor: reductionFactor, rank: rank)
+            let configuration = try adapter.configuration()
             try grafted.add("language", configuration.makeAdapter(model: model.configuration, seed: options.seed))
             try grafted.activate(.single("language"))
             adapterConfiguration = configuration
@@ -55,7 +52,7 @@ struct MLM: ParsableCommand {
         let task = MaskedLanguageModel(backbone: model, model: grafted, head: head)
         let parameters = grafted.namedParameters() + head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
         let trainable = parameters.reduce(0) { $0 + $1.parameter.value.count }
-        print("\(headOnly ? "head only" : method): \(trainable) trainable parameters; \(train.count) training texts, \(heldOut.count) held-out; batch \(batchSize) x up to \(maxLength) tokens")
+        print("\(headOnly ? "head only" : adapter.method): \(trainable) trainable parameters; \(train.count) training texts, \(heldOut.count) held-out; batch \(batchSize) x up to \(maxLength) tokens")
 
         let trainer = try Trainer(parameters: parameters, options: options,
                                   checkpointPath: (output ?? "head-only-\(options.seed)") + ".training.h5")
@@ -84,6 +81,14 @@ struct MLM: ParsableCommand {
     }
 }
 
+/// Fails early, with the reason, if `path` cannot be written.
+func checkWritable(_ path: String) throws {
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    guard FileManager.default.isWritableFile(atPath: directory) else {
+        throw ValidationError("cannot write \(path): the directory \(directory) does not exist or is not writable")
+    }
+}
+
 /// A method's default configuration with the overrides given on the command line.
 func adapterSettings(method: String, reductionFactor: Float?, rank: Int?) throws -> AdapterConfiguration {
     var configuration = try AdapterConfiguration(method: method)
@@ -98,12 +103,4 @@ func adapterSettings(method: String, reductionFactor: Float?, rank: Int?) throws
         break
     }
     return configuration
-}
-
-/// Fails early, with the reason, if `path` cannot be written.
-func checkWritable(_ path: String) throws {
-    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    guard FileManager.default.isWritableFile(atPath: directory) else {
-        throw ValidationError("cannot write \(path): the directory \(directory) does not exist or is not writable")
-    }
 }

@@ -5,7 +5,7 @@ import Graft
 /// An adapter method and the settings that override its defaults, as flags.
 struct AdapterOptions: ParsableArguments {
     @Option(help: "Adapter method: \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", ")).")
-    var method: String
+    var method: String = "seq_bn"
     @Option(help: "Bottleneck methods: hidden size divided by bottleneck size.")
     var reductionFactor: Float?
     @Option(help: "lora, mos: rank r of each layer's update.")

@@ -114,10 +114,10 @@ final class ProgressReporter {
             let width = 20, filled = width * record.step / max(total, 1)
             let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
             print("\r[\(bar)] \(line)", terminator: record.step == total ? "\n" : "")
-            fflush(nil)
         } else if record.step == total || record.evaluation != nil || record.step % max(1, total / 10) == 0 {
             print(line)
         }
+        fflush(nil)  // show progress at once, also through a pipe (`| tee`)
     }
 }
 

@@ -71,6 +71,8 @@ func expectGradientsMatch(_ inputs: [Tensor], epsilon: Float = 1e-2, tolerance: 
         let x = random([3, 7], seed: 11, scale: 2)
         expectGradientsMatch([x]) { $0[0].softmax() }
         expectGradientsMatch([x]) { $0[0].logSoftmax() }
+        let scores = random([2, 2, 3, 4], seed: 12, scale: 2)
+        expectGradientsMatch([scores]) { $0[0].maskedSoftmax(keyMask: [1, 1, 1, 0, 1, 1, 0, 0], scale: 0.5) }
     }
 
     @Test func layerNorm() {

@@ -83,12 +83,11 @@ struct TinyModel {
         let encoder = try model.encoder(prefix: "bert.")
         let layer = encoder.layers.elements[0]
         let (batch, length) = (model.input.batchSize, model.input.length)
-        let mask = Tensor(shape: [batch, 1, 1, length], scalars: model.input.attentionMask.map { $0 == 0 ? -1e9 : 0 })
         var generator = SeededGenerator(seed: 1)
         let x = Tensor.normal(shape: [batch * length, 24], generator: &generator)
         // Frozen weights (no tape in the context) still pass the input gradient through.
         let errors = GradientCheck.relativeErrors(inputs: [x], epsilon: 3e-3) { v in
-            layer(v[0], batchSize: batch, length: length, additiveMask: mask, context: .inference())
+            layer(v[0], batchSize: batch, length: length, attentionMask: model.input.attentionMask, context: .inference())
         }
         #expect(errors[0] < 1e-3)
     }

@@ -92,6 +92,16 @@ func random(_ shape: [Int], seed: UInt64 = 1) -> Tensor {
         #expect(big.scalars == [0.5, 0.5])
     }
 
+    @Test func maskedSoftmaxEqualsSoftmaxOfScaledScoresPlusMask() {
+        let scores = random([2, 3, 2, 4], seed: 5)
+        let keyMask = [1, 1, 0, 1, 1, 0, 0, 0]
+        let additive = Tensor(shape: [2, 1, 1, 4], scalars: keyMask.map { $0 == 0 ? -1e9 : 0 })
+        let reference = (scores * 0.25 + additive).softmax()
+        #expect(scores.maskedSoftmax(keyMask: keyMask, scale: 0.25).maxAbsDifference(reference) < 1e-6)
+        let (value, derivative) = scores.geluWithDerivative()
+        #expect(value.maxAbsDifference(scores.gelu()) == 0 && derivative.maxAbsDifference(scores.geluDerivative()) < 1e-6)
+    }
+
     @Test func activationsAtKnownPoints() {
         let x = Tensor(shape: [3], scalars: [-1, 0, 2])
         // GELU(erf): x * Φ(x); Φ(-1) = 0.158655, Φ(2) = 0.977250.
