@@ -86,7 +86,7 @@ struct Train: ParsableCommand {
             evaluate: { _ in evaluate(classifier, dev).macroF1 },
             onStep: progress.report)
         let headConfiguration: HeadConfiguration = kind == .sequence
-            ? .sequenceClassification(labels: sets.labels, pooling: .first) : .tokenClassification(labels: sets.labels)
+            ? .sequenceClassification(labels: sets.labels, pooling: .mean) : .tokenClassification(labels: sets.labels)
         try AdapterCheckpoint(name: "task", adapter: grafted.adapters["task"]!, configuration: configuration,
                               head: classifier.head, headConfiguration: headConfiguration, backbone: model).save(to: output)
         try? FileManager.default.removeItem(atPath: trainer.checkpointPath!)
