@@ -24,7 +24,7 @@ $adapt data prepare chichewa-genres
 mlm=(--backbone "$work/e5.h5" --data chichewa-bible --steps "${MLM_STEPS:-100}" --batch-size 8 --max-length 48
      --learning-rate 1e-3 --warmup-steps 10 --train-texts 4000 --evaluation-texts 32 --threads "$threads")
 train=(--backbone "$work/e5.h5" --data chichewa-genres --method seq_bn --steps "${TASK_STEPS:-100}" --batch-size 16
-       --max-length 48 --learning-rate 1e-3 --warmup-steps 10 --train-examples 2000 --dev-examples 100
+       --max-length 48 --learning-rate 5e-3 --warmup-steps 10 --train-examples 2000 --dev-examples 100
        --test-examples 800 --threads "$threads")
 
 echo "== 1/4 masked-LM head alone (before) =="
