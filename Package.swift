@@ -35,10 +35,10 @@ let package = Package(
         .testTarget(name: "GraftTensorTests", dependencies: ["GraftTensor"]),
         .testTarget(name: "GraftAutodiffTests", dependencies: ["GraftAutodiff", "GraftNN"]),
         .testTarget(name: "GraftAdaptersTests", dependencies: ["GraftAdapters", "GraftTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftText"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftText", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO", "GraftTestSupport", "CHDF5", "CHDF5Shim"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
         // Shared helpers of the test targets (small models built in code).

@@ -7,6 +7,6 @@ struct Adapt: ParsableCommand {
         commandName: "adapt",
         abstract: "Parameter-efficient adaptation of frozen transformers.",
         version: Graft.version,
-        subcommands: [Import.self, Info.self, Embed.self, DataCommand.self, MLM.self, Train.self, Eval.self, Params.self, Merge.self, Export.self]
+        subcommands: [Import.self, Info.self, Embed.self, DataCommand.self, MLM.self, Train.self, Eval.self, Params.self, Merge.self, Export.self, ContinualCommand.self, Concepts.self]
     )
 }

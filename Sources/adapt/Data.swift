@@ -147,6 +147,8 @@ private func statistics(of recipe: DataRecipe, in cache: DataCache) throws -> St
         for token in sentences.lazy.flatMap(\.tokens) { tags[token.upos, default: 0] += 1 }
         let tagRows = tags.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { ($0.key, [$0.value]) }
         return table(splitRows, columns: ["sentences", "words"], unit: "split") + "\n" + table(tagRows, columns: ["words"], unit: "UPOS")
+    case .zoo:
+        return ZooAnimal.statistics(try ZooAnimal.read(from: path))
     }
 }
 

@@ -16,7 +16,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
     @Option(help: "The labelled data: a prepared set name or a file.") var data: String
-    @Option(help: "Adapter method: \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", ")).")
+    @Option(help: "Adapter method: \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", ")), or \(UniPT.method) (a side network).")
     var method: String = "seq_bn"
     @Option(help: "Reduction factor of bottleneck methods (default: the method's).") var reductionFactor: Float?
     @Option(help: "LoRA rank (default 8).") var rank: Int?
@@ -32,6 +32,12 @@ struct Train: ParsableCommand {
     func run() throws {
         let (options, batchSize, maxLength) = try training.resolve()
         let model = try Backbone.load(from: backbone)
+        let isTagging = data == DataRecipe.turkishPOS.rawValue || data.hasSuffix(".conllu")
+        if method == UniPT.method {
+            guard !isTagging else { throw ValidationError("--method \(UniPT.method) trains sequence classification only; \(data) is a tagging set") }
+            print(try fitUniPT(model: model, options: options, batchSize: batchSize, maxLength: maxLength))
+            return
+        }
         let grafted = GraftedModel(encoder: model.encoder)
         var setup: AdapterSetup = .single("task")
         if let stackOn {
@@ -43,7 +49,6 @@ struct Train: ParsableCommand {
         let configuration = try adapterSettings(method: method, reductionFactor: reductionFactor, rank: rank)
         try grafted.add("task", configuration.makeAdapter(model: model.configuration, seed: options.seed))
         try grafted.activate(setup)
-        let isTagging = data == DataRecipe.turkishPOS.rawValue || data.hasSuffix(".conllu")
         let limits = SplitLimits(train: trainExamples, dev: devExamples, test: testExamples, seed: options.seed)
         let report: ClassificationReport
         if isTagging {

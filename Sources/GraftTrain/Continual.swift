@@ -1,0 +1,310 @@
+import Foundation
+import GraftAdapters
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+
+/// Frozen feature vectors (`[n, d]`) with one class label each.
+public struct LabelledFeatures: Sendable {
+    public let features: Tensor
+    public let labels: [Int]
+
+    /// - Throws: `ContinualError.invalidData` unless `features` is `[labels.count, d]`.
+    public init(features: Tensor, labels: [Int]) throws {
+        guard features.rank == 2, features.shape[0] == labels.count else {
+            throw ContinualError.invalidData("features of shape \(features.shape) for \(labels.count) labels; expected [\(labels.count), d]")
+        }
+        self.features = features
+        self.labels = labels
+    }
+
+    public var count: Int { labels.count }
+    public var featureSize: Int { features.shape[1] }
+}
+
+/// A class-incremental stream: tasks of consecutive classes, learned one
+/// after the other, each example tested with no task identity (a prediction
+/// ranges over every class seen so far).
+public struct ClassIncrementalStream: Sendable {
+    public let classNames: [String]
+    /// The classes of each task, in order: task 0 holds `0 ..< tasks[0].upperBound`, and so on.
+    public let tasks: [Range<Int>]
+    public let train: LabelledFeatures
+    public let test: LabelledFeatures
+
+    /// A stream whose task `i` is the next `classesPerTask[i]` classes.
+    /// - Throws: `ContinualError` if the task sizes do not cover the classes,
+    ///   a label is out of range, the splits' feature sizes differ, or a task
+    ///   has no training or no test example.
+    public init(classNames: [String], classesPerTask: [Int], train: LabelledFeatures, test: LabelledFeatures) throws {
+        guard !classesPerTask.isEmpty, classesPerTask.allSatisfy({ $0 > 0 }), classesPerTask.reduce(0, +) == classNames.count else {
+            throw ContinualError.invalidData("tasks of \(classesPerTask) classes do not partition the \(classNames.count) classes")
+        }
+        guard train.featureSize == test.featureSize else {
+            throw ContinualError.featureSizeMismatch(expected: train.featureSize, found: test.featureSize)
+        }
+        for (split, data) in [("train", train), ("test", test)] {
+            if let label = data.labels.first(where: { !(0..<classNames.count).contains($0) }) {
+                throw ContinualError.labelOutOfRange(label: label, classCount: classNames.count, split: split)
+            }
+        }
+        var start = 0
+        tasks = classesPerTask.map { size in
+            defer { start += size }
+            return start..<(start + size)
+        }
+        (self.classNames, self.train, self.test) = (classNames, train, test)
+        for (index, task) in tasks.enumerated() {
+            for (split, data) in [("train", train), ("test", test)] where !data.labels.contains(where: { task.contains($0) }) {
+                throw ContinualError.emptyTask(task: index, split: split)
+            }
+        }
+    }
+
+    /// The rows of `data` whose label is in `classes`.
+    func rows(of classes: Range<Int>, in data: LabelledFeatures) -> [Int] {
+        data.labels.indices.filter { classes.contains(data.labels[$0]) }
+    }
+}
+
+/// How each task is trained: AdamW on the mean cross-entropy over the classes
+/// seen so far, a fixed number of epochs (shuffled mini-batches) per task.
+public struct ContinualSchedule: Sendable, Equatable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    /// AdamW's decoupled weight decay. Keep 0 for the key-value bottleneck:
+    /// decay would shrink every value at each step, selected or not.
+    public var weightDecay: Float
+    /// Seeds the order of the examples.
+    public var seed: UInt64
+
+    public init(epochs: Int = 5, batchSize: Int = 32, learningRate: Float = 1e-3, weightDecay: Float = 0, seed: UInt64 = 0) {
+        (self.epochs, self.batchSize, self.learningRate, self.weightDecay, self.seed) = (epochs, batchSize, learningRate, weightDecay, seed)
+    }
+}
+
+/// A classifier on frozen features that a stream can train: what it
+/// precomputes once per split (`Encoded`) and its logits for those rows.
+public protocol ContinualLearner: Module {
+    associatedtype Encoded
+    /// The number of classes it scores.
+    var outputSize: Int { get }
+    /// Whatever it needs from the features `[n, d]`, computed once per split.
+    func encode(_ features: Tensor) throws -> Encoded
+    /// The encoded examples `rows`, in that order.
+    func select(_ rows: [Int], of encoded: Encoded) -> Encoded
+    /// Logits `[n, outputSize]`, recorded on `tape` if given.
+    func logits(_ encoded: Encoded, tape: Tape?) -> Variable
+}
+
+extension KeyValueBottleneck: ContinualLearner {
+    public var outputSize: Int { configuration.outputSize }
+    public func encode(_ features: Tensor) throws -> KeyCodes { try codes(for: features) }
+    public func select(_ rows: [Int], of encoded: KeyCodes) -> KeyCodes { encoded.rows(rows) }
+}
+
+/// A linear probe, or an MLP with one ReLU hidden layer, on frozen features.
+/// Weights `N(0, 1/fan_in)`, zero biases.
+public final class FeatureClassifier: ContinualLearner {
+    public let hidden: Linear?
+    public let output: Linear
+
+    /// A linear probe (`hiddenSize` nil) or an MLP, initialised from `seed`.
+    public init(inputSize: Int, hiddenSize: Int?, classCount: Int, seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        func layer(_ inputs: Int, _ outputs: Int) -> Linear {
+            Linear(inputSize: inputs, outputSize: outputs, standardDeviation: 1 / Float(inputs).squareRoot(), generator: &generator)
+        }
+        hidden = hiddenSize.map { layer(inputSize, $0) }
+        output = layer(hiddenSize ?? inputSize, classCount)
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        (hidden.map { [("hidden", $0)] } ?? []) + [("output", output)]
+    }
+
+    public var inputSize: Int { hidden?.inputSize ?? output.inputSize }
+    public var outputSize: Int { output.outputSize }
+
+    /// The features themselves, once their size is checked.
+    /// - Throws: `ContinualError.featureSizeMismatch` unless they are `[n, inputSize]`.
+    public func encode(_ features: Tensor) throws -> Tensor {
+        guard features.rank == 2, features.shape[1] == inputSize else {
+            throw ContinualError.featureSizeMismatch(expected: inputSize, found: features.shape.last ?? 0)
+        }
+        return features
+    }
+    public func select(_ rows: [Int], of encoded: Tensor) -> Tensor { encoded.gatherRows(rows) }
+
+    public func logits(_ encoded: Tensor, tape: Tape?) -> Variable {
+        let x = Variable(encoded)
+        return output(hidden.map { $0(x, tape: tape).relu() } ?? x, tape: tape)
+    }
+}
+
+/// `rows[i][j]`: the accuracy on task `j`'s test examples after training task
+/// `i`, predicting among all classes seen so far; `nil` for tasks not yet seen (`j > i`).
+public struct AccuracyMatrix: Sendable, Equatable {
+    public let rows: [[Double?]]
+
+    /// A `T x T` matrix with a value exactly where `j <= i`.
+    public init(rows: [[Double?]]) {
+        precondition(rows.enumerated().allSatisfy { i, row in
+            row.count == rows.count && row.indices.allSatisfy { (row[$0] != nil) == ($0 <= i) }
+        }, "AccuracyMatrix: expected a square matrix with values exactly on and below the diagonal, got \(rows)")
+        self.rows = rows
+    }
+
+    public var taskCount: Int { rows.count }
+
+    /// The mean accuracy over all tasks after the last one.
+    public var averageAccuracy: Double { (rows.last ?? []).compactMap { $0 }.reduce(0, +) / Double(max(taskCount, 1)) }
+
+    /// Forgetting (Chaudhry et al. 2018): the mean over every task `j` but the
+    /// last of `max_{j <= i < T-1} A[i][j] - A[T-1][j]`, the drop from its best
+    /// accuracy before the last task to its final one; 0 for a single task.
+    public var forgetting: Double {
+        guard taskCount > 1 else { return 0 }
+        let last = taskCount - 1
+        let drops = (0..<last).map { j in (j..<last).map { rows[$0][j]! }.max()! - rows[last][j]! }
+        return drops.reduce(0, +) / Double(last)
+    }
+
+    /// A Markdown table: one row per trained task, one column per evaluated task.
+    public func table(taskNames: [String]) -> String {
+        let header = "| after training | " + taskNames.joined(separator: " | ") + " |"
+        let rule = "|---|" + String(repeating: "---:|", count: taskNames.count)
+        let body = zip(taskNames, rows).map { name, row in
+            "| \(name) | " + row.map { $0.map { String(format: "%.3f", $0) } ?? "" }.joined(separator: " | ") + " |"
+        }
+        return ([header, rule] + body).joined(separator: "\n")
+    }
+}
+
+/// A stream or learner that cannot be used together.
+public enum ContinualError: Error, CustomStringConvertible, Equatable {
+    case invalidData(String)
+    case featureSizeMismatch(expected: Int, found: Int)
+    case labelOutOfRange(label: Int, classCount: Int, split: String)
+    case emptyTask(task: Int, split: String)
+    case tooFewOutputs(outputs: Int, classes: Int)
+    case invalidSchedule(String)
+
+    public var description: String {
+        switch self {
+        case .invalidData(let detail): "invalid class-incremental data: \(detail)"
+        case let .featureSizeMismatch(expected, found): "expected features of size \(expected), found \(found)"
+        case let .labelOutOfRange(label, classCount, split): "\(split) label \(label) is outside 0..<\(classCount)"
+        case let .emptyTask(task, split): "task \(task + 1) has no \(split) examples"
+        case let .tooFewOutputs(outputs, classes): "the learner scores \(outputs) classes; the stream has \(classes)"
+        case .invalidSchedule(let detail): "invalid schedule: \(detail)"
+        }
+    }
+}
+
+/// Class-incremental training and evaluation on frozen features.
+public enum ContinualLearning {
+    /// Trains `learner` task after task, without replay (each task sees only
+    /// its own examples), one AdamW optimizer for the whole stream, and fills
+    /// the accuracy matrix after each task. `log` receives one line per task.
+    public static func train<Learner: ContinualLearner>(
+        _ learner: Learner, on stream: ClassIncrementalStream, schedule: ContinualSchedule, log: (String) -> Void = { _ in }
+    ) throws -> AccuracyMatrix {
+        try check(learner, stream, schedule)
+        let train = try learner.encode(stream.train.features), test = try learner.encode(stream.test.features)
+        let optimizer = AdamW(parameters: learner.trainableParameters().map(\.parameter), learningRate: schedule.learningRate,
+                              weightDecay: schedule.weightDecay)
+        var generator = SeededGenerator(seed: schedule.seed)
+        var rows: [[Double?]] = []
+        for (index, task) in stream.tasks.enumerated() {
+            let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels,
+                           rows: stream.rows(of: task, in: stream.train), classCount: task.upperBound,
+                           schedule: schedule, generator: &generator)
+            rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
+            log("task \(index + 1)/\(stream.tasks.count): final epoch loss \(String(format: "%.4f", loss))")
+        }
+        return AccuracyMatrix(rows: rows)
+    }
+
+    /// The joint (i.i.d.) upper bound: after each task `i`, a fresh learner from
+    /// `makeLearner` is trained on the shuffled union of tasks `0...i` for the
+    /// same number of epochs, and evaluated like `train`'s.
+    public static func trainJointly<Learner: ContinualLearner>(
+        _ makeLearner: () throws -> Learner, on stream: ClassIncrementalStream, schedule: ContinualSchedule,
+        log: (String) -> Void = { _ in }
+    ) throws -> AccuracyMatrix {
+        var rows: [[Double?]] = []
+        for (index, task) in stream.tasks.enumerated() {
+            let learner = try makeLearner()
+            try check(learner, stream, schedule)
+            let optimizer = AdamW(parameters: learner.trainableParameters().map(\.parameter), learningRate: schedule.learningRate,
+                                  weightDecay: schedule.weightDecay)
+            var generator = SeededGenerator(seed: schedule.seed)
+            let seen = 0..<task.upperBound
+            let train = try learner.encode(stream.train.features), test = try learner.encode(stream.test.features)
+            let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels,
+                           rows: stream.rows(of: seen, in: stream.train), classCount: seen.upperBound,
+                           schedule: schedule, generator: &generator)
+            rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
+            log("tasks 1-\(index + 1) jointly: final epoch loss \(String(format: "%.4f", loss))")
+        }
+        return AccuracyMatrix(rows: rows)
+    }
+
+    private static func check(_ learner: some ContinualLearner, _ stream: ClassIncrementalStream, _ schedule: ContinualSchedule) throws {
+        guard schedule.epochs > 0, schedule.batchSize > 0, schedule.learningRate > 0, schedule.weightDecay >= 0 else {
+            throw ContinualError.invalidSchedule("epochs, batch size and learning rate must be positive and weight decay >= 0, got \(schedule)")
+        }
+        guard learner.outputSize >= stream.classNames.count else {
+            throw ContinualError.tooFewOutputs(outputs: learner.outputSize, classes: stream.classNames.count)
+        }
+    }
+
+    /// Logits restricted to the first `classCount` classes.
+    private static func seenLogits<Learner: ContinualLearner>(_ learner: Learner, _ encoded: Learner.Encoded, classCount: Int,
+                                                            tape: Tape?) -> Variable {
+        let logits = learner.logits(encoded, tape: tape)
+        return classCount < learner.outputSize ? logits.slice(alongAxis: 1, 0..<classCount) : logits
+    }
+
+    /// Trains on `rows` for `schedule.epochs` epochs; returns the last epoch's mean loss.
+    private static func fit<Learner: ContinualLearner>(
+        _ learner: Learner, optimizer: AdamW, encoded: Learner.Encoded, labels: [Int], rows: [Int], classCount: Int,
+        schedule: ContinualSchedule, generator: inout SeededGenerator
+    ) -> Double {
+        var epochLoss = 0.0
+        for _ in 0..<schedule.epochs {
+            epochLoss = 0
+            let order = rows.shuffled(using: &generator)
+            for start in stride(from: 0, to: order.count, by: schedule.batchSize) {
+                let batch = Array(order[start..<min(start + schedule.batchSize, order.count)])
+                let tape = Tape()
+                let logits = seenLogits(learner, learner.select(batch, of: encoded), classCount: classCount, tape: tape)
+                let loss = Variable.crossEntropy(logits: logits, targets: batch.map { labels[$0] })
+                tape.backward(loss)
+                optimizer.step()
+                epochLoss += Double(loss.value.scalar) * Double(batch.count) / Double(order.count)
+            }
+        }
+        return epochLoss
+    }
+
+    /// Row `through` of the accuracy matrix: tasks `0...through` scored among their classes so far.
+    private static func evaluate<Learner: ContinualLearner>(
+        _ learner: Learner, encoded: Learner.Encoded, stream: ClassIncrementalStream, through task: Int
+    ) -> [Double?] {
+        let classCount = stream.tasks[task].upperBound
+        return stream.tasks.indices.map { j in
+            guard j <= task else { return nil }
+            let rows = stream.rows(of: stream.tasks[j], in: stream.test)
+            var correct = 0
+            for start in stride(from: 0, to: rows.count, by: 1024) {
+                let block = Array(rows[start..<min(start + 1024, rows.count)])
+                let predictions = seenLogits(learner, learner.select(block, of: encoded), classCount: classCount, tape: nil).value.argmax()
+                correct += zip(predictions, block).filter { $0 == stream.test.labels[$1] }.count
+            }
+            return Double(correct) / Double(rows.count)
+        }
+    }
+}

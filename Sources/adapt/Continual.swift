@@ -1,0 +1,251 @@
+import ArgumentParser
+import Foundation
+import Graft
+
+/// `adapt continual`: class-incremental learning on frozen features, the
+/// discrete key-value bottleneck against a linear probe, an MLP and joint training.
+struct ContinualCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "continual",
+        abstract: "Class-incremental learning on frozen features: key-value bottleneck vs linear probe, MLP and joint training.",
+        discussion: """
+            Streams: bible-genres, the 8 genres of chichewa-genres as 4 tasks of 2 (law, history | wisdom, \
+            prophets | gospels, acts | epistles, revelation), features = the backbone's mean-pooled, normalised \
+            embeddings of "query: VERSE" (first 128 tokens), a seeded sample of the train and test splits, \
+            embedded once and cached in CACHE/features; the keys are initialised on unlabelled dev verses. \
+            fashion-mnist, 10 classes as 5 tasks of 2 (0-1, 2-3, ...), features = the pixels in [0, 1] through a \
+            fixed random Gaussian projection (seed 0); the keys are initialised on unlabelled training images \
+            outside the sample. Each task is trained for --epochs epochs on its own examples only (no replay); \
+            after each task every task seen so far is scored among all classes seen so far (no task identity). \
+            Methods: kv (the bottleneck: values trained by AdamW without weight decay, keys k-means- or \
+            randomly initialised, EMA-refined, frozen), linear (linear probe), mlp (one ReLU hidden layer), \
+            joint (the MLP retrained from scratch on all tasks so far, shuffled together: the upper bound), all. \
+            Prints each accuracy matrix, the average accuracy after the last task and forgetting (mean drop \
+            from a task's best earlier accuracy to its final one) as Markdown.
+            """)
+
+    @Option(help: "The stream: bible-genres or fashion-mnist.") var stream: String
+    @Option(help: "The backbone file (bible-genres).") var backbone: String?
+    @Option(help: "kv, linear, mlp, joint or all.") var method = "all"
+
+    @Option(help: "Training examples per class (default: bible-genres 300, fashion-mnist 1000).") var trainPerClass: Int?
+    @Option(help: "Test examples per class, at most (default: bible-genres 100, fashion-mnist 500).") var testPerClass: Int?
+    @Option(help: "Unlabelled examples the keys are fitted on (default: bible-genres 1000 dev verses, fashion-mnist 5000 images).")
+    var unlabelled: Int?
+    @Option(help: "fashion-mnist: dimension of the random projection of the 784 pixels.") var featureSize = 256
+
+    @Option(help: "Key-value bottleneck: heads C (reference 256).") var heads = 64
+    @Option(help: "Keys per head K (reference 4096).") var keys = 512
+    @Option(help: "Key dimension k (reference 14).") var keySize = 14
+    @Option(help: "Splitter: projection (random, column-normalised) or chunks (needs d = C k).") var splitter = "projection"
+    @Option(help: "Key initialisation: kmeans or random.") var keyInit = "kmeans"
+    @Option(help: "k-means iterations.") var kmeansIterations = 10
+    @Option(help: "Passes of EMA key refinement (decay 0.95, batches of 256) over the unlabelled data.") var refineEpochs = 2
+    @Option(help: "Dead-key threshold, a fraction of uniform key usage (0 disables replacement).") var deadCodeThreshold: Float = 0.1
+    @Option(help: "Value dimension with a trainable linear decoder to the classes (default: no decoder, values are logits).")
+    var decoderSize: Int?
+
+    @Option(help: "Epochs per task.") var epochs = 5
+    @Option(help: "Examples per mini-batch.") var batchSize = 32
+    @Option(help: "AdamW learning rate of the linear probe and the MLPs.") var learningRate: Float = 1e-3
+    @Option(help: "AdamW learning rate of the bottleneck's values.") var kvLearningRate: Float = 1e-2
+    @Option(help: "Hidden units of the MLP.") var hiddenSize = 256
+    @Option(help: "Seed of initialisation and example order (the data sample is fixed).") var seed: UInt64 = 0
+    @Option(help: "OpenBLAS threads.") var threads: Int?
+    @Option(help: "The cache root (default: $GRAFT_CACHE, or ~/.cache/graft).") var cache: String?
+
+    enum Method: String, CaseIterable { case kv, linear, mlp, joint }
+
+    func validate() throws {
+        guard ["bible-genres", "fashion-mnist"].contains(stream) else {
+            throw ValidationError("--stream must be bible-genres or fashion-mnist, got \(stream)")
+        }
+        if stream == "bible-genres" && backbone == nil { throw ValidationError("--stream bible-genres needs --backbone FILE.h5") }
+        _ = try methods()
+        guard KeyValueSplitter(rawValue: splitter) != nil else { throw ValidationError("--splitter must be projection or chunks, got \(splitter)") }
+        guard ["kmeans", "random"].contains(keyInit) else { throw ValidationError("--key-init must be kmeans or random, got \(keyInit)") }
+        let positive = [("--epochs", epochs), ("--batch-size", batchSize), ("--hidden-size", hiddenSize), ("--feature-size", featureSize),
+                        ("--train-per-class", trainPerClass ?? 1), ("--test-per-class", testPerClass ?? 1), ("--unlabelled", unlabelled ?? 1),
+                        ("--threads", threads ?? 1)]
+        if let bad = positive.first(where: { $0.1 <= 0 }) { throw ValidationError("\(bad.0) must be positive, got \(bad.1)") }
+        guard kmeansIterations >= 0, refineEpochs >= 0 else { throw ValidationError("--kmeans-iterations and --refine-epochs must not be negative") }
+    }
+
+    func methods() throws -> [Method] {
+        if method == "all" { return Method.allCases }
+        guard let one = Method(rawValue: method) else { throw ValidationError("--method must be kv, linear, mlp, joint or all, got \(method)") }
+        return [one]
+    }
+
+    func run() throws {
+        if let threads { BLAS.setThreadCount(threads) }
+        let clock = ContinuousClock(), started = clock.now
+        let data = stream == "bible-genres"
+            ? try bibleGenres(backbone: backbone ?? "", cache: DataCache(root: cache))
+            : try fashionMNIST()
+        let s = data.stream
+        emit("""
+            \(stream): \(s.classNames.count) classes in \(s.tasks.count) tasks; \(s.train.count) training and \(s.test.count) test \
+            examples, features of size \(s.train.featureSize) (\(data.features)); \(data.unlabelled.shape[0]) unlabelled examples for the keys
+            data ready in \(seconds(since: started)) s
+
+            """)
+        let taskNames = s.tasks.map { $0.map { s.classNames[$0] }.joined(separator: ", ") }
+        var summary: [(Method, Int, AccuracyMatrix, String)] = []
+        for method in try methods() {
+            let start = clock.now
+            let (matrix, parameters, detail) = try run(method, data: data)
+            let time = seconds(since: start)
+            emit("## \(method.rawValue): \(detail)\n\n\(matrix.table(taskNames: taskNames))\n\n"
+                 + String(format: "average accuracy %.3f, forgetting %.3f, %@ trainable parameters, %@ s\n", matrix.averageAccuracy,
+                          matrix.forgetting, grouped(parameters), time))
+            summary.append((method, parameters, matrix, time))
+        }
+        let rows = summary.map { method, parameters, matrix, time in
+            String(format: "| %@ | %.3f | %.3f | %@ | %@ |", method.rawValue, matrix.averageAccuracy, matrix.forgetting, grouped(parameters), time)
+        }
+        emit((["## Summary\n", "| method | average accuracy | forgetting | trainable parameters | seconds |", "|---|---:|---:|---:|---:|"] + rows)
+            .joined(separator: "\n"))
+    }
+
+    /// Trains and scores one method; returns its matrix, trainable parameter count and a description.
+    func run(_ method: Method, data: StreamData) throws -> (AccuracyMatrix, Int, String) {
+        let s = data.stream, classes = s.classNames.count, size = s.train.featureSize
+        let schedule = ContinualSchedule(epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: seed)
+        func count(_ module: any Module) -> Int { module.trainableParameters().reduce(0) { $0 + $1.parameter.value.count } }
+        func mlp() -> FeatureClassifier { FeatureClassifier(inputSize: size, hiddenSize: hiddenSize, classCount: classes, seed: seed &+ 1) }
+        let log: (String) -> Void = { emit("    \(method.rawValue) \($0)") }
+        switch method {
+        case .linear:
+            let probe = FeatureClassifier(inputSize: size, hiddenSize: nil, classCount: classes, seed: seed &+ 1)
+            return (try ContinualLearning.train(probe, on: s, schedule: schedule, log: log), count(probe),
+                    "linear probe, AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize)")
+        case .mlp:
+            let model = mlp()
+            return (try ContinualLearning.train(model, on: s, schedule: schedule, log: log), count(model),
+                    "MLP \(size)-\(hiddenSize)-\(classes) (ReLU), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize)")
+        case .joint:
+            return (try ContinualLearning.trainJointly(mlp, on: s, schedule: schedule, log: log), count(mlp()),
+                    "the MLP trained from scratch on all tasks so far, shuffled together (upper bound)")
+        case .kv:
+            let configuration = KeyValueBottleneckConfiguration(
+                inputSize: size, heads: heads, keysPerHead: keys, keySize: keySize, valueSize: decoderSize ?? classes,
+                splitter: KeyValueSplitter(rawValue: splitter) ?? .projection, decoderOutputs: decoderSize.map { _ in classes })
+            let bottleneck = try KeyValueBottleneck(configuration: configuration, seed: seed &+ 2)
+            var generator = SeededGenerator(seed: seed &+ 3)
+            let clock = ContinuousClock(), start = clock.now
+            try bottleneck.initializeKeys(keyInit == "random" ? .random : .kMeans(iterations: kmeansIterations), data: data.unlabelled,
+                                          generator: &generator)
+            let replaced = try bottleneck.refineKeys(
+                data: data.unlabelled, settings: KeyRefinement(epochs: refineEpochs, deadCodeThreshold: deadCodeThreshold), generator: &generator)
+            try bottleneck.freezeKeys()
+            let keyTime = seconds(since: start)
+            var kvSchedule = schedule
+            kvSchedule.learningRate = kvLearningRate
+            let decoder = decoderSize.map { "values of size \($0), linear decoder" } ?? "values = logits (non-parametric decoder)"
+            return (try ContinualLearning.train(bottleneck, on: s, schedule: kvSchedule, log: log), count(bottleneck),
+                    "key-value bottleneck, \(splitter) splitter, \(heads) heads x \(keys) keys of size \(keySize), \(decoder); "
+                        + "AdamW lr \(kvLearningRate) (no weight decay), \(epochs) epochs per task, batch \(batchSize); keys: \(keyInit) "
+                        + "initialisation, \(refineEpochs) EMA epochs, \(replaced) dead keys replaced, frozen after \(keyTime) s")
+        }
+    }
+
+    // MARK: Streams
+
+    /// `bible-genres`: backbone embeddings of a per-class sample of chichewa-genres, cached as an HDF5 feature file.
+    func bibleGenres(backbone path: String, cache: DataCache) throws -> StreamData {
+        let (trainCount, testCount, unlabelledCount) = (trainPerClass ?? 300, testPerClass ?? 100, unlabelled ?? 1000)
+        let model = try Backbone.load(from: path)
+        let file = "\(cache.root)/features/bible-genres-\(model.checksum.prefix(16))-\(trainCount)-\(testCount)-\(unlabelledCount).h5"
+        let genres = Genre.allCases.map(\.rawValue)
+        if !FileManager.default.fileExists(atPath: file) {
+            try cache.prepare(.chichewaGenres, log: emit)
+            let records = try LabelledText.read(from: cache.path(of: .chichewaGenres), labels: genres)
+            func sample(_ split: DataSplit, perClass: Int) -> [(text: String, label: Int)] {
+                genres.enumerated().flatMap { label, genre in
+                    records.filter { $0.split == split && $0.label == genre }.sample(perClass, seed: 0).map { ($0.text, label) }
+                }
+            }
+            let train = sample(.train, perClass: trainCount), test = sample(.test, perClass: testCount)
+            let dev = records.filter { $0.split == .dev }.sample(unlabelledCount, seed: 0).map(\.text)
+            let texts = (train.map(\.text) + test.map(\.text) + dev).map { "query: " + $0 }
+            emit("embedding \(texts.count) verses with \(model.name) (once; cached in \(file))")
+            let start = ContinuousClock.now
+            let vectors = model.embed(texts, maxLength: 128).embeddings
+            emit("embedded in \(seconds(since: start)) s")
+            func tensor(_ rows: ArraySlice<[Float]>) -> Tensor { Tensor(shape: [rows.count, vectors[0].count], scalars: rows.flatMap { $0 }) }
+            try FileManager.default.createDirectory(atPath: "\(cache.root)/features", withIntermediateDirectories: true)
+            try writeAtomically(to: file) { temporary in
+                let output = try HDF5File(path: temporary, mode: .create)
+                defer { output.close() }
+                try output.setAttribute("graft-features/1", named: "format")
+                try output.setAttribute(model.checksum, named: "backbone_checksum")
+                try output.write(tensor(vectors[..<train.count]), at: "train/features")
+                try output.write(Tensor(shape: [train.count], scalars: train.map { Float($0.label) }), at: "train/labels")
+                try output.write(tensor(vectors[train.count..<(train.count + test.count)]), at: "test/features")
+                try output.write(Tensor(shape: [test.count], scalars: test.map { Float($0.label) }), at: "test/labels")
+                try output.write(tensor(vectors[(train.count + test.count)...]), at: "unlabelled/features")
+            }
+        }
+        let input = try HDF5File(path: file, mode: .read)
+        defer { input.close() }
+        func split(_ name: String) throws -> LabelledFeatures {
+            try LabelledFeatures(features: input.read("\(name)/features"), labels: input.read("\(name)/labels").scalars.map { Int($0) })
+        }
+        let stream = try ClassIncrementalStream(classNames: genres, classesPerTask: [2, 2, 2, 2], train: split("train"), test: split("test"))
+        return StreamData(stream: stream, unlabelled: try input.read("unlabelled/features"),
+                          features: "\(model.name) embeddings, \(trainCount) train and up to \(testCount) test verses per genre, cached in \(file)")
+    }
+
+    /// `fashion-mnist`: a per-class sample of the images, pixels through a fixed random projection.
+    func fashionMNIST() throws -> StreamData {
+        let (trainCount, testCount, unlabelledCount) = (trainPerClass ?? 1000, testPerClass ?? 500, unlabelled ?? 5000)
+        let (train, test) = try FashionMNIST.load(log: emit)
+        var generator = SeededGenerator(seed: 0)
+        let pixels = train.height * train.width
+        let projection = Tensor.normal(shape: [pixels, featureSize], standardDeviation: 1 / Float(pixels).squareRoot(), generator: &generator)
+        func perClass(_ images: LabelledImages, _ count: Int) -> [Int] {
+            FashionMNIST.classNames.indices.flatMap { label in
+                images.labels.indices.filter { images.labels[$0] == label }.sample(count, seed: 0)
+            }
+        }
+        func features(_ images: LabelledImages, _ rows: [Int]) -> Tensor {
+            let scaled = rows.flatMap { row in images.pixels[(row * pixels)..<((row + 1) * pixels)].map { Float($0) / 255 } }
+            return Tensor.matmul(Tensor(shape: [rows.count, pixels], scalars: scaled), projection)
+        }
+        let trainRows = perClass(train, trainCount), testRows = perClass(test, testCount)
+        let chosen = Set(trainRows)
+        let unlabelledRows = train.labels.indices.filter { !chosen.contains($0) }.sample(unlabelledCount, seed: 1)
+        let stream = try ClassIncrementalStream(
+            classNames: FashionMNIST.classNames, classesPerTask: [2, 2, 2, 2, 2],
+            train: LabelledFeatures(features: features(train, trainRows), labels: trainRows.map { train.labels[$0] }),
+            test: LabelledFeatures(features: features(test, testRows), labels: testRows.map { test.labels[$0] }))
+        return StreamData(stream: stream, unlabelled: features(train, unlabelledRows),
+                          features: "784 pixels in [0, 1] x a fixed N(0, 1/784) projection; "
+                              + "\(trainCount) train and \(testCount) test images per class")
+    }
+}
+
+/// A stream with the unlabelled features the keys are fitted on.
+struct StreamData {
+    let stream: ClassIncrementalStream
+    let unlabelled: Tensor
+    /// What the features are, in words.
+    let features: String
+}
+
+/// Prints a line at once.
+private func emit(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+private func seconds(since start: ContinuousClock.Instant) -> String {
+    String(format: "%.1f", Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000)
+}
+
+/// `12345` as `12,345`.
+private func grouped(_ value: Int) -> String {
+    let digits = String(value)
+    return digits.enumerated().map { index, digit in (index > 0 && (digits.count - index) % 3 == 0 ? "," : "") + String(digit) }.joined()
+}

@@ -1,0 +1,130 @@
+import GraftAutodiff
+import GraftNN
+import GraftTensor
+import Testing
+@testable import GraftAdapters
+
+/// Plain gradient descent (the library's optimizers live in GraftTrain, which this target does not see).
+final class GradientDescent: GradientStep {
+    let parameters: [Parameter], rate: Float
+    init(_ parameters: [Parameter], rate: Float) { (self.parameters, self.rate) = (parameters, rate) }
+    func step() {
+        for parameter in parameters {
+            if let grad = parameter.grad { parameter.value.add(grad, scaledBy: -rate) }
+            parameter.zeroGradient()
+        }
+    }
+}
+
+/// A synthetic rule: three binary concepts, the class is `2 c0 + c1` (c2 is a
+/// distractor), and the inputs are a fixed random linear image of `2c - 1` plus noise.
+func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDataset {
+    var generator = SeededGenerator(seed: seed)
+    let mixing = Tensor.normal(shape: [3, 6], generator: &generator)
+    let concepts = Tensor(shape: [count, 3]) { _ in generator.nextUnitFloat() < 0.5 ? 0 : 1 }
+    let inputs = Tensor.matmul(concepts * 2 + -1, mixing) + Tensor.normal(shape: [count, 6], standardDeviation: noise, generator: &generator)
+    let labels = (0..<count).map { Int(2 * concepts[$0, 0] + concepts[$0, 1]) }
+    return try ConceptDataset(inputs: inputs, concepts: concepts, labels: labels, classCount: 4)
+}
+
+@Suite struct ConceptBottleneckTests {
+    let optimizer: OptimizerFactory = { GradientDescent($0, rate: 1) }
+
+    @Test(arguments: CBMTraining.allCases)
+    func everyTrainingModeLearnsTheRule(mode: CBMTraining) throws {
+        let data = try conceptRule(count: 144, noise: 0.1, seed: 1)
+        let (train, test) = (data.subset(Array(0..<96)), data.subset(Array(96..<144)))
+        let model = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
+        let losses = try model.train(train, mode: mode, steps: 400, optimizer: optimizer)
+        #expect(losses.last! < losses.first!)
+        let evaluation = try model.evaluate(test)
+        #expect(evaluation.classAccuracy > 0.9, "\(mode): class accuracy \(evaluation.classAccuracy)")
+        if mode != .joint { #expect(evaluation.conceptAccuracy > 0.9, "\(mode): concept accuracy \(evaluation.conceptAccuracy)") }
+    }
+
+    /// With noisy inputs the concepts are often wrong; giving all of them back gives the rule's accuracy (1).
+    @Test func interventionWithAllTrueConceptsGivesTheRulesAccuracy() throws {
+        let data = try conceptRule(count: 144, noise: 1.5, seed: 3)
+        let (train, test) = (data.subset(Array(0..<96)), data.subset(Array(96..<144)))
+        let model = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
+        try model.train(train, mode: .independent, steps: 400, optimizer: optimizer)
+        let curve = try model.evaluate(test, orders: 3, seed: 1).interventionCurve
+        #expect(curve.count == 4 && curve[0] < 0.95 && curve[3] == 1, "curve \(curve)")
+        let grouped = try model.evaluate(test, groups: [[0, 1], [2]], orders: 2).interventionCurve
+        #expect(grouped.count == 3 && grouped[2] == 1)
+    }
+
+    @Test func laboLearnsFromConceptSimilarities() throws {
+        // Concept sentences along the axes; class y owns concept y; inputs near their class's axis.
+        let concepts = Tensor(shape: [3, 3]) { $0 % 4 == 0 ? 1 : 0 }
+        var generator = SeededGenerator(seed: 5)
+        let labels = (0..<30).map { $0 % 3 }
+        let inputs = Tensor(shape: [30, 3]) { i in (i % 3 == labels[i / 3] ? 1 : 0) + 0.2 * generator.nextNormal() }
+        let data = try ConceptDataset(inputs: inputs, concepts: Tensor(shape: [30, 3]) { i in i % 3 == labels[i / 3] ? 1 : 0 },
+                                      labels: labels, classCount: 3)
+        let labo = try LaBo(conceptEmbeddings: concepts, classConcepts: [[0], [1], [2]], scale: 5)
+        #expect(labo.association.value[0, 0] == 1 && labo.association.value[0, 1] == 0)
+        try labo.train(data, steps: 50, optimizer: optimizer)
+        let evaluation = try labo.evaluate(data)
+        #expect(evaluation.classAccuracy > 0.9 && evaluation.conceptAccuracy > 0.9)
+        #expect(evaluation.interventionCurve.last == 1)
+    }
+
+    /// Three near-duplicate candidates and one different one: coverage picks one of the duplicates and the
+    /// different one; discriminability alone picks the two most discriminative duplicates.
+    @Test func submodularSelectionPrefersDiverseConcepts() throws {
+        let concepts = Tensor(shape: [4, 3], scalars: [1, 0, 0, 0.99, 0.1, 0, 0.99, -0.1, 0, 0, 0, 1])
+        let discriminability = Tensor(shape: [1, 4], scalars: [0.5, 0.5, 0.5, 0.4])
+        let diverse = try ConceptSelection.select(candidates: [[0, 1, 2, 3]], concepts: concepts,
+                                                  discriminability: discriminability, count: 2, weight: 0.5)
+        #expect(diverse == [[0, 3]])
+        let greedy = try ConceptSelection.select(candidates: [[0, 1, 2, 3]], concepts: concepts,
+                                                 discriminability: Tensor(shape: [1, 4], scalars: [0.5, 0.6, 0.4, 0.3]), count: 2, weight: 1)
+        #expect(greedy == [[1, 0]])
+        // Discriminability: a concept aligned with class 1's inputs is specific to class 1.
+        let d = try ConceptSelection.discriminability(concepts: Tensor(shape: [1, 2], scalars: [0, 1]),
+                                                      inputs: Tensor(shape: [2, 2], scalars: [1, 0, 0, 1]), labels: [0, 1], classCount: 2)
+        #expect(d[1, 0] > 0.99)
+    }
+
+    @Test func energyInferenceReducesTheEnergyAndHonoursInterventions() throws {
+        let data = try conceptRule(count: 80, noise: 0.1, seed: 6)
+        let (train, test) = (data.subset(Array(0..<64)), data.subset(Array(64..<80)))
+        var configuration = EnergyCBMConfiguration()
+        (configuration.hiddenSize, configuration.embeddingSize, configuration.inferenceSteps) = (16, 4, 20)
+        configuration.inferenceLearningRate = 0.1
+        let model = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, configuration: configuration, seed: 0)
+        let losses = try model.train(train, steps: 150, optimizer: { GradientDescent($0, rate: 0.1) })
+        #expect(losses.last! < 0.7 * losses.first!)
+        let result = try model.infer(test.inputs)
+        #expect(zip(result.finalEnergy.scalars, result.initialEnergy.scalars).allSatisfy { $0 < $1 })
+        let known = Tensor(repeating: 1, shape: test.concepts.shape)
+        let clamped = try model.infer(test.inputs, intervention: ConceptIntervention(known: known, truth: test.concepts))
+        #expect(clamped.conceptProbabilities == test.concepts)
+        let energy = try model.energy(test.inputs, classProbabilities: clamped.classProbabilities, conceptProbabilities: test.concepts)
+        #expect(energy.maxAbsDifference(clamped.finalEnergy) < 1e-4)
+    }
+
+    @Test func errorsNameWhatWasExpected() throws {
+        let data = try conceptRule(count: 8, noise: 0.1, seed: 8)
+        #expect(throws: ConceptError.labelOutOfRange(example: 1, label: 4, classCount: 4)) {
+            try ConceptDataset(inputs: data.inputs, concepts: data.concepts, labels: [0, 4] + data.labels.dropFirst(2), classCount: 4)
+        }
+        #expect(throws: ConceptError.nonBinaryConcept(example: 0, concept: 0, value: 0.5)) {
+            try ConceptDataset(inputs: data.inputs, concepts: data.concepts.map { _ in 0.5 }, labels: data.labels, classCount: 4)
+        }
+        let cbm = ConceptBottleneckModel(featureCount: 6, conceptCount: 4, classCount: 4, seed: 0)
+        #expect(throws: ConceptError.conceptCount(expected: 4, found: 3)) { try cbm.train(data, mode: .joint, steps: 1, optimizer: optimizer) }
+        #expect(throws: ConceptError.notTrained(model: "concept bottleneck")) { try cbm.predict(data.inputs, intervention: nil) }
+        let labo = try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [1], [2], [0]])
+        #expect(throws: ConceptError.notTrained(model: "LaBo")) { try labo.predict(data.inputs, intervention: nil) }
+        #expect(throws: ConceptError.self) { try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [3]]) }
+        let ecbm = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
+        #expect(throws: ConceptError.notTrained(model: "energy-based concept bottleneck")) { try ecbm.predict(data.inputs, intervention: nil) }
+        try ecbm.train(data, steps: 1, optimizer: optimizer)
+        #expect(throws: ConceptError.featureCount(expected: 6, found: 5)) {
+            try ecbm.predict(Tensor(zeros: [2, 5]), intervention: nil)
+        }
+        #expect(ConceptError.conceptCount(expected: 4, found: 3).description == "expected 4 concepts per example, found 3")
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import GraftAdapters
+import GraftAutodiff
+import GraftTensor
+import Testing
+@testable import GraftText
+@testable import GraftTrain
+
+/// Gaussian blobs: 8 classes in 16 dimensions, split into 4 tasks of 2
+/// classes, plus unlabelled points from every class. The class centres share
+/// a large common offset (as real embeddings share a mean direction), so a
+/// classifier's newest classes also score high on old classes' examples.
+private struct Blobs {
+    let stream: ClassIncrementalStream
+    let unlabelled: Tensor
+
+    init(seed: UInt64 = 0) throws {
+        var generator = SeededGenerator(seed: seed)
+        let common = Tensor.normal(shape: [16], standardDeviation: 3, generator: &generator)
+        let centres = Tensor.normal(shape: [8, 16], standardDeviation: 1, generator: &generator) + common
+        func sample(_ perClass: Int) -> (Tensor, [Int]) {
+            let labels = (0..<(8 * perClass)).map { $0 % 8 }
+            let noise = Tensor.normal(shape: [labels.count, 16], standardDeviation: 0.5, generator: &generator)
+            return (centres.gatherRows(labels) + noise, labels)
+        }
+        let (train, trainLabels) = sample(60), (test, testLabels) = sample(30), (unlabelled, _) = sample(40)
+        stream = try ClassIncrementalStream(classNames: (0..<8).map { "c\($0)" }, classesPerTask: [2, 2, 2, 2],
+                                            train: LabelledFeatures(features: train, labels: trainLabels),
+                                            test: LabelledFeatures(features: test, labels: testLabels))
+        self.unlabelled = unlabelled
+    }
+}
+
+@Suite struct ContinualTests {
+    @Test func averageAccuracyAndForgettingOfAHandMadeMatrix() {
+        let matrix = AccuracyMatrix(rows: [[0.9, nil, nil], [0.6, 0.8, nil], [0.5, 0.7, 0.9]])
+        #expect(abs(matrix.averageAccuracy - 0.7) < 1e-12)
+        // Task 1: best 0.9 before the end, 0.5 at the end; task 2: 0.8 -> 0.7.
+        #expect(abs(matrix.forgetting - (0.4 + 0.1) / 2) < 1e-12)
+        // A task that improves later has negative forgetting.
+        #expect(abs(AccuracyMatrix(rows: [[0.5, nil], [0.75, 1]]).forgetting + 0.25) < 1e-12)
+        #expect(AccuracyMatrix(rows: [[0.8]]).forgetting == 0)
+        #expect(matrix.table(taskNames: ["a", "b", "c"]).split(separator: "\n")[3] == "| b | 0.600 | 0.800 |  |")
+    }
+
+    @Test func keyValueBottleneckForgetsLessThanALinearProbe() throws {
+        let blobs = try Blobs()
+        let stream = blobs.stream
+        let schedule = ContinualSchedule(epochs: 5, batchSize: 16, learningRate: 0.01, seed: 1)
+
+        let linear = FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2)
+        let probe = try ContinualLearning.train(linear, on: stream, schedule: schedule)
+
+        let configuration = KeyValueBottleneckConfiguration(inputSize: 16, heads: 16, keysPerHead: 32, keySize: 4, valueSize: 8)
+        let bottleneck = try KeyValueBottleneck(configuration: configuration, seed: 3)
+        var generator = SeededGenerator(seed: 4)
+        try bottleneck.initializeKeys(.kMeans(iterations: 5), data: blobs.unlabelled, generator: &generator)
+        try bottleneck.refineKeys(data: blobs.unlabelled, settings: KeyRefinement(epochs: 1, batchSize: 64), generator: &generator)
+        try bottleneck.freezeKeys()
+        var kvSchedule = schedule
+        kvSchedule.learningRate = 0.05
+        let kv = try ContinualLearning.train(bottleneck, on: stream, schedule: kvSchedule)
+
+        for matrix in [probe, kv] {
+            #expect(matrix.taskCount == 4 && matrix.rows.allSatisfy { $0.count == 4 })
+            #expect(matrix.rows[1][2] == nil && matrix.rows[3][3] != nil)
+        }
+        // Measured with blob seeds 0-3: the probe forgets 0.93-1.0 and ends at 0.25-0.27; the bottleneck forgets 0.03-0.07, ends at 0.95-0.98.
+        #expect(kv.forgetting + 0.5 < probe.forgetting, "forgetting: kv \(kv.forgetting), linear probe \(probe.forgetting)")
+        #expect(kv.averageAccuracy > probe.averageAccuracy + 0.5, "average accuracy: kv \(kv.averageAccuracy), linear probe \(probe.averageAccuracy)")
+        // Seeded: the same run gives the same matrix.
+        let again = try ContinualLearning.train(FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2),
+                                                on: stream, schedule: schedule)
+        #expect(again == probe)
+    }
+
+    @Test func jointTrainingIsTheUpperBound() throws {
+        let stream = try Blobs().stream
+        let schedule = ContinualSchedule(epochs: 5, batchSize: 16, learningRate: 0.01, seed: 1)
+        let joint = try ContinualLearning.trainJointly({ FeatureClassifier(inputSize: 16, hiddenSize: 32, classCount: 8, seed: 2) },
+                                                       on: stream, schedule: schedule)
+        #expect(joint.taskCount == 4 && joint.averageAccuracy > 0.8)
+    }
+
+    @Test func invalidStreamsAndSchedulesAreRejected() throws {
+        let features = try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 2, 3])
+        #expect(throws: ContinualError.invalidData("tasks of [2, 1] classes do not partition the 4 classes")) {
+            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 1], train: features, test: features)
+        }
+        let wide = try LabelledFeatures(features: Tensor(zeros: [4, 5]), labels: [0, 1, 2, 3])
+        #expect(throws: ContinualError.featureSizeMismatch(expected: 3, found: 5)) {
+            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: wide)
+        }
+        let outOfRange = try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 2, 7])
+        #expect(throws: ContinualError.labelOutOfRange(label: 7, classCount: 4, split: "test")) {
+            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: outOfRange)
+        }
+        let missing = try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 0, 1])
+        #expect(throws: ContinualError.emptyTask(task: 1, split: "train")) {
+            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: missing, test: features)
+        }
+        #expect(throws: ContinualError.invalidData("features of shape [4, 3] for 3 labels; expected [3, d]")) {
+            try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 2])
+        }
+        let stream = try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: features)
+        #expect(throws: ContinualError.tooFewOutputs(outputs: 3, classes: 4)) {
+            try ContinualLearning.train(FeatureClassifier(inputSize: 3, hiddenSize: nil, classCount: 3, seed: 0), on: stream,
+                                        schedule: ContinualSchedule())
+        }
+        #expect(throws: ContinualError.featureSizeMismatch(expected: 5, found: 3)) {
+            try ContinualLearning.train(FeatureClassifier(inputSize: 5, hiddenSize: 2, classCount: 4, seed: 0), on: stream,
+                                        schedule: ContinualSchedule())
+        }
+        #expect(throws: ContinualError.self) {
+            try ContinualLearning.train(FeatureClassifier(inputSize: 3, hiddenSize: nil, classCount: 4, seed: 0), on: stream,
+                                        schedule: ContinualSchedule(epochs: 0))
+        }
+    }
+
+    @Test func idxFilesOfTheFashionMNISTStreamAreReadAndChecked() throws {
+        // Two 2 x 3 images: magic 00 00 08 03, sizes 2, 2, 3 (big-endian), then 12 bytes.
+        let header: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3], pixels = (0..<12).map(UInt8.init)
+        let images = Data(header + pixels)
+        let read = try FashionMNIST.readIDX(images, path: "images")
+        #expect(read.dimensions == [2, 2, 3] && read.values == pixels)
+        #expect(throws: DataError.unexpectedContent(path: "images", reason: "dimensions [2, 2, 3] need 12 bytes of data, found 11")) {
+            try FashionMNIST.readIDX(images.dropLast(), path: "images")
+        }
+        let wrongMagic = "expected an IDX file of unsigned bytes (magic 00 00 08 ..), found 00 00 0d 01"
+        #expect(throws: DataError.unexpectedContent(path: "f", reason: wrongMagic)) {
+            try FashionMNIST.readIDX(Data([0, 0, 0x0D, 1, 0, 0, 0, 0]), path: "f")
+        }
+    }
+}
