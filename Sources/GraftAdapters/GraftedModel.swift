@@ -80,7 +80,7 @@ public final class GraftedModel: EncoderAdapters {
     }
 
     private func mergeable(_ name: String) throws -> any MergeableAdapter {
-        guard let adapter = adapters[name] else { throw CompositionError.unknownAdapter(name, known: Array(adapters.keys)) }
+        guard let adapter = adapters[name] else { throw CompositionError.unknownAdapter(name, known: adapters.keys.sorted()) }
         guard let mergeable = adapter as? any MergeableAdapter else {
             throw CompositionError.notMergeable(name, method: adapter.method)
         }
@@ -96,7 +96,7 @@ public final class GraftedModel: EncoderAdapters {
 
     private func validate(_ setup: AdapterSetup, seed: UInt64) throws {
         for name in setup.names where adapters[name] == nil {
-            throw CompositionError.unknownAdapter(name, known: Array(adapters.keys))
+            throw CompositionError.unknownAdapter(name, known: adapters.keys.sorted())
         }
         if let name = setup.names.first(where: merged.contains) { throw CompositionError.merged(name) }
         switch setup {
