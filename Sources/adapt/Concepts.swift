@@ -70,14 +70,12 @@ struct Concepts: ParsableCommand {
                 let train = Set(0..<data.count).subtracting(test).sorted()
                 let foldSeed = seed &+ UInt64(repetition * folds.count + index)
                 for (name, evaluation) in try runFold(train: data.subset(train), test: data.subset(test),
-                                                      sentenceEmbeddings: sentenceEmbeddings,
-                                                      seed: foldSeed) where names.contains(name) {
+                                                      sentenceEmbeddings: sentenceEmbeddings, seed: foldSeed) {
                     results[name, default: []].append((evaluation, test.count, repetition))
                 }
             }
         }
-        print(report(names: names, results: results, animals: animals,
-                     seconds: Date().timeIntervalSince(started)))
+        print(report(names: names, results: results, animals: animals, seconds: Date().timeIntervalSince(started)))
         if let svg {
             let curves = names.dropFirst().map { name in (name, pooledCurve(results[name]!).map(\.mean)) }
             try Data(interventionPlot(curves, probe: pooled(results["linear probe"]!, \.classAccuracy).mean).utf8)

@@ -1,0 +1,70 @@
+import Foundation
+import GraftAdapters
+import GraftIO
+import GraftTestSupport
+import Testing
+
+@Suite struct SideNetworkAndConceptCommands {
+    @Test func trainWithUniPTWritesASideNetworkCheckpoint() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let output = w.directory + "/side.h5"
+        let train = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--method", "unipt", "--steps", "10",
+                                  "--batch-size", "8", "--learning-rate", "0.01", "--output", output])
+        #expect(train.status == 0, "\(train.error)")
+        #expect(train.output.contains("unipt (reduction factor 2)") && train.output.contains("macro-F1"))
+        let checkpoint = try UniPTCheckpoint.load(from: output, backbone: try Backbone.load(from: w.backbone))
+        #expect(checkpoint.headConfiguration?.labels == ["wet", "dry"])
+        let tagging = try runAdapt(["train", "--backbone", w.backbone, "--data", "turkish-pos", "--method", "unipt", "--output", output])
+        #expect(tagging.status != 0 && tagging.error.contains("sequence classification only"))
+    }
+
+    /// A prepared `zoo` set of two animals per class in a scratch cache.
+    func zooCache(in directory: String) throws -> String {
+        let cache = directory + "/cache"
+        try FileManager.default.createDirectory(atPath: cache + "/data", withIntermediateDirectories: true)
+        let animals = ZooAnimalsFixture.lines.joined(separator: "\n") + "\n"
+        let path = cache + "/data/zoo.jsonl"
+        try animals.write(toFile: path, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sha256sum", path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let checksum = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+        process.waitUntilExit()
+        try "\(checksum)  zoo.jsonl\n".write(toFile: path + ".sha256", atomically: true, encoding: .utf8)
+        return cache
+    }
+
+    @Test(arguments: ["cbm", "labo"])
+    func conceptsReportsAccuraciesTheCurveAndAPlot(method: String) throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let cache = try zooCache(in: w.directory)
+        let svg = w.directory + "/curve.svg"
+        let run = try runAdapt(["concepts", "--backbone", w.backbone, "--cache", cache, "--method", method, "--folds", "2",
+                                "--repeats", "1", "--steps", "5", "--orders", "1", "--svg", svg])
+        #expect(run.status == 0, "\(run.error)")
+        #expect(run.output.contains("| linear probe | - |") && run.output.contains("| 16 |"))
+        #expect(run.output.contains(method == "cbm" ? "| CBM joint |" : "| LaBo |"))
+        let plot = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(plot.hasPrefix("<svg") && plot.contains("<polyline") && plot.hasSuffix("</svg>\n"))
+        let unprepared = try runAdapt(["concepts", "--backbone", w.backbone, "--cache", w.directory + "/empty"])
+        #expect(unprepared.status != 0 && unprepared.error.contains("adapt data prepare zoo"))
+    }
+}
+
+/// Two animals of each Zoo class with made-up attributes.
+enum ZooAnimalsFixture {
+    static let lines: [String] = ["mammal", "bird", "reptile", "fish", "amphibian", "insect", "mollusc.et.al"].enumerated().flatMap { index, label in
+        (0..<2).map { copy in
+            let values = ["hair", "feathers", "eggs", "milk", "airborne", "aquatic", "predator", "toothed", "backbone", "breathes",
+                          "venomous", "fins", "legs", "tail", "domestic", "catsize"].enumerated().map { position, name in
+                "\"\(name)\":\(name == "legs" ? [0, 2, 4, 5, 6, 8][(index + copy) % 6] : (position + index + copy) % 3 == 0 ? 1 : 0)"
+            }
+            return #"{"animal":"animal\#(index).\#(copy + 1)","concepts":{\#(values.joined(separator: ","))},"label":"\#(label)"}"#
+        }
+    }
+}
