@@ -1,3 +1,4 @@
+import GraftIO
 import GraftAutodiff
 import GraftNN
 import GraftTensor
@@ -242,6 +243,18 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
     }
 
     public var children: [(name: String, module: any Module)] { [("concepts", conceptPredictor), ("label", labelPredictor)] }
+
+    /// Writes the trained weights and the training mode (HDF5, atomic).
+    public func save(to path: String) throws {
+        guard let training else { throw ConceptError.notTrained(model: "concept bottleneck") }
+        try saveWeights(to: path, attributes: ["training": training.rawValue])
+    }
+
+    /// Reads weights written by `save(to:)` into a model of the same sizes.
+    public func load(from path: String) throws {
+        try loadWeights(from: path)
+        training = CBMTraining(rawValue: try HDF5File(path: path, mode: .read).attribute(named: "training"))
+    }
 
     /// Trains both parts on `data` in `mode` (full batch, `steps` updates per part
     /// for independent and sequential training). The joint loss is

@@ -1,6 +1,9 @@
+import Foundation
+import GraftIO
 import GraftAutodiff
 import GraftNN
 import GraftTensor
+import GraftTestSupport
 import Testing
 @testable import GraftAdapters
 
@@ -126,5 +129,24 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
             try ecbm.predict(Tensor(zeros: [2, 5]), intervention: nil)
         }
         #expect(ConceptError.conceptCount(expected: 4, found: 3).description == "expected 4 concepts per example, found 3")
+    }
+}
+
+@Suite struct ConceptBottleneckFiles {
+    @Test func trainedModelsRoundTripThroughTheirWeightFiles() throws {
+        let data = try conceptRule(count: 96, noise: 0.3, seed: 2)
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
+        try model.train(data, mode: .joint, steps: 50, optimizer: { GradientDescent($0, rate: 1) })
+        try model.save(to: path)
+        let restored = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 9)
+        try restored.load(from: path)
+        let (a, b) = (try model.predict(data.inputs, intervention: nil), try restored.predict(data.inputs, intervention: nil))
+        #expect(a.classes == b.classes && a.concepts == b.concepts)
+        // A model of another shape cannot load them.
+        #expect(throws: ParameterLoadingError.self) {
+            try ConceptBottleneckModel(featureCount: 5, conceptCount: 3, classCount: 4, seed: 0).load(from: path)
+        }
     }
 }
