@@ -88,19 +88,3 @@ func checkWritable(_ path: String) throws {
         throw ValidationError("cannot write \(path): the directory \(directory) does not exist or is not writable")
     }
 }
-
-/// A method's default configuration with the overrides given on the command line.
-func adapterSettings(method: String, reductionFactor: Float?, rank: Int?) throws -> AdapterConfiguration {
-    var configuration = try AdapterConfiguration(method: method)
-    switch configuration {
-    case .bottleneck(var c):
-        if let reductionFactor { c.reductionFactor = reductionFactor }
-        configuration = .bottleneck(c)
-    case .lora(var c):
-        if let rank { c.rank = rank }
-        configuration = .lora(c)
-    default:
-        break
-    }
-    return configuration
-}

@@ -11,15 +11,13 @@ struct Train: ParsableCommand {
             {"text", "label", "split"}), token classification for tagging sets (turkish-pos, or CoNLL-U \
             with "# split = ..." comments; the first sub-word piece of each word carries its tag). With \
             --stack-on, a trained language adapter is frozen under the new task adapter: Stack(language, task). \
-            Evaluation during training uses the dev split (macro-F1, which also drives early stopping).
+            Evaluation during training uses the dev split (macro-F1, which also drives early stopping). \
+            --method \(UniPT.method) trains a UniPT side network instead of an adapter.
             """)
 
     @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
     @Option(help: "The labelled data: a prepared set name or a file.") var data: String
-    @Option(help: "Adapter method: \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", ")), or \(UniPT.method) (a side network).")
-    var method: String = "seq_bn"
-    @Option(help: "Reduction factor of bottleneck methods (default: the method's).") var reductionFactor: Float?
-    @Option(help: "LoRA rank (default 8).") var rank: Int?
+    @OptionGroup var adapter: AdapterOptions
     @Option(help: "A language adapter checkpoint to stack the task adapter on (kept frozen).") var stackOn: String?
     @Option(help: "Where to write the task adapter checkpoint (.h5), with its head.") var output: String
     @Option(help: "Use at most this many training examples (default: all).") var trainExamples: Int?
@@ -33,7 +31,7 @@ struct Train: ParsableCommand {
         let (options, batchSize, maxLength) = try training.resolve()
         let model = try Backbone.load(from: backbone)
         let isTagging = data == DataRecipe.turkishPOS.rawValue || data.hasSuffix(".conllu")
-        if method == UniPT.method {
+        if adapter.method == UniPT.method {
             guard !isTagging else { throw ValidationError("--method \(UniPT.method) trains sequence classification only; \(data) is a tagging set") }
             print(try fitUniPT(model: model, options: options, batchSize: batchSize, maxLength: maxLength))
             return
@@ -46,7 +44,7 @@ struct Train: ParsableCommand {
             try grafted.add("language", language.adapter)
             setup = .stack([.single("language"), .single("task")])
         }
-        let configuration = try adapterSettings(method: method, reductionFactor: reductionFactor, rank: rank)
+        let configuration = try adapter.configuration()
         try grafted.add("task", configuration.makeAdapter(model: model.configuration, seed: options.seed))
         try grafted.activate(setup)
         let limits = SplitLimits(train: trainExamples, dev: devExamples, test: testExamples, seed: options.seed)

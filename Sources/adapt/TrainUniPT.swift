@@ -9,9 +9,9 @@ extension Train {
         guard stackOn == nil else {
             throw ValidationError("--stack-on does not apply to --method \(UniPT.method): the side network reads the plain backbone")
         }
-        guard rank == nil else { throw ValidationError("--rank does not apply to --method \(UniPT.method)") }
+        guard adapter.rank == nil else { throw ValidationError("--rank does not apply to --method \(UniPT.method)") }
         var configuration = UniPTConfiguration()
-        if let reductionFactor {
+        if let reductionFactor = adapter.reductionFactor {
             guard reductionFactor >= 1, reductionFactor == reductionFactor.rounded() else {
                 throw ValidationError("--reduction-factor of \(UniPT.method) must be a whole number >= 1, got \(reductionFactor)")
             }
