@@ -64,6 +64,7 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
     case shape(String)
     case notTrained(model: String)
     case invalidOption(String)
+    case invalidFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -77,6 +78,7 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
         case .shape(let detail): detail
         case .notTrained(let model): "the \(model) model is not trained; train it before predicting"
         case .invalidOption(let detail): detail
+        case let .invalidFile(path, reason): "\(path): \(reason)"
         }
     }
 }

@@ -1,4 +1,6 @@
+import Foundation
 import GraftAutodiff
+import GraftIO
 import GraftNN
 import GraftTensor
 
@@ -84,7 +86,8 @@ public struct EnergyCBMConfiguration: Codable, Sendable, Equatable {
 /// `E(z, v⁻_k) - E(z, v⁺_k)`). Intervention clamps the known concepts' `p` to
 /// their true values and re-optimises the rest.
 public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
-    public let configuration: EnergyCBMConfiguration
+    /// The settings; `load(from:)` replaces them with the saved model's.
+    public private(set) var configuration: EnergyCBMConfiguration
     public let features: Linear
     public let positive: Parameter, negative: Parameter, classEmbeddings: Parameter
     public let inputClass: PairEnergy, inputConcept: PairEnergy, conceptClass: PairEnergy
@@ -141,19 +144,46 @@ public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
     @discardableResult
     public func train(_ data: ConceptDataset, steps: Int, optimizer: OptimizerFactory) throws -> [Float] {
         try data.check(features: featureCount, concepts: conceptCount, classes: classCount)
-        let (n, h) = (data.count, configuration.hiddenSize)
-        let losses = minimise(namedParameters().map(\.parameter), steps: steps, optimizer: optimizer) { tape in
-            let z = hidden(data.inputs, tape: tape).reshaped([n, 1, h])
-            let classes = parameter(classEmbeddings, tape)
-            let classLoss = Variable.crossEntropy(logits: -inputClass(z, classes, tape: tape), targets: data.labels)
-            let margin = inputConcept(z, parameter(negative, tape), tape: tape) - inputConcept(z, parameter(positive, tape), tape: tape)
-            let conceptLoss = Variable.binaryCrossEntropy(logits: margin, targets: data.concepts)
-            let truth = conceptVectors(Variable(data.concepts), tape: tape).reshaped([n, 1, -1])
-            let globalLoss = Variable.crossEntropy(logits: -conceptClass(truth, classes, tape: tape), targets: data.labels)
-            return classLoss + conceptLoss * configuration.conceptWeight + globalLoss * configuration.globalWeight
-        }
+        let losses = minimise(namedParameters().map(\.parameter), steps: steps, optimizer: optimizer) { loss(data, tape: $0) }
         isTrained = true
         return losses
+    }
+
+    /// The training loss `L_class + λ_c L_concept + λ_g L_global` on `data` (see the type's documentation).
+    func loss(_ data: ConceptDataset, tape: Tape?) -> Variable {
+        let (n, h) = (data.count, configuration.hiddenSize)
+        let z = hidden(data.inputs, tape: tape).reshaped([n, 1, h])
+        let classes = parameter(classEmbeddings, tape)
+        let classLoss = Variable.crossEntropy(logits: -inputClass(z, classes, tape: tape), targets: data.labels)
+        let margin = inputConcept(z, parameter(negative, tape), tape: tape) - inputConcept(z, parameter(positive, tape), tape: tape)
+        let conceptLoss = Variable.binaryCrossEntropy(logits: margin, targets: data.concepts)
+        let truth = conceptVectors(Variable(data.concepts), tape: tape).reshaped([n, 1, -1])
+        let globalLoss = Variable.crossEntropy(logits: -conceptClass(truth, classes, tape: tape), targets: data.labels)
+        return classLoss + conceptLoss * configuration.conceptWeight + globalLoss * configuration.globalWeight
+    }
+
+    /// Writes the trained weights and the configuration (JSON attribute `configuration`; HDF5, atomic).
+    public func save(to path: String) throws {
+        guard isTrained else { throw ConceptError.notTrained(model: "energy-based concept bottleneck") }
+        try saveWeights(to: path, attributes: ["configuration": String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)])
+    }
+
+    /// Reads a model written by `save(to:)` into one of the same sizes; the saved
+    /// configuration (energy weights, inference settings) replaces this model's.
+    /// - Throws: `HDF5Error` without a configuration, `ConceptError.invalidFile` for an unreadable one,
+    ///   `ParameterLoadingError` naming a missing or mis-shaped weight (another number of concepts, say).
+    public func load(from path: String) throws {
+        let json = try HDF5File(path: path, mode: .read).attribute(named: "configuration")
+        let saved: EnergyCBMConfiguration
+        do {
+            saved = try JSONDecoder().decode(EnergyCBMConfiguration.self, from: Data(json.utf8))
+        } catch {
+            throw ConceptError.invalidFile(path: path, reason: "unreadable ECBM configuration attribute (\(error))")
+        }
+        try saved.validate()
+        try loadWeights(from: path)
+        configuration = saved
+        isTrained = true
     }
 
     /// `[n]` total energies `E_class + λ_c E_concept + λ_g E_global` of inputs with class

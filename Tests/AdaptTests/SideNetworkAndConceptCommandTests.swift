@@ -26,15 +26,7 @@ import Testing
         let animals = ZooAnimalsFixture.lines.joined(separator: "\n") + "\n"
         let path = cache + "/data/zoo.jsonl"
         try animals.write(toFile: path, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sha256sum", path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let checksum = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
-        process.waitUntilExit()
-        try "\(checksum)  zoo.jsonl\n".write(toFile: path + ".sha256", atomically: true, encoding: .utf8)
+        try recordChecksum(of: path)
         return cache
     }
 

@@ -149,6 +149,70 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
             try ConceptBottleneckModel(featureCount: 5, conceptCount: 3, classCount: 4, seed: 0).load(from: path)
         }
     }
+
+    /// The file holds the concept embeddings, scale and levels too, so a model built from other embeddings
+    /// (of the same shape) predicts exactly as the saved one, interventions included.
+    @Test func laboRoundTripsWithItsEmbeddingsAndLevels() throws {
+        let data = try conceptRule(count: 48, noise: 0.3, seed: 2)
+        var generator = SeededGenerator(seed: 3)
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try LaBo(conceptEmbeddings: .normal(shape: [3, 6], generator: &generator), classConcepts: [[0], [1], [2], [0, 1]], scale: 5)
+        #expect(throws: ConceptError.notTrained(model: "LaBo")) { try model.save(to: path) }
+        try model.train(data, steps: 20, optimizer: { GradientDescent($0, rate: 1) })
+        try model.save(to: path)
+        let restored = try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [1], [2], [2]])
+        try restored.load(from: path)
+        #expect(restored.scale == 5 && restored.conceptEmbeddings == model.conceptEmbeddings)
+        let intervention = ConceptIntervention(known: Tensor(shape: data.concepts.shape) { $0 % 2 == 0 ? 1 : 0 }, truth: data.concepts)
+        for given in [nil, intervention] {
+            let (a, b) = (try model.predict(data.inputs, intervention: given), try restored.predict(data.inputs, intervention: given))
+            #expect(a.classes == b.classes && a.concepts == b.concepts)
+        }
+        // Another number of concepts: the file's embeddings have the wrong shape.
+        let fourConcepts = try LaBo(conceptEmbeddings: Tensor(zeros: [4, 6]), classConcepts: [[0], [1], [2], [3]])
+        #expect(throws: HDF5Error.shapeMismatch(file: path, dataset: "concept_embeddings", expected: [4, 6], found: [3, 6])) {
+            try fourConcepts.load(from: path)
+        }
+        #expect(throws: ParameterLoadingError.shapeMismatch(name: "association", expected: [3, 3], found: [4, 3])) {
+            try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [1], [2]]).load(from: path)
+        }
+    }
+
+    /// The configuration travels with the weights: a model made with other energy weights and inference
+    /// settings infers exactly as the saved one after loading.
+    @Test func energyModelRoundTripsWithItsConfiguration() throws {
+        let data = try conceptRule(count: 32, noise: 0.3, seed: 5)
+        var configuration = EnergyCBMConfiguration()
+        (configuration.hiddenSize, configuration.embeddingSize, configuration.inferenceSteps) = (8, 4, 5)
+        configuration.conceptWeight = 0.5
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, configuration: configuration, seed: 0)
+        #expect(throws: ConceptError.notTrained(model: "energy-based concept bottleneck")) { try model.save(to: path) }
+        try model.train(data, steps: 10, optimizer: { GradientDescent($0, rate: 0.1) })
+        try model.save(to: path)
+        var other = configuration
+        (other.conceptWeight, other.inferenceSteps) = (2, 1)
+        let restored = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, configuration: other, seed: 1)
+        try restored.load(from: path)
+        #expect(restored.configuration == configuration)
+        let (a, b) = (try model.infer(data.inputs), try restored.infer(data.inputs))
+        #expect(a.classProbabilities == b.classProbabilities && a.conceptProbabilities == b.conceptProbabilities)
+        #expect(a.finalEnergy == b.finalEnergy)
+        let fourConcepts = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 4, classCount: 4, configuration: configuration, seed: 0)
+        #expect(throws: ParameterLoadingError.shapeMismatch(name: "concepts.positive", expected: [4, 4], found: [3, 4])) {
+            try fourConcepts.load(from: path)
+        }
+        // A concept bottleneck model's file has no ECBM configuration.
+        let cbm = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
+        try cbm.train(data, mode: .joint, steps: 1, optimizer: { GradientDescent($0, rate: 1) })
+        try cbm.save(to: path)
+        #expect(throws: HDF5Error.attributeNotFound(file: path, object: "/", attribute: "configuration")) { try restored.load(from: path) }
+        try HDF5File(path: path, mode: .update).setAttribute("{\"hiddenSize\": \"eight\"}", named: "configuration")
+        let unreadable = #expect(throws: ConceptError.self) { try restored.load(from: path) }
+        #expect(unreadable?.description.hasPrefix("\(path): unreadable ECBM configuration attribute") == true)
+    }
 }
 
 @Suite struct ConceptBottleneckGradients {
@@ -166,5 +230,41 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         // Measured: [7.6e-4, 9.3e-3, 7.9e-4, 4.4e-3]; the concept bias's small gradient is the
         // noisiest in Float32 central differences, hence 2e-2 (the ops themselves are checked at 1e-3).
         for (index, error) in errors.enumerated() { #expect(error < 2e-2, "parameter \(index): relative error \(error)") }
+    }
+
+    /// LaBo's training loss (cross-entropy of `scale · scores · softmax(W)ᵀ`) against central differences
+    /// over a random association matrix `W`.
+    @Test func laboLossGradientMatchesFiniteDifferences() throws {
+        let data = try conceptRule(count: 12, noise: 0.3, seed: 4)
+        var generator = SeededGenerator(seed: 2)
+        let labo = try LaBo(conceptEmbeddings: .normal(shape: [5, 6], generator: &generator),
+                            classConcepts: [[0], [1], [2], [3, 4]], scale: 2)
+        labo.association.value = .normal(shape: [4, 5], generator: &generator)
+        let scores = labo.conceptScores(data.inputs)
+        let errors = parameterGradientErrors([labo.association], epsilon: 1e-2) { labo.loss(scores: scores, labels: data.labels, tape: $0) }
+        // Measured 2.7e-5: the loss is smooth, so only Float32 rounding separates the two.
+        #expect(errors[0] < 1e-3, "relative error \(errors[0])")
+    }
+
+    /// The ECBM's joint training loss (three contrastive energy losses) against central differences over
+    /// every parameter: the feature layer, the concept and class embeddings and the three energy networks.
+    @Test func energyLossGradientsMatchFiniteDifferences() throws {
+        let data = try conceptRule(count: 12, noise: 0.3, seed: 4)
+        var configuration = EnergyCBMConfiguration()
+        (configuration.hiddenSize, configuration.embeddingSize, configuration.conceptWeight, configuration.globalWeight) = (5, 3, 0.7, 1.3)
+        let model = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, configuration: configuration, seed: 1)
+        let named = model.namedParameters()
+        let errors = parameterGradientErrors(named.map(\.parameter), epsilon: 1e-3) { model.loss(data, tape: $0) }
+        // The energy networks' output biases shift every class's (or both concept states') energy
+        // alike, so their true gradient is 0: the tape's must be 0 up to rounding.
+        for (name, parameter) in named where name.hasSuffix("output.bias") {
+            #expect(abs(parameter.grad?.scalar ?? 0) < 1e-6, "\(name): gradient \(parameter.grad?.scalar ?? 0)")
+        }
+        // Measured at most 7.1e-3 (input_concept.left.bias; most below 3e-3). The step is small because
+        // the ReLUs' kinks spoil central differences at larger steps (2e-3 gives 0.02, 1e-2 gives 0.09),
+        // and Float32 rounding of the loss limits it from below; hence 2e-2, as for the joint CBM.
+        for (name, error) in zip(named.map(\.name), errors) where !name.hasSuffix("output.bias") {
+            #expect(error < 2e-2, "\(name): relative error \(error)")
+        }
     }
 }

@@ -131,4 +131,28 @@ private struct Blobs {
             try FashionMNIST.readIDX(Data([0, 0, 0x0D, 1, 0, 0, 0, 0]), path: "f")
         }
     }
+
+    @Test func preparedFashionMNISTFilesRoundTripAndAreChecked() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-fashion-\(UUID().uuidString).idx").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func images(_ labels: [Int]) -> LabelledImages {
+            LabelledImages(height: 28, width: 28, pixels: labels.indices.flatMap { i in (0..<784).map { UInt8((i * 31 + $0) % 256) } }, labels: labels)
+        }
+        let (train, test) = (images([9, 0, 3]), images([5]))
+        try FashionMNIST.write(train: train, test: test, to: path)
+        let read = try FashionMNIST.read(from: path)
+        #expect(read.train.labels == train.labels && read.train.pixels == train.pixels)
+        #expect(read.test.labels == test.labels && read.test.pixels == test.pixels)
+        // Header: 00 00 08 02, 4 rows, 786 bytes a row; the second row's label becomes 10.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(bytes.prefix(12) == [0, 0, 8, 2, 0, 0, 0, 4, 0, 0, 3, 18] && bytes.count == 12 + 4 * 786)
+        bytes[12 + 786 + 1] = 10
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(throws: DataError.unexpectedContent(path: path, reason: "image 1 has split 0 and label 10; expected 0 or 1 and 0..<10")) {
+            try FashionMNIST.read(from: path)
+        }
+        try Data([0, 0, 8, 2, 0, 0, 0, 1, 0, 0, 0, 3, 1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        let wrongRows = "expected rows of 786 bytes (split, label, 28 x 28 pixels), found dimensions [1, 3]"
+        #expect(throws: DataError.unexpectedContent(path: path, reason: wrongRows)) { try FashionMNIST.read(from: path) }
+    }
 }

@@ -12,6 +12,7 @@ public enum DataRecipe: String, CaseIterable, Sendable {
     case englishGenres = "english-genres"
     case turkishPOS = "turkish-pos"
     case zoo
+    case fashionMNIST = "fashion-mnist"
 
     /// One line saying what the dataset is and where it comes from.
     public var summary: String {
@@ -22,11 +23,12 @@ public enum DataRecipe: String, CaseIterable, Sendable {
         case .englishGenres: "English verses labelled with 8 genres, the same chapter split (from english-bible)"
         case .turkishPOS: "Turkish sentences with UPOS tags, split by sentence (pip turkish-treebanks==1.0.0, Apache-2.0)"
         case .zoo: "101 animals, 16 attributes (concepts), 7 classes (Debian r-cran-mlbench 2.1-3-1, Zoo.rda, converted by pip rdata==1.1.0)"
+        case .fashionMNIST: "70,000 28 x 28 grey images of 10 kinds of clothing, 60,000 train and 10,000 test (Debian dataset-fashion-mnist, Expat)"
         }
     }
 
     /// The prepared file's name in the cache's `data` directory.
-    public var fileName: String { rawValue + (self == .turkishPOS ? ".conllu" : ".jsonl") }
+    public var fileName: String { rawValue + (self == .turkishPOS ? ".conllu" : self == .fashionMNIST ? ".idx" : ".jsonl") }
 
     /// The label set of a labelled text-classification set; nil for the others.
     public var labels: [String]? {
@@ -104,6 +106,9 @@ public struct DataCache: Sendable {
             try CoNLLU.write(sentences, to: path)
         case .zoo:
             try JSONLines.write(try ZooRecipe.animals(cache: self, log: log), to: path)
+        case .fashionMNIST:
+            let (train, test) = try FashionMNIST.readPackage(log: log)
+            try FashionMNIST.write(train: train, test: test, to: path)
         }
         let checksum = try sha256(of: path)
         try writeAtomically(Data("\(checksum)  \(recipe.fileName)\n".utf8), to: path + ".sha256")
@@ -158,13 +163,20 @@ public struct LabelledImages: Sendable {
 /// 28 x 28 grey images of 10 kinds of clothing, 60,000 for training and
 /// 10,000 for testing, from Debian's `dataset-fashion-mnist`
 /// (0.0~git20200523.55506a9-1), installed with apt-get if missing. Its four
-/// gzip IDX files are checked against their SHA-256 and read in place
-/// (decompressed by `gzip -dc`); nothing is written to the cache.
+/// gzip IDX files are checked against their SHA-256, decompressed by `gzip -dc`
+/// and written as one prepared IDX file, `fashion-mnist.idx`: dimensions
+/// `[images, 786]`, one row per image (the training images, then the test
+/// images, each in the package's order): its split (0 train, 1 test), its
+/// label, then its 784 pixels row by row.
 public enum FashionMNIST {
     /// The class names, by label.
     public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     /// Where the Debian package puts the files.
     public static let directory = "/usr/share/datasets/fashion-mnist"
+    /// Image height and width.
+    static let side = 28
+    /// Bytes per row of the prepared file: split, label, pixels.
+    static let rowSize = 2 + side * side
 
     private static let checksums = [
         "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
@@ -173,12 +185,55 @@ public enum FashionMNIST {
         "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
     ]
 
-    /// Both splits, installing the package first if a file is missing.
+    /// Both splits from the cache's prepared file, preparing it first unless it is.
     /// - Throws: ``DataError`` naming the command, file, checksum or content that failed.
-    public static func load(log: (String) -> Void) throws -> (train: LabelledImages, test: LabelledImages) {
+    public static func load(cache: DataCache, log: (String) -> Void) throws -> (train: LabelledImages, test: LabelledImages) {
+        try cache.prepare(.fashionMNIST, log: log)
+        return try read(from: cache.path(of: .fashionMNIST))
+    }
+
+    /// Both splits of a prepared file.
+    /// - Throws: ``DataError`` if the file is missing, is not such an IDX file, or has a split or label out of range.
+    public static func read(from path: String) throws -> (train: LabelledImages, test: LabelledImages) {
+        let (dimensions, values) = try readIDX(try contents(of: path), path: path)
+        guard dimensions.count == 2, dimensions[1] == rowSize else {
+            throw DataError.unexpectedContent(
+                path: path, reason: "expected rows of \(rowSize) bytes (split, label, \(side) x \(side) pixels), found dimensions \(dimensions)")
+        }
+        var pixels: [[UInt8]] = [[], []], labels: [[Int]] = [[], []]
+        for row in 0..<dimensions[0] {
+            let start = row * rowSize, split = Int(values[start]), label = Int(values[start + 1])
+            guard split < 2, label < classNames.count else {
+                throw DataError.unexpectedContent(
+                    path: path, reason: "image \(row) has split \(split) and label \(label); expected 0 or 1 and 0..<\(classNames.count)")
+            }
+            labels[split].append(label)
+            pixels[split] += values[(start + 2)..<(start + rowSize)]
+        }
+        func images(_ split: Int) -> LabelledImages { LabelledImages(height: side, width: side, pixels: pixels[split], labels: labels[split]) }
+        return (images(0), images(1))
+    }
+
+    /// Writes both splits (28 x 28 images) as a prepared file, atomically.
+    static func write(train: LabelledImages, test: LabelledImages, to path: String) throws {
+        let count = train.count + test.count
+        var bytes: [UInt8] = [0, 0, 8, 2] + [count, rowSize].flatMap { size in (0..<4).map { UInt8(truncatingIfNeeded: size >> (24 - 8 * $0)) } }
+        bytes.reserveCapacity(bytes.count + count * rowSize)
+        for (split, images) in [train, test].enumerated() {
+            precondition(images.height == side && images.width == side, "Fashion-MNIST images are \(side) x \(side)")
+            for (index, label) in images.labels.enumerated() {
+                bytes += [UInt8(split), UInt8(label)]
+                bytes += images.pixels[(index * side * side)..<((index + 1) * side * side)]
+            }
+        }
+        try writeAtomically(Data(bytes), to: path)
+    }
+
+    /// Both splits from the Debian package's files, installing it first if a file is missing.
+    static func readPackage(log: (String) -> Void) throws -> (train: LabelledImages, test: LabelledImages) {
         let fileManager = FileManager.default
         if checksums.keys.contains(where: { !fileManager.fileExists(atPath: "\(directory)/\($0)") }) {
-            try aptGetInstall("dataset-fashion-mnist", for: "fashion-mnist", log: log)
+            try aptGetInstall("dataset-fashion-mnist", for: DataRecipe.fashionMNIST.rawValue, log: log)
         }
         for (name, expected) in checksums {
             let path = "\(directory)/\(name)"
@@ -189,14 +244,14 @@ public enum FashionMNIST {
             let imagesPath = "\(directory)/\(prefix)-images-idx3-ubyte.gz", labelsPath = "\(directory)/\(prefix)-labels-idx1-ubyte.gz"
             let images = try readIDX(try runCommand(["gzip", "-dc", imagesPath], captureOutput: true), path: imagesPath)
             let labels = try readIDX(try runCommand(["gzip", "-dc", labelsPath], captureOutput: true), path: labelsPath)
-            guard images.dimensions == [count, 28, 28], labels.dimensions == [count] else {
+            guard images.dimensions == [count, side, side], labels.dimensions == [count] else {
                 throw DataError.unexpectedContent(path: imagesPath, reason:
-                    "expected \(count) images of 28 x 28 and \(count) labels, found images \(images.dimensions) and labels \(labels.dimensions)")
+                    "expected \(count) images of \(side) x \(side) and \(count) labels, found images \(images.dimensions) and labels \(labels.dimensions)")
             }
             if let bad = labels.values.first(where: { $0 >= classNames.count }) {
                 throw DataError.unexpectedContent(path: labelsPath, reason: "label \(bad) is outside 0..<\(classNames.count)")
             }
-            return LabelledImages(height: 28, width: 28, pixels: images.values, labels: labels.values.map(Int.init))
+            return LabelledImages(height: side, width: side, pixels: images.values, labels: labels.values.map(Int.init))
         }
         return (try split("train", count: 60_000), try split("t10k", count: 10_000))
     }
