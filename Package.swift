@@ -30,7 +30,9 @@ let package = Package(
             name: "adapt",
             dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "GraftBench", dependencies: ["Graft"], path: "Benchmarks/GraftBench"),
+        .executableTarget(name: "GraftBench", dependencies: ["Graft", "AllocationCounter"], path: "Benchmarks/GraftBench"),
+        // Counts the benchmark's heap allocations (interposes malloc in graft-bench only).
+        .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 
         .testTarget(name: "GraftTensorTests", dependencies: ["GraftTensor"]),
         .testTarget(name: "GraftAutodiffTests", dependencies: ["GraftAutodiff", "GraftNN"]),

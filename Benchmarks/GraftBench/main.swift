@@ -4,6 +4,7 @@
 //
 //   swift run -c release graft-bench [--threads N] [--quick]
 //   swift run -c release graft-bench --backbone e5.h5 [--batch 32] [--length 128] [--threads N]
+//   swift run -c release graft-bench step --config tiny --method lora [--threads N] ...  (see TrainingStep.swift)
 //
 // Prints Markdown tables; `Docs/benchmarks.md` records their output.
 import Foundation
@@ -33,16 +34,13 @@ struct Options {
     }
 }
 
-/// Median seconds per call of `body` over `repetitions` timed calls after one warm-up.
-func medianSeconds(repetitions: Int, _ body: () -> Void) -> Double {
-    body()
-    let clock = ContinuousClock()
-    var samples: [Double] = []
-    for _ in 0..<repetitions {
-        let elapsed = clock.measure(body)
-        samples.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+if CommandLine.arguments.dropFirst().first == "step" {
+    Memory.reuseLargeAllocations()
+    do { try runStep(StepOptions(CommandLine.arguments.dropFirst(2))) } catch {
+        FileHandle.standardError.write(Data("graft-bench step: \(error)\n".utf8))
+        exit(2)
     }
-    return samples.sorted()[samples.count / 2]
+    exit(0)
 }
 
 let options = Options(CommandLine.arguments)
@@ -60,7 +58,7 @@ if let path = options.backbone {
     let vocabulary = backbone.tokenizer.vocabularySize
     let rows = (0..<options.batch).map { _ in (0..<options.length).map { _ in 3 + Int(generator.next() % UInt64(vocabulary - 3)) } }
     let input = EncoderInput(padding: rows, padID: backbone.tokenizer.padID)
-    let seconds = medianSeconds(repetitions: options.quick ? 2 : 5) { _ = backbone.encoder(input, context: .inference()) }
+    let seconds = Measurement(repetitions: options.quick ? 2 : 5) { _ = backbone.encoder(input, context: .inference()) }.seconds
     let tokens = Double(options.batch * options.length)
     print("| backbone | threads | batch x tokens | time per batch | tokens/s |")
     print("|---|---|---|---|---|")
@@ -70,15 +68,17 @@ if let path = options.backbone {
 let repetitions = options.quick ? 3 : 30
 var generator = SeededGenerator(seed: 0)
 print("threads: \(options.threads), repetitions: \(repetitions) (median)\n")
-print("| benchmark | time | throughput | ratio |")
-print("|---|---|---|---|")
+print("| benchmark | time | throughput | ratio | allocations / call | MiB allocated / call |")
+print("|---|---|---|---|---|---|")
+func rate(_ flops: Double, _ seconds: Double) -> Double { flops / seconds / 1e9 }
+func gflops(_ flops: Double, _ seconds: Double) -> String { String(format: "%.1f GFLOP/s", rate(flops, seconds)) }
 
 // 1. Raw sgemm against a Linear layer's forward + backward, (1024 x 384) x (384 x 1536).
 let (rows, inputs, outputs) = (1024, 384, 1536)
 let x = Tensor.normal(shape: [rows, inputs], generator: &generator)
 let w = Tensor.normal(shape: [outputs, inputs], generator: &generator)
 var c = Tensor(zeros: [rows, outputs])
-let gemmSeconds = medianSeconds(repetitions: repetitions) {
+let gemm = Measurement(repetitions: repetitions) {
     x.scalars.withUnsafeBufferPointer { a in
         w.scalars.withUnsafeBufferPointer { b in
             c.scalars.withUnsafeMutableBufferPointer { out in
@@ -89,21 +89,21 @@ let gemmSeconds = medianSeconds(repetitions: repetitions) {
     }
 }
 let gemmFlops = 2.0 * Double(rows * inputs * outputs)
-let gemmRate = gemmFlops / gemmSeconds / 1e9
-print("| raw cblas_sgemm 1024x384x1536 | \(String(format: "%.2f", gemmSeconds * 1e3)) ms | \(String(format: "%.1f", gemmRate)) GFLOP/s | 1.00 |")
+let gemmRate = rate(gemmFlops, gemm.seconds)
+func ofSgemm(_ flops: Double, _ seconds: Double) -> String { String(format: "%.2f of sgemm", rate(flops, seconds) / gemmRate) }
+print(gemm.row("raw cblas_sgemm 1024x384x1536", throughput: gflops(gemmFlops, gemm.seconds), ratio: "1.00"))
 
 let linear = Linear(weight: w, bias: Tensor(zeros: [outputs]))
 let seed = Tensor(repeating: 1, shape: [rows, outputs])
-let linearSeconds = medianSeconds(repetitions: repetitions) {
+let linearStep = Measurement(repetitions: repetitions) {
     let tape = Tape()
-    let input = tape.watch(x)
-    let y = linear(input, tape: tape)
+    let y = linear(tape.watch(x), tape: tape)
     tape.backward(y, seed: seed)
     linear.weight.zeroGradient()
     linear.bias?.zeroGradient()
 }
-let linearRate = 3 * gemmFlops / linearSeconds / 1e9
-print("| Linear forward + backward (3 GEMMs + bias) | \(String(format: "%.2f", linearSeconds * 1e3)) ms | \(String(format: "%.1f", linearRate)) GFLOP/s | \(String(format: "%.2f", linearRate / gemmRate)) of sgemm |")
+print(linearStep.row("Linear forward + backward (3 GEMMs + bias)", throughput: gflops(3 * gemmFlops, linearStep.seconds),
+                     ratio: ofSgemm(3 * gemmFlops, linearStep.seconds)))
 
 // 2. Tape bookkeeping: a chain of element-wise ops on 4-element tensors, with and
 // without a tape; the difference per op is the recording + backward overhead.
@@ -114,36 +114,34 @@ func chain(_ start: Variable) -> Variable {
     for _ in 0..<chainLength { v = v * 1.0001 + 0.001 }
     return v
 }
-let untapedSeconds = medianSeconds(repetitions: repetitions) { _ = chain(Variable(small)) }
-let tapedSeconds = medianSeconds(repetitions: repetitions) {
+let untaped = Measurement(repetitions: repetitions) { _ = chain(Variable(small)) }
+let taped = Measurement(repetitions: repetitions) {
     let tape = Tape()
-    let y = chain(tape.watch(small)).sum()
-    tape.backward(y)
+    tape.backward(chain(tape.watch(small)).sum())
 }
 let ops = Double(2 * chainLength + 1)
-let perOp = (tapedSeconds - untapedSeconds) / ops
-print("| tape bookkeeping, 4-element ops (record + backward) | \(String(format: "%.2f", perOp * 1e6)) µs/op | \(String(format: "%.2f", tapedSeconds / ops * 1e6)) µs/op taped, \(String(format: "%.2f", untapedSeconds / ops * 1e6)) untaped | - |")
+print(taped.row("tape bookkeeping, 2,001 4-element ops (record + backward)",
+                throughput: String(format: "%.2f µs/op taped, %.2f untaped", taped.seconds / ops * 1e6, untaped.seconds / ops * 1e6),
+                ratio: String(format: "%.2f µs/op overhead", (taped.seconds - untaped.seconds) / ops * 1e6)))
 
 // 3. Kernels of an encoder block at multilingual-e5-small's width (batch 8 x 128 tokens).
 let (batch, length, width, heads) = (8, 128, 384, 12)
 let activations = Tensor.normal(shape: [batch * length, width], generator: &generator)
 let gamma = Tensor(repeating: 1, shape: [width]), beta = Tensor(zeros: [width])
-let layerNormSeconds = medianSeconds(repetitions: repetitions) {
+let layerNorm = Measurement(repetitions: repetitions) {
     let tape = Tape()
-    let x = tape.watch(activations)
-    let y = x.layerNorm(gamma: Variable(gamma), beta: Variable(beta), epsilon: 1e-12)
+    let y = tape.watch(activations).layerNorm(gamma: Variable(gamma), beta: Variable(beta), epsilon: 1e-12)
     tape.backward(y, seed: activations)
 }
-print("| LayerNorm forward + backward, [1024, 384] | \(String(format: "%.2f", layerNormSeconds * 1e3)) ms | \(String(format: "%.2f", Double(activations.count * 4 * 4) / layerNormSeconds / 1e9)) GB/s (4 passes) | - |")
+print(layerNorm.row("LayerNorm forward + input backward, [1024, 384]",
+                    throughput: String(format: "%.2f GB/s (4 passes)", Double(activations.count * 4 * 4) / layerNorm.seconds / 1e9)))
 
-let scores = Tensor.normal(shape: [batch, heads, length, length], generator: &generator)
-let mask = [Int](repeating: 1, count: batch * length)
-let softmaxSeconds = medianSeconds(repetitions: repetitions) {
+let gelu = Measurement(repetitions: repetitions) {
     let tape = Tape()
-    let y = tape.watch(scores).maskedSoftmax(keyMask: mask, scale: 0.125)
-    tape.backward(y, seed: scores)
+    tape.backward(tape.watch(seed).gelu(), seed: seed)
 }
-print("| attention softmax forward + backward, [8, 12, 128, 128] | \(String(format: "%.2f", softmaxSeconds * 1e3)) ms | \(String(format: "%.0f", Double(scores.count) / softmaxSeconds / 1e6)) M elements/s | - |")
+print(gelu.row("GELU forward + backward, [1024, 1536]",
+               throughput: String(format: "%.0f M elements/s", Double(seed.count) / gelu.seconds / 1e6)))
 
 let configuration = EncoderConfiguration(modelType: "xlm-roberta", vocabularySize: 1000, hiddenSize: width, layerCount: 1,
                                          headCount: heads, intermediateSize: 4 * width, maxPositions: 514, padTokenID: 1)
@@ -152,12 +150,24 @@ for (_, parameter) in encoder.namedParameters() {
     parameter.value = Tensor.normal(shape: parameter.value.shape, standardDeviation: 0.02, generator: &generator)
 }
 let layer = encoder.layers.elements[0]
-let layerFlops = 2.0 * Double(batch * length) * Double(4 * width * width + 2 * width * 4 * width)
-    + 4.0 * Double(batch * heads * length * length * (width / heads))
-let layerSeconds = medianSeconds(repetitions: repetitions) {
+let mask = [Int](repeating: 1, count: batch * length)
+let attentionFlops = 4.0 * Double(batch * heads * length * length * (width / heads))
+let projectionFlops = 2.0 * Double(batch * length) * Double(4 * width * width)
+let attention = Measurement(repetitions: repetitions) {
     let tape = Tape()
-    let x = tape.watch(activations)
-    let y = layer(x, batchSize: batch, length: length, attentionMask: mask, context: .inference())
+    let y = layer.selfAttention(tape.watch(activations), batchSize: batch, length: length, attentionMask: mask,
+                                layer: 0, context: .inference())
     tape.backward(y, seed: activations)
 }
-print("| encoder layer forward + input backward (frozen), 8 x 128 x 384 | \(String(format: "%.2f", layerSeconds * 1e3)) ms | \(String(format: "%.1f", 2 * layerFlops / layerSeconds / 1e9)) GFLOP/s | \(String(format: "%.2f", 2 * layerFlops / layerSeconds / 1e9 / gemmRate)) of sgemm |")
+let attentionWork = 2 * (attentionFlops + 0.75 * projectionFlops)
+print(attention.row("self-attention (Q, K, V + heads) forward + input backward, 8 x 128 x 384",
+                    throughput: gflops(attentionWork, attention.seconds), ratio: ofSgemm(attentionWork, attention.seconds)))
+
+let layerWork = 2 * (projectionFlops + 2.0 * Double(batch * length) * Double(2 * width * 4 * width) + attentionFlops)
+let layerStep = Measurement(repetitions: repetitions) {
+    let tape = Tape()
+    let y = layer(tape.watch(activations), batchSize: batch, length: length, attentionMask: mask, context: .inference())
+    tape.backward(y, seed: activations)
+}
+print(layerStep.row("encoder layer forward + input backward (frozen), 8 x 128 x 384",
+                    throughput: gflops(layerWork, layerStep.seconds), ratio: ofSgemm(layerWork, layerStep.seconds)))

@@ -65,7 +65,8 @@ extension Variable {
     public func layerNorm(gamma: Variable, beta: Variable, epsilon: Float) -> Variable {
         let result = value.layerNorm(gamma: gamma.value, beta: beta.value, epsilon: epsilon)
         return differentiable(result.output, self, gamma, beta) { g, needed in
-            let grads = Tensor.layerNormBackward(result, gamma: gamma.value, gradient: g)
+            let grads = Tensor.layerNormBackward(result, gamma: gamma.value, gradient: g,
+                                                 parameterGradients: needed[1] || needed[2])
             return [needed[0] ? grads.input : nil, needed[1] ? grads.gamma : nil, needed[2] ? grads.beta : nil]
         }
     }

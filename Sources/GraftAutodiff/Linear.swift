@@ -27,11 +27,13 @@ extension Variable {
                 }
             }
         }
-        let inputs2D = x.value.reshaped([rows, inputs])
+        // The input is kept for the weight gradient only: a frozen layer saves nothing.
+        let inputs2D = weight.isTracked ? x.value.reshaped([rows, inputs]) : nil
+        let (inputShape, weightValue) = (x.shape, weight.value)
         let pullback: Tape.Pullback = { g, needed in
             let g2D = g.reshaped([rows, outputs])
-            let gradX = needed[0] ? Tensor.matmul(g2D, weight.value).reshaped(x.shape) : nil
-            let gradW = needed[1] ? Tensor.matmul(g2D, inputs2D, transposeA: true) : nil
+            let gradX = needed[0] ? Tensor.matmul(g2D, weightValue).reshaped(inputShape) : nil
+            let gradW = needed[1] ? inputs2D.map { Tensor.matmul(g2D, $0, transposeA: true) } : nil
             var gradB: Tensor?
             if needed.count > 2 && needed[2] {
                 var sums = Tensor(zeros: [outputs])

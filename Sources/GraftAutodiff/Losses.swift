@@ -25,15 +25,13 @@ extension Variable {
             // (softmax - one-hot) * scale, computed in place in one pass per row.
             var d = logProbabilities
             let factor = scale * g.scalar
-            d.scalars.withUnsafeMutableBufferPointer { p in
-                for (row, target) in targets.enumerated() {
-                    let base = row * classes
-                    if target == ignoreIndex {
-                        for j in 0..<classes { p[base + j] = 0 }
-                    } else {
-                        for j in 0..<classes { p[base + j] = expf(p[base + j]) * factor }
-                        p[base + target] -= factor
-                    }
+            d.forEachRow { p, row in
+                let target = targets[row]
+                if target == ignoreIndex {
+                    for j in p.indices { p[j] = 0 }
+                } else {
+                    FastMath.transform(p) { FastMath.exp($0) * factor }
+                    p[target] -= factor
                 }
             }
             return [d]

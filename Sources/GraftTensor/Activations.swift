@@ -4,25 +4,34 @@ import Foundation
 /// pullbacks use.
 extension Tensor {
     /// GELU in the exact erf form used by BERT: `x * Φ(x)`.
-    public func gelu() -> Tensor { map { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) } }
-    /// Derivative of `gelu` at each element: `Φ(x) + x φ(x)`.
-    public func geluDerivative() -> Tensor {
-        map { x in
-            let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
-            let pdf = 0.3989422804014327 * expf(-0.5 * x * x)
-            return cdf + x * pdf
+    public func gelu() -> Tensor {
+        var out = self
+        out.scalars.withUnsafeMutableBufferPointer { p in
+            Parallel.forRanges(p.count) { range in
+                FastMath.transform(UnsafeMutableBufferPointer(rebasing: p[range])) { x in
+                    0.5 * x * (1 + FastMath.erf(x * 0.70710678118654752))
+                }
+            }
         }
+        return out
     }
-    /// GELU and its derivative in one pass (one `erf` and one `exp` per element).
+
+    /// Derivative of `gelu` at each element: `Φ(x) + x φ(x)`.
+    public func geluDerivative() -> Tensor { geluWithDerivative().derivative }
+
+    /// GELU and its derivative in one pass.
     public func geluWithDerivative() -> (value: Tensor, derivative: Tensor) {
         var value = self, derivative = self
         value.scalars.withUnsafeMutableBufferPointer { v in
             derivative.scalars.withUnsafeMutableBufferPointer { d in
-                for i in 0..<v.count {
-                    let x = v[i]
-                    let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
-                    v[i] = x * cdf
-                    d[i] = cdf + x * 0.3989422804014327 * expf(-0.5 * x * x)
+                Parallel.forRanges(v.count) { range in
+                    FastMath.transform(UnsafeMutableBufferPointer(rebasing: d[range])) { x in
+                        let cdf = 0.5 * (1 + FastMath.erf(x * 0.70710678118654752))
+                        return cdf + x * 0.3989422804014327 * FastMath.exp(-0.5 * x * x)
+                    }
+                    FastMath.transform(UnsafeMutableBufferPointer(rebasing: v[range])) { x in
+                        0.5 * x * (1 + FastMath.erf(x * 0.70710678118654752))
+                    }
                 }
             }
         }
@@ -34,7 +43,13 @@ extension Tensor {
     /// Swish / SiLU: `x * sigmoid(x)`.
     public func silu() -> Tensor { map { $0 * Tensor.sigmoid($0) } }
     public func tanh() -> Tensor { map { tanhf($0) } }
-    public func exp() -> Tensor { map { expf($0) } }
+    public func exp() -> Tensor {
+        var out = self
+        out.scalars.withUnsafeMutableBufferPointer { p in
+            Parallel.forRanges(p.count) { FastMath.transform(UnsafeMutableBufferPointer(rebasing: p[$0]), FastMath.exp) }
+        }
+        return out
+    }
     public func log() -> Tensor { map { logf($0) } }
     public func squareRoot() -> Tensor { map { sqrtf($0) } }
 
@@ -46,35 +61,18 @@ extension Tensor {
     /// Softmax over the last axis.
     public func softmax() -> Tensor {
         var out = self
-        let width = shape.last ?? 1
-        guard width > 0 else { return out }
-        out.scalars.withUnsafeMutableBufferPointer { p in
-            for row in stride(from: 0, to: p.count, by: width) {
-                var peak = -Float.infinity
-                for j in row..<(row + width) { peak = Swift.max(peak, p[j]) }
-                var total: Float = 0
-                for j in row..<(row + width) { p[j] = expf(p[j] - peak); total += p[j] }
-                let inverse = 1 / total
-                for j in row..<(row + width) { p[j] *= inverse }
-            }
-        }
+        out.forEachRow { row in Tensor.softmaxInPlace(row) }
         return out
     }
 
     /// Log-softmax over the last axis (numerically stable).
     public func logSoftmax() -> Tensor {
         var out = self
-        let width = shape.last ?? 1
-        guard width > 0 else { return out }
-        out.scalars.withUnsafeMutableBufferPointer { p in
-            for row in stride(from: 0, to: p.count, by: width) {
-                var peak = -Float.infinity
-                for j in row..<(row + width) { peak = Swift.max(peak, p[j]) }
-                var total: Float = 0
-                for j in row..<(row + width) { total += expf(p[j] - peak) }
-                let shift = peak + logf(total)
-                for j in row..<(row + width) { p[j] -= shift }
-            }
+        out.forEachRow { row in
+            var peak = -Float.infinity
+            for j in row.indices { peak = Swift.max(peak, row[j]) }
+            let shift = peak + logf(FastMath.sumOfExp(row, minus: peak))
+            for j in row.indices { row[j] -= shift }
         }
         return out
     }
@@ -88,38 +86,56 @@ extension Tensor {
                      "maskedSoftmax: scores \(shape) need [batch, heads, queries, keys] and a mask of batch * keys entries")
         var out = self
         let keys = shape[3], rowsPerExample = shape[1] * shape[2]
-        out.scalars.withUnsafeMutableBufferPointer { p in
-            keyMask.withUnsafeBufferPointer { mask in
-                for row in 0..<(p.count / Swift.max(keys, 1)) {
-                    let base = row * keys, maskBase = (row / rowsPerExample) * keys
-                    var peak = -Float.infinity
-                    for j in 0..<keys {
-                        let v = mask[maskBase + j] == 0 ? -1e9 : p[base + j] * scale
-                        p[base + j] = v
-                        peak = Swift.max(peak, v)
-                    }
-                    var total: Float = 0
-                    for j in 0..<keys { let e = expf(p[base + j] - peak); p[base + j] = e; total += e }
-                    let inverse = 1 / total
-                    for j in 0..<keys { p[base + j] *= inverse }
-                }
+        keyMask.withUnsafeBufferPointer { mask in
+            out.forEachRow { row, index in
+                let maskBase = (index / rowsPerExample) * keys
+                for j in 0..<keys { row[j] = mask[maskBase + j] == 0 ? -1e9 : row[j] * scale }
+                Tensor.softmaxInPlace(row)
             }
         }
         return out
+    }
+
+    /// Replaces a row by its softmax.
+    @inlinable
+    public static func softmaxInPlace(_ row: UnsafeMutableBufferPointer<Float>) {
+        var peak = -Float.infinity
+        for j in row.indices { peak = Swift.max(peak, row[j]) }
+        FastMath.transform(row) { FastMath.exp($0 - peak) }
+        var total: Float = 0
+        for j in row.indices { total += row[j] }
+        let inverse = 1 / total
+        for j in row.indices { row[j] *= inverse }
+    }
+
+    /// Runs `body` on every row (last axis) of this tensor, rows split across cores.
+    @inlinable
+    public mutating func forEachRow(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        forEachRow { row, _ in body(row) }
+    }
+
+    /// Runs `body` on every row (last axis) with its index, rows split across cores.
+    @inlinable
+    public mutating func forEachRow(_ body: (UnsafeMutableBufferPointer<Float>, Int) -> Void) {
+        let width = shape.last ?? 1
+        guard width > 0 else { return }
+        scalars.withUnsafeMutableBufferPointer { p in
+            Parallel.forRows(p.count / width, width: width) { rows in
+                for r in rows { body(UnsafeMutableBufferPointer(rebasing: p[(r * width)..<((r + 1) * width)]), r) }
+            }
+        }
     }
 
     /// Softmax pullback given the softmax output `y` and upstream gradient `dy`
     /// (last axis): `dx = y * (dy - sum(dy * y))`.
     public static func softmaxBackward(output y: Tensor, gradient dy: Tensor) -> Tensor {
         var dx = dy
-        let width = y.shape.last ?? 1
-        dx.scalars.withUnsafeMutableBufferPointer { g in
-            y.scalars.withUnsafeBufferPointer { p in
-                for row in stride(from: 0, to: g.count, by: width) {
-                    var dot: Float = 0
-                    for j in row..<(row + width) { dot += g[j] * p[j] }
-                    for j in row..<(row + width) { g[j] = p[j] * (g[j] - dot) }
-                }
+        y.scalars.withUnsafeBufferPointer { p in
+            dx.forEachRow { g, r in
+                let base = r * g.count
+                var dot: Float = 0
+                for j in g.indices { dot += g[j] * p[base + j] }
+                for j in g.indices { g[j] = p[base + j] * (g[j] - dot) }
             }
         }
         return dx
@@ -129,14 +145,12 @@ extension Tensor {
     /// `dx = dy - softmax * sum(dy)`.
     public static func logSoftmaxBackward(output y: Tensor, gradient dy: Tensor) -> Tensor {
         var dx = dy
-        let width = y.shape.last ?? 1
-        dx.scalars.withUnsafeMutableBufferPointer { g in
-            y.scalars.withUnsafeBufferPointer { p in
-                for row in stride(from: 0, to: g.count, by: width) {
-                    var total: Float = 0
-                    for j in row..<(row + width) { total += g[j] }
-                    for j in row..<(row + width) { g[j] -= expf(p[j]) * total }
-                }
+        y.scalars.withUnsafeBufferPointer { p in
+            dx.forEachRow { g, r in
+                let base = r * g.count
+                var total: Float = 0
+                for j in g.indices { total += g[j] }
+                for j in g.indices { g[j] -= FastMath.exp(p[base + j]) * total }
             }
         }
         return dx

@@ -19,7 +19,9 @@ extension Tensor {
             var out = a
             out.scalars.withUnsafeMutableBufferPointer { po in
                 b.scalars.withUnsafeBufferPointer { pb in
-                    for i in 0..<po.count { po[i] = op(po[i], pb[i]) }
+                    Parallel.forRanges(po.count) { range in
+                        for i in range { po[i] = op(po[i], pb[i]) }
+                    }
                 }
             }
             return out
@@ -31,10 +33,11 @@ extension Tensor {
             let period = b.count
             out.scalars.withUnsafeMutableBufferPointer { po in
                 b.scalars.withUnsafeBufferPointer { pb in
-                    var i = 0
-                    while i < po.count {
-                        for j in 0..<period { po[i + j] = op(po[i + j], pb[j]) }
-                        i += period
+                    Parallel.forRows(po.count / period, width: period) { rows in
+                        for row in rows {
+                            let base = row * period
+                            for j in 0..<period { po[base + j] = op(po[base + j], pb[j]) }
+                        }
                     }
                 }
             }
@@ -103,7 +106,9 @@ extension Tensor {
     public func map(_ op: (Float) -> Float) -> Tensor {
         var out = self
         out.scalars.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count { p[i] = op(p[i]) }
+            Parallel.forRanges(p.count) { range in
+                for i in range { p[i] = op(p[i]) }
+            }
         }
         return out
     }
@@ -122,7 +127,9 @@ extension Tensor {
         precondition(shape == other.shape, "add: shapes \(shape) and \(other.shape) differ")
         scalars.withUnsafeMutableBufferPointer { p in
             other.scalars.withUnsafeBufferPointer { q in
-                for i in 0..<p.count { p[i] += factor * q[i] }
+                Parallel.forRanges(p.count) { range in
+                    for i in range { p[i] += factor * q[i] }
+                }
             }
         }
     }

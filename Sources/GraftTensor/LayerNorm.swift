@@ -17,25 +17,25 @@ extension Tensor {
                      "layerNorm: gamma \(gamma.shape) and beta \(beta.shape) must be [\(width)] for input \(shape)")
         let rows = width == 0 ? 0 : count / width
         var normalized = self
-        var output = self
+        var output = Tensor(uninitialized: shape)
         var rstd = [Float](repeating: 0, count: rows)
-        normalized.scalars.withUnsafeMutableBufferPointer { n in
-            output.scalars.withUnsafeMutableBufferPointer { o in
+        output.scalars.withUnsafeMutableBufferPointer { o in
+            rstd.withUnsafeMutableBufferPointer { inverse in
                 gamma.scalars.withUnsafeBufferPointer { g in
                     beta.scalars.withUnsafeBufferPointer { b in
-                        for r in 0..<rows {
-                            let base = r * width
+                        normalized.forEachRow { n, r in
                             var mean: Float = 0
-                            for j in 0..<width { mean += n[base + j] }
+                            for j in 0..<width { mean += n[j] }
                             mean /= Float(width)
                             var variance: Float = 0
-                            for j in 0..<width { let d = n[base + j] - mean; variance += d * d }
+                            for j in 0..<width { let d = n[j] - mean; variance += d * d }
                             variance /= Float(width)
                             let inv = 1 / (variance + epsilon).squareRoot()
-                            rstd[r] = inv
+                            inverse[r] = inv
+                            let base = r * width
                             for j in 0..<width {
-                                let xhat = (n[base + j] - mean) * inv
-                                n[base + j] = xhat
+                                let xhat = (n[j] - mean) * inv
+                                n[j] = xhat
                                 o[base + j] = xhat * g[j] + b[j]
                             }
                         }
@@ -46,40 +46,47 @@ extension Tensor {
         return LayerNormResult(output: output, normalized: normalized, inverseStandardDeviation: rstd)
     }
 
-    /// Pullback of `layerNorm`: returns the gradients for the input, `gamma`
-    /// and `beta` given the forward statistics and the upstream gradient.
+    /// Pullback of `layerNorm`: returns the gradients for the input and, when
+    /// `parameterGradients` is set, for `gamma` and `beta`, given the forward
+    /// statistics and the upstream gradient.
     public static func layerNormBackward(
-        _ forward: LayerNormResult, gamma: Tensor, gradient dy: Tensor
-    ) -> (input: Tensor, gamma: Tensor, beta: Tensor) {
+        _ forward: LayerNormResult, gamma: Tensor, gradient dy: Tensor, parameterGradients: Bool = true
+    ) -> (input: Tensor, gamma: Tensor?, beta: Tensor?) {
         let width = gamma.count
-        let rows = forward.inverseStandardDeviation.count
-        var dx = dy
-        var dgamma = Tensor(zeros: [width])
-        var dbeta = Tensor(zeros: [width])
-        dx.scalars.withUnsafeMutableBufferPointer { d in
-            forward.normalized.scalars.withUnsafeBufferPointer { xhat in
-                gamma.scalars.withUnsafeBufferPointer { g in
-                    dgamma.scalars.withUnsafeMutableBufferPointer { dg in
-                        dbeta.scalars.withUnsafeMutableBufferPointer { db in
-                            for r in 0..<rows {
-                                let base = r * width
-                                var sumDxhat: Float = 0
-                                var sumDxhatXhat: Float = 0
+        var dgamma: Tensor?, dbeta: Tensor?
+        if parameterGradients {
+            var dg = Tensor(zeros: [width]), db = Tensor(zeros: [width])
+            dg.scalars.withUnsafeMutableBufferPointer { dg in
+                db.scalars.withUnsafeMutableBufferPointer { db in
+                    dy.scalars.withUnsafeBufferPointer { d in
+                        forward.normalized.scalars.withUnsafeBufferPointer { xhat in
+                            for base in stride(from: 0, to: d.count, by: width) {
                                 for j in 0..<width {
-                                    let upstream = d[base + j]
-                                    dg[j] += upstream * xhat[base + j]
-                                    db[j] += upstream
-                                    let dxhat = upstream * g[j]
-                                    sumDxhat += dxhat
-                                    sumDxhatXhat += dxhat * xhat[base + j]
-                                }
-                                let scale = forward.inverseStandardDeviation[r] / Float(width)
-                                for j in 0..<width {
-                                    let dxhat = d[base + j] * g[j]
-                                    d[base + j] = scale * (Float(width) * dxhat - sumDxhat - xhat[base + j] * sumDxhatXhat)
+                                    dg[j] += d[base + j] * xhat[base + j]
+                                    db[j] += d[base + j]
                                 }
                             }
                         }
+                    }
+                }
+            }
+            (dgamma, dbeta) = (dg, db)
+        }
+        var dx = dy
+        forward.normalized.scalars.withUnsafeBufferPointer { xhat in
+            gamma.scalars.withUnsafeBufferPointer { g in
+                dx.forEachRow { d, r in
+                    let base = r * width
+                    var sumDxhat: Float = 0
+                    var sumDxhatXhat: Float = 0
+                    for j in 0..<width {
+                        let dxhat = d[j] * g[j]
+                        sumDxhat += dxhat
+                        sumDxhatXhat += dxhat * xhat[base + j]
+                    }
+                    let scale = forward.inverseStandardDeviation[r] / Float(width)
+                    for j in 0..<width {
+                        d[j] = scale * (Float(width) * d[j] * g[j] - sumDxhat - xhat[base + j] * sumDxhatXhat)
                     }
                 }
             }
