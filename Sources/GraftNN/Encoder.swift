@@ -118,16 +118,13 @@ public final class SelfAttention: Module {
     /// Returns the context vectors, `[batch * length, hidden]`.
     public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, attentionMask: [Int],
                                layer: Int, context: ForwardContext) -> Variable {
-        let hidden = x.shape[1], headSize = hidden / headCount
-        func heads(_ projection: Linear, _ slot: LinearSlot) -> Variable {
-            context.apply(projection, slot, layer: layer, to: x)
-                .reshaped([batchSize, length, headCount, headSize]).permuted([0, 2, 1, 3])
-        }
-        let (q, k, v) = (heads(query, .query), heads(key, .key), heads(value, .value))
-        let scores = Variable.matmul(q, k, transposeB: true)
-        let probabilities = context.dropout(scores.maskedSoftmax(keyMask: attentionMask, scale: 1 / Float(headSize).squareRoot()),
-                                            probability: dropout)
-        return Variable.matmul(probabilities, v).permuted([0, 2, 1, 3]).reshaped([batchSize * length, hidden])
+        let headSize = x.shape[1] / headCount
+        let q = context.apply(query, .query, layer: layer, to: x)
+        let k = context.apply(key, .key, layer: layer, to: x)
+        let v = context.apply(value, .value, layer: layer, to: x)
+        let mask = context.dropoutMask(count: batchSize * headCount * length * length, probability: dropout)
+        return Variable.attention(query: q, key: k, value: v, batchSize: batchSize, length: length, headCount: headCount,
+                                  keyMask: attentionMask, scale: 1 / Float(headSize).squareRoot(), dropout: mask)
     }
 }
 

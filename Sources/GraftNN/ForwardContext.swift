@@ -28,6 +28,13 @@ public final class ForwardContext {
         return x.dropout(probability: probability, generator: &generator)
     }
 
+    /// A compact dropout mask of `count` elements from this pass's random stream
+    /// when training with `probability > 0`; `nil` otherwise.
+    public func dropoutMask(count: Int, probability: Float) -> DropoutMask? {
+        guard isTraining, probability > 0 else { return nil }
+        return DropoutMask(count: count, probability: probability, generator: &generator)
+    }
+
     /// The step variable of a parameter (tracked only on a tape and if trainable).
     public func variable(_ parameter: Parameter) -> Variable { tape.variable(parameter) }
 

@@ -1,4 +1,6 @@
 import CBLAS
+import Dispatch
+import Foundation
 
 /// Thin wrapper over OpenBLAS: single-precision GEMM with transpose flags and
 /// thread control.
@@ -39,6 +41,26 @@ extension BLAS {
     }
 }
 
+extension BLAS {
+    /// Calls `body(worker)` for every `worker` in `0..<workers` on concurrent
+    /// threads, with OpenBLAS single-threaded meanwhile so that each GEMM runs
+    /// whole on the thread that calls it; the previous thread count is restored
+    /// afterwards. GEMMs run by `body` count towards the caller's `GEMMCounter`.
+    public static func concurrentPerform(workers: Int, _ body: (Int) -> Void) {
+        let previous = threadCount
+        setThreadCount(1)
+        defer { setThreadCount(previous) }
+        let counter = GEMMCounter.current
+        withoutActuallyEscaping(body) { body in
+            // The caller guarantees that the workers touch disjoint data.
+            nonisolated(unsafe) let work = body
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                GEMMCounter.$current.withValue(counter) { work(worker) }
+            }
+        }
+    }
+}
+
 /// Counts the GEMMs run by the current task while it is installed, so tests and
 /// benchmarks can check which products were (not) computed.
 public final class GEMMCounter: @unchecked Sendable {
@@ -46,15 +68,20 @@ public final class GEMMCounter: @unchecked Sendable {
     @TaskLocal public static var current: GEMMCounter?
 
     /// Number of GEMM calls.
-    public private(set) var calls = 0
+    public var calls: Int { lock.withLock { counts.calls } }
     /// Floating-point operations of those calls (`2 m n k` each).
-    public private(set) var flops = 0
+    public var flops: Int { lock.withLock { counts.flops } }
+
+    private var counts = (calls: 0, flops: 0)
+    private let lock = NSLock()  // workers of `BLAS.concurrentPerform` record concurrently
 
     public init() {}
 
     func record(m: Int, n: Int, k: Int) {
-        calls += 1
-        flops += 2 * m * n * k
+        lock.withLock {
+            counts.calls += 1
+            counts.flops += 2 * m * n * k
+        }
     }
 
     /// Runs `body` with a fresh counter installed and returns it with the result.

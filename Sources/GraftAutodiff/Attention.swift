@@ -1,0 +1,277 @@
+import GraftTensor
+
+/// An inverted-dropout mask stored compactly: one flag per element, and the
+/// factor `1 / (1 - p)` that kept elements are scaled by.
+public struct DropoutMask: Sendable {
+    /// Whether each element is kept (the others are zeroed).
+    public let kept: [Bool]
+    /// The factor applied to kept elements.
+    public let scale: Float
+
+    /// Draws `count` flags from `generator` exactly as `Tensor.dropoutMask` draws
+    /// its elements, so that a seed drops the same elements either way.
+    public init(count: Int, probability p: Float, generator: inout SeededGenerator) {
+        precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        kept = (0..<count).map { _ in !(generator.nextUnitFloat() < p) }
+        scale = 1 / (1 - p)
+    }
+}
+
+extension Variable {
+    /// Multi-head scaled dot-product self-attention as one operation: for each
+    /// example `b` and head `h`, `dropout(softmax(scale · Q_bh K_bhᵀ + mask)) V_bh`.
+    ///
+    /// `query`, `key` and `value` are `[batchSize * length, hidden]`, with the
+    /// heads side by side along the last axis (head `h` is columns `h d ..< (h + 1) d`)
+    /// as the projections produce them; the result has the same layout. `keyMask`
+    /// has `batchSize * length` entries, 0 for padded keys. `dropout`, if any,
+    /// masks the `[batch, heads, length, length]` probabilities.
+    ///
+    /// The (example, head) pairs are spread over `threads` workers; each runs
+    /// single-threaded GEMMs on strided views of the inputs and writes straight
+    /// into the output, so no head is copied and the result does not depend on
+    /// `threads`. Backward keeps the probabilities (before dropout) and only the
+    /// inputs that the tracked inputs' gradients need.
+    public static func attention(query: Variable, key: Variable, value: Variable,
+                                 batchSize: Int, length: Int, headCount: Int, keyMask: [Int], scale: Float,
+                                 dropout: DropoutMask? = nil, threads: Int = BLAS.threadCount) -> Variable {
+        let shape = query.shape
+        precondition(shape.count == 2 && key.shape == shape && value.shape == shape && length > 0
+                     && shape[0] == batchSize * length && headCount > 0 && shape[1] % headCount == 0
+                     && keyMask.count == shape[0],
+                     "attention: query \(query.shape), key \(key.shape), value \(value.shape) and \(keyMask.count) mask entries "
+                     + "for batch \(batchSize) x \(length) and \(headCount) heads")
+        let layout = AttentionLayout(length: length, headCount: headCount, headSize: shape[1] / headCount,
+                                     pairs: batchSize * headCount, scale: scale, keptScale: dropout?.scale ?? 1)
+        precondition(dropout.map { $0.kept.count == layout.pairs * layout.block } ?? true,
+                     "attention: the dropout mask needs batch * heads * length * length elements")
+        let tracked = query.isTracked || key.isTracked || value.isTracked
+        // Probabilities before dropout: kept for backward, else in per-worker scratch
+        // after the block for the dropped probabilities.
+        var probabilities = unset(tracked ? layout.pairs * layout.block : 0)
+        var output = Tensor(shape: shape, scalars: unset(shape[0] * shape[1]))
+        let dropped = dropout == nil ? 0 : layout.block
+        let scratch = dropped + (tracked ? 0 : layout.block)
+        // Per key, scaled score = score * factor + shift: (scale, 0), or (0, -1e9) for padding.
+        let keyTerms = keyMask.map { $0 == 0 ? 0 : scale } + keyMask.map { $0 == 0 ? -1e9 : 0 }
+        query.value.scalars.withUnsafeBufferPointer { q in
+            key.value.scalars.withUnsafeBufferPointer { k in
+                value.value.scalars.withUnsafeBufferPointer { v in
+                    keyTerms.withUnsafeBufferPointer { terms in
+                        (dropout?.kept ?? []).withUnsafeBufferPointer { kept in
+                            probabilities.withUnsafeMutableBufferPointer { saved in
+                                output.scalars.withUnsafeMutableBufferPointer { out in
+                                    layout.forEachPair(threads: threads, scratch: scratch) { pair, buffer in
+                                        let p = tracked ? saved.baseAddress! + pair * layout.block : buffer + dropped
+                                        layout.forward(pair, q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!,
+                                                       factors: terms.baseAddress!, shifts: terms.baseAddress! + shape[0],
+                                                       kept: dropout == nil ? nil : kept.baseAddress,
+                                                       probabilities: p, dropped: buffer, output: out.baseAddress!)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard tracked else { return Variable(output) }
+
+        // dQ needs K, dK needs Q, and both need V (through the probabilities' gradient).
+        let savedQuery = key.isTracked ? query.value.scalars : []
+        let savedKey = query.isTracked ? key.value.scalars : []
+        let savedValue = query.isTracked || key.isTracked ? value.value.scalars : []
+        return differentiable(output, query, key, value) { g, needed in
+            let gradient = { (needed: Bool) in unset(needed ? shape[0] * shape[1] : 0) }
+            var (dQuery, dKey, dValue) = (gradient(needed[0]), gradient(needed[1]), gradient(needed[2]))
+            let needsScores = needed[0] || needed[1]
+            let scratch = (dropout == nil ? 0 : layout.block) + (needsScores ? layout.block : 0)
+            g.scalars.withUnsafeBufferPointer { dO in
+                savedQuery.withUnsafeBufferPointer { q in
+                    savedKey.withUnsafeBufferPointer { k in
+                        savedValue.withUnsafeBufferPointer { v in
+                            (dropout?.kept ?? []).withUnsafeBufferPointer { kept in
+                                probabilities.withUnsafeBufferPointer { p in
+                                    dQuery.withUnsafeMutableBufferPointer { dQ in
+                                        dKey.withUnsafeMutableBufferPointer { dK in
+                                            dValue.withUnsafeMutableBufferPointer { dV in
+                                                layout.forEachPair(threads: threads, scratch: scratch) { pair, buffer in
+                                                    layout.backward(pair, dO: dO.baseAddress!, q: q.baseAddress, k: k.baseAddress,
+                                                                    v: v.baseAddress, kept: dropout == nil ? nil : kept.baseAddress,
+                                                                    probabilities: p.baseAddress! + pair * layout.block,
+                                                                    dQ: needed[0] ? dQ.baseAddress : nil,
+                                                                    dK: needed[1] ? dK.baseAddress : nil,
+                                                                    dV: needed[2] ? dV.baseAddress : nil, scratch: buffer)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return zip([dQuery, dKey, dValue], needed).map { $1 ? Tensor(shape: shape, scalars: $0) : nil }
+        }
+    }
+}
+
+/// The per-(example, head) kernels of `Variable.attention` on raw buffers.
+///
+/// Rows of the `[batch * length, hidden]` buffers are tokens; the block of head
+/// `h` of example `b` (pair `b * headCount + h`) starts at row `b * length`,
+/// column `h * headSize`, with leading dimension `hidden`. Probabilities and
+/// scratch blocks are contiguous `length x length` matrices.
+private struct AttentionLayout {
+    let length, headCount, headSize, pairs: Int
+    /// The scale of the scores (forward applies it through the key factors).
+    let scale: Float
+    /// The factor of kept elements under dropout.
+    let keptScale: Float
+
+    var hidden: Int { headCount * headSize }
+    /// Elements of one pair's `length x length` score matrix.
+    var block: Int { length * length }
+
+    /// Offset of pair `pair`'s head block in a `[batch * length, hidden]` buffer.
+    func offset(_ pair: Int) -> Int { (pair / headCount) * length * hidden + (pair % headCount) * headSize }
+
+    /// Calls `body(pair, scratch)` for every pair, split into contiguous runs
+    /// over `threads` workers, each with its own `scratch` floats.
+    func forEachPair(threads: Int, scratch: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let workers = Swift.max(1, Swift.min(threads, pairs))
+        BLAS.concurrentPerform(workers: workers) { worker in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(scratch, 1))
+            defer { buffer.deallocate() }
+            for pair in (pairs * worker / workers)..<(pairs * (worker + 1) / workers) { body(pair, buffer) }
+        }
+    }
+
+    /// `p = softmax(Q Kᵀ ⊙ factors + shifts)` (per key), then `output = dropout(p) V`;
+    /// the dropped probabilities go through `dropped` (`kept` is nil without dropout).
+    func forward(_ pair: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                 factors: UnsafePointer<Float>, shifts: UnsafePointer<Float>, kept: UnsafePointer<Bool>?,
+                 probabilities p: UnsafeMutablePointer<Float>, dropped: UnsafeMutablePointer<Float>,
+                 output: UnsafeMutablePointer<Float>) {
+        let at = offset(pair)
+        BLAS.gemm(transposeA: false, transposeB: true, m: length, n: length, k: headSize,
+                  a: q + at, lda: hidden, b: k + at, ldb: hidden, c: p, ldc: length)
+        let keys = (pair / headCount) * length
+        softmax(p, factors: factors + keys, shifts: shifts + keys)
+        let weights = applyDropout(p, kept: kept, pair: pair, into: dropped)
+        BLAS.gemm(transposeA: false, transposeB: false, m: length, n: headSize, k: length,
+                  a: weights, lda: length, b: v + at, ldb: hidden, c: output + at, ldc: hidden)
+    }
+
+    /// Gradients of one pair's head blocks from the output gradient `dO`, for
+    /// the non-nil ones of `dQ`, `dK`, `dV`: `dV = P̃ᵀ dO`, `dP̃ = dO Vᵀ`, then
+    /// through dropout and softmax to `dS`, `dQ = dS K`, `dK = dSᵀ Q`. `scratch`
+    /// holds the dropped probabilities and `dS`.
+    func backward(_ pair: Int, dO: UnsafePointer<Float>, q: UnsafePointer<Float>?, k: UnsafePointer<Float>?,
+                  v: UnsafePointer<Float>?, kept: UnsafePointer<Bool>?, probabilities p: UnsafePointer<Float>,
+                  dQ: UnsafeMutablePointer<Float>?, dK: UnsafeMutablePointer<Float>?, dV: UnsafeMutablePointer<Float>?,
+                  scratch: UnsafeMutablePointer<Float>) {
+        let at = offset(pair)
+        if let dV {
+            let weights = applyDropout(p, kept: kept, pair: pair, into: scratch)
+            BLAS.gemm(transposeA: true, transposeB: false, m: length, n: headSize, k: length,
+                      a: weights, lda: length, b: dO + at, ldb: hidden, c: dV + at, ldc: hidden)
+        }
+        guard dQ != nil || dK != nil, let v else { return }
+        let dS = scratch + (kept == nil ? 0 : block)
+        BLAS.gemm(transposeA: false, transposeB: true, m: length, n: length, k: headSize,
+                  a: dO + at, lda: hidden, b: v + at, ldb: hidden, c: dS, ldc: length)
+        if let kept {
+            let flags = kept + pair * block
+            for i in 0..<block { dS[i] = flags[i] ? dS[i] * keptScale : 0 }
+        }
+        softmaxBackward(dS, probabilities: p)
+        if let dQ, let k {
+            BLAS.gemm(transposeA: false, transposeB: false, m: length, n: headSize, k: length,
+                      a: dS, lda: length, b: k + at, ldb: hidden, c: dQ + at, ldc: hidden)
+        }
+        if let dK, let q {
+            BLAS.gemm(transposeA: true, transposeB: false, m: length, n: headSize, k: length,
+                      a: dS, lda: length, b: q + at, ldb: hidden, c: dK + at, ldc: hidden)
+        }
+    }
+
+    /// The probabilities after dropout: `p` itself without a mask, else `p`
+    /// masked and scaled into `buffer`.
+    private func applyDropout(_ p: UnsafePointer<Float>, kept: UnsafePointer<Bool>?, pair: Int,
+                              into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        guard let kept else { return p }
+        let flags = kept + pair * block
+        for i in 0..<block { buffer[i] = flags[i] ? p[i] * keptScale : 0 }
+        return UnsafePointer(buffer)
+    }
+
+    /// Row-wise softmax of `scores ⊙ factors + shifts` in place, eight keys at a time.
+    private func softmax(_ s: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, shifts: UnsafePointer<Float>) {
+        let whole = length / 8 * 8
+        for row in stride(from: 0, to: block, by: length) {
+            let r = s + row
+            var peaks = Vector(repeating: -.infinity)
+            for j in stride(from: 0, to: whole, by: 8) {
+                let x = load(r + j) * load(factors + j) + load(shifts + j)
+                store(x, r + j)
+                peaks = maximum(peaks, x)
+            }
+            var peak = peaks.max()
+            for j in whole..<length {
+                r[j] = r[j] * factors[j] + shifts[j]
+                peak = Swift.max(peak, r[j])
+            }
+            var sums = Vector()
+            for j in stride(from: 0, to: whole, by: 8) {
+                let e = FastMath.exp(load(r + j) - peak)
+                store(e, r + j)
+                sums += e
+            }
+            var total = sums.sum()
+            for j in whole..<length {
+                r[j] = FastMath.exp(r[j] - peak)
+                total += r[j]
+            }
+            let inverse = 1 / total
+            for j in 0..<length { r[j] *= inverse }
+        }
+    }
+
+    /// `dS = scale · p ⊙ (dP - rowsum(dP ⊙ p))` in place of `dP`.
+    private func softmaxBackward(_ d: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>) {
+        let whole = length / 8 * 8
+        for row in stride(from: 0, to: block, by: length) {
+            var dots = Vector()
+            for j in stride(from: row, to: row + whole, by: 8) { dots += load(d + j) * load(p + j) }
+            var dot = dots.sum()
+            for j in (row + whole)..<(row + length) { dot += d[j] * p[j] }
+            for j in row..<(row + length) { d[j] = p[j] * (d[j] - dot) * scale }
+        }
+    }
+}
+
+/// `count` floats left unset, for buffers whose every element a GEMM writes (with `beta = 0`).
+private func unset(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
+
+private typealias Vector = FastMath.Vector
+
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+
+@inline(__always)
+private func load(_ p: UnsafeMutablePointer<Float>) -> Vector { load(UnsafePointer(p)) }
+
+/// Lane-wise maximum as a bitwise blend (the generic `pointwiseMax` is not vectorised).
+@inline(__always)
+private func maximum(_ a: Vector, _ b: Vector) -> Vector {
+    let greater = unsafeBitCast(a .> b, to: SIMD8<Int32>.self)
+    let (x, y) = (unsafeBitCast(a, to: SIMD8<Int32>.self), unsafeBitCast(b, to: SIMD8<Int32>.self))
+    return unsafeBitCast(x & greater | y & ~greater, to: Vector.self)
+}
+
+@inline(__always)
+private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self) }
