@@ -1,6 +1,8 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "Graft",
     products: [
@@ -18,8 +20,10 @@ let package = Package(
         // HDF5 exposes its type ids and flags as macros; this shim makes them callable.
         .target(name: "CHDF5Shim", dependencies: ["CHDF5"]),
 
-        .target(name: "GraftTensor", dependencies: ["CBLAS"]),
-        .target(name: "GraftAutodiff", dependencies: ["GraftTensor"]),
+        // The numeric kernels are optimised in debug builds too: their SIMD code is
+        // orders of magnitude slower unoptimised, and the tests run real models.
+        .target(name: "GraftTensor", dependencies: ["CBLAS"], swiftSettings: optimisedInDebug),
+        .target(name: "GraftAutodiff", dependencies: ["GraftTensor"], swiftSettings: optimisedInDebug),
         .target(name: "GraftNN", dependencies: ["GraftAutodiff"]),
         .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN"]),
         .target(name: "GraftText"),

@@ -217,7 +217,13 @@ def report(suite, kernels, counts, e5, command):
       f"{platform.system()} {platform.release()}, {swift}, OpenBLAS (Debian libopenblas0-pthread). "
       "Raw results: `Benchmarks/suite/results.jsonl`. Speed is measured here, never asserted by tests; "
       "CI runs the suite in `--quick` mode, which checks that it works, not how fast it is.\n")
-    if not suite.peer_python:
+    if suite.peer_python:
+        versions = subprocess.run([suite.peer_python, "-c", "import torch, transformers, peft, adapters; print("
+                                   "f'PyTorch {torch.__version__}, transformers {transformers.__version__}, "
+                                   "peft {peft.__version__}, adapters {adapters.__version__}')"],
+                                  capture_output=True, text=True).stdout.strip()
+        w(f"Peer: {versions}, `../shared/bench/peers/torch_peft_step.py`.\n")
+    else:
         w("**PyTorch is not installed for this run** (give `--python` a Python with torch, transformers, peft and "
           "adapters, see `../shared/bench/peers/README.md`): the tables show Graft's side only.\n")
     peaks = {r["threads"]: r["gflops"] for r in R if r.get("mode") == "gemm_peak"}

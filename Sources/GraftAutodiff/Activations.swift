@@ -72,10 +72,10 @@ extension Variable {
     }
 
     /// Inverted dropout: zeroes each element with probability `p` and scales the
-    /// rest by `1 / (1 - p)`. The mask comes from `generator`.
+    /// rest by `1 / (1 - p)`. The mask comes from `generator` (one byte per element is kept).
     public func dropout(probability p: Float, generator: inout SeededGenerator) -> Variable {
         guard p > 0 else { return self }
-        let mask = Tensor.dropoutMask(shape: shape, probability: p, generator: &generator)
-        return differentiable(value * mask, self) { g, _ in [g * mask] }
+        let mask = DropoutMask(count: value.count, probability: p, generator: &generator)
+        return differentiable(mask.apply(to: value), self) { g, _ in [mask.apply(to: g)] }
     }
 }

@@ -1,22 +1,5 @@
 import GraftTensor
 
-/// An inverted-dropout mask stored compactly: one flag per element, and the
-/// factor `1 / (1 - p)` that kept elements are scaled by.
-public struct DropoutMask: Sendable {
-    /// Whether each element is kept (the others are zeroed).
-    public let kept: [Bool]
-    /// The factor applied to kept elements.
-    public let scale: Float
-
-    /// Draws `count` flags from `generator` exactly as `Tensor.dropoutMask` draws
-    /// its elements, so that a seed drops the same elements either way.
-    public init(count: Int, probability p: Float, generator: inout SeededGenerator) {
-        precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
-        kept = (0..<count).map { _ in !(generator.nextUnitFloat() < p) }
-        scale = 1 / (1 - p)
-    }
-}
-
 extension Variable {
     /// Multi-head scaled dot-product self-attention as one operation: for each
     /// example `b` and head `h`, `dropout(softmax(scale · Q_bh K_bhᵀ + mask)) V_bh`.

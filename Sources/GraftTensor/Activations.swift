@@ -21,16 +21,22 @@ extension Tensor {
 
     /// GELU and its derivative in one pass.
     public func geluWithDerivative() -> (value: Tensor, derivative: Tensor) {
-        var value = self, derivative = self
-        value.scalars.withUnsafeMutableBufferPointer { v in
-            derivative.scalars.withUnsafeMutableBufferPointer { d in
-                Parallel.forRanges(v.count) { range in
-                    FastMath.transform(UnsafeMutableBufferPointer(rebasing: d[range])) { x in
-                        let cdf = 0.5 * (1 + FastMath.erf(x * 0.70710678118654752))
-                        return cdf + x * 0.3989422804014327 * FastMath.exp(-0.5 * x * x)
-                    }
-                    FastMath.transform(UnsafeMutableBufferPointer(rebasing: v[range])) { x in
-                        0.5 * x * (1 + FastMath.erf(x * 0.70710678118654752))
+        var value = Tensor(uninitialized: shape), derivative = Tensor(uninitialized: shape)
+        scalars.withUnsafeBufferPointer { x in
+            value.scalars.withUnsafeMutableBufferPointer { v in
+                derivative.scalars.withUnsafeMutableBufferPointer { d in
+                    Parallel.forRanges(x.count) { range in
+                        for i in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
+                            let lanes = Swift.min(8, range.upperBound - i)
+                            var x8 = FastMath.Vector()
+                            for j in 0..<lanes { x8[j] = x[i + j] }
+                            let cdf = 0.5 * (1 + FastMath.erf(x8 * 0.70710678118654752))
+                            let value8 = x8 * cdf, derivative8 = cdf + x8 * 0.3989422804014327 * FastMath.exp(-0.5 * x8 * x8)
+                            for j in 0..<lanes {
+                                v[i + j] = value8[j]
+                                d[i + j] = derivative8[j]
+                            }
+                        }
                     }
                 }
             }

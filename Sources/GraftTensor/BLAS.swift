@@ -2,19 +2,39 @@ import CBLAS
 import Dispatch
 import Foundation
 
-/// Thin wrapper over OpenBLAS: single-precision GEMM with transpose flags and
-/// thread control.
+/// Thin wrapper over OpenBLAS: single-precision GEMM with transpose flags, on
+/// Graft's own worker threads.
+///
+/// OpenBLAS itself runs single-threaded: a large GEMM is split into blocks of
+/// rows (or columns) of its output, one per worker, so that GEMMs and the
+/// element-wise kernels between them (`Parallel`) share one set of threads and
+/// no idle OpenBLAS thread spins against them.
 public enum BLAS {
-    /// Sets the number of OpenBLAS threads used by subsequent GEMMs.
-    public static func setThreadCount(_ threads: Int) { openblas_set_num_threads(Int32(threads)) }
+    /// Sets the number of threads used by subsequent GEMMs and kernels.
+    public static func setThreadCount(_ threads: Int) {
+        precondition(threads > 0, "BLAS.setThreadCount: \(threads) threads")
+        configured.withLock { $0 = threads }
+    }
 
-    /// The number of OpenBLAS threads currently in use.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// The number of threads GEMMs and kernels use: `OPENBLAS_NUM_THREADS`
+    /// if set, else the number of cores, until `setThreadCount` changes it.
+    public static var threadCount: Int { configured.withLock { $0 } }
+
+    private static let configured: NSLocked<Int> = {
+        openblas_set_num_threads(1)
+        let environment = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init)
+        return NSLocked(Swift.max(1, environment ?? ProcessInfo.processInfo.activeProcessorCount))
+    }()
+
+    /// Whether the current thread is a worker of `concurrentPerform` (its GEMMs run whole).
+    @TaskLocal static var insideWorker = false
+
+    /// Below this many FLOPs per worker a GEMM is not split.
+    static let flopsPerWorker = 4_000_000
 
     /// `C = alpha * op(A) * op(B) + beta * C` on row-major buffers, where
     /// `op(X)` is `X` or its transpose. `op(A)` is `m x k`, `op(B)` is `k x n`.
     /// Transposes are BLAS flags: nothing is copied.
-    @inline(__always)
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -23,10 +43,44 @@ public enum BLAS {
     ) {
         GEMMCounter.current?.record(m: m, n: n, k: k)
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(
-            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        let workers = insideWorker ? 1 : Swift.min(threadCount, 2 * m * n * k / flopsPerWorker, Swift.max(m, n) / 16)
+        func run(m: Int, n: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+            cblas_sgemm(
+                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+        guard workers > 1 else { return run(m: m, n: n, a: a, b: b, c: c) }
+        // Split the longer side of C into `workers` blocks, multiples of 16 where possible.
+        let splitRows = m >= n
+        let length = splitRows ? m : n
+        let step = (length + workers - 1) / workers
+        let block = step >= 16 ? (step + 15) / 16 * 16 : step
+        let (sa, sb, sc) = (SendablePointer(a), SendablePointer(b), SendableMutablePointer(c))
+        concurrentPerform(workers: (length + block - 1) / block) { worker in
+            let start = worker * block, size = Swift.min(block, length - start)
+            guard size > 0 else { return }
+            if splitRows {
+                run(m: size, n: n, a: sa.pointer + (transposeA ? start : start * lda), b: sb.pointer, c: sc.pointer + start * ldc)
+            } else {
+                run(m: m, n: size, a: sa.pointer, b: sb.pointer + (transposeB ? start * ldb : start), c: sc.pointer + start)
+            }
+        }
     }
+}
+
+/// A value behind a lock.
+final class NSLocked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
+}
+
+/// Raw pointers handed to workers that write disjoint parts of the buffers.
+struct SendablePointer: @unchecked Sendable { let pointer: UnsafePointer<Float>; init(_ p: UnsafePointer<Float>) { pointer = p } }
+struct SendableMutablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ p: UnsafeMutablePointer<Float>) { pointer = p }
 }
 
 extension BLAS {
@@ -43,19 +97,19 @@ extension BLAS {
 
 extension BLAS {
     /// Calls `body(worker)` for every `worker` in `0..<workers` on concurrent
-    /// threads, with OpenBLAS single-threaded meanwhile so that each GEMM runs
-    /// whole on the thread that calls it; the previous thread count is restored
-    /// afterwards. GEMMs run by `body` count towards the caller's `GEMMCounter`.
+    /// threads; each GEMM that `body` runs runs whole on the thread that calls it
+    /// and counts towards the caller's `GEMMCounter`.
     public static func concurrentPerform(workers: Int, _ body: (Int) -> Void) {
-        let previous = threadCount
-        setThreadCount(1)
-        defer { setThreadCount(previous) }
+        guard workers > 1 else {
+            if workers == 1 { $insideWorker.withValue(true) { body(0) } }
+            return
+        }
         let counter = GEMMCounter.current
         withoutActuallyEscaping(body) { body in
             // The caller guarantees that the workers touch disjoint data.
             nonisolated(unsafe) let work = body
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                GEMMCounter.$current.withValue(counter) { work(worker) }
+                GEMMCounter.$current.withValue(counter) { $insideWorker.withValue(true) { work(worker) } }
             }
         }
     }

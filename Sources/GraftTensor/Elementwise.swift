@@ -16,11 +16,13 @@ extension Tensor {
     @inlinable
     public static func combine(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
         if a.shape == b.shape {
-            var out = a
-            out.scalars.withUnsafeMutableBufferPointer { po in
+            var out = Tensor(uninitialized: a.shape)
+            a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
-                    Parallel.forRanges(po.count) { range in
-                        for i in range { po[i] = op(po[i], pb[i]) }
+                    out.scalars.withUnsafeMutableBufferPointer { po in
+                        Parallel.forRanges(po.count) { range in
+                            for i in range { po[i] = op(pa[i], pb[i]) }
+                        }
                     }
                 }
             }
@@ -29,14 +31,16 @@ extension Tensor {
         let shape = broadcastShape(a.shape, b.shape)
         // Fast path: `b` repeats along the leading dimensions of `a` (bias, scalar).
         if shape == a.shape, b.count > 0, a.shape.suffix(b.rank) == b.shape[...] || b.count == 1 {
-            var out = a
+            var out = Tensor(uninitialized: a.shape)
             let period = b.count
-            out.scalars.withUnsafeMutableBufferPointer { po in
+            a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
-                    Parallel.forRows(po.count / period, width: period) { rows in
-                        for row in rows {
-                            let base = row * period
-                            for j in 0..<period { po[base + j] = op(po[base + j], pb[j]) }
+                    out.scalars.withUnsafeMutableBufferPointer { po in
+                        Parallel.forRows(po.count / period, width: period) { rows in
+                            for row in rows {
+                                let base = row * period
+                                for j in 0..<period { po[base + j] = op(pa[base + j], pb[j]) }
+                            }
                         }
                     }
                 }
@@ -104,10 +108,12 @@ extension Tensor {
     /// Applies `op` to every element.
     @inlinable
     public func map(_ op: (Float) -> Float) -> Tensor {
-        var out = self
-        out.scalars.withUnsafeMutableBufferPointer { p in
-            Parallel.forRanges(p.count) { range in
-                for i in range { p[i] = op(p[i]) }
+        var out = Tensor(uninitialized: shape)
+        scalars.withUnsafeBufferPointer { p in
+            out.scalars.withUnsafeMutableBufferPointer { po in
+                Parallel.forRanges(p.count) { range in
+                    for i in range { po[i] = op(p[i]) }
+                }
             }
         }
         return out

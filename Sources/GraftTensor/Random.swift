@@ -52,11 +52,59 @@ extension Tensor {
         Tensor(shape: shape) { _ in low + (high - low) * generator.nextUnitFloat() }
     }
 
-    /// An inverted-dropout mask: each element is `0` with probability `p`,
-    /// otherwise `1 / (1 - p)`.
-    public static func dropoutMask(shape: [Int], probability p: Float, generator: inout SeededGenerator) -> Tensor {
+}
+
+/// An inverted-dropout mask stored compactly: one flag per element, and the
+/// factor `1 / (1 - p)` that kept elements are scaled by.
+public struct DropoutMask: Sendable {
+    /// Whether each element is kept (the others are zeroed).
+    public let kept: [Bool]
+    /// The factor applied to kept elements.
+    public let scale: Float
+
+    /// Elements drawn from one sub-stream: the mask is drawn in blocks of this
+    /// size, in parallel, and does not depend on the number of threads.
+    static let block = 1 << 16
+
+    /// Drops each of `count` elements with probability `p`. Takes one value from
+    /// `generator`; block `i` of the mask is drawn from a generator seeded by
+    /// that value and `i`, two 32-bit uniforms per 64-bit draw.
+    public init(count: Int, probability p: Float, generator: inout SeededGenerator) {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
-        let keep = 1 / (1 - p)
-        return Tensor(shape: shape) { _ in generator.nextUnitFloat() < p ? 0 : keep }
+        let seed = generator.next()
+        let threshold = UInt32(Double(p) * 4_294_967_296)
+        var flags = [Bool](repeating: true, count: count)
+        flags.withUnsafeMutableBufferPointer { f in
+            Parallel.forRanges((count + Self.block - 1) / Self.block, grain: 1) { blocks in
+                for block in blocks {
+                    var stream = SeededGenerator(seed: seed &+ UInt64(block) &* 0x9E37_79B9_7F4A_7C15)
+                    let end = Swift.min(count, (block + 1) * Self.block)
+                    for i in stride(from: block * Self.block, to: end, by: 2) {
+                        let bits = stream.next()
+                        f[i] = UInt32(truncatingIfNeeded: bits) >= threshold
+                        if i + 1 < end { f[i + 1] = UInt32(truncatingIfNeeded: bits >> 32) >= threshold }
+                    }
+                }
+            }
+        }
+        kept = flags
+        scale = 1 / (1 - p)
+    }
+
+    /// `x` with the dropped elements zeroed and the kept ones scaled.
+    public func apply(to x: Tensor) -> Tensor {
+        precondition(x.count == kept.count, "DropoutMask: \(kept.count) flags for a tensor of \(x.count) elements")
+        var out = Tensor(uninitialized: x.shape)
+        let scale = scale
+        kept.withUnsafeBufferPointer { flags in
+            x.scalars.withUnsafeBufferPointer { p in
+                out.scalars.withUnsafeMutableBufferPointer { o in
+                    Parallel.forRanges(p.count) { range in
+                        for i in range { o[i] = flags[i] ? p[i] * scale : 0 }
+                    }
+                }
+            }
+        }
+        return out
     }
 }

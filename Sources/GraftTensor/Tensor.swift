@@ -29,7 +29,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
 
     /// A tensor whose elements are not initialised: only for outputs that are
     /// overwritten entirely (GEMM with `beta = 0`), to skip zero-filling.
-    init(uninitialized shape: [Int]) {
+    @usableFromInline init(uninitialized shape: [Int]) {
         let count = Tensor.count(of: shape)
         self.shape = shape
         scalars = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }

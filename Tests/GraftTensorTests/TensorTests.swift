@@ -152,12 +152,21 @@ func random(_ shape: [Int], seed: UInt64 = 1) -> Tensor {
 
     @Test func dropoutIsSeededAndScaled() {
         var g1 = SeededGenerator(seed: 42), g2 = SeededGenerator(seed: 42)
-        let m1 = Tensor.dropoutMask(shape: [10_000], probability: 0.25, generator: &g1)
-        let m2 = Tensor.dropoutMask(shape: [10_000], probability: 0.25, generator: &g2)
+        let before = BLAS.threadCount
+        defer { BLAS.setThreadCount(before) }
+        BLAS.setThreadCount(1)
+        let m1 = DropoutMask(count: 300_001, probability: 0.25, generator: &g1).apply(to: Tensor(repeating: 1, shape: [300_001]))
+        BLAS.setThreadCount(2)
+        let m2 = DropoutMask(count: 300_001, probability: 0.25, generator: &g2).apply(to: Tensor(repeating: 1, shape: [300_001]))
         #expect(m1 == m2)
         let dropped = m1.scalars.filter { $0 == 0 }.count
-        #expect(abs(Double(dropped) / 10_000 - 0.25) < 0.02)
+        #expect(abs(Double(dropped) / 300_001 - 0.25) < 0.005)
         #expect(m1.scalars.allSatisfy { $0 == 0 || abs($0 - 4.0 / 3.0) < 1e-6 })
+        // Blocks are independent streams: the dropped fraction holds in every block.
+        for block in stride(from: 0, to: 300_001 - 65_536, by: 65_536) {
+            let share = Double(m1.scalars[block..<(block + 65_536)].filter { $0 == 0 }.count) / 65_536
+            #expect(abs(share - 0.25) < 0.01)
+        }
     }
 
     @Test func argmaxTopKAndNearestNeighbours() {
