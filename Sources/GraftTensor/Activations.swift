@@ -26,16 +26,25 @@ extension Tensor {
             value.scalars.withUnsafeMutableBufferPointer { v in
                 derivative.scalars.withUnsafeMutableBufferPointer { d in
                     Parallel.forRanges(x.count) { range in
-                        for i in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
-                            let lanes = Swift.min(8, range.upperBound - i)
-                            var x8 = FastMath.Vector()
-                            for j in 0..<lanes { x8[j] = x[i + j] }
+                        @inline(__always) func gelu(_ x8: FastMath.Vector) -> (FastMath.Vector, FastMath.Vector) {
                             let cdf = 0.5 * (1 + FastMath.erf(x8 * 0.70710678118654752))
-                            let value8 = x8 * cdf, derivative8 = cdf + x8 * 0.3989422804014327 * FastMath.exp(-0.5 * x8 * x8)
-                            for j in 0..<lanes {
-                                v[i + j] = value8[j]
-                                d[i + j] = derivative8[j]
-                            }
+                            return (x8 * cdf, cdf + x8 * 0.3989422804014327 * FastMath.exp(-0.5 * x8 * x8))
+                        }
+                        let (source, values, derivatives) = (UnsafeRawPointer(x.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
+                                                             UnsafeMutableRawPointer(d.baseAddress!))
+                        let whole = range.lowerBound + range.count / 8 * 8
+                        for i in stride(from: range.lowerBound, to: whole, by: 8) {
+                            let (value8, derivative8) = gelu(source.loadUnaligned(fromByteOffset: i * 4, as: FastMath.Vector.self))
+                            values.storeBytes(of: value8, toByteOffset: i * 4, as: FastMath.Vector.self)
+                            derivatives.storeBytes(of: derivative8, toByteOffset: i * 4, as: FastMath.Vector.self)
+                        }
+                        guard whole < range.upperBound else { return }
+                        var tail = FastMath.Vector()
+                        for i in whole..<range.upperBound { tail[i - whole] = x[i] }
+                        let (value8, derivative8) = gelu(tail)
+                        for i in whole..<range.upperBound {
+                            v[i] = value8[i - whole]
+                            d[i] = derivative8[i - whole]
                         }
                     }
                 }
