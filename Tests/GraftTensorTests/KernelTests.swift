@@ -59,3 +59,26 @@ import Testing
         }
     }
 }
+
+/// GEMMs split across workers (blocks of rows or of columns of the output)
+/// against the same GEMM run whole, for every transpose combination.
+@Suite(.serialized) struct SplitGEMMTests {
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func splitGEMMsEqualTheWholeGEMM(transposeA: Bool, transposeB: Bool) {
+        let before = BLAS.threadCount
+        defer { BLAS.setThreadCount(before) }
+        // Tall (split by rows) and wide (split by columns) products, each at least 2 x 4 MFLOP (two workers).
+        for (m, n, k) in [(300, 90, 400), (70, 410, 150)] {
+            let a = random(transposeA ? [k, m] : [m, k], seed: 3), b = random(transposeB ? [n, k] : [k, n], seed: 4)
+            BLAS.setThreadCount(1)
+            let whole = Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB)
+            BLAS.setThreadCount(2)
+            let (counter, split) = GEMMCounter.measure { Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB) }
+            #expect(split == whole)
+            #expect(counter.calls == 1 && counter.flops == 2 * m * n * k)
+            let reference = naiveMatmul((transposeA ? transpose2D(a) : a).scalars, (transposeB ? transpose2D(b) : b).scalars,
+                                        m: m, k: k, n: n)
+            #expect(zip(split.scalars, reference).allSatisfy { abs($0 - $1) < 1e-3 })
+        }
+    }
+}
