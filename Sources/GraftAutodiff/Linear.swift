@@ -11,7 +11,9 @@ extension Variable {
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) must be [\(outputs)]") }
         let rows = x.value.count / Swift.max(inputs, 1)
-        var output = Tensor(zeros: Array(x.shape.dropLast()) + [outputs])
+        // Every element is written: by the bias rows and the GEMM (`beta = 1`), or by the GEMM alone.
+        var output = rows > 0 && inputs > 0 || bias != nil
+            ? Tensor(uninitialized: Array(x.shape.dropLast()) + [outputs]) : Tensor(zeros: Array(x.shape.dropLast()) + [outputs])
         output.scalars.withUnsafeMutableBufferPointer { out in
             if let bias {
                 bias.value.scalars.withUnsafeBufferPointer { b in

@@ -23,9 +23,8 @@ extension Variable {
         let scale = counted == 0 ? 0 : 1 / Float(counted)
         return differentiable(Tensor(scalar: Float(total) * scale), logits) { g, _ in
             // (softmax - one-hot) * scale, computed in place in one pass per row.
-            var d = logProbabilities
             let factor = scale * g.scalar
-            d.forEachRow { p, row in
+            let d = logProbabilities.mappingRows { p, row in
                 let target = targets[row]
                 if target == ignoreIndex {
                     for j in p.indices { p[j] = 0 }

@@ -75,21 +75,17 @@ extension Tensor {
 
     /// Softmax over the last axis.
     public func softmax() -> Tensor {
-        var out = self
-        out.forEachRow { row in Tensor.softmaxInPlace(row) }
-        return out
+        mappingRows { row, _ in Tensor.softmaxInPlace(row) }
     }
 
     /// Log-softmax over the last axis (numerically stable).
     public func logSoftmax() -> Tensor {
-        var out = self
-        out.forEachRow { row in
+        mappingRows { row, _ in
             var peak = -Float.infinity
             for j in row.indices { peak = Swift.max(peak, row[j]) }
             let shift = peak + logf(FastMath.sumOfExp(row, minus: peak))
             for j in row.indices { row[j] -= shift }
         }
-        return out
     }
 
     /// Attention probabilities: softmax over the last axis of `scale * scores + mask`,
@@ -99,16 +95,14 @@ extension Tensor {
     public func maskedSoftmax(keyMask: [Int], scale: Float) -> Tensor {
         precondition(rank == 4 && keyMask.count == shape[0] * shape[3],
                      "maskedSoftmax: scores \(shape) need [batch, heads, queries, keys] and a mask of batch * keys entries")
-        var out = self
         let keys = shape[3], rowsPerExample = shape[1] * shape[2]
-        keyMask.withUnsafeBufferPointer { mask in
-            out.forEachRow { row, index in
+        return keyMask.withUnsafeBufferPointer { mask in
+            mappingRows { row, index in
                 let maskBase = (index / rowsPerExample) * keys
                 for j in 0..<keys { row[j] = mask[maskBase + j] == 0 ? -1e9 : row[j] * scale }
                 Tensor.softmaxInPlace(row)
             }
         }
-        return out
     }
 
     /// Replaces a row by its softmax.
@@ -123,51 +117,50 @@ extension Tensor {
         for j in row.indices { row[j] *= inverse }
     }
 
-    /// Runs `body` on every row (last axis) of this tensor, rows split across cores.
+    /// A tensor of this shape whose rows are copies of this tensor's rows, each
+    /// then changed in place by `body(row, index)`; rows are split across cores.
     @inlinable
-    public mutating func forEachRow(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
-        forEachRow { row, _ in body(row) }
-    }
-
-    /// Runs `body` on every row (last axis) with its index, rows split across cores.
-    @inlinable
-    public mutating func forEachRow(_ body: (UnsafeMutableBufferPointer<Float>, Int) -> Void) {
+    public func mappingRows(_ body: (UnsafeMutableBufferPointer<Float>, Int) -> Void) -> Tensor {
         let width = shape.last ?? 1
-        guard width > 0 else { return }
-        scalars.withUnsafeMutableBufferPointer { p in
-            Parallel.forRows(p.count / width, width: width) { rows in
-                for r in rows { body(UnsafeMutableBufferPointer(rebasing: p[(r * width)..<((r + 1) * width)]), r) }
+        guard width > 0, count > 0 else { return self }
+        var out = Tensor(uninitialized: shape)
+        scalars.withUnsafeBufferPointer { source in
+            out.scalars.withUnsafeMutableBufferPointer { p in
+                Parallel.forRows(p.count / width, width: width) { rows in
+                    for r in rows {
+                        let row = UnsafeMutableBufferPointer(rebasing: p[(r * width)..<((r + 1) * width)])
+                        row.baseAddress!.update(from: source.baseAddress! + r * width, count: width)
+                        body(row, r)
+                    }
+                }
             }
         }
+        return out
     }
 
     /// Softmax pullback given the softmax output `y` and upstream gradient `dy`
     /// (last axis): `dx = y * (dy - sum(dy * y))`.
     public static func softmaxBackward(output y: Tensor, gradient dy: Tensor) -> Tensor {
-        var dx = dy
         y.scalars.withUnsafeBufferPointer { p in
-            dx.forEachRow { g, r in
+            dy.mappingRows { g, r in
                 let base = r * g.count
                 var dot: Float = 0
                 for j in g.indices { dot += g[j] * p[base + j] }
                 for j in g.indices { g[j] = p[base + j] * (g[j] - dot) }
             }
         }
-        return dx
     }
 
     /// Log-softmax pullback given the log-softmax output and upstream gradient:
     /// `dx = dy - softmax * sum(dy)`.
     public static func logSoftmaxBackward(output y: Tensor, gradient dy: Tensor) -> Tensor {
-        var dx = dy
         y.scalars.withUnsafeBufferPointer { p in
-            dx.forEachRow { g, r in
+            dy.mappingRows { g, r in
                 let base = r * g.count
                 var total: Float = 0
                 for j in g.indices { total += g[j] }
                 for j in g.indices { g[j] -= FastMath.exp(p[base + j]) * total }
             }
         }
-        return dx
     }
 }

@@ -4,12 +4,12 @@ extension Tensor {
     public func gatherRows(_ indices: [Int]) -> Tensor {
         precondition(rank == 2, "gatherRows: table must be 2-D, got \(shape)")
         let (rows, width) = (shape[0], shape[1])
-        var out = Tensor(zeros: [indices.count, width])
+        var out = Tensor(uninitialized: [indices.count, width])
         out.scalars.withUnsafeMutableBufferPointer { po in
             scalars.withUnsafeBufferPointer { ps in
                 for (i, row) in indices.enumerated() {
                     precondition(row >= 0 && row < rows, "gatherRows: index \(row) out of range 0..<\(rows)")
-                    for j in 0..<width { po[i * width + j] = ps[row * width + j] }
+                    (po.baseAddress! + i * width).update(from: ps.baseAddress! + row * width, count: width)
                 }
             }
         }

@@ -16,14 +16,14 @@ extension Tensor {
         precondition(gamma.shape == [width] && beta.shape == [width],
                      "layerNorm: gamma \(gamma.shape) and beta \(beta.shape) must be [\(width)] for input \(shape)")
         let rows = width == 0 ? 0 : count / width
-        var normalized = self
         var output = Tensor(uninitialized: shape)
         var rstd = [Float](repeating: 0, count: rows)
+        var normalized = self
         output.scalars.withUnsafeMutableBufferPointer { o in
             rstd.withUnsafeMutableBufferPointer { inverse in
                 gamma.scalars.withUnsafeBufferPointer { g in
                     beta.scalars.withUnsafeBufferPointer { b in
-                        normalized.forEachRow { n, r in
+                        normalized = mappingRows { n, r in
                             var mean: Float = 0
                             for j in 0..<width { mean += n[j] }
                             mean /= Float(width)
@@ -72,10 +72,9 @@ extension Tensor {
             }
             (dgamma, dbeta) = (dg, db)
         }
-        var dx = dy
-        forward.normalized.scalars.withUnsafeBufferPointer { xhat in
+        let dx = forward.normalized.scalars.withUnsafeBufferPointer { xhat in
             gamma.scalars.withUnsafeBufferPointer { g in
-                dx.forEachRow { d, r in
+                dy.mappingRows { d, r in
                     let base = r * width
                     var sumDxhat: Float = 0
                     var sumDxhatXhat: Float = 0

@@ -28,8 +28,8 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public init(zeros shape: [Int]) { self.init(repeating: 0, shape: shape) }
 
     /// A tensor whose elements are not initialised: only for outputs that are
-    /// overwritten entirely (GEMM with `beta = 0`), to skip zero-filling.
-    @usableFromInline init(uninitialized shape: [Int]) {
+    /// overwritten entirely (GEMM with `beta = 0`, element-wise kernels), to skip zero-filling.
+    public init(uninitialized shape: [Int]) {
         let count = Tensor.count(of: shape)
         self.shape = shape
         scalars = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
