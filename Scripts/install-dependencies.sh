@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system packages Graft builds and tests with (Debian / Ubuntu).
+# Installs the system packages Graft builds and tests with (Debian / Ubuntu),
+# including dataset-fashion-mnist, which the fashion-mnist recipe and its test read.
 # Skips apt entirely when everything is already present.
 set -euo pipefail
-packages=(libopenblas-dev libhdf5-dev hdf5-tools pkg-config)
+packages=(libopenblas-dev libhdf5-dev hdf5-tools pkg-config dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -257,7 +257,9 @@ def report(suite, kernels, counts, e5, command):
       "AdapterHub `SeqBnConfig` / `SeqBnInvConfig` with reduction factor 16, or full fine-tuning), run right after "
       "Graft with the same shape, method, steps and threads. Graft runs each step twice: with the vocabulary decoder "
       "at the masked positions only (**masked**, what `adapt mlm` does) and at all 1,024 positions (**all**, the "
-      "peer's work). `mos` and `unipt` have no peer. Medians of the timed steps; peak RSS of the whole process.\n")
+      "peer's work). `mos` and `unipt` have no peer. Medians of the timed steps; peak RSS of the whole process. "
+      "On this shared 2-core machine step times vary by 5-15% between invocations, for both sides (see the peer's "
+      "README): compare the ratios within one invocation, and rerun before reading much into a single row.\n")
     w("GFLOP/s use the peer script's FLOP model (the decoder at every position) for both sides, as a fraction of "
       "the sgemm peak above; the masked run does less work than the model counts, so its fraction is also given "
       "from the GEMMs it actually ran (`executed`).\n")
