@@ -1,6 +1,7 @@
 import CBLAS
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Thin wrapper over OpenBLAS: single-precision GEMM with transpose flags, on
 /// Graft's own worker threads.
@@ -20,10 +21,10 @@ public enum BLAS {
     /// if set, else the number of cores, until `setThreadCount` changes it.
     public static var threadCount: Int { configured.withLock { $0 } }
 
-    private static let configured: NSLocked<Int> = {
+    private static let configured: Mutex<Int> = {
         openblas_set_num_threads(1)
         let environment = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init)
-        return NSLocked(Swift.max(1, environment ?? ProcessInfo.processInfo.activeProcessorCount))
+        return Mutex(Swift.max(1, environment ?? ProcessInfo.processInfo.activeProcessorCount))
     }()
 
     /// Whether the current thread is a worker of `concurrentPerform` (its GEMMs run whole).
@@ -55,32 +56,16 @@ public enum BLAS {
         let length = splitRows ? m : n
         let step = (length + workers - 1) / workers
         let block = step >= 16 ? (step + 15) / 16 * 16 : step
-        let (sa, sb, sc) = (SendablePointer(a), SendablePointer(b), SendableMutablePointer(c))
         concurrentPerform(workers: (length + block - 1) / block) { worker in
             let start = worker * block, size = Swift.min(block, length - start)
             guard size > 0 else { return }
             if splitRows {
-                run(m: size, n: n, a: sa.pointer + (transposeA ? start : start * lda), b: sb.pointer, c: sc.pointer + start * ldc)
+                run(m: size, n: n, a: a + (transposeA ? start : start * lda), b: b, c: c + start * ldc)
             } else {
-                run(m: m, n: size, a: sa.pointer, b: sb.pointer + (transposeB ? start * ldb : start), c: sc.pointer + start)
+                run(m: m, n: size, a: a, b: b + (transposeB ? start * ldb : start), c: c + start)
             }
         }
     }
-}
-
-/// A value behind a lock.
-final class NSLocked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
-}
-
-/// Raw pointers handed to workers that write disjoint parts of the buffers.
-struct SendablePointer: @unchecked Sendable { let pointer: UnsafePointer<Float>; init(_ p: UnsafePointer<Float>) { pointer = p } }
-struct SendableMutablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ p: UnsafeMutablePointer<Float>) { pointer = p }
 }
 
 extension BLAS {
@@ -97,8 +82,10 @@ extension BLAS {
 
 extension BLAS {
     /// Calls `body(worker)` for every `worker` in `0..<workers` on concurrent
-    /// threads; each GEMM that `body` runs runs whole on the thread that calls it
-    /// and counts towards the caller's `GEMMCounter`.
+    /// threads: the one way Graft runs work in parallel (GEMM blocks, attention
+    /// heads, `Parallel` loops). Each GEMM and `Parallel` loop that `body` runs
+    /// runs whole on the thread that calls it, and GEMMs count towards the
+    /// caller's `GEMMCounter`.
     public static func concurrentPerform(workers: Int, _ body: (Int) -> Void) {
         guard workers > 1 else {
             if workers == 1 { $insideWorker.withValue(true) { body(0) } }

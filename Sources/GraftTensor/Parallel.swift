@@ -1,31 +1,24 @@
-import Dispatch
-
-/// Data-parallel loops over the cores OpenBLAS may use (`BLAS.threadCount`),
-/// for the element-wise and row-wise kernels between GEMMs.
+/// Data-parallel loops over Graft's worker threads (`BLAS.threadCount`), for
+/// the element-wise and row-wise kernels between GEMMs.
 public enum Parallel {
     /// Calls `body` on disjoint ranges that together cover `0..<count`. Runs on
-    /// several threads when there are more threads than one and at least
-    /// `2 * grain` items; otherwise `body(0..<count)` runs on the caller's thread.
+    /// several threads (`BLAS.concurrentPerform`) when there are more threads
+    /// than one and at least `2 * grain` items, and the caller is not already a
+    /// worker; otherwise `body(0..<count)` runs on the caller's thread.
     /// `body` must only write to the items of its own range.
-    @inlinable
     public static func forRanges(_ count: Int, grain: Int = 32768, _ body: (Range<Int>) -> Void) {
-        let workers = Swift.min(BLAS.threadCount, count / Swift.max(grain, 1))
+        let workers = BLAS.insideWorker ? 1 : Swift.min(BLAS.threadCount, count / Swift.max(grain, 1))
         guard workers > 1 else {
             if count > 0 { body(0..<count) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            // Each worker touches only its own range, so sharing `body` is safe.
-            nonisolated(unsafe) let work = body
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                work((count * worker / workers)..<(count * (worker + 1) / workers))
-            }
+        BLAS.concurrentPerform(workers: workers) { worker in
+            body((count * worker / workers)..<(count * (worker + 1) / workers))
         }
     }
 
     /// `forRanges` over the rows of a `rows x width` layout, with the grain
     /// chosen so that each worker gets at least `grain` elements.
-    @inlinable
     public static func forRows(_ rows: Int, width: Int, grain: Int = 32768, _ body: (Range<Int>) -> Void) {
         forRanges(rows, grain: Swift.max(1, grain / Swift.max(width, 1)), body)
     }
