@@ -22,8 +22,11 @@ let package = Package(
 
         // The numeric kernels are optimised in debug builds too: their SIMD code is
         // orders of magnitude slower unoptimised, and the tests run real models.
-        .target(name: "GraftTensor", dependencies: ["CBLAS"], swiftSettings: optimisedInDebug),
-        .target(name: "GraftAutodiff", dependencies: ["GraftTensor"], swiftSettings: optimisedInDebug),
+        .target(name: "GraftTensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimisedInDebug),
+        .target(name: "GraftAutodiff", dependencies: ["GraftTensor", "CKernels"], swiftSettings: optimisedInDebug),
+        // exp, GELU and softmax in C, compiled for several x86 vector extensions and
+        // picked at load time (Swift code is built for the baseline ISA only).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "GraftNN", dependencies: ["GraftAutodiff"]),
         .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN"]),
         .target(name: "GraftText"),
@@ -38,7 +41,7 @@ let package = Package(
         // Counts the benchmark's heap allocations (interposes malloc in graft-bench only).
         .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 
-        .testTarget(name: "GraftTensorTests", dependencies: ["GraftTensor"]),
+        .testTarget(name: "GraftTensorTests", dependencies: ["GraftTensor", "CKernels"]),
         .testTarget(name: "GraftAutodiffTests", dependencies: ["GraftAutodiff", "GraftNN"]),
         .testTarget(name: "GraftAdaptersTests", dependencies: ["GraftAdapters", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftText", "GraftTestSupport"], resources: [.copy("Fixtures")]),

@@ -63,7 +63,8 @@ extension Variable {
 
     /// Layer normalisation over the last axis with scale `gamma` and shift `beta`.
     public func layerNorm(gamma: Variable, beta: Variable, epsilon: Float) -> Variable {
-        let result = value.layerNorm(gamma: gamma.value, beta: beta.value, epsilon: epsilon)
+        let result = value.layerNorm(gamma: gamma.value, beta: beta.value, epsilon: epsilon,
+                                     keepingNormalized: isTracked || gamma.isTracked || beta.isTracked)
         return differentiable(result.output, self, gamma, beta) { g, needed in
             let grads = Tensor.layerNormBackward(result, gamma: gamma.value, gradient: g,
                                                  parameterGradients: needed[1] || needed[2])

@@ -1,3 +1,4 @@
+import CKernels
 import GraftTensor
 
 extension Variable {
@@ -190,48 +191,14 @@ private struct AttentionLayout {
         return UnsafePointer(buffer)
     }
 
-    /// Row-wise softmax of `scores ⊙ factors + shifts` in place, eight keys at a time.
+    /// Row-wise softmax of `scores ⊙ factors + shifts` in place.
     private func softmax(_ s: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, shifts: UnsafePointer<Float>) {
-        let whole = length / 8 * 8
-        for row in stride(from: 0, to: block, by: length) {
-            let r = s + row
-            var peaks = Vector(repeating: -.infinity)
-            for j in stride(from: 0, to: whole, by: 8) {
-                let x = load(r + j) * load(factors + j) + load(shifts + j)
-                store(x, r + j)
-                peaks = maximum(peaks, x)
-            }
-            var peak = peaks.max()
-            for j in whole..<length {
-                r[j] = r[j] * factors[j] + shifts[j]
-                peak = Swift.max(peak, r[j])
-            }
-            var sums = Vector()
-            for j in stride(from: 0, to: whole, by: 8) {
-                let e = FastMath.exp(load(r + j) - peak)
-                store(e, r + j)
-                sums += e
-            }
-            var total = sums.sum()
-            for j in whole..<length {
-                r[j] = FastMath.exp(r[j] - peak)
-                total += r[j]
-            }
-            let inverse = 1 / total
-            for j in 0..<length { r[j] *= inverse }
-        }
+        for row in stride(from: 0, to: block, by: length) { graft_softmax(s + row, factors, shifts, length) }
     }
 
     /// `dS = scale · p ⊙ (dP - rowsum(dP ⊙ p))` in place of `dP`.
     private func softmaxBackward(_ d: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>) {
-        let whole = length / 8 * 8
-        for row in stride(from: 0, to: block, by: length) {
-            var dots = Vector()
-            for j in stride(from: row, to: row + whole, by: 8) { dots += load(d + j) * load(p + j) }
-            var dot = dots.sum()
-            for j in (row + whole)..<(row + length) { dot += d[j] * p[j] }
-            for j in row..<(row + length) { d[j] = p[j] * (d[j] - dot) * scale }
-        }
+        for row in stride(from: 0, to: block, by: length) { graft_softmax_backward(d + row, p + row, scale, length) }
     }
 }
 
@@ -239,22 +206,3 @@ private struct AttentionLayout {
 private func unset(_ count: Int) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }
-
-private typealias Vector = FastMath.Vector
-
-@inline(__always)
-private func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
-
-@inline(__always)
-private func load(_ p: UnsafeMutablePointer<Float>) -> Vector { load(UnsafePointer(p)) }
-
-/// Lane-wise maximum as a bitwise blend (the generic `pointwiseMax` is not vectorised).
-@inline(__always)
-private func maximum(_ a: Vector, _ b: Vector) -> Vector {
-    let greater = unsafeBitCast(a .> b, to: SIMD8<Int32>.self)
-    let (x, y) = (unsafeBitCast(a, to: SIMD8<Int32>.self), unsafeBitCast(b, to: SIMD8<Int32>.self))
-    return unsafeBitCast(x & greater | y & ~greater, to: Vector.self)
-}
-
-@inline(__always)
-private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self) }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import GraftTensor
 
@@ -29,7 +30,7 @@ extension Variable {
                 if target == ignoreIndex {
                     for j in p.indices { p[j] = 0 }
                 } else {
-                    FastMath.transform(p) { FastMath.exp($0) * factor }
+                    _ = graft_exp(p.baseAddress!, p.baseAddress!, 0, factor, p.count)
                     p[target] -= factor
                 }
             }

@@ -1,52 +1,33 @@
+import CKernels
 import Foundation
 
 /// Activation functions and (log-)softmax, with the derivative kernels their
 /// pullbacks use.
 extension Tensor {
     /// GELU in the exact erf form used by BERT: `x * Φ(x)`.
-    public func gelu() -> Tensor {
-        var out = self
-        out.scalars.withUnsafeMutableBufferPointer { p in
-            Parallel.forRanges(p.count) { range in
-                FastMath.transform(UnsafeMutableBufferPointer(rebasing: p[range])) { x in
-                    0.5 * x * (1 + FastMath.erf(x * 0.70710678118654752))
-                }
-            }
-        }
-        return out
-    }
+    public func gelu() -> Tensor { applyingGELU(derivative: false).value }
 
     /// Derivative of `gelu` at each element: `Φ(x) + x φ(x)`.
     public func geluDerivative() -> Tensor { geluWithDerivative().derivative }
 
     /// GELU and its derivative in one pass.
     public func geluWithDerivative() -> (value: Tensor, derivative: Tensor) {
-        var value = Tensor(uninitialized: shape), derivative = Tensor(uninitialized: shape)
+        let (value, derivative) = applyingGELU(derivative: true)
+        return (value, derivative!)
+    }
+
+    private func applyingGELU(derivative wanted: Bool) -> (value: Tensor, derivative: Tensor?) {
+        var value = Tensor(uninitialized: shape)
+        var derivative = wanted ? Tensor(uninitialized: shape) : nil
         scalars.withUnsafeBufferPointer { x in
             value.scalars.withUnsafeMutableBufferPointer { v in
-                derivative.scalars.withUnsafeMutableBufferPointer { d in
+                derivative?.scalars.withUnsafeMutableBufferPointer { d in
                     Parallel.forRanges(x.count) { range in
-                        @inline(__always) func gelu(_ x8: FastMath.Vector) -> (FastMath.Vector, FastMath.Vector) {
-                            let cdf = 0.5 * (1 + FastMath.erf(x8 * 0.70710678118654752))
-                            return (x8 * cdf, cdf + x8 * 0.3989422804014327 * FastMath.exp(-0.5 * x8 * x8))
-                        }
-                        let (source, values, derivatives) = (UnsafeRawPointer(x.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
-                                                             UnsafeMutableRawPointer(d.baseAddress!))
-                        let whole = range.lowerBound + range.count / 8 * 8
-                        for i in stride(from: range.lowerBound, to: whole, by: 8) {
-                            let (value8, derivative8) = gelu(source.loadUnaligned(fromByteOffset: i * 4, as: FastMath.Vector.self))
-                            values.storeBytes(of: value8, toByteOffset: i * 4, as: FastMath.Vector.self)
-                            derivatives.storeBytes(of: derivative8, toByteOffset: i * 4, as: FastMath.Vector.self)
-                        }
-                        guard whole < range.upperBound else { return }
-                        var tail = FastMath.Vector()
-                        for i in whole..<range.upperBound { tail[i - whole] = x[i] }
-                        let (value8, derivative8) = gelu(tail)
-                        for i in whole..<range.upperBound {
-                            v[i] = value8[i - whole]
-                            d[i] = derivative8[i - whole]
-                        }
+                        graft_gelu(x.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
+                                   d.baseAddress! + range.lowerBound, range.count)
                     }
+                } ?? Parallel.forRanges(x.count) { range in
+                    graft_gelu(x.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound, nil, range.count)
                 }
             }
         }
@@ -59,9 +40,13 @@ extension Tensor {
     public func silu() -> Tensor { map { $0 * Tensor.sigmoid($0) } }
     public func tanh() -> Tensor { map { tanhf($0) } }
     public func exp() -> Tensor {
-        var out = self
-        out.scalars.withUnsafeMutableBufferPointer { p in
-            Parallel.forRanges(p.count) { FastMath.transform(UnsafeMutableBufferPointer(rebasing: p[$0]), FastMath.exp) }
+        var out = Tensor(uninitialized: shape)
+        scalars.withUnsafeBufferPointer { x in
+            out.scalars.withUnsafeMutableBufferPointer { y in
+                Parallel.forRanges(x.count) { range in
+                    _ = graft_exp(x.baseAddress! + range.lowerBound, y.baseAddress! + range.lowerBound, 0, 1, range.count)
+                }
+            }
         }
         return out
     }
@@ -83,7 +68,7 @@ extension Tensor {
         mappingRows { row, _ in
             var peak = -Float.infinity
             for j in row.indices { peak = Swift.max(peak, row[j]) }
-            let shift = peak + logf(FastMath.sumOfExp(row, minus: peak))
+            let shift = peak + logf(graft_exp(row.baseAddress!, nil, peak, 1, row.count))
             for j in row.indices { row[j] -= shift }
         }
     }
@@ -106,15 +91,9 @@ extension Tensor {
     }
 
     /// Replaces a row by its softmax.
-    @inlinable
     public static func softmaxInPlace(_ row: UnsafeMutableBufferPointer<Float>) {
-        var peak = -Float.infinity
-        for j in row.indices { peak = Swift.max(peak, row[j]) }
-        FastMath.transform(row) { FastMath.exp($0 - peak) }
-        var total: Float = 0
-        for j in row.indices { total += row[j] }
-        let inverse = 1 / total
-        for j in row.indices { row[j] *= inverse }
+        guard let base = row.baseAddress else { return }
+        graft_softmax(base, nil, nil, row.count)
     }
 
     /// A tensor of this shape whose rows are copies of this tensor's rows, each
@@ -142,12 +121,7 @@ extension Tensor {
     /// (last axis): `dx = y * (dy - sum(dy * y))`.
     public static func softmaxBackward(output y: Tensor, gradient dy: Tensor) -> Tensor {
         y.scalars.withUnsafeBufferPointer { p in
-            dy.mappingRows { g, r in
-                let base = r * g.count
-                var dot: Float = 0
-                for j in g.indices { dot += g[j] * p[base + j] }
-                for j in g.indices { g[j] = p[base + j] * (g[j] - dot) }
-            }
+            dy.mappingRows { g, r in graft_softmax_backward(g.baseAddress!, p.baseAddress! + r * g.count, 1, g.count) }
         }
     }
 
@@ -159,7 +133,7 @@ extension Tensor {
                 let base = r * g.count
                 var total: Float = 0
                 for j in g.indices { total += g[j] }
-                for j in g.indices { g[j] -= FastMath.exp(p[base + j]) * total }
+                for j in g.indices { g[j] -= expf(p[base + j]) * total }
             }
         }
     }

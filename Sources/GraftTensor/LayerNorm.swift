@@ -1,9 +1,12 @@
+import CKernels
+
 /// Layer normalisation over the last axis, with the statistics its pullback needs.
 public struct LayerNormResult: Sendable {
     /// `gamma * (x - mean) / sqrt(var + eps) + beta`.
     public var output: Tensor
-    /// The normalised input `(x - mean) * rstd`, same shape as the input.
-    public var normalized: Tensor
+    /// The normalised input `(x - mean) * rstd`, same shape as the input; nil when
+    /// not kept (no pullback will run).
+    public var normalized: Tensor?
     /// `1 / sqrt(var + eps)` per row.
     public var inverseStandardDeviation: [Float]
 }
@@ -11,33 +14,31 @@ public struct LayerNormResult: Sendable {
 extension Tensor {
     /// Normalises each row (last axis) to zero mean and unit variance (biased
     /// variance, as PyTorch), then scales by `gamma` and shifts by `beta`.
-    public func layerNorm(gamma: Tensor, beta: Tensor, epsilon: Float) -> LayerNormResult {
+    /// `keepingNormalized: false` skips the normalised copy the pullback needs.
+    public func layerNorm(gamma: Tensor, beta: Tensor, epsilon: Float, keepingNormalized: Bool = true) -> LayerNormResult {
         let width = shape.last ?? 1
         precondition(gamma.shape == [width] && beta.shape == [width],
                      "layerNorm: gamma \(gamma.shape) and beta \(beta.shape) must be [\(width)] for input \(shape)")
         let rows = width == 0 ? 0 : count / width
         var output = Tensor(uninitialized: shape)
+        var normalized = keepingNormalized ? Tensor(uninitialized: shape) : nil
         var rstd = [Float](repeating: 0, count: rows)
-        var normalized = self
-        output.scalars.withUnsafeMutableBufferPointer { o in
-            rstd.withUnsafeMutableBufferPointer { inverse in
-                gamma.scalars.withUnsafeBufferPointer { g in
-                    beta.scalars.withUnsafeBufferPointer { b in
-                        normalized = mappingRows { n, r in
-                            var mean: Float = 0
-                            for j in 0..<width { mean += n[j] }
-                            mean /= Float(width)
-                            var variance: Float = 0
-                            for j in 0..<width { let d = n[j] - mean; variance += d * d }
-                            variance /= Float(width)
-                            let inv = 1 / (variance + epsilon).squareRoot()
-                            inverse[r] = inv
-                            let base = r * width
-                            for j in 0..<width {
-                                let xhat = (n[j] - mean) * inv
-                                n[j] = xhat
-                                o[base + j] = xhat * g[j] + b[j]
+        scalars.withUnsafeBufferPointer { x in
+            output.scalars.withUnsafeMutableBufferPointer { o in
+                rstd.withUnsafeMutableBufferPointer { inverse in
+                    gamma.scalars.withUnsafeBufferPointer { g in
+                        beta.scalars.withUnsafeBufferPointer { b in
+                            func normalize(into n: UnsafeMutablePointer<Float>?) {
+                                Parallel.forRows(rows, width: width) { range in
+                                    for r in range {
+                                        let base = r * width
+                                        inverse[r] = graft_layer_norm(x.baseAddress! + base, g.baseAddress!, b.baseAddress!, epsilon,
+                                                                      o.baseAddress! + base, n.map { $0 + base }, width)
+                                    }
+                                }
                             }
+                            if normalized == nil { normalize(into: nil) }
+                            normalized?.scalars.withUnsafeMutableBufferPointer { normalize(into: $0.baseAddress) }
                         }
                     }
                 }
@@ -53,13 +54,16 @@ extension Tensor {
         _ forward: LayerNormResult, gamma: Tensor, gradient dy: Tensor, parameterGradients: Bool = true
     ) -> (input: Tensor, gamma: Tensor?, beta: Tensor?) {
         let width = gamma.count
+        guard let normalized = forward.normalized else {
+            preconditionFailure("layerNormBackward: the forward pass did not keep the normalised input")
+        }
         var dgamma: Tensor?, dbeta: Tensor?
         if parameterGradients {
             var dg = Tensor(zeros: [width]), db = Tensor(zeros: [width])
             dg.scalars.withUnsafeMutableBufferPointer { dg in
                 db.scalars.withUnsafeMutableBufferPointer { db in
                     dy.scalars.withUnsafeBufferPointer { d in
-                        forward.normalized.scalars.withUnsafeBufferPointer { xhat in
+                        normalized.scalars.withUnsafeBufferPointer { xhat in
                             for base in stride(from: 0, to: d.count, by: width) {
                                 for j in 0..<width {
                                     dg[j] += d[base + j] * xhat[base + j]
@@ -72,21 +76,11 @@ extension Tensor {
             }
             (dgamma, dbeta) = (dg, db)
         }
-        let dx = forward.normalized.scalars.withUnsafeBufferPointer { xhat in
+        let dx = normalized.scalars.withUnsafeBufferPointer { xhat in
             gamma.scalars.withUnsafeBufferPointer { g in
                 dy.mappingRows { d, r in
-                    let base = r * width
-                    var sumDxhat: Float = 0
-                    var sumDxhatXhat: Float = 0
-                    for j in 0..<width {
-                        let dxhat = d[j] * g[j]
-                        sumDxhat += dxhat
-                        sumDxhatXhat += dxhat * xhat[base + j]
-                    }
-                    let scale = forward.inverseStandardDeviation[r] / Float(width)
-                    for j in 0..<width {
-                        d[j] = scale * (Float(width) * d[j] * g[j] - sumDxhat - xhat[base + j] * sumDxhatXhat)
-                    }
+                    graft_layer_norm_backward(d.baseAddress!, xhat.baseAddress! + r * width, g.baseAddress!,
+                                              forward.inverseStandardDeviation[r], width)
                 }
             }
         }

@@ -1,0 +1,36 @@
+#ifndef GRAFT_CKERNELS_H
+#define GRAFT_CKERNELS_H
+
+/// Vectorised element-wise kernels on contiguous Float32 arrays, single-threaded
+/// (callers split work across cores). On x86-64 each is compiled for AVX-512,
+/// AVX2 + FMA and the baseline, and the loader picks the best the CPU supports.
+
+/// `y[i] = scale * e^(x[i] - shift)`, with the exponent clamped to [-87.3, 88.3];
+/// returns `Σ e^(x[i] - shift)`. `y` may be `x`, or NULL to compute only the sum.
+/// Relative error below 3e-7.
+float graft_exp(const float *x, float *y, float shift, float scale, long count);
+
+/// GELU in the exact erf form, `x Φ(x)`, into `value`, and its derivative
+/// `Φ(x) + x φ(x)` into `derivative` unless NULL. Absolute error below 5e-6.
+void graft_gelu(const float *x, float *value, float *derivative, long count);
+
+/// Replaces `row` by the softmax of `row ⊙ factors + shifts`
+/// (`factors` and `shifts` each NULL for none).
+void graft_softmax(float *row, const float *factors, const float *shifts, long count);
+
+/// Replaces `gradient` by the softmax pullback `scale · p ⊙ (gradient - Σ gradient ⊙ p)`,
+/// given the softmax output `p`.
+void graft_softmax_backward(float *gradient, const float *probabilities, float scale, long count);
+
+/// Layer normalisation of one row of `width`: writes `γ x̂ + β` to `output`, with
+/// `x̂ = (x - mean) / sqrt(variance + epsilon)` (biased variance), and `x̂` to
+/// `normalized` unless NULL; returns `1 / sqrt(variance + epsilon)`.
+float graft_layer_norm(const float *x, const float *gamma, const float *beta, float epsilon,
+                       float *output, float *normalized, long width);
+
+/// Replaces `gradient` (one row's upstream gradient) by the layer norm's input
+/// gradient, given the row's `x̂`, `γ` and `1 / sqrt(variance + epsilon)`.
+void graft_layer_norm_backward(float *gradient, const float *normalized, const float *gamma,
+                               float inverse_deviation, long width);
+
+#endif
