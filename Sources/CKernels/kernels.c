@@ -127,8 +127,8 @@ void graft_gelu(const float *x, float *value, float *derivative, long count) {
 }
 
 MULTIVERSIONED
-void graft_softmax(float *row, const float *factors, const float *shifts, long count) {
-    if (count <= 0) return;
+float graft_softmax(float *row, const float *factors, const float *shifts, float scale, long count) {
+    if (count <= 0) return -__builtin_inff();
     vector peaks = (vector)(-__builtin_inff());
     long i = 0;
     for (; i + lanes <= count; i += lanes) {
@@ -144,7 +144,7 @@ void graft_softmax(float *row, const float *factors, const float *shifts, long c
         row[i] = row[i] * (factors ? factors[i] : 1) + (shifts ? shifts[i] : 0);
         peak = row[i] > peak ? row[i] : peak;
     }
-    float inverse = 1 / graft_exp(row, row, peak, 1, count);
+    float total = graft_exp(row, row, peak, 1, count), inverse = scale / total;
     for (i = 0; i + lanes <= count; i += lanes) {
         vector s;
         load(&s, row + i);
@@ -152,6 +152,7 @@ void graft_softmax(float *row, const float *factors, const float *shifts, long c
         store(row + i, &s);
     }
     for (; i < count; i++) row[i] *= inverse;
+    return peak + __builtin_logf(total);
 }
 
 MULTIVERSIONED

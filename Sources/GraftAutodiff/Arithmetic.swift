@@ -1,32 +1,39 @@
 import GraftTensor
 
 /// Element-wise arithmetic with broadcasting; each pullback sums the gradient
-/// back to its operand's shape.
+/// back to its operand's shape. Pullbacks keep shapes, and operand values only
+/// where the other operand's gradient needs them.
 extension Variable {
     public static func + (a: Variable, b: Variable) -> Variable {
-        differentiable(a.value + b.value, a, b) { g, needed in
-            [needed[0] ? g.summed(toShape: a.shape) : nil, needed[1] ? g.summed(toShape: b.shape) : nil]
+        let (shapeA, shapeB) = (a.shape, b.shape)
+        return differentiable(a.value + b.value, a, b) { g, needed in
+            [needed[0] ? g.summed(toShape: shapeA) : nil, needed[1] ? g.summed(toShape: shapeB) : nil]
         }
     }
 
     public static func - (a: Variable, b: Variable) -> Variable {
-        differentiable(a.value - b.value, a, b) { g, needed in
-            [needed[0] ? g.summed(toShape: a.shape) : nil, needed[1] ? (-g).summed(toShape: b.shape) : nil]
+        let (shapeA, shapeB) = (a.shape, b.shape)
+        return differentiable(a.value - b.value, a, b) { g, needed in
+            [needed[0] ? g.summed(toShape: shapeA) : nil, needed[1] ? (-g).summed(toShape: shapeB) : nil]
         }
     }
 
     public static func * (a: Variable, b: Variable) -> Variable {
-        differentiable(a.value * b.value, a, b) { g, needed in
-            [needed[0] ? (g * b.value).summed(toShape: a.shape) : nil,
-             needed[1] ? (g * a.value).summed(toShape: b.shape) : nil]
+        let (shapeA, shapeB) = (a.shape, b.shape)
+        let (valueA, valueB) = (b.isTracked ? a.value : nil, a.isTracked ? b.value : nil)
+        return differentiable(a.value * b.value, a, b) { g, needed in
+            [needed[0] ? (g * valueB!).summed(toShape: shapeA) : nil,
+             needed[1] ? (g * valueA!).summed(toShape: shapeB) : nil]
         }
     }
 
     public static func / (a: Variable, b: Variable) -> Variable {
         let quotient = a.value / b.value
+        let (shapeA, shapeB, divisor) = (a.shape, b.shape, b.value)
+        let kept = b.isTracked ? quotient : nil
         return differentiable(quotient, a, b) { g, needed in
-            [needed[0] ? (g / b.value).summed(toShape: a.shape) : nil,
-             needed[1] ? (-(g * quotient) / b.value).summed(toShape: b.shape) : nil]
+            [needed[0] ? (g / divisor).summed(toShape: shapeA) : nil,
+             needed[1] ? (-(g * kept!) / divisor).summed(toShape: shapeB) : nil]
         }
     }
 

@@ -193,7 +193,7 @@ private struct AttentionLayout {
 
     /// Row-wise softmax of `scores ⊙ factors + shifts` in place.
     private func softmax(_ s: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, shifts: UnsafePointer<Float>) {
-        for row in stride(from: 0, to: block, by: length) { graft_softmax(s + row, factors, shifts, length) }
+        for row in stride(from: 0, to: block, by: length) { _ = graft_softmax(s + row, factors, shifts, 1, length) }
     }
 
     /// `dS = scale · p ⊙ (dP - rowsum(dP ⊙ p))` in place of `dP`.

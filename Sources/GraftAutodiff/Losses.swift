@@ -14,27 +14,26 @@ extension Variable {
         precondition(logits.value.rank == 2 && logits.shape[0] == targets.count,
                      "crossEntropy: logits \(logits.shape) must be [\(targets.count), classes]")
         let classes = logits.shape[1]
-        let logProbabilities = logits.value.logSoftmax()
-        let counted = targets.filter { $0 != ignoreIndex }.count
-        var total: Double = 0
-        for (row, target) in targets.enumerated() where target != ignoreIndex {
+        for target in targets where target != ignoreIndex {
             precondition(target >= 0 && target < classes, "crossEntropy: target \(target) outside 0..<\(classes)")
-            total -= Double(logProbabilities.scalars[row * classes + target])
         }
+        let counted = targets.filter { $0 != ignoreIndex }.count
         let scale = counted == 0 ? 0 : 1 / Float(counted)
-        return differentiable(Tensor(scalar: Float(total) * scale), logits) { g, _ in
-            // (softmax - one-hot) * scale, computed in place in one pass per row.
-            let factor = scale * g.scalar
-            let d = logProbabilities.mappingRows { p, row in
-                let target = targets[row]
-                if target == ignoreIndex {
-                    for j in p.indices { p[j] = 0 }
-                } else {
-                    _ = graft_exp(p.baseAddress!, p.baseAddress!, 0, factor, p.count)
-                    p[target] -= factor
-                }
+        // One pass per row gives both the loss term, log Σ e^z - z_target, and the
+        // gradient, (softmax - one-hot) * scale, which is all the pullback keeps.
+        var terms = [Float](repeating: 0, count: targets.count)
+        let gradient = terms.withUnsafeMutableBufferPointer { terms in
+            logits.value.mappingRows { row, index in
+                let target = targets[index]
+                guard target != ignoreIndex else { return row.update(repeating: 0) }
+                let logit = row[target]
+                terms[index] = graft_softmax(row.baseAddress!, nil, nil, scale, row.count) - logit
+                row[target] -= scale
             }
-            return [d]
+        }
+        let total = terms.reduce(0) { $0 + Double($1) }
+        return differentiable(Tensor(scalar: Float(total) * scale), logits) { g, _ in
+            [g.scalar == 1 ? gradient : gradient * g.scalar]
         }
     }
 

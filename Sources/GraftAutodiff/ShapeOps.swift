@@ -47,8 +47,9 @@ extension Variable {
     /// Embedding lookup: rows of a `[rows, width]` table; the pullback
     /// scatter-adds into the table.
     public static func gatherRows(_ table: Variable, _ indices: [Int]) -> Variable {
-        differentiable(table.value.gatherRows(indices), table) { g, _ in
-            var dTable = Tensor(zeros: table.shape)
+        let tableShape = table.shape
+        return differentiable(table.value.gatherRows(indices), table) { g, _ in
+            var dTable = Tensor(zeros: tableShape)
             dTable.scatterAddRows(indices, g)
             return [dTable]
         }

@@ -93,7 +93,7 @@ extension Tensor {
     /// Replaces a row by its softmax.
     public static func softmaxInPlace(_ row: UnsafeMutableBufferPointer<Float>) {
         guard let base = row.baseAddress else { return }
-        graft_softmax(base, nil, nil, row.count)
+        _ = graft_softmax(base, nil, nil, 1, row.count)
     }
 
     /// A tensor of this shape whose rows are copies of this tensor's rows, each

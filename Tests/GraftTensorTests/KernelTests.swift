@@ -39,10 +39,14 @@ import CKernels
             let x = (0..<count).map { sin(Float($0)) * 3 }
             let factors = (0..<count).map { Float($0 % 3) * 0.5 }, shifts = (0..<count).map { $0 % 4 == 0 ? Float(-1e9) : 0.25 }
             var row = x
-            graft_softmax(&row, factors, shifts, count)
+            let logPartition = graft_softmax(&row, factors, shifts, 1, count)
             let z = (0..<count).map { x[$0] * factors[$0] + shifts[$0] }
             let peak = z.max()!, denominator = z.map { expf($0 - peak) }.reduce(0, +)
             for j in 0..<count { #expect(abs(row[j] - expf(z[j] - peak) / denominator) < 1e-6) }
+            #expect(abs(logPartition - (peak + logf(denominator))) < 1e-5)
+            var scaled = x
+            _ = graft_softmax(&scaled, factors, shifts, 0.25, count)
+            for j in 0..<count { #expect(abs(scaled[j] - 0.25 * row[j]) < 1e-7) }
             let upstream = (0..<count).map { cos(Float($0)) }
             var gradient = upstream
             graft_softmax_backward(&gradient, row, 0.5, count)

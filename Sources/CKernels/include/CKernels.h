@@ -14,9 +14,9 @@ float graft_exp(const float *x, float *y, float shift, float scale, long count);
 /// `Φ(x) + x φ(x)` into `derivative` unless NULL. Absolute error below 5e-6.
 void graft_gelu(const float *x, float *value, float *derivative, long count);
 
-/// Replaces `row` by the softmax of `row ⊙ factors + shifts`
-/// (`factors` and `shifts` each NULL for none).
-void graft_softmax(float *row, const float *factors, const float *shifts, long count);
+/// Replaces `row` by `scale` times the softmax of `z = row ⊙ factors + shifts`
+/// (`factors` and `shifts` each NULL for none); returns `log Σ e^z`.
+float graft_softmax(float *row, const float *factors, const float *shifts, float scale, long count);
 
 /// Replaces `gradient` by the softmax pullback `scale · p ⊙ (gradient - Σ gradient ⊙ p)`,
 /// given the softmax output `p`.
