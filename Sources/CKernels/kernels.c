@@ -242,3 +242,43 @@ void graft_layer_norm_backward(float *gradient, const float *normalized, const f
     }
     for (; i < width; i++) gradient[i] = scale * (n * gradient[i] * gamma[i] - total - normalized[i] * dot);
 }
+
+// Element-wise loops in whole vectors, then the tail.
+#define ELEMENTWISE(name, operator)                                                          \
+    MULTIVERSIONED void name(const float *a, const float *b, float *out, long count) {       \
+        long i = 0;                                                                          \
+        for (vector x, y; i + lanes <= count; i += lanes) {                                  \
+            load(&x, a + i);                                                                 \
+            load(&y, b + i);                                                                 \
+            x = x operator y;                                                                \
+            store(out + i, &x);                                                              \
+        }                                                                                    \
+        for (; i < count; i++) out[i] = a[i] operator b[i];                                  \
+    }
+ELEMENTWISE(graft_add, +)
+ELEMENTWISE(graft_subtract, -)
+ELEMENTWISE(graft_multiply, *)
+ELEMENTWISE(graft_divide, /)
+
+MULTIVERSIONED
+void graft_affine(const float *x, float scale, float offset, float *out, long count) {
+    long i = 0;
+    for (vector v; i + lanes <= count; i += lanes) {
+        load(&v, x + i);
+        v = v * scale + offset;
+        store(out + i, &v);
+    }
+    for (; i < count; i++) out[i] = x[i] * scale + offset;
+}
+
+MULTIVERSIONED
+void graft_accumulate(float *y, const float *x, float factor, long count) {
+    long i = 0;
+    for (vector u, v; i + lanes <= count; i += lanes) {
+        load(&u, y + i);
+        load(&v, x + i);
+        u += factor * v;
+        store(y + i, &u);
+    }
+    for (; i < count; i++) y[i] += factor * x[i];
+}

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Element-wise arithmetic with NumPy-style broadcasting.
 extension Tensor {
     /// The shape two shapes broadcast to (dimensions aligned from the right;
@@ -119,14 +121,57 @@ extension Tensor {
         return out
     }
 
-    public static func + (a: Tensor, b: Tensor) -> Tensor { combine(a, b, +) }
-    public static func - (a: Tensor, b: Tensor) -> Tensor { combine(a, b, -) }
-    public static func * (a: Tensor, b: Tensor) -> Tensor { combine(a, b, *) }
-    public static func / (a: Tensor, b: Tensor) -> Tensor { combine(a, b, /) }
-    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
-    public static func * (s: Float, a: Tensor) -> Tensor { a.map { $0 * s } }
-    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
-    public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
+    public static func + (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_add, +) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_subtract, -) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_multiply, *) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_divide, /) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.affine(scale: s, offset: 0) }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.affine(scale: s, offset: 0) }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.affine(scale: 1, offset: s) }
+    public static prefix func - (a: Tensor) -> Tensor { a.affine(scale: -1, offset: 0) }
+
+    /// A vectorised C kernel `out = a ∘ b` over `count` elements.
+    typealias BinaryKernel = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// `combine` through `kernel` where `b` has `a`'s shape or repeats along its
+    /// leading dimensions (a bias row); `op`, the same operation, otherwise.
+    private static func combine(_ a: Tensor, _ b: Tensor, kernel: BinaryKernel, _ op: (Float, Float) -> Float) -> Tensor {
+        let period = b.count
+        guard period > 1, a.rank >= b.rank, a.shape.suffix(b.rank) == b.shape[...] else { return combine(a, b, op) }
+        var out = Tensor(uninitialized: a.shape)
+        a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                out.scalars.withUnsafeMutableBufferPointer { po in
+                    if period == pa.count {
+                        Parallel.forRanges(pa.count) { range in
+                            kernel(pa.baseAddress! + range.lowerBound, pb.baseAddress! + range.lowerBound,
+                                   po.baseAddress! + range.lowerBound, range.count)
+                        }
+                    } else {
+                        Parallel.forRows(pa.count / period, width: period) { rows in
+                            for row in rows {
+                                kernel(pa.baseAddress! + row * period, pb.baseAddress!, po.baseAddress! + row * period, period)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `self * scale + offset` element-wise.
+    private func affine(scale: Float, offset: Float) -> Tensor {
+        var out = Tensor(uninitialized: shape)
+        scalars.withUnsafeBufferPointer { p in
+            out.scalars.withUnsafeMutableBufferPointer { po in
+                Parallel.forRanges(p.count) { range in
+                    graft_affine(p.baseAddress! + range.lowerBound, scale, offset, po.baseAddress! + range.lowerBound, range.count)
+                }
+            }
+        }
+        return out
+    }
 
     /// `self += other` for equal shapes, in place.
     public mutating func add(_ other: Tensor, scaledBy factor: Float = 1) {
@@ -134,7 +179,7 @@ extension Tensor {
         scalars.withUnsafeMutableBufferPointer { p in
             other.scalars.withUnsafeBufferPointer { q in
                 Parallel.forRanges(p.count) { range in
-                    for i in range { p[i] += factor * q[i] }
+                    graft_accumulate(p.baseAddress! + range.lowerBound, q.baseAddress! + range.lowerBound, factor, range.count)
                 }
             }
         }

@@ -55,6 +55,23 @@ import CKernels
         }
     }
 
+    @Test func arithmeticKernelsMatchScalarLoops() {
+        let a = Tensor(shape: [7, 37], generating: { sin(Float($0)) * 3 })
+        let b = Tensor(shape: [7, 37], generating: { cos(Float($0)) + 2 })
+        let row = Tensor(shape: [37], generating: { Float($0) * 0.25 - 4 })
+        let operations: [((Tensor, Tensor) -> Tensor, (Float, Float) -> Float)] = [(+, +), (-, -), (*, *), (/, /)]
+        for (tensorOp, scalarOp) in operations {
+            #expect(tensorOp(a, b).scalars == zip(a.scalars, b.scalars).map(scalarOp))
+            #expect(tensorOp(a, row).scalars == a.scalars.indices.map { scalarOp(a.scalars[$0], row.scalars[$0 % 37]) })
+        }
+        #expect((a * 1.5).scalars == a.scalars.map { $0 * 1.5 })
+        #expect((a + 1.5).scalars == a.scalars.map { $0 + 1.5 })
+        #expect((-a).scalars == a.scalars.map { -$0 })
+        var sum = a
+        sum.add(b, scaledBy: 0.5)
+        for i in a.scalars.indices { #expect(abs(sum.scalars[i] - (a.scalars[i] + 0.5 * b.scalars[i])) <= 1e-6) }
+    }
+
     @Test func multiThreadedKernelsEqualSingleThreaded() {
         let before = BLAS.threadCount
         defer { BLAS.setThreadCount(before) }

@@ -33,4 +33,16 @@ float graft_layer_norm(const float *x, const float *gamma, const float *beta, fl
 void graft_layer_norm_backward(float *gradient, const float *normalized, const float *gamma,
                                float inverse_deviation, long width);
 
+/// `out = a + b`, `a - b`, `a * b`, `a / b` element by element (`out` may be `a` or `b`).
+void graft_add(const float *a, const float *b, float *out, long count);
+void graft_subtract(const float *a, const float *b, float *out, long count);
+void graft_multiply(const float *a, const float *b, float *out, long count);
+void graft_divide(const float *a, const float *b, float *out, long count);
+
+/// `out = x * scale + offset` element by element (`out` may be `x`).
+void graft_affine(const float *x, float scale, float offset, float *out, long count);
+
+/// `y += factor * x` element by element.
+void graft_accumulate(float *y, const float *x, float factor, long count);
+
 #endif
