@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN"]),
         .target(name: "GraftText"),
         .target(name: "GraftAdapters", dependencies: ["GraftNN", "GraftIO"]),
-        .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText"]),
+        .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText", "CKernels"]),
         .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain"]),
         .executableTarget(
             name: "adapt",

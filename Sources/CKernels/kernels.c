@@ -282,3 +282,45 @@ void graft_accumulate(float *y, const float *x, float factor, long count) {
     }
     for (; i < count; i++) y[i] += factor * x[i];
 }
+
+MULTIVERSIONED
+void graft_adamw(float *parameter, const float *gradient, float *first, float *second, long count,
+                 const struct graft_adamw_step *step) {
+#pragma clang fp contract(off)  // PyTorch's rounding: no fused multiply-adds
+    const float decay = step->decay, beta1 = step->beta1, beta2 = step->beta2, size = step->step_size,
+                root = step->correction2_root, epsilon = step->epsilon;
+    long i = 0;
+    for (vector p, g, m, v; i + lanes <= count; i += lanes) {
+        load(&p, parameter + i);
+        load(&g, gradient + i);
+        load(&m, first + i);
+        load(&v, second + i);
+        p *= decay;
+        m += (g - m) * (1 - beta1);
+        v = v * beta2 + (1 - beta2) * g * g;
+        p -= size * m / (__builtin_elementwise_sqrt(v) / root + epsilon);
+        store(parameter + i, &p);
+        store(first + i, &m);
+        store(second + i, &v);
+    }
+    for (; i < count; i++) {
+        parameter[i] *= decay;
+        first[i] += (gradient[i] - first[i]) * (1 - beta1);
+        second[i] = second[i] * beta2 + (1 - beta2) * gradient[i] * gradient[i];
+        parameter[i] -= size * first[i] / (__builtin_sqrtf(second[i]) / root + epsilon);
+    }
+}
+
+MULTIVERSIONED
+void graft_dropout(const float *x, const _Bool *kept, float scale, float *out, long count) {
+    typedef unsigned char flags __attribute__((ext_vector_type(lanes)));
+    long i = 0;
+    for (vector v; i + lanes <= count; i += lanes) {
+        flags f;
+        memcpy(&f, kept + i, sizeof f);
+        load(&v, x + i);
+        v = (vector)((bits)(v * scale) & -__builtin_convertvector(f, bits));
+        store(out + i, &v);
+    }
+    for (; i < count; i++) out[i] = kept[i] ? x[i] * scale : 0;
+}

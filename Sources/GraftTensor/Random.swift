@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// A small, fast, seedable random number generator (xoshiro256**), seeded by
@@ -100,7 +101,8 @@ public struct DropoutMask: Sendable {
             x.scalars.withUnsafeBufferPointer { p in
                 out.scalars.withUnsafeMutableBufferPointer { o in
                     Parallel.forRanges(p.count) { range in
-                        for i in range { o[i] = flags[i] ? p[i] * scale : 0 }
+                        graft_dropout(p.baseAddress! + range.lowerBound, flags.baseAddress! + range.lowerBound, scale,
+                                      o.baseAddress! + range.lowerBound, range.count)
                     }
                 }
             }

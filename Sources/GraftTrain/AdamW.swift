@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import GraftAutodiff
 import GraftTensor
@@ -50,24 +51,23 @@ public final class AdamW: Optimizer {
         let correction1 = 1 - pow(Double(beta1), Double(stepCount))
         let correction2Root = Float((1 - pow(Double(beta2), Double(stepCount))).squareRoot())
         let stepSize = Float(Double(learningRate) / correction1)
-        let decay = 1 - learningRate * weightDecay
+        let constants = graft_adamw_step(decay: 1 - learningRate * weightDecay, beta1: beta1, beta2: beta2,
+                                         step_size: stepSize, correction2_root: correction2Root, epsilon: epsilon)
         for (index, parameter) in parameters.enumerated() {
             guard let grad = parameter.grad else { continue }
             var m = firstMoments[index] ?? Tensor(zeros: grad.shape)
             var v = secondMoments[index] ?? Tensor(zeros: grad.shape)
             firstMoments[index] = nil
             secondMoments[index] = nil
-            let (b1, b2, eps) = (beta1, beta2, epsilon)
             parameter.value.scalars.withUnsafeMutableBufferPointer { p in
                 m.scalars.withUnsafeMutableBufferPointer { m in
                     v.scalars.withUnsafeMutableBufferPointer { v in
                         grad.scalars.withUnsafeBufferPointer { g in
-                            for i in 0..<p.count {
-                                p[i] *= decay
-                                m[i] += (g[i] - m[i]) * (1 - b1)
-                                v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i]
-                                let denominator = v[i].squareRoot() / correction2Root + eps
-                                p[i] -= stepSize * m[i] / denominator
+                            withUnsafePointer(to: constants) { constants in
+                                Parallel.forRanges(p.count) { r in
+                                    graft_adamw(p.baseAddress! + r.lowerBound, g.baseAddress! + r.lowerBound, m.baseAddress! + r.lowerBound,
+                                                v.baseAddress! + r.lowerBound, r.count, constants)
+                                }
                             }
                         }
                     }

@@ -45,4 +45,18 @@ void graft_affine(const float *x, float scale, float offset, float *out, long co
 /// `y += factor * x` element by element.
 void graft_accumulate(float *y, const float *x, float factor, long count);
 
+/// `out = kept ? x * scale : 0` element by element (inverted dropout).
+void graft_dropout(const float *x, const _Bool *kept, float scale, float *out, long count);
+
+/// The constants of one AdamW step (see `graft_adamw`).
+struct graft_adamw_step {
+    float decay, beta1, beta2, step_size, correction2_root, epsilon;
+};
+
+/// One AdamW update in PyTorch's order and rounding: `p *= decay`,
+/// `m += (g - m)(1 - β1)`, `v = β2 v + (1 - β2) g²`,
+/// `p -= step_size · m / (sqrt(v) / correction2_root + ε)`.
+void graft_adamw(float *parameter, const float *gradient, float *first, float *second, long count,
+                 const struct graft_adamw_step *step);
+
 #endif
