@@ -183,8 +183,8 @@ final class StepModel {
         let tape = Tape()
         let context = model.context(tape: tape, isTraining: true, seed: seed)
         let loss = options.decoder == "all"
-            ? Variable.crossEntropy(logits: head(hidden(context), rows: allRows, context: context), targets: labels)
-            : Variable.crossEntropy(logits: head(hidden(context), rows: maskedRows, context: context), targets: maskedLabels)
+            ? head.loss(hidden(context), rows: allRows, targets: labels, context: context)
+            : head.loss(hidden(context), rows: maskedRows, targets: maskedLabels, context: context)
         tape.backward(loss)
         optimizer.step()
         for parameter in optimizer.parameters { parameter.zeroGradient() }

@@ -37,6 +37,86 @@ extension Variable {
         }
     }
 
+    /// `crossEntropy(logits: linear(x, weight: weight, bias: bias), targets: targets)`
+    /// without holding the `[rows, classes]` logits: rows go through in blocks of
+    /// `rowsPerBlock`, each block's logits turn into their gradient in place and
+    /// are multiplied straight into the gradients of the tracked `x`, `weight` and
+    /// `bias`, which are all the pullback keeps. For a vocabulary decoder this
+    /// keeps one block of logits alive instead of two full `[rows, vocabulary]` tensors.
+    public static func linearCrossEntropy(_ x: Variable, weight: Variable, bias: Variable?, targets: [Int],
+                                          ignoreIndex: Int = ignoreIndex, rowsPerBlock: Int = 128) -> Variable {
+        let (classes, inputs) = (weight.shape[0], weight.shape[1])
+        precondition(weight.value.rank == 2 && x.value.rank == 2 && x.shape == [targets.count, inputs]
+                     && bias.map { $0.shape == [classes] } ?? true && rowsPerBlock > 0,
+                     "linearCrossEntropy: input \(x.shape), weight \(weight.shape) and bias \(bias?.shape ?? []) "
+                     + "do not fit \(targets.count) targets")
+        for target in targets where target != ignoreIndex {
+            precondition(target >= 0 && target < classes, "linearCrossEntropy: target \(target) outside 0..<\(classes)")
+        }
+        let rows = targets.count
+        let counted = targets.filter { $0 != ignoreIndex }.count
+        let scale = counted == 0 ? 0 : 1 / Float(counted)
+        var terms = [Float](repeating: 0, count: rows)
+        var dX = x.isTracked ? Tensor(zeros: x.shape) : nil
+        var dWeight = weight.isTracked ? Tensor(zeros: weight.shape) : nil
+        var dBias = bias?.isTracked == true ? Tensor(zeros: [classes]) : nil
+        var block = Tensor(uninitialized: [Swift.min(rowsPerBlock, rows), classes])
+        for start in stride(from: 0, to: rows, by: rowsPerBlock) {
+            let count = Swift.min(rowsPerBlock, rows - start)
+            block.scalars.withUnsafeMutableBufferPointer { logits in
+                let logits = logits.baseAddress!
+                x.value.scalars.withUnsafeBufferPointer { xs in
+                    weight.value.scalars.withUnsafeBufferPointer { w in
+                        let rowsOfX = xs.baseAddress! + start * inputs
+                        if let bias {
+                            bias.value.scalars.withUnsafeBufferPointer { b in
+                                for row in 0..<count { (logits + row * classes).update(from: b.baseAddress!, count: classes) }
+                            }
+                        }
+                        BLAS.gemm(transposeA: false, transposeB: true, m: count, n: classes, k: inputs,
+                                  a: rowsOfX, lda: inputs, b: w.baseAddress!, ldb: inputs,
+                                  beta: bias == nil ? 0 : 1, c: logits, ldc: classes)
+                        // Each row: its loss term, then (softmax - one-hot) * scale in place.
+                        terms.withUnsafeMutableBufferPointer { terms in
+                            Parallel.forRows(count, width: classes) { range in
+                                for row in range {
+                                    let (target, r) = (targets[start + row], logits + row * classes)
+                                    guard target != ignoreIndex else { r.update(repeating: 0, count: classes); continue }
+                                    let logit = r[target]
+                                    terms[start + row] = graft_softmax(r, nil, nil, scale, classes) - logit
+                                    r[target] -= scale
+                                }
+                            }
+                        }
+                        dX?.scalars.withUnsafeMutableBufferPointer { dx in
+                            BLAS.gemm(transposeA: false, transposeB: false, m: count, n: inputs, k: classes,
+                                      a: logits, lda: classes, b: w.baseAddress!, ldb: inputs,
+                                      c: dx.baseAddress! + start * inputs, ldc: inputs)
+                        }
+                        dWeight?.scalars.withUnsafeMutableBufferPointer { dw in
+                            BLAS.gemm(transposeA: true, transposeB: false, m: classes, n: inputs, k: count,
+                                      a: logits, lda: classes, b: rowsOfX, ldb: inputs,
+                                      beta: 1, c: dw.baseAddress!, ldc: inputs)
+                        }
+                    }
+                }
+                if dBias != nil {
+                    var sums = [Float](repeating: 0, count: classes)
+                    BLAS.columnSums(logits, rows: count, columns: classes, into: &sums)
+                    dBias!.add(Tensor(shape: [classes], scalars: sums))
+                }
+            }
+        }
+        let total = terms.reduce(0) { $0 + Double($1) }
+        let gradients = [dX, dWeight] + (bias == nil ? [] : [dBias])
+        let pullback: Tape.Pullback = { g, _ in
+            gradients.map { gradient in gradient.map { g.scalar == 1 ? $0 : $0 * g.scalar } }
+        }
+        let loss = Tensor(scalar: Float(total) * scale)
+        if let bias { return differentiable(loss, x, weight, bias, pullback: pullback) }
+        return differentiable(loss, x, weight, pullback: pullback)
+    }
+
     /// Binary cross-entropy on logits (numerically stable), averaged over all elements.
     public static func binaryCrossEntropy(logits: Variable, targets: Tensor) -> Variable {
         precondition(logits.shape == targets.shape, "binaryCrossEntropy: logits \(logits.shape) and targets \(targets.shape) differ")

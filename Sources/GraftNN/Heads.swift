@@ -43,6 +43,15 @@ public final class MaskedLMHead: Module {
     public func callAsFunction(_ hidden: Variable, rows: [Int], context: ForwardContext) -> Variable {
         decode(transform(Variable.gatherRows(hidden, rows), context: context), context: context)
     }
+
+    /// The masked-LM loss at the given rows of `hidden` against their `targets`:
+    /// the decoder fused with the cross-entropy (`Variable.linearCrossEntropy`),
+    /// so the `[rows, vocabulary]` logits are never held whole.
+    public func loss(_ hidden: Variable, rows: [Int], targets: [Int], context: ForwardContext) -> Variable {
+        Variable.linearCrossEntropy(transform(Variable.gatherRows(hidden, rows), context: context),
+                                    weight: context.variable(decoderWeight), bias: context.variable(decoderBias),
+                                    targets: targets)
+    }
 }
 
 /// How a sequence classifier summarises the tokens.

@@ -32,8 +32,8 @@ public final class MaskedLanguageModel {
         let rows = paddedLabels.indices.filter { paddedLabels[$0] != Variable.ignoreIndex }
         let context = model.context(tape: tape, isTraining: training, seed: seed)
         let hidden = model(input, context: context)
-        let logits = head(hidden, rows: rows, context: context)
-        return (Variable.crossEntropy(logits: logits, targets: rows.map { paddedLabels[$0] }), sequences.reduce(0) { $0 + $1.count })
+        let loss = head.loss(hidden, rows: rows, targets: rows.map { paddedLabels[$0] }, context: context)
+        return (loss, sequences.reduce(0) { $0 + $1.count })
     }
 
     /// Pseudo-perplexity: every non-special token is masked in turn and scored

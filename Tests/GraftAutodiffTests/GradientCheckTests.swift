@@ -114,6 +114,17 @@ func expectGradientsMatch(_ inputs: [Tensor], epsilon: Float = 1e-2, tolerance: 
         expectGradientsMatch([logits]) { Variable.meanSquaredError($0[0], labels) }
     }
 
+    @Test func fusedLinearCrossEntropy() {
+        let x = random([5, 3], seed: 24), w = random([6, 3], seed: 25), b = random([6], seed: 26)
+        let targets = [1, Variable.ignoreIndex, 5, 0, 5]
+        for rowsPerBlock in [1, 2, 8] {
+            expectGradientsMatch([x, w, b]) { v in
+                Variable.linearCrossEntropy(v[0], weight: v[1], bias: v[2], targets: targets, rowsPerBlock: rowsPerBlock)
+            }
+        }
+        expectGradientsMatch([x, w]) { v in Variable.linearCrossEntropy(v[0], weight: v[1], bias: nil, targets: targets) }
+    }
+
     @Test func composedTwoLayerNetwork() {
         let x = random([6, 5], seed: 20), w1 = random([8, 5], seed: 21), b1 = random([8], seed: 22)
         let w2 = random([3, 8], seed: 23)

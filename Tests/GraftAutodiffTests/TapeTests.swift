@@ -89,6 +89,26 @@ import GraftTensor
         #expect(allIgnored.value.scalar == 0)
     }
 
+    @Test func fusedLinearCrossEntropyEqualsTheComposition() {
+        var generator = SeededGenerator(seed: 7)
+        let x = Tensor.normal(shape: [70, 16], generator: &generator)
+        let w = Tensor.normal(shape: [300, 16], generator: &generator), b = Tensor.normal(shape: [300], generator: &generator)
+        let targets = (0..<70).map { $0 % 9 == 0 ? Variable.ignoreIndex : ($0 * 37) % 300 }
+        func run(_ fused: Bool) -> [Tensor] {
+            let tape = Tape()
+            let (vx, vw, vb) = (tape.watch(x), tape.watch(w), tape.watch(b))
+            let loss = fused
+                ? Variable.linearCrossEntropy(vx, weight: vw, bias: vb, targets: targets, rowsPerBlock: 32)
+                : Variable.crossEntropy(logits: Variable.linear(vx, weight: vw, bias: vb), targets: targets)
+            let gradients = tape.backward(loss, seed: Tensor(scalar: 2))
+            return [loss.value, gradients[vx]!, gradients[vw]!, gradients[vb]!]
+        }
+        for (fused, composed) in zip(run(true), run(false)) {
+            #expect(fused.shape == composed.shape)
+            for (a, b) in zip(fused.scalars, composed.scalars) { #expect(abs(a - b) <= 1e-5 * max(1, abs(b))) }
+        }
+    }
+
     @Test func binaryCrossEntropyIsStableForLargeLogits() {
         let loss = Variable.binaryCrossEntropy(logits: Variable(Tensor(shape: [2], scalars: [100, -100])),
                                                targets: Tensor(shape: [2], scalars: [1, 0]))
