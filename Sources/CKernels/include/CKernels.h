@@ -11,7 +11,7 @@
 float graft_exp(const float *x, float *y, float shift, float scale, long count);
 
 /// GELU in the exact erf form, `x Φ(x)`, into `value`, and its derivative
-/// `Φ(x) + x φ(x)` into `derivative` unless NULL. Absolute error below 5e-6.
+/// `Φ(x) + x φ(x)` into `derivative` unless NULL. Absolute error below 2e-6.
 void graft_gelu(const float *x, float *value, float *derivative, long count);
 
 /// Replaces `row` by `scale` times the softmax of `z = row ⊙ factors + shifts`
