@@ -10,23 +10,11 @@ extension Variable {
         precondition(weight.value.rank == 2 && x.shape.last == inputs,
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) must be [\(outputs)]") }
-        let rows = x.value.count / Swift.max(inputs, 1)
-        // Every element is written: by the bias rows and the GEMM (`beta = 1`), or by the GEMM alone.
-        var output = rows > 0 && inputs > 0 || bias != nil
-            ? Tensor(uninitialized: Array(x.shape.dropLast()) + [outputs]) : Tensor(zeros: Array(x.shape.dropLast()) + [outputs])
-        output.scalars.withUnsafeMutableBufferPointer { out in
-            if let bias {
-                bias.value.scalars.withUnsafeBufferPointer { b in
-                    for row in 0..<rows { (out.baseAddress! + row * outputs).update(from: b.baseAddress!, count: outputs) }
-                }
-            }
-            guard rows > 0, outputs > 0, inputs > 0 else { return }
-            x.value.scalars.withUnsafeBufferPointer { a in
-                weight.value.scalars.withUnsafeBufferPointer { w in
-                    BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs,
-                              a: a.baseAddress!, lda: inputs, b: w.baseAddress!, ldb: inputs,
-                              beta: bias == nil ? 0 : 1, c: out.baseAddress!, ldc: outputs)
-                }
+        let rows = Tensor.count(of: Array(x.shape.dropLast()))
+        var output = Tensor(uninitialized: Array(x.shape.dropLast()) + [outputs])
+        x.value.scalars.withUnsafeBufferPointer { a in
+            output.scalars.withUnsafeMutableBufferPointer { out in
+                affine(a.baseAddress, rows: rows, weight: weight.value, bias: bias?.value, into: out.baseAddress)
             }
         }
         // The input is kept for the weight gradient only: a frozen layer saves nothing.
@@ -48,5 +36,26 @@ extension Variable {
         }
         if let bias { return differentiable(output, x, weight, bias, pullback: pullback) }
         return differentiable(output, x, weight, pullback: pullback)
+    }
+}
+
+/// Writes `x Wᵀ + b` for `rows` rows of `x` (`[rows, in]`) into `out`
+/// (`[rows, out]`), every element: the bias seeds the rows and the GEMM adds
+/// onto them (`beta = 1`); `weight` is `[out, in]`.
+func affine(_ x: UnsafePointer<Float>?, rows: Int, weight: Tensor, bias: Tensor?, into out: UnsafeMutablePointer<Float>?) {
+    let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+    guard rows > 0, outputs > 0, let out else { return }
+    if let bias {
+        bias.scalars.withUnsafeBufferPointer { b in
+            for row in 0..<rows { (out + row * outputs).update(from: b.baseAddress!, count: outputs) }
+        }
+    }
+    guard inputs > 0, let x else {
+        if bias == nil { out.update(repeating: 0, count: rows * outputs) }
+        return
+    }
+    weight.scalars.withUnsafeBufferPointer { w in
+        BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
+                  b: w.baseAddress!, ldb: inputs, beta: bias == nil ? 0 : 1, c: out, ldc: outputs)
     }
 }

@@ -14,21 +14,12 @@ extension Variable {
         precondition(logits.value.rank == 2 && logits.shape[0] == targets.count,
                      "crossEntropy: logits \(logits.shape) must be [\(targets.count), classes]")
         let classes = logits.shape[1]
-        for target in targets where target != ignoreIndex {
-            precondition(target >= 0 && target < classes, "crossEntropy: target \(target) outside 0..<\(classes)")
-        }
-        let counted = targets.filter { $0 != ignoreIndex }.count
-        let scale = counted == 0 ? 0 : 1 / Float(counted)
-        // One pass per row gives both the loss term, log Σ e^z - z_target, and the
-        // gradient, (softmax - one-hot) * scale, which is all the pullback keeps.
+        let scale = meanScale(targets, classes: classes, ignoreIndex: ignoreIndex)
         var terms = [Float](repeating: 0, count: targets.count)
         let gradient = terms.withUnsafeMutableBufferPointer { terms in
             logits.value.mappingRows { row, index in
-                let target = targets[index]
-                guard target != ignoreIndex else { return row.update(repeating: 0) }
-                let logit = row[target]
-                terms[index] = graft_softmax(row.baseAddress!, nil, nil, scale, row.count) - logit
-                row[target] -= scale
+                terms[index] = crossEntropyRow(row.baseAddress!, classes: classes, target: targets[index],
+                                               scale: scale, ignoreIndex: ignoreIndex)
             }
         }
         let total = terms.reduce(0) { $0 + Double($1) }
@@ -50,12 +41,8 @@ extension Variable {
                      && bias.map { $0.shape == [classes] } ?? true && rowsPerBlock > 0,
                      "linearCrossEntropy: input \(x.shape), weight \(weight.shape) and bias \(bias?.shape ?? []) "
                      + "do not fit \(targets.count) targets")
-        for target in targets where target != ignoreIndex {
-            precondition(target >= 0 && target < classes, "linearCrossEntropy: target \(target) outside 0..<\(classes)")
-        }
         let rows = targets.count
-        let counted = targets.filter { $0 != ignoreIndex }.count
-        let scale = counted == 0 ? 0 : 1 / Float(counted)
+        let scale = meanScale(targets, classes: classes, ignoreIndex: ignoreIndex)
         var terms = [Float](repeating: 0, count: rows)
         // The GEMMs write every element of dX, and of dWeight from the first block on.
         var dX = x.isTracked ? Tensor(uninitialized: x.shape) : nil
@@ -69,23 +56,12 @@ extension Variable {
                 x.value.scalars.withUnsafeBufferPointer { xs in
                     weight.value.scalars.withUnsafeBufferPointer { w in
                         let rowsOfX = xs.baseAddress! + start * inputs
-                        if let bias {
-                            bias.value.scalars.withUnsafeBufferPointer { b in
-                                for row in 0..<count { (logits + row * classes).update(from: b.baseAddress!, count: classes) }
-                            }
-                        }
-                        BLAS.gemm(transposeA: false, transposeB: true, m: count, n: classes, k: inputs,
-                                  a: rowsOfX, lda: inputs, b: w.baseAddress!, ldb: inputs,
-                                  beta: bias == nil ? 0 : 1, c: logits, ldc: classes)
-                        // Each row: its loss term, then (softmax - one-hot) * scale in place.
+                        affine(rowsOfX, rows: count, weight: weight.value, bias: bias?.value, into: logits)
                         terms.withUnsafeMutableBufferPointer { terms in
                             Parallel.forRows(count, width: classes) { range in
                                 for row in range {
-                                    let (target, r) = (targets[start + row], logits + row * classes)
-                                    guard target != ignoreIndex else { r.update(repeating: 0, count: classes); continue }
-                                    let logit = r[target]
-                                    terms[start + row] = graft_softmax(r, nil, nil, scale, classes) - logit
-                                    r[target] -= scale
+                                    terms[start + row] = crossEntropyRow(logits + row * classes, classes: classes, target: targets[start + row],
+                                                                         scale: scale, ignoreIndex: ignoreIndex)
                                 }
                             }
                         }
@@ -101,10 +77,8 @@ extension Variable {
                         }
                     }
                 }
-                if dBias != nil {
-                    var sums = [Float](repeating: 0, count: classes)
-                    BLAS.columnSums(logits, rows: count, columns: classes, into: &sums)
-                    dBias!.add(Tensor(shape: [classes], scalars: sums))
+                dBias?.scalars.withUnsafeMutableBufferPointer { db in
+                    BLAS.columnSums(logits, rows: count, columns: classes, into: db.baseAddress!, adding: true)
                 }
             }
         }
@@ -116,6 +90,31 @@ extension Variable {
         let loss = Tensor(scalar: Float(total) * scale)
         if let bias { return differentiable(loss, x, weight, bias, pullback: pullback) }
         return differentiable(loss, x, weight, pullback: pullback)
+    }
+
+    /// `1 / n` for the `n` targets that are not `ignoreIndex` (0 if there are none),
+    /// after checking that each of them is a class.
+    private static func meanScale(_ targets: [Int], classes: Int, ignoreIndex: Int) -> Float {
+        for target in targets where target != ignoreIndex {
+            precondition(target >= 0 && target < classes, "crossEntropy: target \(target) outside 0..<\(classes)")
+        }
+        let counted = targets.filter { $0 != ignoreIndex }.count
+        return counted == 0 ? 0 : 1 / Float(counted)
+    }
+
+    /// One row of cross-entropy in one softmax pass: replaces the logits `row` by
+    /// their gradient, `(softmax - one-hot) * scale` (zeros for an ignored row),
+    /// and returns the row's loss term, `log Σ e^z - z_target` (0 if ignored).
+    private static func crossEntropyRow(_ row: UnsafeMutablePointer<Float>, classes: Int, target: Int,
+                                        scale: Float, ignoreIndex: Int) -> Float {
+        guard target != ignoreIndex else {
+            row.update(repeating: 0, count: classes)
+            return 0
+        }
+        let logit = row[target]
+        let term = graft_softmax(row, nil, nil, scale, classes) - logit
+        row[target] -= scale
+        return term
     }
 
     /// Binary cross-entropy on logits (numerically stable), averaged over all elements.

@@ -21,13 +21,11 @@ extension Tensor {
         var derivative = wanted ? Tensor(uninitialized: shape) : nil
         scalars.withUnsafeBufferPointer { x in
             value.scalars.withUnsafeMutableBufferPointer { v in
-                derivative?.scalars.withUnsafeMutableBufferPointer { d in
+                derivative.withUnsafeMutableBaseAddress { d in
                     Parallel.forRanges(x.count) { range in
                         graft_gelu(x.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
-                                   d.baseAddress! + range.lowerBound, range.count)
+                                   d.map { $0 + range.lowerBound }, range.count)
                     }
-                } ?? Parallel.forRanges(x.count) { range in
-                    graft_gelu(x.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound, nil, range.count)
                 }
             }
         }

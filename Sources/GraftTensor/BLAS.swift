@@ -70,13 +70,14 @@ public enum BLAS {
 
 extension BLAS {
     /// Column sums of a row-major `rows x columns` matrix, as one GEMV with a
-    /// vector of ones (multi-threaded by OpenBLAS): the bias gradient of a linear layer.
+    /// vector of ones: the bias gradient of a linear layer. Written into
+    /// `result`, or added to it with `adding`.
     public static func columnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int,
-                                  into result: UnsafeMutablePointer<Float>) {
+                                  into result: UnsafeMutablePointer<Float>, adding: Bool = false) {
         guard rows > 0, columns > 0 else { return }
         let ones = [Float](repeating: 1, count: rows)
         cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(columns), 1, matrix, Int32(columns),
-                    ones, 1, 0, result, 1)
+                    ones, 1, adding ? 1 : 0, result, 1)
     }
 }
 

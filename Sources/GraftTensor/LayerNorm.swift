@@ -28,7 +28,7 @@ extension Tensor {
                 rstd.withUnsafeMutableBufferPointer { inverse in
                     gamma.scalars.withUnsafeBufferPointer { g in
                         beta.scalars.withUnsafeBufferPointer { b in
-                            func normalize(into n: UnsafeMutablePointer<Float>?) {
+                            normalized.withUnsafeMutableBaseAddress { n in
                                 Parallel.forRows(rows, width: width) { range in
                                     for r in range {
                                         let base = r * width
@@ -37,8 +37,6 @@ extension Tensor {
                                     }
                                 }
                             }
-                            if normalized == nil { normalize(into: nil) }
-                            normalized?.scalars.withUnsafeMutableBufferPointer { normalize(into: $0.baseAddress) }
                         }
                     }
                 }

@@ -52,7 +52,6 @@ extension Tensor {
     public static func uniform(shape: [Int], low: Float, high: Float, generator: inout SeededGenerator) -> Tensor {
         Tensor(shape: shape) { _ in low + (high - low) * generator.nextUnitFloat() }
     }
-
 }
 
 /// An inverted-dropout mask stored compactly: one flag per element, and the

@@ -111,3 +111,12 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
 public func splitAround(_ shape: [Int], axis: Int) -> (outer: Int, length: Int, inner: Int) {
     (Tensor.count(of: Array(shape[..<axis])), shape[axis], Tensor.count(of: Array(shape[(axis + 1)...])))
 }
+
+extension Optional where Wrapped == Tensor {
+    /// Calls `body` with the tensor's mutable storage, or with nil when there is
+    /// no tensor: for kernels with an optional output.
+    mutating func withUnsafeMutableBaseAddress<Result>(_ body: (UnsafeMutablePointer<Float>?) -> Result) -> Result {
+        guard self != nil else { return body(nil) }
+        return self!.scalars.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+    }
+}
