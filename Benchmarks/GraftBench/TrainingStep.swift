@@ -35,6 +35,9 @@ struct ModelShape {
 
 struct StepOptions {
     var shape = "tiny", method = "lora", mode = "train", decoder = "masked"
+    /// `lean`: encoder layers recompute their activations in backward and the
+    /// optimizer updates each parameter as soon as its gradient is complete.
+    var memory = "standard"
     var threads = 1, steps = 10, warmup = 2, batch = 8, length = 128
     var dropout: Float = 0.1
     var peakGFlops: Double?
@@ -42,7 +45,8 @@ struct StepOptions {
     static let methods = ["lora", "seq_bn", "seq_bn_inv", "mos", "unipt", "full", "none"]
     static let usage = """
         usage: graft-bench step [--config tiny|small|base] [--method \(methods.joined(separator: "|"))]
-                                [--mode train|infer] [--decoder masked|all] [--threads N] [--steps N] [--warmup N]
+                                [--mode train|infer] [--decoder masked|all] [--memory standard|lean]
+                                [--threads N] [--steps N] [--warmup N]
                                 [--batch B] [--seq T] [--dropout P] [--peak-gflops G]
         """
 
@@ -64,6 +68,7 @@ struct StepOptions {
             case "--method": method = try value()
             case "--mode": mode = try value()
             case "--decoder": decoder = try value()
+            case "--memory": memory = try value()
             case "--steps": steps = try number(argument)
             case "--warmup": warmup = try number(argument)
             case "--batch": batch = try number(argument)
@@ -76,7 +81,8 @@ struct StepOptions {
         }
         guard ModelShape.named[shape] != nil else { throw UsageError("unknown --config \(shape); expected tiny, small or base") }
         guard StepOptions.methods.contains(method) else { throw UsageError("unknown --method \(method)\n" + StepOptions.usage) }
-        guard ["train", "infer"].contains(mode), ["masked", "all"].contains(decoder) else { throw UsageError(StepOptions.usage) }
+        guard ["train", "infer"].contains(mode), ["masked", "all"].contains(decoder),
+              ["standard", "lean"].contains(memory) else { throw UsageError(StepOptions.usage) }
         guard !(mode == "train" && method == "none") else { throw UsageError("--method none is for --mode infer") }
         guard threads > 0, steps > 0, warmup >= 0, batch > 0, length > 1 else { throw UsageError("steps, batch and seq must be positive") }
     }
@@ -182,11 +188,16 @@ final class StepModel {
         }
         let tape = Tape()
         let context = model.context(tape: tape, isTraining: true, seed: seed)
+        context.recomputesLayers = options.memory == "lean"
         let loss = options.decoder == "all"
             ? head.loss(hidden(context), rows: allRows, targets: labels, context: context)
             : head.loss(hidden(context), rows: maskedRows, targets: maskedLabels, context: context)
-        tape.backward(loss)
-        optimizer.step()
+        if options.memory == "lean" {
+            optimizer.step(backward: loss, on: tape)
+        } else {
+            tape.backward(loss)
+            optimizer.step()
+        }
         for parameter in optimizer.parameters { parameter.zeroGradient() }
         return loss.value.scalar
     }
@@ -228,7 +239,7 @@ func runStep(_ options: StepOptions) throws {
     let result: [String: Any] = [
         "engine": "graft", "mode": options.mode, "config": options.shape, "method": options.method,
         "threads": threads, "batch": options.batch, "seq": options.length, "dropout": Double(options.dropout),
-        "decoder": options.decoder, "total_params": model.totalParameters,
+        "decoder": options.decoder, "memory": options.memory, "total_params": model.totalParameters,
         "trainable_params": model.trainableParameters, "adapter_params": model.adapterParameters,
         "steps": options.steps, "warmup": options.warmup,
         "ms_median": rounded(median * 1e3), "ms_min": rounded(times.min()! * 1e3),

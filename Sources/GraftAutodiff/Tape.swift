@@ -18,7 +18,9 @@ public final class Tape {
     }
 
     var nodes: [Node] = []
-    private var parameterNodes: [ObjectIdentifier: (node: Int, parameter: Parameter)] = [:]
+    /// The leaf of each trainable parameter used on this tape, and back.
+    private var parameterLeaves: [ObjectIdentifier: Int] = [:]
+    private var leafParameters: [Int: Parameter] = [:]
 
     public init() {}
 
@@ -37,11 +39,12 @@ public final class Tape {
     /// tied weights accumulate one gradient.
     public func variable(_ parameter: Parameter) -> Variable {
         guard parameter.isTrainable else { return Variable(parameter.value) }
-        if let known = parameterNodes[ObjectIdentifier(parameter)] {
-            return Variable(value: parameter.value, node: known.node, tape: self)
+        if let known = parameterLeaves[ObjectIdentifier(parameter)] {
+            return Variable(value: parameter.value, node: known, tape: self)
         }
         let leaf = watch(parameter.value)
-        parameterNodes[ObjectIdentifier(parameter)] = (leaf.node!, parameter)
+        parameterLeaves[ObjectIdentifier(parameter)] = leaf.node!
+        leafParameters[leaf.node!] = parameter
         return leaf
     }
 
@@ -56,13 +59,27 @@ public final class Tape {
 
     /// Propagates the gradient of `output` (seeded with ones, or `seed`) back
     /// through the tape. Adds the gradients of trainable parameters to their
-    /// `grad`, returns the gradients of all leaves, and clears the tape, which
-    /// frees the saved activations.
+    /// `grad`, returns the gradients of the watched leaves, and clears the
+    /// tape, which frees the saved activations.
+    ///
+    /// A parameter's gradient is complete as soon as backward reaches its leaf
+    /// (every use of it was recorded later); `parameterDone` is then called with
+    /// it, so an optimizer can update it and drop its gradient right away
+    /// instead of holding every gradient until the end (see `AdamW.step(backward:)`).
     @discardableResult
-    public func backward(_ output: Variable, seed: Tensor? = nil) -> Gradients {
+    public func backward(_ output: Variable, seed: Tensor? = nil, parameterDone: ((Parameter) -> Void)? = nil) -> Gradients {
+        backward(output, seed: seed) { parameter, gradient in
+            if parameter.grad == nil { parameter.grad = gradient } else { parameter.grad!.add(gradient) }
+            parameterDone?(parameter)
+        }
+    }
+
+    /// Backward that hands each parameter's complete gradient to `deliver`.
+    private func backward(_ output: Variable, seed: Tensor?, deliver: (Parameter, Tensor) -> Void) -> Gradients {
         defer {
             nodes.removeAll(keepingCapacity: true)
-            parameterNodes.removeAll(keepingCapacity: true)
+            parameterLeaves.removeAll(keepingCapacity: true)
+            leafParameters.removeAll(keepingCapacity: true)
         }
         guard let root = output.node else { return Gradients(values: [:]) }
         precondition(output.tape === self, "backward: the output was recorded on another tape")
@@ -75,7 +92,7 @@ public final class Tape {
             guard let gradient = grads[i] else { continue }
             grads[i] = nil
             guard let pullback = nodes[i].pullback else {
-                leaves[i] = gradient
+                if let parameter = leafParameters[i] { deliver(parameter, gradient) } else { leaves[i] = gradient }
                 continue
             }
             nodes[i].pullback = nil  // frees the activations the closure saved
@@ -86,11 +103,32 @@ public final class Tape {
                 if grads[input] == nil { grads[input] = g } else { grads[input]!.add(g) }
             }
         }
-        for (node, parameter) in parameterNodes.values {
-            guard let g = leaves[node] else { continue }
-            if parameter.grad == nil { parameter.grad = g } else { parameter.grad!.add(g) }
-        }
         return Gradients(values: leaves)
+    }
+
+    /// `body(input)`, keeping only `input` for backward: the activations inside
+    /// `body` are not saved but recomputed when backward reaches them
+    /// (activation checkpointing: one more forward of `body` for a fraction of
+    /// the memory).
+    ///
+    /// `body` runs once now and once in backward, each time on a fresh tape it
+    /// must record on, and must compute the same function both times (restore
+    /// any random stream it draws from). The trainable parameters it uses get
+    /// their gradients on this tape as usual.
+    public func recomputing(_ input: Variable, _ body: @escaping (Variable, Tape) -> Variable) -> Variable {
+        precondition(input.tape == nil || input.tape === self, "recomputing: the input was recorded on another tape")
+        let probe = Tape()
+        let output = body(input.isTracked ? probe.watch(input.value) : Variable(input.value), probe)
+        let parameters = probe.leafParameters.sorted { $0.key < $1.key }.map(\.value)
+        probe.nodes.removeAll()  // frees the probe's activations (pullbacks may hold variables of the probe)
+        let saved = input.value
+        return record(output.value, inputs: [input] + parameters.map(variable)) { gradient, needed in
+            let tape = Tape()
+            let x = needed[0] ? tape.watch(saved) : Variable(saved)
+            var parameterGradients: [ObjectIdentifier: Tensor] = [:]
+            let gradients = tape.backward(body(x, tape), seed: gradient, deliver: { parameterGradients[ObjectIdentifier($0)] = $1 })
+            return [gradients[x]] + parameters.map { parameterGradients[ObjectIdentifier($0)] }
+        }
     }
 }
 

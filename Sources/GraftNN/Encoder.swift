@@ -193,8 +193,9 @@ public final class TransformerEncoder: Module {
     public func hiddenStates(_ input: EncoderInput, context: ForwardContext) -> [Variable] {
         var states = [embeddings(input, context: context)]
         for layer in layers.elements {
-            states.append(layer(states.last!, batchSize: input.batchSize, length: input.length,
-                                attentionMask: input.attentionMask, context: context))
+            states.append(context.layer(states.last!) { x, context in
+                layer(x, batchSize: input.batchSize, length: input.length, attentionMask: input.attentionMask, context: context)
+            })
         }
         return states
     }

@@ -9,6 +9,11 @@ public final class ForwardContext {
     public var generator: SeededGenerator
     /// The adapters grafted onto the model for this pass, if any.
     public let adapters: (any EncoderAdapters)?
+    /// Activation checkpointing: when recording, each encoder layer keeps only
+    /// its input and recomputes its activations in backward. Training then
+    /// holds one layer's activations instead of all of them, for one more
+    /// forward pass of the encoder layers. The gradients are the same.
+    public var recomputesLayers = false
 
     /// Inference: no tape, no dropout.
     public static func inference(adapters: (any EncoderAdapters)? = nil) -> ForwardContext {
@@ -20,6 +25,23 @@ public final class ForwardContext {
         self.isTraining = isTraining
         generator = SeededGenerator(seed: seed)
         self.adapters = adapters
+    }
+
+    /// `body(x)` for one encoder layer, recomputed in backward if `recomputesLayers`
+    /// (both runs draw the same dropout masks).
+    public func layer(_ x: Variable, _ body: @escaping (Variable, ForwardContext) -> Variable) -> Variable {
+        guard recomputesLayers, let tape else { return body(x, self) }
+        let start = generator
+        let (isTraining, adapters) = (isTraining, adapters)
+        var end = start
+        let output = tape.recomputing(x) { x, tape in
+            let inner = ForwardContext(tape: tape, isTraining: isTraining, seed: 0, adapters: adapters)
+            inner.generator = start
+            defer { end = inner.generator }
+            return body(x, inner)
+        }
+        generator = end
+        return output
     }
 
     /// Inverted dropout when training; the identity otherwise.

@@ -21,6 +21,8 @@ public final class AdamW: Optimizer {
     public private(set) var stepCount = 0
     private var firstMoments: [Tensor?]
     private var secondMoments: [Tensor?]
+    /// Each parameter's position in `parameters`.
+    private let indices: [ObjectIdentifier: Int]
 
     public init(parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
@@ -32,6 +34,7 @@ public final class AdamW: Optimizer {
         self.weightDecay = weightDecay
         firstMoments = Array(repeating: nil, count: parameters.count)
         secondMoments = Array(repeating: nil, count: parameters.count)
+        indices = Dictionary(parameters.enumerated().map { (ObjectIdentifier($0.element), $0.offset) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The optimizer's state: steps taken and each parameter's moment estimates
@@ -46,37 +49,58 @@ public final class AdamW: Optimizer {
     }
 
     public func step() {
+        let constants = beginStep()
+        for index in parameters.indices { update(index, constants) }
+    }
+
+    /// One update fused with the backward pass that computes its gradients:
+    /// `tape.backward(loss)`, updating each parameter and dropping its
+    /// gradient as soon as that gradient is complete, so the gradients of the
+    /// whole model are never held at once. The result equals `backward` then
+    /// `step()`; there is no point to clip the global gradient norm in between.
+    public func step(backward loss: Variable, on tape: Tape) {
+        let constants = beginStep()
+        tape.backward(loss) { parameter in
+            if let index = self.indices[ObjectIdentifier(parameter)] { self.update(index, constants) }
+        }
+    }
+
+    /// Counts the step and returns its constants.
+    private func beginStep() -> graft_adamw_step {
         stepCount += 1
         // Bias corrections in Double, as PyTorch computes them on Python floats.
         let correction1 = 1 - pow(Double(beta1), Double(stepCount))
         let correction2Root = Float((1 - pow(Double(beta2), Double(stepCount))).squareRoot())
         let stepSize = Float(Double(learningRate) / correction1)
-        let constants = graft_adamw_step(decay: 1 - learningRate * weightDecay, beta1: beta1, beta2: beta2,
-                                         step_size: stepSize, correction2_root: correction2Root, epsilon: epsilon)
-        for (index, parameter) in parameters.enumerated() {
-            guard let grad = parameter.grad else { continue }
-            var m = firstMoments[index] ?? Tensor(zeros: grad.shape)
-            var v = secondMoments[index] ?? Tensor(zeros: grad.shape)
-            firstMoments[index] = nil
-            secondMoments[index] = nil
-            parameter.value.scalars.withUnsafeMutableBufferPointer { p in
-                m.scalars.withUnsafeMutableBufferPointer { m in
-                    v.scalars.withUnsafeMutableBufferPointer { v in
-                        grad.scalars.withUnsafeBufferPointer { g in
-                            withUnsafePointer(to: constants) { constants in
-                                Parallel.forRanges(p.count) { r in
-                                    graft_adamw(p.baseAddress! + r.lowerBound, g.baseAddress! + r.lowerBound, m.baseAddress! + r.lowerBound,
-                                                v.baseAddress! + r.lowerBound, r.count, constants)
-                                }
+        return graft_adamw_step(decay: 1 - learningRate * weightDecay, beta1: beta1, beta2: beta2,
+                                step_size: stepSize, correction2_root: correction2Root, epsilon: epsilon)
+    }
+
+    /// Updates parameter `index` if it has a gradient, then drops the gradient.
+    private func update(_ index: Int, _ constants: graft_adamw_step) {
+        let parameter = parameters[index]
+        guard let grad = parameter.grad else { return }
+        parameter.grad = nil
+        var m = firstMoments[index] ?? Tensor(zeros: grad.shape)
+        var v = secondMoments[index] ?? Tensor(zeros: grad.shape)
+        firstMoments[index] = nil
+        secondMoments[index] = nil
+        parameter.value.scalars.withUnsafeMutableBufferPointer { p in
+            m.scalars.withUnsafeMutableBufferPointer { m in
+                v.scalars.withUnsafeMutableBufferPointer { v in
+                    grad.scalars.withUnsafeBufferPointer { g in
+                        withUnsafePointer(to: constants) { constants in
+                            Parallel.forRanges(p.count) { r in
+                                graft_adamw(p.baseAddress! + r.lowerBound, g.baseAddress! + r.lowerBound, m.baseAddress! + r.lowerBound,
+                                            v.baseAddress! + r.lowerBound, r.count, constants)
                             }
                         }
                     }
                 }
             }
-            firstMoments[index] = m
-            secondMoments[index] = v
-            parameter.grad = nil
         }
+        firstMoments[index] = m
+        secondMoments[index] = v
     }
 }
 

@@ -23,6 +23,33 @@ import Testing
         }
     }
 
+    /// Activation checkpointing through adapters, including MoS's pools shared by every layer.
+    @Test(arguments: ["lora", "seq_bn_inv", "par_bn", "mos"])
+    func recomputedLayersGiveTheSameGradients(method: String) throws {
+        let backbone = try TinyBackbone.make()
+        let adapter = try AdapterConfiguration(method: method).makeAdapter(model: backbone.configuration, seed: 0)
+        randomize(adapter, seed: 11)
+        let model = try graft(backbone, [("a", adapter)])
+        try model.activate(.single("a"))
+        let parameters = adapter.namedParameters().map(\.parameter)
+        func run(recomputing: Bool) -> (loss: Float, gradients: [Tensor?]) {
+            let tape = Tape()
+            let context = model.context(tape: tape, isTraining: true, seed: 3)
+            context.recomputesLayers = recomputing
+            let hidden = model(tinyInput, context: context)
+            let loss = (hidden * hidden).mean()
+            tape.backward(loss)
+            defer { for parameter in parameters { parameter.zeroGradient() } }
+            return (loss.value.scalar, parameters.map(\.grad))
+        }
+        let plain = run(recomputing: false), recomputed = run(recomputing: true)
+        #expect(plain.loss == recomputed.loss)
+        for (a, b) in zip(plain.gradients, recomputed.gradients) {
+            let a = try #require(a), b = try #require(b)
+            #expect(a.maxAbsDifference(b) < 1e-6, "\(method)")
+        }
+    }
+
     @Test func lora() throws {
         try check(LoRAAdapter(LoRAConfiguration(rank: 2, alpha: 6, targets: LinearSlot.allCases),
                               model: TinyBackbone.make().configuration, seed: 0))

@@ -80,6 +80,48 @@ import GraftTensor
         #expect(gradients[x]!.maxAbsDifference(x.value * 2) < 1e-6)
     }
 
+    @Test func recomputedActivationsGiveTheSameGradients() {
+        var generator = SeededGenerator(seed: 3)
+        let layer = Linear(inputSize: 6, outputSize: 6, generator: &generator)
+        let x = random([5, 6], seed: 4)
+        func block(_ x: Variable, _ tape: Tape) -> Variable { (layer(x, tape: tape).gelu() * x + x).tanh() }
+        // The same layer in two blocks: its gradient sums over both recomputations.
+        func run(recomputing: Bool) -> (loss: Float, input: Tensor, weight: Tensor, bias: Tensor) {
+            let tape = Tape()
+            let input = tape.watch(x)
+            let apply = { (x: Variable) in recomputing ? tape.recomputing(x, block) : block(x, tape) }
+            let output = apply(apply(input))
+            let loss = (output * output).sum()
+            let gradients = tape.backward(loss)
+            defer { layer.weight.zeroGradient(); layer.bias!.zeroGradient() }
+            return (loss.value.scalar, gradients[input]!, layer.weight.grad!, layer.bias!.grad!)
+        }
+        let plain = run(recomputing: false), recomputed = run(recomputing: true)
+        #expect(plain.loss == recomputed.loss)
+        #expect(plain.input.maxAbsDifference(recomputed.input) < 1e-6)
+        #expect(plain.weight.maxAbsDifference(recomputed.weight) < 1e-6)
+        #expect(plain.bias.maxAbsDifference(recomputed.bias) < 1e-6)
+        #expect(plain.weight.maxAbsDifference(Tensor(zeros: [6, 6])) > 1e-3)
+
+        let errors = GradientCheck.relativeErrors(inputs: [x], epsilon: 3e-3) { v in
+            (v[0].tape ?? Tape()).recomputing(v[0], block)
+        }
+        #expect(errors[0] < 1e-3)
+    }
+
+    @Test func parametersAreReportedWhenTheirGradientIsComplete() {
+        var generator = SeededGenerator(seed: 5)
+        let first = Linear(inputSize: 4, outputSize: 4, generator: &generator)
+        let second = Linear(inputSize: 4, outputSize: 4, generator: &generator)
+        let tape = Tape()
+        // `first` is used twice, before and after `second`.
+        let loss = first(second(first(Variable(random([3, 4], seed: 6)), tape: tape), tape: tape), tape: tape).sum()
+        var reported: [(Parameter, Tensor)] = []
+        tape.backward(loss) { reported.append(($0, $0.grad!)) }
+        #expect(reported.map { ObjectIdentifier($0.0) } == [second.bias!, second.weight, first.bias!, first.weight].map(ObjectIdentifier.init))
+        for (parameter, gradient) in reported { #expect(parameter.grad! == gradient) }
+    }
+
     @Test func crossEntropyMatchesDefinitionAndIgnoresIndex() {
         let logits = Tensor(shape: [2, 3], scalars: [1, 2, 3, 0, 0, 0])
         let loss = Variable.crossEntropy(logits: Variable(logits), targets: [2, Variable.ignoreIndex])

@@ -78,6 +78,33 @@ struct TinyModel {
         #expect(names.contains("embeddings.LayerNorm.weight"))
     }
 
+    @Test func recomputedLayersGiveTheSameLossAndGradients() throws {
+        let model = try TinyModel("tiny_bert")
+        var configuration = model.configuration
+        (configuration.hiddenDropout, configuration.attentionDropout) = (0.2, 0.2)
+        let encoder = TransformerEncoder(configuration: configuration)
+        try encoder.loadParameters { try model.file.read("bert." + $0) }
+        encoder.setTrainable(true)
+        func run(recomputing: Bool) -> (loss: Float, gradients: [Tensor]) {
+            let tape = Tape()
+            let context = ForwardContext(tape: tape, isTraining: true, seed: 11)
+            context.recomputesLayers = recomputing
+            let hidden = encoder(model.input, context: context)
+            let loss = (hidden * hidden).mean()
+            tape.backward(loss)
+            let gradients = encoder.namedParameters().map { $0.parameter.grad! }
+            for (_, parameter) in encoder.namedParameters() { parameter.zeroGradient() }
+            return (loss.value.scalar, gradients)
+        }
+        let plain = run(recomputing: false), recomputed = run(recomputing: true)
+        #expect(plain.loss == recomputed.loss)
+        for (a, b) in zip(plain.gradients, recomputed.gradients) { #expect(a.maxAbsDifference(b) <= 1e-6 * max(1, a.maxAbsDifference(Tensor(zeros: a.shape)))) }
+        // Dropout is active: another seed gives another loss.
+        let tape = Tape()
+        let other = encoder(model.input, context: ForwardContext(tape: tape, isTraining: true, seed: 12))
+        #expect((other * other).mean().value.scalar != plain.loss)
+    }
+
     @Test func encoderLayerGradientsMatchFiniteDifferences() throws {
         let model = try TinyModel("tiny_bert")
         let encoder = try model.encoder(prefix: "bert.")

@@ -1,5 +1,6 @@
 import Foundation
 import GraftAutodiff
+import GraftNN
 import GraftTensor
 import Testing
 @testable import GraftTrain
@@ -70,6 +71,32 @@ struct Trajectories: Decodable {
         let optimizer = AdamW(parameters: [untouched])
         optimizer.step()
         #expect(untouched.value.scalars == [3, 3])
+    }
+
+    /// The update fused into backward equals backward then `step()`, bit for
+    /// bit, also for a weight used twice and a trainable weight the optimizer
+    /// does not own (which keeps its gradient).
+    @Test func adamWFusedWithBackwardEqualsStepAfterBackward() {
+        func train(fused: Bool) -> (values: [Tensor], other: Tensor?) {
+            var generator = SeededGenerator(seed: 4)
+            let first = Linear(inputSize: 5, outputSize: 5, generator: &generator)
+            let second = Linear(inputSize: 5, outputSize: 5, generator: &generator)
+            let other = Parameter(Tensor.normal(shape: [5], generator: &generator))
+            let owned = first.trainableParameters().map(\.parameter) + second.trainableParameters().map(\.parameter)
+            let optimizer = AdamW(parameters: owned, learningRate: 0.01, weightDecay: 0.1)
+            for step in 0..<3 {
+                let tape = Tape()
+                let x = Variable(Tensor.normal(shape: [4, 5], generator: &generator))
+                let y = first(second(first(x, tape: tape), tape: tape), tape: tape) * tape.variable(other)
+                let loss = (y * y).mean()
+                if fused { optimizer.step(backward: loss, on: tape) } else { tape.backward(loss); optimizer.step() }
+                #expect(owned.allSatisfy { $0.grad == nil }, "step \(step)")
+            }
+            return (owned.map(\.value), other.grad)
+        }
+        let plain = train(fused: false), fused = train(fused: true)
+        #expect(plain.values == fused.values)
+        #expect(plain.other != nil && plain.other == fused.other)
     }
 
     @Test func linearScheduleShape() {
