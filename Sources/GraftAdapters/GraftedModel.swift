@@ -133,9 +133,15 @@ public final class GraftedModel: EncoderAdapters {
         }
     }
 
+    /// Whether training passes recompute each encoder layer's activations in
+    /// backward instead of keeping them (see `ForwardContext.recomputesLayers`).
+    public var recomputesLayers = false
+
     /// The forward context of a pass through this model.
     public func context(tape: Tape? = nil, isTraining: Bool = false, seed: UInt64 = 0) -> ForwardContext {
-        ForwardContext(tape: tape, isTraining: isTraining, seed: seed, adapters: self)
+        let context = ForwardContext(tape: tape, isTraining: isTraining, seed: seed, adapters: self)
+        context.recomputesLayers = recomputesLayers
+        return context
     }
 
     /// Final hidden states of the adapted encoder, `[batch * length, hidden]`.

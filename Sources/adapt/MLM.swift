@@ -40,6 +40,7 @@ struct MLM: ParsableCommand {
         guard !heldOut.isEmpty else { throw ValidationError("\(data) has no held-out texts to evaluate on") }
 
         let grafted = GraftedModel(encoder: model.encoder)
+        grafted.recomputesLayers = training.recomputeLayers
         var adapterConfiguration: AdapterConfiguration?
         if !headOnly {
             let configuration = try adapter.configuration()

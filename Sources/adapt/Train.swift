@@ -37,6 +37,7 @@ struct Train: ParsableCommand {
             return
         }
         let grafted = GraftedModel(encoder: model.encoder)
+        grafted.recomputesLayers = training.recomputeLayers
         var setup: AdapterSetup = .single("task")
         if let stackOn {
             let language = try AdapterCheckpoint.load(from: stackOn, backbone: model)

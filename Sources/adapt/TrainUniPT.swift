@@ -10,6 +10,9 @@ extension Train {
             throw ValidationError("--stack-on does not apply to --method \(UniPT.method): the side network reads the plain backbone")
         }
         guard adapter.rank == nil else { throw ValidationError("--rank does not apply to --method \(UniPT.method)") }
+        guard !training.recomputeLayers else {
+            throw ValidationError("--recompute-layers does not apply to --method \(UniPT.method): its backbone keeps no activations")
+        }
         var configuration = UniPTConfiguration()
         if let reductionFactor = adapter.reductionFactor {
             guard reductionFactor >= 1, reductionFactor == reductionFactor.rounded() else {

@@ -24,6 +24,8 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).") var threads: Int?
     @Option(help: "Append one JSON object per step (loss, learning rate, gradient norm, throughput, evaluation) to this file.")
     var log: String?
+    @Flag(help: "Recompute each encoder layer's activations in backward instead of keeping them: the same result in less memory, for one more forward pass of the encoder layers.")
+    var recomputeLayers = false
     @Flag(help: "Continue from the training checkpoint (OUTPUT.training.h5) exactly where it stopped.")
     var resume = false
 

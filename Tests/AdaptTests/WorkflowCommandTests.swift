@@ -64,6 +64,20 @@ struct Workspace {
         #expect(result(fromFile.output) != nil && result(fromFile.output) == result(fromFlags.output))
     }
 
+    @Test func recomputedLayersTrainTheSameAdapter() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        func train(_ extra: [String]) throws -> String {
+            let run = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--method", "lora", "--steps", "3",
+                                    "--batch-size", "4", "--learning-rate", "0.01", "--seed", "2",
+                                    "--output", w.directory + "/lang.h5"] + extra)
+            #expect(run.status == 0, "\(run.error)")
+            return run.output.split(separator: "\n").first { $0.hasPrefix("held-out") }.map(String.init) ?? "no result"
+        }
+        let kept = try train([]), recomputed = try train(["--recompute-layers"])
+        #expect(kept.contains("pseudo-perplexity") && kept == recomputed)
+    }
+
     @Test func badInputGetsAClearMessage() throws {
         let w = try Workspace()
         defer { w.remove() }
