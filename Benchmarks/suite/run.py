@@ -40,6 +40,9 @@ PEER_METHODS = {"lora", "seq_bn", "seq_bn_inv", "full"}
 INFER_METHODS = ["none", "lora", "seq_bn"]
 STEPS = {"tiny": 20, "small": 10, "base": 4}
 E5_RUNS = 3
+# Graft / peer pairs per training row with a target (the largest thread count): the ratios are
+# medians over the pairs, because single runs on this shared machine swing by 5-25%.
+PAIRS = 3
 # Trainable parameters reported by the papers / reference implementations (mBERT-base shape).
 PAPER_COUNTS = [("seq_bn", [], 894528), ("seq_bn_inv", [], 1190592),
                 ("lora", ["--rank", "8", "--targets", "query,value"], 294912)]
@@ -120,10 +123,13 @@ class Suite:
                           "--peak-gflops", str(peaks[threads])]
                 for method, memory in ROWS:
                     log(f"train {config} {label(method, memory)} threads={threads}")
-                    for decoder in ("masked", "all"):
-                        self.graft(threads, *common, "--method", method, "--memory", memory, "--decoder", decoder)
-                    if self.peer_python and method in PEER_METHODS and memory == "standard":
-                        self.peer("train", config, method, threads, steps, warmup)
+                    has_peer = self.peer_python and method in PEER_METHODS and memory == "standard"
+                    pairs = PAIRS if has_peer and threads == max(a.threads) else 1
+                    for _ in range(pairs):
+                        for decoder in ("masked", "all"):
+                            self.graft(threads, *common, "--method", method, "--memory", memory, "--decoder", decoder)
+                        if has_peer:
+                            self.peer("train", config, method, threads, steps, warmup)
                 if threads == max(a.threads):
                     for method in INFER_METHODS:
                         log(f"infer {config} {method} threads={threads}")
@@ -174,11 +180,26 @@ def label(method, memory):
     return method if memory == "standard" else f"{method} ({memory})"
 
 
+def runs(records, **keys):
+    return [r for r in records if all(r.get(k) == v for k, v in keys.items()) and "error" not in r]
+
+
 def find(records, **keys):
-    for r in records:
-        if all(r.get(k) == v for k, v in keys.items()) and "error" not in r:
-            return r
-    return None
+    """The matching run; where several ran (`PAIRS`), their medians of the measured fields."""
+    found = runs(records, **keys)
+    if not found:
+        return None
+    merged = dict(found[0], runs=len(found))
+    for field in ("tokens_per_s", "achieved_gflops", "executed_gflops", "peak_rss_mb"):
+        if field in merged:
+            merged[field] = statistics.median(r[field] for r in found)
+    return merged
+
+
+def paired(graft, peer, value):
+    """Median over the Graft / peer pairs (run k with run k) of value(graft run, peer run)."""
+    pairs = list(zip(graft, peer))
+    return statistics.median(value(g, p) for g, p in pairs) if pairs else None
 
 
 def fmt(value, spec):
@@ -187,6 +208,18 @@ def fmt(value, spec):
 
 def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
+
+
+def training_ratios(records, graft_keys, peer_keys):
+    """Graft / peer for tokens/s (decoder at masked rows, at all rows) and peak RSS (the larger of the
+    two Graft runs), each the median over the pairs run one after the other; None without a peer."""
+    masked, every = runs(records, **graft_keys, decoder="masked"), runs(records, **graft_keys, decoder="all")
+    peer = runs(records, **peer_keys)
+    if not (masked and every and peer):
+        return None, None, None
+    return (paired(masked, peer, lambda g, p: g["tokens_per_s"] / p["tokens_per_s"]),
+            paired(every, peer, lambda g, p: g["tokens_per_s"] / p["tokens_per_s"]),
+            paired(list(zip(masked, every)), peer, lambda g, p: max(g[0]["peak_rss_mb"], g[1]["peak_rss_mb"]) / p["peak_rss_mb"]))
 
 
 def bar_chart(path, title, groups, series, reference=None, ylabel=""):
@@ -281,6 +314,8 @@ def report(suite, kernels, counts, e5, command):
       "peer's work). `mos` and `unipt` have no peer. Medians of the timed steps; peak RSS of the whole process. "
       "On this shared 2-core machine step times vary by 5-15% between invocations, for both sides (see the peer's "
       "README): compare the ratios within one invocation, and rerun before reading much into a single row. "
+      f"At {max(a.threads)} threads every row with a peer ran {PAIRS} times, Graft then the peer each time; "
+      "its figures are medians over the runs and its ratios medians over the pairs. "
       "`full (lean)` is full fine-tuning with `graft-bench step --memory lean`: each encoder layer keeps only its "
       "input and recomputes its activations in backward (`ForwardContext.recomputesLayers`), and AdamW updates "
       "each weight as soon as its gradient is complete (`AdamW.step(backward:on:)`), so the gradients of the "
@@ -296,18 +331,20 @@ def report(suite, kernels, counts, e5, command):
         w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for config in a.configs:
             for method, memory in ROWS:
-                gm = find(R, engine="graft", mode="train", config=config, method=method, memory=memory, decoder="masked", threads=threads)
-                ga = find(R, engine="graft", mode="train", config=config, method=method, memory=memory, decoder="all", threads=threads)
-                p = find(R, engine="pytorch", mode="train", config=config, method=method, threads=threads)
+                keys = dict(engine="graft", mode="train", config=config, method=method, memory=memory, threads=threads)
+                gm, ga = find(R, **keys, decoder="masked"), find(R, **keys, decoder="all")
+                peer_keys = dict(engine="pytorch", mode="train", config=config, method=method, threads=threads)
+                p = find(R, **peer_keys)
                 if not gm or not ga:
                     continue
                 peak = peaks[threads]
                 pt = p["tokens_per_s"] if p else None
                 prss = p["peak_rss_mb"] if p else None
                 rss = max(gm["peak_rss_mb"], ga["peak_rss_mb"])
+                masked_ratio, all_ratio, rss_ratio = training_ratios(R, keys, peer_keys)
                 w(f"| {config} | {label(method, memory)} | {gm['tokens_per_s']:,.0f} | {ga['tokens_per_s']:,.0f} | "
-                  f"{fmt(pt, ',.0f')} | {ratio(gm['tokens_per_s'], pt)} | {ratio(ga['tokens_per_s'], pt)} | "
-                  f"{rss:,.0f} | {fmt(prss, ',.0f')} | {ratio(rss, prss)} | "
+                  f"{fmt(pt, ',.0f')} | {fmt(masked_ratio, '.2f')} | {fmt(all_ratio, '.2f')} | "
+                  f"{rss:,.0f} | {fmt(prss, ',.0f')} | {fmt(rss_ratio, '.2f')} | "
                   f"{ga['achieved_gflops'] / peak:.2f} | {fmt(p and p['achieved_gflops'] / peak, '.2f')} | "
                   f"{gm['executed_gflops'] / peak:.2f} |")
         w("")
@@ -320,23 +357,20 @@ def report(suite, kernels, counts, e5, command):
           "`full (lean)` trades speed for memory and is held to the memory target only.\n")
         w("| shape | method | masked / PyTorch | target | met | RSS ratio (max 0.5) | met |")
         w("|---|---|---|---|---|---|---|")
-        groups, speed, memory = [], [], []
+        groups, speed, memory_ratios = [], [], []
         for config in a.configs:
             for method, memory in (row for row in ROWS if row[0] in PEER_METHODS):
-                gm = find(R, engine="graft", mode="train", config=config, method=method, memory=memory, decoder="masked", threads=top)
-                ga = find(R, engine="graft", mode="train", config=config, method=method, memory=memory, decoder="all", threads=top)
-                p = find(R, engine="pytorch", mode="train", config=config, method=method, threads=top)
-                if not (gm and ga and p):
+                keys = dict(engine="graft", mode="train", config=config, method=method, memory=memory, threads=top)
+                s, s_all, m = training_ratios(R, keys, dict(engine="pytorch", mode="train", config=config, method=method, threads=top))
+                if s is None:
                     continue
-                s = gm["tokens_per_s"] / p["tokens_per_s"]
-                m = max(gm["peak_rss_mb"], ga["peak_rss_mb"]) / p["peak_rss_mb"]
                 speed_target = memory == "standard" and (config != "base" or method in ("lora", "seq_bn"))
                 target = TARGETS[config] if speed_target else None
                 w(f"| {config} | {label(method, memory)} | {s:.2f} | {target or '-'} | {('yes' if s >= target else '**no**') if target else '-'} | "
                   f"{m:.2f} | {'yes' if m <= 0.5 else '**no**'} |")
                 groups.append(f"{config} {label(method, memory)}")
-                speed.append((s, ga["tokens_per_s"] / p["tokens_per_s"]))
-                memory.append(m)
+                speed.append((s, s_all))
+                memory_ratios.append(m)
         w("")
         if groups:
             os.makedirs(os.path.join(ROOT, a.figures), exist_ok=True)
@@ -347,7 +381,7 @@ def report(suite, kernels, counts, e5, command):
                       reference=1.0, ylabel="Graft / PyTorch")
             bar_chart(os.path.join(ROOT, a.figures, "training-memory.svg"),
                       f"Peak resident memory relative to PyTorch ({top} threads)", groups,
-                      [("Graft / PyTorch peak RSS", "#d62728", memory)], reference=0.5, ylabel="Graft / PyTorch")
+                      [("Graft / PyTorch peak RSS", "#d62728", memory_ratios)], reference=0.5, ylabel="Graft / PyTorch")
             w(f"![training speed]({os.path.relpath(os.path.join(ROOT, a.figures, 'training-speed.svg'), os.path.dirname(os.path.join(ROOT, a.doc)))})\n")
             w(f"![training memory]({os.path.relpath(os.path.join(ROOT, a.figures, 'training-memory.svg'), os.path.dirname(os.path.join(ROOT, a.doc)))})\n")
             w("The dashed lines are parity (speed) and the 0.5 memory target.\n")
