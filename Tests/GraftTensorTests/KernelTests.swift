@@ -75,7 +75,8 @@ import CKernels
     @Test func multiThreadedKernelsEqualSingleThreaded() {
         let before = BLAS.threadCount
         defer { BLAS.setThreadCount(before) }
-        let x = Tensor(shape: [300, 517], generating: { sin(Float($0) * 0.37) * 4 })
+        // Large enough (310,200 elements) for two workers at the default grain.
+        let x = Tensor(shape: [600, 517], generating: { sin(Float($0) * 0.37) * 4 })
         func kernels() -> [Tensor] {
             let norm = x.layerNorm(gamma: Tensor(repeating: 1.5, shape: [517]), beta: Tensor(repeating: 0.2, shape: [517]), epsilon: 1e-5)
             return [x.softmax(), x.logSoftmax(), x.gelu(), x * x, x + Tensor(repeating: 2, shape: [517]), norm.output,
