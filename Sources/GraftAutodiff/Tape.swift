@@ -65,7 +65,7 @@ public final class Tape {
     /// A parameter's gradient is complete as soon as backward reaches its leaf
     /// (every use of it was recorded later); `parameterDone` is then called with
     /// it, so an optimizer can update it and drop its gradient right away
-    /// instead of holding every gradient until the end (see `AdamW.step(backward:)`).
+    /// instead of holding every gradient until the end (see `AdamW.step(backward:on:)`).
     @discardableResult
     public func backward(_ output: Variable, seed: Tensor? = nil, parameterDone: ((Parameter) -> Void)? = nil) -> Gradients {
         backward(output, seed: seed) { parameter, gradient in
