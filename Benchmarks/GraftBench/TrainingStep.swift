@@ -187,12 +187,13 @@ final class StepModel {
             return head(hidden(context), rows: rows, context: context).value.scalars[0]
         }
         let tape = Tape()
+        let lean = options.memory == "lean"
         let context = model.context(tape: tape, isTraining: true, seed: seed)
-        context.recomputesLayers = options.memory == "lean"
+        context.recomputesLayers = lean
         let loss = options.decoder == "all"
             ? head.loss(hidden(context), rows: allRows, targets: labels, context: context)
             : head.loss(hidden(context), rows: maskedRows, targets: maskedLabels, context: context)
-        if options.memory == "lean" {
+        if lean {
             optimizer.step(backward: loss, on: tape)
         } else {
             tape.backward(loss)

@@ -20,10 +20,14 @@ public final class ForwardContext {
         ForwardContext(tape: nil, isTraining: false, seed: 0, adapters: adapters)
     }
 
-    public init(tape: Tape?, isTraining: Bool, seed: UInt64, adapters: (any EncoderAdapters)? = nil) {
+    public convenience init(tape: Tape?, isTraining: Bool, seed: UInt64, adapters: (any EncoderAdapters)? = nil) {
+        self.init(tape: tape, isTraining: isTraining, generator: SeededGenerator(seed: seed), adapters: adapters)
+    }
+
+    private init(tape: Tape?, isTraining: Bool, generator: SeededGenerator, adapters: (any EncoderAdapters)?) {
         self.tape = tape
         self.isTraining = isTraining
-        generator = SeededGenerator(seed: seed)
+        self.generator = generator
         self.adapters = adapters
     }
 
@@ -35,8 +39,7 @@ public final class ForwardContext {
         let (isTraining, adapters) = (isTraining, adapters)
         var end = start
         let output = tape.recomputing(x) { x, tape in
-            let inner = ForwardContext(tape: tape, isTraining: isTraining, seed: 0, adapters: adapters)
-            inner.generator = start
+            let inner = ForwardContext(tape: tape, isTraining: isTraining, generator: start, adapters: adapters)
             defer { end = inner.generator }
             return body(x, inner)
         }
