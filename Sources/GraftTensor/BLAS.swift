@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Dispatch
 import Foundation
 import Synchronization
@@ -31,7 +32,7 @@ public enum BLAS {
     @TaskLocal static var insideWorker = false
 
     /// Below this many FLOPs per worker a GEMM is not split.
-    static let flopsPerWorker = 4_000_000
+    static let flopsPerWorker = 1_000_000
 
     /// `C = alpha * op(A) * op(B) + beta * C` on row-major buffers, where
     /// `op(X)` is `X` or its transpose. `op(A)` is `m x k`, `op(B)` is `k x n`.
@@ -87,19 +88,38 @@ extension BLAS {
     /// heads, `Parallel` loops). Each GEMM and `Parallel` loop that `body` runs
     /// runs whole on the thread that calls it, and GEMMs count towards the
     /// caller's `GEMMCounter`.
+    ///
+    /// The work runs on Graft's worker pool (`graft_pool_run`), whose threads
+    /// stay awake between the many short parallel sections of a step; when the
+    /// pool is taken (by another thread calling in concurrently), on Dispatch.
     public static func concurrentPerform(workers: Int, _ body: (Int) -> Void) {
         guard workers > 1 else {
             if workers == 1 { $insideWorker.withValue(true) { body(0) } }
             return
         }
-        let counter = GEMMCounter.current
         withoutActuallyEscaping(body) { body in
             // The caller guarantees that the workers touch disjoint data.
-            nonisolated(unsafe) let work = body
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                GEMMCounter.$current.withValue(counter) { $insideWorker.withValue(true) { work(worker) } }
+            var job = PoolJob(body: body, counter: GEMMCounter.current)
+            let ran = withUnsafeMutablePointer(to: &job) { job in
+                graft_pool_run({ context, worker in
+                    context!.assumingMemoryBound(to: PoolJob.self).pointee.run(worker)
+                }, job, workers, threadCount)
+            }
+            if ran == 0 {
+                nonisolated(unsafe) let job = job
+                DispatchQueue.concurrentPerform(iterations: workers) { job.run($0) }
             }
         }
+    }
+}
+
+/// One `BLAS.concurrentPerform` call, as its workers see it.
+private struct PoolJob {
+    let body: (Int) -> Void
+    let counter: GEMMCounter?
+
+    func run(_ worker: Int) {
+        GEMMCounter.$current.withValue(counter) { BLAS.$insideWorker.withValue(true) { body(worker) } }
     }
 }
 

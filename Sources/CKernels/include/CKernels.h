@@ -59,4 +59,14 @@ struct graft_adamw_step {
 void graft_adamw(float *parameter, const float *gradient, float *first, float *second, long count,
                  const struct graft_adamw_step *step);
 
+/// Runs `task(context, item)` for every `item` in `0..<items` on the calling
+/// thread and up to `threads - 1` persistent pool threads, and returns once
+/// all have finished. Items are claimed one at a time, so a pool thread that
+/// is slow to wake leaves its share to the others. Pool threads spin briefly
+/// after their last item before they sleep, so the short parallel sections of
+/// a training step do not pay a thread wake-up each. Returns 0 without running
+/// anything when the pool is already running another call (from another
+/// thread, or from inside a task): the caller then runs the items another way.
+int graft_pool_run(void (*task)(void *context, long item), void *context, long items, long threads);
+
 #endif
