@@ -47,7 +47,9 @@ func affine(_ x: UnsafePointer<Float>?, rows: Int, weight: Tensor, bias: Tensor?
     guard rows > 0, outputs > 0, let out else { return }
     if let bias {
         bias.scalars.withUnsafeBufferPointer { b in
-            for row in 0..<rows { (out + row * outputs).update(from: b.baseAddress!, count: outputs) }
+            Parallel.forRows(rows, width: outputs) { range in
+                for row in range { (out + row * outputs).update(from: b.baseAddress!, count: outputs) }
+            }
         }
     }
     guard inputs > 0, let x else {

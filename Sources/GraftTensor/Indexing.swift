@@ -5,11 +5,11 @@ extension Tensor {
         precondition(rank == 2, "gatherRows: table must be 2-D, got \(shape)")
         let (rows, width) = (shape[0], shape[1])
         var out = Tensor(uninitialized: [indices.count, width])
+        for row in indices { precondition(row >= 0 && row < rows, "gatherRows: index \(row) out of range 0..<\(rows)") }
         out.scalars.withUnsafeMutableBufferPointer { po in
             scalars.withUnsafeBufferPointer { ps in
-                for (i, row) in indices.enumerated() {
-                    precondition(row >= 0 && row < rows, "gatherRows: index \(row) out of range 0..<\(rows)")
-                    (po.baseAddress! + i * width).update(from: ps.baseAddress! + row * width, count: width)
+                Parallel.forRows(indices.count, width: width) { range in
+                    for i in range { (po.baseAddress! + i * width).update(from: ps.baseAddress! + indices[i] * width, count: width) }
                 }
             }
         }
@@ -24,8 +24,11 @@ extension Tensor {
                      "scatterAddRows: values \(values.shape) must be [\(indices.count), \(width)]")
         scalars.withUnsafeMutableBufferPointer { pt in
             values.scalars.withUnsafeBufferPointer { pv in
-                for (i, row) in indices.enumerated() {
-                    for j in 0..<width { pt[row * width + j] += pv[i * width + j] }
+                // Workers take ranges of columns, so rows repeated in `indices` add in order.
+                Parallel.forRows(width, width: indices.count) { columns in
+                    for (i, row) in indices.enumerated() {
+                        for j in columns { pt[row * width + j] += pv[i * width + j] }
+                    }
                 }
             }
         }

@@ -79,8 +79,13 @@ import CKernels
         let x = Tensor(shape: [600, 517], generating: { sin(Float($0) * 0.37) * 4 })
         func kernels() -> [Tensor] {
             let norm = x.layerNorm(gamma: Tensor(repeating: 1.5, shape: [517]), beta: Tensor(repeating: 0.2, shape: [517]), epsilon: 1e-5)
+            let normBackward = Tensor.layerNormBackward(norm, gamma: Tensor(repeating: 1.5, shape: [517]), gradient: x)
+            // Rows gathered and scattered back with repeats (the embedding gradient).
+            let rows = (0..<600).map { ($0 * 7) % 450 }
+            var scattered = x
+            scattered.scatterAddRows(rows, x.gatherRows(rows))
             return [x.softmax(), x.logSoftmax(), x.gelu(), x * x, x + Tensor(repeating: 2, shape: [517]), norm.output,
-                    Tensor.layerNormBackward(norm, gamma: Tensor(repeating: 1.5, shape: [517]), gradient: x).input]
+                    normBackward.input, normBackward.gamma!, normBackward.beta!, scattered]
         }
         BLAS.setThreadCount(1)
         let serial = kernels()
