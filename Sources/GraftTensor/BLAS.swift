@@ -31,8 +31,10 @@ public enum BLAS {
     /// Whether the current thread is a worker of `concurrentPerform` (its GEMMs run whole).
     @TaskLocal static var insideWorker = false
 
-    /// Below this many FLOPs per worker a GEMM is not split.
-    static let flopsPerWorker = 1_000_000
+    /// Below this many FLOPs per worker a GEMM is not split. Each block stays
+    /// above OpenBLAS's small-matrix size (100³ multiply-adds), whose kernels
+    /// round differently, so a split product equals the whole one.
+    static let flopsPerWorker = 4_000_000
 
     /// `C = alpha * op(A) * op(B) + beta * C` on row-major buffers, where
     /// `op(X)` is `X` or its transpose. `op(A)` is `m x k`, `op(B)` is `k x n`.

@@ -128,4 +128,20 @@ import CKernels
             #expect(zip(split.scalars, reference).allSatisfy { abs($0 - $1) < 1e-3 })
         }
     }
+
+    /// OpenBLAS runs products of at most 100³ multiply-adds through other
+    /// kernels, which round differently: a product just above that size (as
+    /// LoRA's rank-r products are) must not be split into blocks below it, or
+    /// results would depend on the thread count.
+    @Test func productsNearOpenBLASSmallMatrixSizeDoNotDependOnTheThreadCount() {
+        let before = BLAS.threadCount
+        defer { BLAS.setThreadCount(before) }
+        for (m, n, k) in [(1024, 128, 12), (1024, 8, 200), (12, 1024, 128)] {
+            let a = random([m, k], seed: 5), b = random([k, n], seed: 6)
+            BLAS.setThreadCount(1)
+            let one = Tensor.matmul(a, b)
+            BLAS.setThreadCount(2)
+            #expect(Tensor.matmul(a, b) == one, "\(m) x \(n) x \(k)")
+        }
+    }
 }
