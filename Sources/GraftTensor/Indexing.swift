@@ -24,8 +24,8 @@ extension Tensor {
                      "scatterAddRows: values \(values.shape) must be [\(indices.count), \(width)]")
         scalars.withUnsafeMutableBufferPointer { pt in
             values.scalars.withUnsafeBufferPointer { pv in
-                // Workers take ranges of columns, so rows repeated in `indices` add in order.
-                Parallel.forRows(width, width: indices.count) { columns in
+                // Rows repeated in `indices` add in order.
+                Parallel.forColumns(width, rows: indices.count) { columns in
                     for (i, row) in indices.enumerated() {
                         for j in columns { pt[row * width + j] += pv[i * width + j] }
                     }

@@ -62,8 +62,7 @@ extension Tensor {
                 db.scalars.withUnsafeMutableBufferPointer { db in
                     dy.scalars.withUnsafeBufferPointer { d in
                         normalized.scalars.withUnsafeBufferPointer { xhat in
-                            // Workers take ranges of columns, each summed over the rows in order.
-                            Parallel.forRows(width, width: d.count / width) { columns in
+                            Parallel.forColumns(width, rows: d.count / width) { columns in
                                 for base in stride(from: 0, to: d.count, by: width) {
                                     for j in columns {
                                         dg[j] += d[base + j] * xhat[base + j]

@@ -7,8 +7,9 @@ public enum Parallel {
     /// worker; otherwise `body(0..<count)` runs on the caller's thread.
     /// `body` must only write to the items of its own range. With the worker
     /// pool's threads awake between sections, splitting costs about a
-    /// microsecond; the default grain splits a `[1024, 128]` activation in 2 or
-    /// 4 (16,384 to 131,072 measured alike on the tiny training step).
+    /// microsecond; at the default grain a `[1024, 128]` activation goes to up
+    /// to 4 workers (grains of 16,384 to 131,072 measured alike on the tiny
+    /// training step).
     public static func forRanges(_ count: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
         let workers = BLAS.insideWorker ? 1 : Swift.min(BLAS.threadCount, count / Swift.max(grain, 1))
         guard workers > 1 else {
@@ -24,5 +25,12 @@ public enum Parallel {
     /// chosen so that each worker gets at least `grain` elements.
     public static func forRows(_ rows: Int, width: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
         forRanges(rows, grain: Swift.max(1, grain / Swift.max(width, 1)), body)
+    }
+
+    /// `forRanges` over the columns of a `rows x columns` row-major layout, for
+    /// sums down the columns: each worker takes a range of columns and adds
+    /// over the rows in order, so every sum is the same at any thread count.
+    public static func forColumns(_ columns: Int, rows: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
+        forRows(columns, width: rows, grain: grain, body)
     }
 }
