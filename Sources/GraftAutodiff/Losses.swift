@@ -10,20 +10,36 @@ extension Variable {
     /// Cross-entropy of `logits` (`[n, classes]`) against class `targets`,
     /// averaged over the targets that are not `ignoreIndex`. If every target is
     /// ignored the loss is 0 with a zero gradient.
-    public static func crossEntropy(logits: Variable, targets: [Int], ignoreIndex: Int = ignoreIndex) -> Variable {
+    ///
+    /// With `classWeights` (one non-negative weight per class) each row's term
+    /// is weighted by its target's class and the sum divided by the sum of
+    /// those weights, as `torch.nn.CrossEntropyLoss(weight:)` does.
+    public static func crossEntropy(logits: Variable, targets: [Int], classWeights: [Float]? = nil,
+                                    ignoreIndex: Int = ignoreIndex) -> Variable {
         precondition(logits.value.rank == 2 && logits.shape[0] == targets.count,
                      "crossEntropy: logits \(logits.shape) must be [\(targets.count), classes]")
         let classes = logits.shape[1]
         let scale = meanScale(targets, classes: classes, ignoreIndex: ignoreIndex)
+        var rowScales = [Float](repeating: scale, count: targets.count)
+        if let classWeights {
+            precondition(classWeights.count == classes && classWeights.allSatisfy { $0 >= 0 && $0.isFinite },
+                         "crossEntropy: \(classWeights.count) class weights for \(classes) classes, each finite and >= 0")
+            let total = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : Double(classWeights[$1])) }
+            for (index, target) in targets.enumerated() where target != ignoreIndex {
+                rowScales[index] = total > 0 ? Float(Double(classWeights[target]) / total) : 0
+            }
+        }
         var terms = [Float](repeating: 0, count: targets.count)
         let gradient = terms.withUnsafeMutableBufferPointer { terms in
             logits.value.mappingRows { row, index in
                 terms[index] = crossEntropyRow(row.baseAddress!, classes: classes, target: targets[index],
-                                               scale: scale, ignoreIndex: ignoreIndex)
+                                               scale: rowScales[index], ignoreIndex: ignoreIndex)
             }
         }
-        let total = terms.reduce(0) { $0 + Double($1) }
-        return differentiable(Tensor(scalar: Float(total) * scale), logits) { g, _ in
+        let loss = classWeights == nil
+            ? Float(terms.reduce(0) { $0 + Double($1) }) * scale
+            : Float(zip(terms, rowScales).reduce(0) { $0 + Double($1.0) * Double($1.1) })
+        return differentiable(Tensor(scalar: loss), logits) { g, _ in
             [g.scalar == 1 ? gradient : gradient * g.scalar]
         }
     }

@@ -77,16 +77,19 @@ public final class SequenceClassificationHead: Module {
 
     public var children: [(name: String, module: any Module)] { [("classifier", classifier)] }
 
-    /// `[batch, classes]` logits from `[batch * length, hidden]` states.
-    public func callAsFunction(_ hidden: Variable, input: EncoderInput, context: ForwardContext) -> Variable {
-        let pooled: Variable
+    /// `[batch, hidden]` summaries of `[batch * length, hidden]` states, as the classifier reads them.
+    public func pool(_ hidden: Variable, input: EncoderInput) -> Variable {
         switch pooling {
         case .first:
-            pooled = hidden.reshaped([input.batchSize, input.length, -1]).slice(alongAxis: 1, 0..<1).reshaped([input.batchSize, -1])
+            hidden.reshaped([input.batchSize, input.length, -1]).slice(alongAxis: 1, 0..<1).reshaped([input.batchSize, -1])
         case .mean:
-            pooled = meanPool(hidden, input: input)
+            meanPool(hidden, input: input)
         }
-        return classifier(context.dropout(pooled, probability: dropout), tape: context.tape)
+    }
+
+    /// `[batch, classes]` logits from `[batch * length, hidden]` states.
+    public func callAsFunction(_ hidden: Variable, input: EncoderInput, context: ForwardContext) -> Variable {
+        classifier(context.dropout(pool(hidden, input: input), probability: dropout), tape: context.tape)
     }
 }
 

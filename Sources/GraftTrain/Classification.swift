@@ -49,6 +49,8 @@ public final class Classifier {
     public let head: any Module
     public let kind: Kind
     public let labels: [String]
+    /// Per-class weights of the training loss (e.g. ``balancedClassWeights(labels:classCount:names:)``); nil weighs every example alike.
+    public var classWeights: [Float]?
 
     /// A classifier with a fresh head of `labels.count` classes. Sequences are
     /// summarised by the mean over real tokens by default: the sentence-embedding
@@ -88,14 +90,53 @@ public final class Classifier {
     /// Cross-entropy of a batch of sequence examples.
     public func loss(_ batch: [SequenceExample], seed: UInt64, tape: Tape?) -> (loss: Variable, tokens: Int) {
         let (logits, _) = logits(batch.map(\.ids), context: model.context(tape: tape, isTraining: tape != nil, seed: seed))
-        return (Variable.crossEntropy(logits: logits, targets: batch.map(\.label)), batch.reduce(0) { $0 + $1.ids.count })
+        return (Variable.crossEntropy(logits: logits, targets: batch.map(\.label), classWeights: classWeights),
+                batch.reduce(0) { $0 + $1.ids.count })
     }
 
     /// Cross-entropy of a batch of token examples (ignored positions excluded).
     public func loss(_ batch: [TokenExample], seed: UInt64, tape: Tape?) -> (loss: Variable, tokens: Int) {
         let (logits, input) = logits(batch.map(\.ids), context: model.context(tape: tape, isTraining: tape != nil, seed: seed))
         let targets = batch.flatMap { $0.labels + [Int](repeating: Variable.ignoreIndex, count: input.length - $0.labels.count) }
-        return (Variable.crossEntropy(logits: logits, targets: targets), batch.reduce(0) { $0 + $1.ids.count })
+        return (Variable.crossEntropy(logits: logits, targets: targets, classWeights: classWeights),
+                batch.reduce(0) { $0 + $1.ids.count })
+    }
+
+    /// The pooled features the head reads, `[examples, hidden]`: the model's output
+    /// (adapters as they are now, no dropout) pooled as the head pools it.
+    public func features(_ examples: [SequenceExample], batchSize: Int = 32) -> Tensor {
+        guard let head = head as? SequenceClassificationHead else { preconditionFailure("Classifier.features: a sequence head is needed") }
+        let hidden = backbone.configuration.hiddenSize
+        var scalars = [Float](repeating: 0, count: examples.count * hidden)
+        for batch in lengthBucketedBatches(lengths: examples.map(\.ids.count), batchSize: batchSize, seed: 0) {
+            let input = EncoderInput(padding: batch.map { examples[$0].ids }, padID: backbone.tokenizer.padID)
+            let pooled = head.pool(model(input, context: model.context()), input: input).value.scalars
+            for (row, index) in batch.enumerated() {
+                scalars.replaceSubrange((index * hidden)..<((index + 1) * hidden), with: pooled[(row * hidden)..<((row + 1) * hidden)])
+            }
+        }
+        return Tensor(shape: [examples.count, hidden], scalars: scalars)
+    }
+
+    /// Sets the head's classifier to a linear probe fitted on the current model's
+    /// features of `train` (``LogisticRegression``, weighted by `classWeights`), with
+    /// the penalty among `penalties` that scores the best macro-F1 on `dev`.
+    /// Returns the probe's dev report and the penalty chosen.
+    @discardableResult
+    public func fitProbe(train: [SequenceExample], dev: [SequenceExample],
+                         penalties: [Float] = [1e-4, 1e-3, 1e-2]) -> (dev: ClassificationReport, l2: Float) {
+        guard let head = head as? SequenceClassificationHead else { preconditionFailure("Classifier.fitProbe: a sequence head is needed") }
+        let (trainFeatures, devFeatures) = (features(train), features(dev))
+        var best: (probe: LogisticRegression, report: ClassificationReport, l2: Float)?
+        for l2 in penalties {
+            let probe = LogisticRegression.fit(features: trainFeatures, labels: train.map(\.label), classCount: labels.count,
+                                               classWeights: classWeights, l2: l2)
+            let report = ClassificationReport(predictions: probe.predict(devFeatures), truth: dev.map(\.label), labels: labels)
+            if best.map({ report.macroF1 > $0.report.macroF1 }) ?? true { best = (probe, report, l2) }
+        }
+        head.classifier.weight.value = best!.probe.weight
+        head.classifier.bias!.value = best!.probe.bias
+        return (best!.report, best!.l2)
     }
 
     /// Scores sequence examples.

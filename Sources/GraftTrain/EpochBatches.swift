@@ -5,7 +5,8 @@ public final class EpochBatches {
     let lengths: [Int], batchSize: Int, seed: UInt64
     private var epoch = -1
     private var batches: [[Int]] = []
-    private let batchesPerEpoch: Int
+    /// Batches in one pass over the examples.
+    public let batchesPerEpoch: Int
 
     public init(lengths: [Int], batchSize: Int, seed: UInt64) {
         self.lengths = lengths

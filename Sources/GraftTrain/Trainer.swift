@@ -5,11 +5,15 @@ import GraftTensor
 
 /// The settings of a training run (the same names serve as flags and as keys of a config file).
 public struct TrainingOptions: Codable, Sendable, Equatable {
-    /// Optimizer updates to run.
+    /// Optimizer updates to run (derived from `epochs` by ``sized(batchesPerEpoch:)`` when that is set).
     public var steps: Int = 1000
+    /// Passes over the training data; `nil` when the run is sized by `steps`.
+    public var epochs: Double?
     public var learningRate: Float = 1e-4
     /// Linear warm-up steps, then linear decay to zero at `steps`.
     public var warmupSteps: Int = 0
+    /// Warm-up as a fraction of the run; when set, ``sized(batchesPerEpoch:)`` derives `warmupSteps` from it.
+    public var warmupFraction: Float?
     public var weightDecay: Float = 0.01
     /// Micro-batches whose gradients are summed (and averaged) per update.
     public var gradientAccumulation: Int = 1
@@ -21,9 +25,31 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var patience: Int?
     /// Write a checkpoint every this many steps; `nil` never.
     public var checkpointEvery: Int?
+    /// Evaluate before the first update too, and end the run with the parameters
+    /// of the best evaluation (also when the loss diverges), not the last.
+    public var restoresBest = false
     public var seed: UInt64 = 0
 
     public init() {}
+
+    /// These options with `steps` derived from `epochs` (rounded up to whole updates
+    /// of `gradientAccumulation` micro-batches) and `warmupSteps` from `warmupFraction`.
+    public func sized(batchesPerEpoch: Int) throws -> TrainingOptions {
+        var sized = self
+        if let epochs {
+            guard epochs > 0, epochs.isFinite else { throw TrainingError.invalidOption("epochs must be positive, got \(epochs)") }
+            guard batchesPerEpoch > 0 else { throw TrainingError.emptyData("an epoch has no batches") }
+            sized.steps = Swift.max(1, Int((epochs * Double(batchesPerEpoch) / Double(gradientAccumulation)).rounded(.up)))
+        }
+        if let warmupFraction {
+            guard warmupFraction >= 0, warmupFraction < 1 else {
+                throw TrainingError.invalidOption("warm-up fraction must be in [0, 1), got \(warmupFraction)")
+            }
+            sized.warmupSteps = Int((warmupFraction * Float(sized.steps)).rounded())
+        }
+        try sized.validate()
+        return sized
+    }
 
     /// Throws if a setting is out of range.
     public func validate() throws {
@@ -88,7 +114,14 @@ public final class Trainer {
     public private(set) var step = 0
     public private(set) var history: [StepRecord] = []
     public private(set) var bestEvaluation: Double?
+    /// The step after which the best evaluation ran (0: before training).
+    public private(set) var bestStep: Int?
+    /// The step whose loss was NaN or infinite, if the run diverged and was
+    /// ended with the best evaluation's parameters (`restoresBest`).
+    public private(set) var divergedStep: Int?
     private var evaluationsWithoutImprovement = 0
+    /// The parameter values of the best evaluation (when `restoresBest`).
+    private var bestValues: [Tensor]?
 
     public init(parameters: [(name: String, parameter: Parameter)], options: TrainingOptions, checkpointPath: String? = nil) throws {
         try options.validate()
@@ -120,25 +153,32 @@ public final class Trainer {
     ) throws -> Double? {
         let schedule = LearningRateSchedule.linear(warmupSteps: options.warmupSteps, totalSteps: options.steps)
         let clock = ContinuousClock()
+        if options.restoresBest, step == 0, bestEvaluation == nil, let evaluate {
+            record(evaluation: try evaluate(0))
+        }
+        defer { if options.restoresBest { restoreBest() } }
         while step < options.steps {
             let started = clock.now
             var total: Float = 0, items = 0
-            for micro in 0..<options.gradientAccumulation {
+            var finite = true
+            for micro in 0..<options.gradientAccumulation where finite {
                 let tape = Tape()
                 let (value, count) = try loss(step, micro, tape)
                 let scalar = value.value.scalar
-                guard scalar.isFinite else {
-                    for (_, parameter) in parameters { parameter.zeroGradient() }
-                    throw TrainingError.nonFiniteLoss(step: step + 1, lastCheckpoint: lastCheckpoint)
-                }
+                finite = scalar.isFinite
+                guard finite else { break }
                 tape.backward(value, seed: Tensor(scalar: 1 / Float(options.gradientAccumulation)))
                 total += scalar / Float(options.gradientAccumulation)
                 items += count
             }
-            let norm = clipGradients()
+            let norm = finite ? clipGradients() : .nan
             guard norm.isFinite else {
                 for (_, parameter) in parameters { parameter.zeroGradient() }
-                throw TrainingError.nonFiniteLoss(step: step + 1, lastCheckpoint: lastCheckpoint)
+                guard options.restoresBest, bestValues != nil else {
+                    throw TrainingError.nonFiniteLoss(step: step + 1, lastCheckpoint: lastCheckpoint)
+                }
+                divergedStep = step + 1
+                break
             }
             optimizer.learningRate = schedule.learningRate(base: options.learningRate, at: step)
             optimizer.step()
@@ -150,13 +190,7 @@ public final class Trainer {
             if let evaluate, step == options.steps || options.evaluateEvery.map({ step % $0 == 0 }) == true {
                 let score = try evaluate(step)
                 record.evaluation = score
-                if bestEvaluation.map({ score > $0 }) ?? true {
-                    bestEvaluation = score
-                    evaluationsWithoutImprovement = 0
-                } else {
-                    evaluationsWithoutImprovement += 1
-                    stop = options.patience.map { evaluationsWithoutImprovement >= $0 } ?? false
-                }
+                stop = self.record(evaluation: score)
             }
             history.append(record)
             onStep(record)
@@ -166,6 +200,39 @@ public final class Trainer {
             if stop { break }
         }
         return bestEvaluation
+    }
+
+    /// One line on how the run ended: which evaluation was best and whether the loss diverged.
+    public var summary: String {
+        var lines: [String] = []
+        if let divergedStep {
+            lines.append("the loss became NaN or infinite at step \(divergedStep); training stopped there")
+        }
+        if let bestEvaluation, let bestStep {
+            let when = bestStep == 0 ? "before training (training never improved on the starting model)" : "after step \(bestStep) of \(step)"
+            lines.append(String(format: "best evaluation %.4f %@", bestEvaluation, when)
+                         + (options.restoresBest ? "; its parameters are kept" : ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Notes an evaluation after `step` updates; returns whether patience has run out.
+    private func record(evaluation score: Double) -> Bool {
+        guard bestEvaluation.map({ score > $0 }) ?? true else {
+            evaluationsWithoutImprovement += 1
+            return options.patience.map { evaluationsWithoutImprovement >= $0 } ?? false
+        }
+        bestEvaluation = score
+        bestStep = step
+        evaluationsWithoutImprovement = 0
+        if options.restoresBest { bestValues = parameters.map(\.parameter.value) }
+        return false
+    }
+
+    /// Puts back the parameter values of the best evaluation, if one was kept.
+    private func restoreBest() {
+        guard let bestValues else { return }
+        for ((_, parameter), value) in zip(parameters, bestValues) { parameter.value = value }
     }
 
     private var lastCheckpoint: String? {
@@ -204,8 +271,10 @@ public final class Trainer {
             try file.setAttribute(bestEvaluation.map { String($0) } ?? "", named: "best_evaluation")
             try file.setAttribute(String(evaluationsWithoutImprovement), named: "evaluations_without_improvement")
             try file.setAttribute(historyJSON, named: "history")
+            try file.setAttribute(bestStep.map { String($0) } ?? "", named: "best_step")
             for (index, (name, parameter)) in parameters.enumerated() {
                 try file.write(parameter.value, at: "parameters/\(name)")
+                if let bestValues { try file.write(bestValues[index], at: "best/\(name)") }
                 if let m = state.first[index], let v = state.second[index] {
                     try file.write(m, at: "optimizer/first/\(name)")
                     try file.write(v, at: "optimizer/second/\(name)")
@@ -227,9 +296,10 @@ public final class Trainer {
             let missing = expected.subtracting(stored).sorted(), extra = stored.subtracting(expected).sorted()
             throw TrainingError.checkpointMismatch(file: path, reason: "its parameters differ from this run's (missing: \(missing.prefix(3)), unexpected: \(extra.prefix(3)))")
         }
-        var first: [Tensor?] = [], second: [Tensor?] = []
+        var first: [Tensor?] = [], second: [Tensor?] = [], best: [Tensor] = []
         for (name, parameter) in parameters {
             parameter.value = try file.read("parameters/\(name)", expectedShape: parameter.value.shape)
+            if file.contains("best/\(name)") { best.append(try file.read("best/\(name)", expectedShape: parameter.value.shape)) }
             let hasMoments = file.contains("optimizer/first/\(name)")
             first.append(hasMoments ? try file.read("optimizer/first/\(name)", expectedShape: parameter.value.shape) : nil)
             second.append(hasMoments ? try file.read("optimizer/second/\(name)", expectedShape: parameter.value.shape) : nil)
@@ -241,6 +311,8 @@ public final class Trainer {
         optimizer.state = (optimizerSteps, first, second)
         step = restoredStep
         bestEvaluation = Double(try file.attribute(named: "best_evaluation"))
+        bestStep = (try? file.attribute(named: "best_step")).flatMap { Int($0) }
+        bestValues = best.count == parameters.count ? best : nil
         evaluationsWithoutImprovement = without
         history = try JSONDecoder().decode([StepRecord].self, from: Data(try file.attribute(named: "history").utf8))
     }

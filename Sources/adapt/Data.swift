@@ -137,10 +137,10 @@ private func statistics(of recipe: DataRecipe, in cache: DataCache) throws -> St
         let verses = try JSONLines.read(Verse.self, from: path)
         let chapters = Set(verses.map { BibleChapter(book: $0.book, chapter: $0.chapter) })
         return "\(grouped(verses.count)) verses, \(grouped(chapters.count)) chapters, \(Set(verses.map(\.book)).count) books"
-    case .chichewaGenres, .englishGenres:
+    case .chichewaGenres, .englishGenres, .chichewaGenresByBook, .englishGenresByBook:
         let examples = try LabelledText.read(from: path, labels: recipe.labels)
-        let rows = Genre.allCases.map { genre in
-            (genre.rawValue, DataSplit.allCases.map { split in examples.count(where: { $0.label == genre.rawValue && $0.split == split }) })
+        let rows = recipe.labels!.map { genre in
+            (genre, DataSplit.allCases.map { split in examples.count(where: { $0.label == genre && $0.split == split }) })
         }
         return table(rows, columns: DataSplit.allCases.map(\.rawValue), unit: "verses", rowTotals: true)
     case .turkishPOS:

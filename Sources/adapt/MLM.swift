@@ -24,6 +24,9 @@ struct MLM: ParsableCommand {
     @Option(help: "Held-out texts for the final pseudo-perplexity (default 64).") var evaluationTexts = 64
     @OptionGroup var training: TrainingFlags
 
+    /// The defaults of a language-adapter run: 1000 steps at 1e-4 (as MAD-X), no warm-up.
+    static let defaults = TrainingFlags.Defaults(length: .steps(1000), learningRate: 1e-4, warmupFraction: 0)
+
     func validate() throws {
         guard headOnly || output != nil else { throw ValidationError("--output is required unless --head-only") }
         guard evaluationTexts > 0 else { throw ValidationError("--evaluation-texts must be positive") }
@@ -31,11 +34,11 @@ struct MLM: ParsableCommand {
     }
 
     func run() throws {
-        let (options, batchSize, maxLength) = try training.resolve()
+        let (resolved, batchSize, maxLength) = try training.resolve(defaults: Self.defaults)
         let model = try Backbone.load(from: backbone)
         let corpus = try TextCorpus.load(data)
         let tokenizer = model.tokenizer
-        let train = corpus.train.sample(trainTexts, seed: options.seed).map { tokenizer.encode($0, maxLength: maxLength) }
+        let train = corpus.train.sample(trainTexts, seed: resolved.seed).map { tokenizer.encode($0, maxLength: maxLength) }
         let heldOut = corpus.heldOut.sample(evaluationTexts, seed: 1).map { tokenizer.encode($0, maxLength: maxLength) }
         guard !heldOut.isEmpty else { throw ValidationError("\(data) has no held-out texts to evaluate on") }
 
@@ -44,21 +47,22 @@ struct MLM: ParsableCommand {
         var adapterConfiguration: AdapterConfiguration?
         if !headOnly {
             let configuration = try adapter.configuration()
-            try grafted.add("language", configuration.makeAdapter(model: model.configuration, seed: options.seed))
+            try grafted.add("language", configuration.makeAdapter(model: model.configuration, seed: derivedSeed(resolved.seed, "language")))
             try grafted.activate(.single("language"))
             adapterConfiguration = configuration
         }
-        var generator = SeededGenerator(seed: options.seed &+ 1)
+        var generator = SeededGenerator(seed: resolved.seed &+ 1)
         let head = MaskedLMHead(tiedTo: model.encoder, generator: &generator)
         let task = MaskedLanguageModel(backbone: model, model: grafted, head: head)
         let parameters = grafted.namedParameters() + head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
         let trainable = parameters.reduce(0) { $0 + $1.parameter.value.count }
         print("\(headOnly ? "head only" : adapter.method): \(trainable) trainable parameters; \(train.count) training texts, \(heldOut.count) held-out; batch \(batchSize) x up to \(maxLength) tokens")
 
+        let batches = EpochBatches(lengths: train.map(\.count), batchSize: batchSize, seed: resolved.seed)
+        let options = try resolved.sized(batchesPerEpoch: batches.batchesPerEpoch)
         let trainer = try Trainer(parameters: parameters, options: options,
                                   checkpointPath: (output ?? "head-only-\(options.seed)") + ".training.h5")
         if training.resume { try trainer.resume(from: trainer.checkpointPath!) }
-        let batches = EpochBatches(lengths: train.map(\.count), batchSize: batchSize, seed: options.seed)
         let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: "mlm", logPath: training.log)
         let evaluationSeed = options.seed &+ 7
         try trainer.run(

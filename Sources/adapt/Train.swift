@@ -11,54 +11,98 @@ struct Train: ParsableCommand {
             {"text", "label", "split"}), token classification for tagging sets (turkish-pos, or CoNLL-U \
             with "# split = ..." comments; the first sub-word piece of each word carries its tag). With \
             --stack-on, a trained language adapter is frozen under the new task adapter: Stack(language, task). \
-            Evaluation during training uses the dev split (macro-F1, which also drives early stopping). \
+            The dev split is scored (macro-F1) before training and after every epoch; the run ends with the \
+            parameters of the best of these evaluations (early stopping with --patience). By default the \
+            head starts from a linear probe fitted on the frozen features (LP-FT) and the loss weighs the \
+            classes of sequence sets equally (--class-weights balanced). --head-only fits that probe and \
+            stops: the baseline every adapter is compared with. \
             --method \(UniPT.method) trains a UniPT side network instead of an adapter.
             """)
+
+    /// How the classification head starts.
+    enum HeadStart: String, ExpressibleByArgument, CaseIterable {
+        /// A linear probe on the features of the model as training begins (LP-FT).
+        case probe
+        /// Small random weights.
+        case random
+    }
+
+    /// How the classes weigh in the training loss.
+    enum ClassWeighting: String, ExpressibleByArgument, CaseIterable {
+        /// Each class weighs the same in total (`n / (k n_c)` per example).
+        case balanced
+        /// Each example weighs the same.
+        case none
+    }
 
     @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
     @Option(help: "The labelled data: a prepared set name or a file.") var data: String
     @OptionGroup var adapter: AdapterOptions
     @Option(help: "A language adapter checkpoint to stack the task adapter on (kept frozen).") var stackOn: String?
-    @Option(help: "Where to write the task adapter checkpoint (.h5), with its head.") var output: String
+    @Option(help: "Where to write the task adapter checkpoint (.h5), with its head; required unless --head-only.")
+    var output: String?
+    @Flag(help: "Fit a linear probe on the frozen backbone's pooled features (logistic regression, penalty chosen on dev) and stop: the baseline.")
+    var headOnly = false
+    @Option(help: "How the head starts: probe (a linear probe on the starting features, then fine-tuning: LP-FT) or random (default: probe for sequence sets).")
+    var headStart: HeadStart?
+    @Option(help: "Class weights of the loss: balanced or none (default: balanced for sequence sets, none for tagging).")
+    var classWeights: ClassWeighting?
     @Option(help: "Use at most this many training examples (default: all).") var trainExamples: Int?
     @Option(help: "Dev examples scored at each evaluation (default 256).") var devExamples = 256
     @Option(help: "Test examples scored at the end (default: all).") var testExamples: Int?
     @OptionGroup var training: TrainingFlags
 
-    func validate() throws { try checkWritable(output) }
+    /// The defaults of a task run: 5 epochs at 1e-3 (adapters), a tenth of the run warming up.
+    static let defaults = TrainingFlags.Defaults(length: .epochs(5), learningRate: 1e-3, warmupFraction: 0.1)
+
+    func validate() throws {
+        if headOnly {
+            guard output == nil, stackOn == nil else { throw ValidationError("--head-only fits a probe on the frozen backbone; it takes no --output or --stack-on") }
+        } else {
+            guard let output else { throw ValidationError("--output is required unless --head-only") }
+            try checkWritable(output)
+        }
+    }
 
     func run() throws {
-        let (options, batchSize, maxLength) = try training.resolve()
+        let (options, batchSize, maxLength) = try training.resolve(defaults: Self.defaults)
         let model = try Backbone.load(from: backbone)
         let isTagging = data == DataRecipe.turkishPOS.rawValue || data.hasSuffix(".conllu")
+        guard !(headOnly && isTagging) else { throw ValidationError("--head-only fits sequence classifiers; \(data) is a tagging set") }
         if adapter.method == UniPT.method {
             guard !isTagging else { throw ValidationError("--method \(UniPT.method) trains sequence classification only; \(data) is a tagging set") }
-            print(try fitUniPT(model: model, options: options, batchSize: batchSize, maxLength: maxLength))
+            print(try fitUniPT(model: model, options: options, batchSize: batchSize, maxLength: maxLength, output: output!))
             return
         }
         let grafted = GraftedModel(encoder: model.encoder)
         grafted.recomputesLayers = training.recomputeLayers
-        var setup: AdapterSetup = .single("task")
+        var setup: [AdapterSetup] = []
         if let stackOn {
             let language = try AdapterCheckpoint.load(from: stackOn, backbone: model)
             language.adapter.setTrainable(false)
             try grafted.add("language", language.adapter)
-            setup = .stack([.single("language"), .single("task")])
+            setup.append(.single("language"))
         }
         let configuration = try adapter.configuration()
-        try grafted.add("task", configuration.makeAdapter(model: model.configuration, seed: options.seed))
-        try grafted.activate(setup)
+        if !headOnly {
+            // The task adapter's initialisation has a stream of its own, apart from a language adapter's of the same --seed.
+            try grafted.add("task", configuration.makeAdapter(model: model.configuration, seed: derivedSeed(options.seed, "task")))
+            setup.append(.single("task"))
+        }
+        try grafted.activate(setup.count > 1 ? .stack(setup) : setup.first)
         let limits = SplitLimits(train: trainExamples, dev: devExamples, test: testExamples, seed: options.seed)
         let report: ClassificationReport
         if isTagging {
             let sets = try LabelledData<TokenExample>.load(data, tokenizer: model.tokenizer, maxLength: maxLength, limits: limits)
             report = try fit(sets, kind: .token, model: model, grafted: grafted, configuration: configuration,
                              options: options, batchSize: batchSize, lengths: { $0.ids.count },
+                             labels: { $0.labels.filter { $0 != Variable.ignoreIndex } }, probe: nil,
                              loss: { $0.loss($1, seed: $2, tape: $3) }, evaluate: { $0.evaluate($1) })
         } else {
             let sets = try LabelledData<SequenceExample>.load(data, tokenizer: model.tokenizer, maxLength: maxLength, limits: limits)
             report = try fit(sets, kind: .sequence, model: model, grafted: grafted, configuration: configuration,
-                             options: options, batchSize: batchSize, lengths: { $0.ids.count },
+                             options: options, batchSize: batchSize, lengths: { $0.ids.count }, labels: { [$0.label] },
+                             probe: { $0.fitProbe(train: sets.train, dev: sets.dev) },
                              loss: { $0.loss($1, seed: $2, tape: $3) }, evaluate: { $0.evaluate($1) })
         }
         print(report)
@@ -68,18 +112,39 @@ struct Train: ParsableCommand {
     func fit<Example>(
         _ sets: LabelledData<Example>, kind: Classifier.Kind, model: Backbone, grafted: GraftedModel,
         configuration: AdapterConfiguration, options: TrainingOptions, batchSize: Int, lengths: (Example) -> Int,
+        labels: (Example) -> [Int], probe: ((Classifier) -> (dev: ClassificationReport, l2: Float))?,
         loss: (Classifier, [Example], UInt64, Tape) -> (loss: Variable, tokens: Int),
         evaluate: @escaping (Classifier, [Example]) -> ClassificationReport
     ) throws -> ClassificationReport {
         let classifier = Classifier(backbone: model, model: grafted, kind: kind, labels: sets.labels, seed: options.seed &+ 1)
         let (train, dev, test) = (sets.train, sets.dev, sets.test)
         guard !dev.isEmpty, !test.isEmpty else { throw ValidationError("\(data) needs dev and test examples") }
+        if (classWeights ?? (kind == .sequence ? .balanced : .none)) == .balanced {
+            do {
+                classifier.classWeights = try balancedClassWeights(labels: train.flatMap(labels), classCount: sets.labels.count,
+                                                                   names: sets.labels)
+            } catch { throw ValidationError("\(error)") }
+        }
+        if headOnly || headStart ?? (probe == nil ? .random : .probe) == .probe {
+            guard let probe else { throw ValidationError("a probe head needs a sequence-classification set; \(data) is a tagging set") }
+            let fitted = probe(classifier)
+            print(String(format: "linear probe on the starting features: dev macro-F1 %.4f (l2 %g)", fitted.dev.macroF1, fitted.l2))
+        }
+        if headOnly {
+            print("test split:")
+            return evaluate(classifier, test)
+        }
+        let output = output!
+        let batches = EpochBatches(lengths: train.map(lengths), batchSize: batchSize, seed: options.seed)
+        var options = try options.sized(batchesPerEpoch: batches.batchesPerEpoch)
+        options.evaluateEvery = options.evaluateEvery ?? max(1, batches.batchesPerEpoch / options.gradientAccumulation)
+        options.restoresBest = true
         let parameters = grafted.namedParameters(of: ["task"]) + classifier.head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
         print("\(grafted.active!): \(parameters.reduce(0) { $0 + $1.parameter.value.count }) trainable parameters; "
-              + "\(train.count) training, \(dev.count) dev, \(test.count) test examples; \(sets.labels.count) labels")
+              + "\(train.count) training, \(dev.count) dev, \(test.count) test examples; \(sets.labels.count) labels; "
+              + "\(options.steps) steps of \(batchSize * options.gradientAccumulation) (\(String(format: "%.3g", Double(options.steps * options.gradientAccumulation) / Double(batches.batchesPerEpoch))) epochs)")
         let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: output + ".training.h5")
         if training.resume { try trainer.resume(from: trainer.checkpointPath!) }
-        let batches = EpochBatches(lengths: train.map(lengths), batchSize: batchSize, seed: options.seed)
         let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: "train", logPath: training.log)
         try trainer.run(
             loss: { step, micro, tape in
@@ -89,6 +154,7 @@ struct Train: ParsableCommand {
             },
             evaluate: { _ in evaluate(classifier, dev).macroF1 },
             onStep: progress.report)
+        print(trainer.summary)
         let headConfiguration: HeadConfiguration = kind == .sequence
             ? .sequenceClassification(labels: sets.labels, pooling: .mean) : .tokenClassification(labels: sets.labels)
         try AdapterCheckpoint(name: "task", adapter: grafted.adapters["task"]!, configuration: configuration,

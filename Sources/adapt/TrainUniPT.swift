@@ -5,7 +5,7 @@ import Graft
 extension Train {
     /// `adapt train --method unipt`: trains a UniPT side network and a sequence-classification head
     /// (the backbone runs without a tape), saves them as a UniPT checkpoint and scores the test split.
-    func fitUniPT(model: Backbone, options: TrainingOptions, batchSize: Int, maxLength: Int) throws -> ClassificationReport {
+    func fitUniPT(model: Backbone, options: TrainingOptions, batchSize: Int, maxLength: Int, output: String) throws -> ClassificationReport {
         guard stackOn == nil else {
             throw ValidationError("--stack-on does not apply to --method \(UniPT.method): the side network reads the plain backbone")
         }
@@ -29,9 +29,10 @@ extension Train {
         print("\(UniPT.method) (reduction factor \(configuration.reductionFactor)): "
               + "\(parameters.reduce(0) { $0 + $1.parameter.value.count }) trainable parameters; "
               + "\(train.count) training, \(dev.count) dev, \(test.count) test examples; \(sets.labels.count) labels")
+        let batches = EpochBatches(lengths: train.map(\.ids.count), batchSize: batchSize, seed: options.seed)
+        let options = try options.sized(batchesPerEpoch: batches.batchesPerEpoch)
         let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: output + ".training.h5")
         if training.resume { try trainer.resume(from: trainer.checkpointPath!) }
-        let batches = EpochBatches(lengths: train.map(\.ids.count), batchSize: batchSize, seed: options.seed)
         let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: "train", logPath: training.log)
         try trainer.run(
             loss: { step, micro, tape in

@@ -9,10 +9,12 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "A JSON file of settings, keyed by flag name (e.g. {\"steps\": 200}); explicit flags override it.")
     var config: String?
 
-    @Option(help: "Optimizer updates to run (default 1000).") var steps: Int?
+    @Option(help: "Optimizer updates to run (instead of --epochs).") var steps: Int?
+    @Option(help: "Passes over the training data (instead of --steps; fractions allowed).") var epochs: Double?
     @Option(help: "Examples per micro-batch (default 16).") var batchSize: Int?
-    @Option(help: "Peak AdamW learning rate (default 1e-4).") var learningRate: Float?
-    @Option(help: "Linear warm-up steps before linear decay to zero (default 0).") var warmupSteps: Int?
+    @Option(help: "Peak AdamW learning rate.") var learningRate: Float?
+    @Option(help: "Linear warm-up steps before linear decay to zero (instead of --warmup-fraction).") var warmupSteps: Int?
+    @Option(help: "Linear warm-up over this fraction of the run, then linear decay to zero.") var warmupFraction: Float?
     @Option(help: "AdamW decoupled weight decay (default 0.01).") var weightDecay: Float?
     @Option(help: "Micro-batches per update, their gradients averaged (default 1).") var gradientAccumulation: Int?
     @Option(help: "Clip the global gradient norm to this value (default 1; 0 disables).") var maxGradientNorm: Float?
@@ -30,19 +32,31 @@ struct TrainingFlags: ParsableArguments {
     var resume = false
 
     struct Settings: Decodable {
-        var steps: Int?, batchSize: Int?, learningRate: Float?, warmupSteps: Int?, weightDecay: Float?
+        var steps: Int?, epochs: Double?, batchSize: Int?, learningRate: Float?, warmupSteps: Int?, warmupFraction: Float?
+        var weightDecay: Float?
         var gradientAccumulation: Int?, maxGradientNorm: Float?, maxLength: Int?, evaluateEvery: Int?
         var patience: Int?, checkpointEvery: Int?, seed: UInt64?, threads: Int?
         enum CodingKeys: String, CodingKey {
-            case steps, batchSize = "batch-size", learningRate = "learning-rate", warmupSteps = "warmup-steps"
+            case steps, epochs, batchSize = "batch-size", learningRate = "learning-rate", warmupSteps = "warmup-steps"
+            case warmupFraction = "warmup-fraction"
             case weightDecay = "weight-decay", gradientAccumulation = "gradient-accumulation"
             case maxGradientNorm = "max-gradient-norm", maxLength = "max-length", evaluateEvery = "evaluate-every"
             case patience, checkpointEvery = "checkpoint-every", seed, threads
         }
     }
 
-    /// The resolved settings: flags, then the config file, then defaults.
-    func resolve() throws -> (options: TrainingOptions, batchSize: Int, maxLength: Int) {
+    /// A command's defaults: the run's length (epochs or steps), learning rate and warm-up.
+    struct Defaults {
+        var length: Length
+        var learningRate: Float
+        var warmupFraction: Float
+        enum Length { case epochs(Double), steps(Int) }
+    }
+
+    /// The resolved settings: flags, then the config file, then `defaults`. A run
+    /// sized by epochs gets its steps from ``TrainingOptions/sized(batchesPerEpoch:)``
+    /// once the data is loaded.
+    func resolve(defaults: Defaults) throws -> (options: TrainingOptions, batchSize: Int, maxLength: Int) {
         Memory.reuseLargeAllocations()
         var file = Settings()
         if let config {
@@ -53,9 +67,19 @@ struct TrainingFlags: ParsableArguments {
             }
         }
         var options = TrainingOptions()
-        options.steps = steps ?? file.steps ?? 1000
-        options.learningRate = learningRate ?? file.learningRate ?? 1e-4
-        options.warmupSteps = warmupSteps ?? file.warmupSteps ?? 0
+        let (steps, epochs) = (steps ?? file.steps, epochs ?? file.epochs)
+        guard steps == nil || epochs == nil else { throw ValidationError("give --steps or --epochs, not both") }
+        switch (steps, epochs, defaults.length) {
+        case (let steps?, _, _), (nil, nil, .steps(let steps)): options.steps = steps
+        case (nil, let epochs?, _), (nil, nil, .epochs(let epochs)): options.epochs = epochs
+        }
+        let (warmupSteps, warmupFraction) = (warmupSteps ?? file.warmupSteps, warmupFraction ?? file.warmupFraction)
+        guard warmupSteps == nil || warmupFraction == nil else {
+            throw ValidationError("give --warmup-steps or --warmup-fraction, not both")
+        }
+        options.warmupSteps = warmupSteps ?? 0
+        options.warmupFraction = warmupSteps == nil ? warmupFraction ?? defaults.warmupFraction : nil
+        options.learningRate = learningRate ?? file.learningRate ?? defaults.learningRate
         options.weightDecay = weightDecay ?? file.weightDecay ?? 0.01
         options.gradientAccumulation = gradientAccumulation ?? file.gradientAccumulation ?? 1
         let clip = maxGradientNorm ?? file.maxGradientNorm ?? 1
@@ -64,7 +88,7 @@ struct TrainingFlags: ParsableArguments {
         options.patience = patience ?? file.patience
         options.checkpointEvery = checkpointEvery ?? file.checkpointEvery
         options.seed = seed ?? file.seed ?? 0
-        do { try options.validate() } catch { throw ValidationError("\(error)") }
+        do { _ = try options.sized(batchesPerEpoch: 1) } catch { throw ValidationError("\(error)") }
         let batchSize = batchSize ?? file.batchSize ?? 16
         let maxLength = maxLength ?? file.maxLength ?? 128
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
@@ -121,6 +145,14 @@ final class ProgressReporter {
         }
         fflush(nil)  // show progress at once, also through a pipe (`| tee`)
     }
+}
+
+/// A seed of its own for one purpose (e.g. one adapter's initialisation) from the run's `--seed`,
+/// so that two adapters made with the same `--seed` do not start from the same draws.
+func derivedSeed(_ seed: UInt64, _ purpose: String) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the purpose
+    for byte in purpose.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    return seed ^ hash
 }
 
 func formatDuration(_ seconds: Double) -> String {

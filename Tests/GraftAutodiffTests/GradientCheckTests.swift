@@ -109,6 +109,7 @@ func expectGradientsMatch(_ inputs: [Tensor], epsilon: Float = 1e-2, tolerance: 
         let logits = random([5, 4], seed: 19, scale: 2)
         let targets = [1, Variable.ignoreIndex, 3, 0, 3]
         expectGradientsMatch([logits]) { Variable.crossEntropy(logits: $0[0], targets: targets) }
+        expectGradientsMatch([logits]) { Variable.crossEntropy(logits: $0[0], targets: targets, classWeights: [0.5, 2, 1, 3]) }
         let labels = Tensor(shape: [5, 4]) { Float($0 % 3 == 0 ? 1 : 0) }
         expectGradientsMatch([logits]) { Variable.binaryCrossEntropy(logits: $0[0], targets: labels) }
         expectGradientsMatch([logits]) { Variable.meanSquaredError($0[0], labels) }

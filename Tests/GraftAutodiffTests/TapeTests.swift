@@ -131,6 +131,22 @@ import GraftTensor
         #expect(allIgnored.value.scalar == 0)
     }
 
+    /// PyTorch's `CrossEntropyLoss(weight:)`: `Σ w[t_i] l_i / Σ w[t_i]` over the rows not ignored.
+    @Test func weightedCrossEntropyIsTheWeightedMean() {
+        let logits = Tensor(shape: [3, 3], scalars: [1, 2, 3, 0, 0, 0, 2, -1, 0.5])
+        func term(_ row: Int, _ target: Int) -> Float {
+            let z = (0..<3).map { logits.scalars[row * 3 + $0] }
+            return log(z.map { expf($0) }.reduce(0, +)) - z[target]
+        }
+        let weights: [Float] = [0.25, 4, 1]
+        let loss = Variable.crossEntropy(logits: Variable(logits), targets: [2, Variable.ignoreIndex, 0], classWeights: weights)
+        let expected = (weights[2] * term(0, 2) + weights[0] * term(2, 0)) / (weights[2] + weights[0])
+        #expect(abs(loss.value.scalar - expected) < 1e-6)
+        let uniform = Variable.crossEntropy(logits: Variable(logits), targets: [2, 1, 0], classWeights: [2, 2, 2])
+        let plain = Variable.crossEntropy(logits: Variable(logits), targets: [2, 1, 0])
+        #expect(abs(uniform.value.scalar - plain.value.scalar) < 1e-6)
+    }
+
     @Test func fusedLinearCrossEntropyEqualsTheComposition() {
         var generator = SeededGenerator(seed: 7)
         let x = Tensor.normal(shape: [70, 16], generator: &generator)

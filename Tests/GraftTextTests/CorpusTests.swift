@@ -69,6 +69,26 @@ private func versePerChapter() -> [Verse] {
         }
     }
 
+    @Test func bookSplitKeepsDevAndTestBooksOutOfTraining() throws {
+        let splits = Genre.bookSplits()
+        #expect(splits == Genre.bookSplits(seed: DataSplit.defaultSeed))
+        #expect(splits != Genre.bookSplits(seed: 7))
+        #expect(Genre.splittableByBook == [.law, .history, .wisdom, .prophets, .gospels, .epistles])
+        #expect(Set(splits.keys) == Set(Genre.splittableByBook.flatMap { Array($0.books) }))
+        for genre in Genre.splittableByBook {
+            let held = max(1, (genre.books.count + 5) / 10)
+            let counts = DataSplit.allCases.map { split in genre.books.count(where: { splits[$0] == split }) }
+            #expect(counts == [genre.books.count - 2 * held, held, held], "\(genre)")
+        }
+        // Labelling by book: every verse of a book in one split; acts and revelation dropped.
+        let verses = [(40, 1), (41, 2), (42, 3), (43, 4), (44, 1), (66, 2)].map { Verse(book: $0.0, chapter: $0.1, verse: 1, text: "") }
+        let examples = try Genre.label(verses, by: .book)
+        #expect(examples.map(\.book) == [40, 41, 42, 43])
+        #expect(examples.allSatisfy { $0.label == "gospels" && $0.split == splits[$0.book!] })
+        #expect(Set(examples.map(\.split)) == Set(DataSplit.allCases))
+        #expect(DataRecipe.chichewaGenresByBook.labels == ["law", "history", "wisdom", "prophets", "gospels", "epistles"])
+    }
+
     @Test func labellingPutsEveryVerseOfAChapterInOneSplit() throws {
         let verses = (1...4).flatMap { chapter in (1...5).map { Verse(book: 8, chapter: chapter, verse: $0, text: "Ruth") } }
             + (1...22).flatMap { chapter in (1...3).map { Verse(book: 66, chapter: chapter, verse: $0, text: "Rev") } }

@@ -116,17 +116,54 @@ public enum Genre: String, CaseIterable, Codable, Sendable {
         return splits
     }
 
-    /// Labels each verse with its book's genre and its chapter's split.
+    /// The genres of the book split: those of at least four books (acts and
+    /// revelation, one book each, cannot have unseen books in dev and test).
+    public static let splittableByBook: [Genre] = allCases.filter { $0.books.count >= 4 }
+
+    /// The split of every book of ``splittableByBook``'s genres, so that dev and
+    /// test books never appear in training: for each such genre in declaration
+    /// order, its books are split by ``DataSplit/assign(count:held:using:)`` with
+    /// `max(1, (count + 5) / 10)` books each in dev and test (one `SplitMix64`
+    /// generator serving all genres in turn). Law, wisdom and gospels hold out
+    /// one book each for dev and test, history one, prophets and epistles two.
+    public static func bookSplits(seed: UInt64 = DataSplit.defaultSeed) -> [Int: DataSplit] {
+        var generator = SplitMix64(seed: seed)
+        var splits: [Int: DataSplit] = [:]
+        for genre in splittableByBook {
+            let books = Array(genre.books)
+            let held = Swift.max(1, (books.count + 5) / 10)
+            for (book, split) in zip(books, DataSplit.assign(count: books.count, held: held, using: &generator)) {
+                splits[book] = split
+            }
+        }
+        return splits
+    }
+
+    /// What a genre set's dev and test examples are kept apart from training by.
+    public enum SplitUnit: Sendable {
+        /// Chapters (``chapterSplits(seed:)``): all 8 genres; dev and test are
+        /// other chapters of the training books.
+        case chapter
+        /// Books (``bookSplits(seed:)``): the 6 genres of ``splittableByBook``;
+        /// dev and test books are never seen in training. Verses of other books are dropped.
+        case book
+    }
+
+    /// Labels each verse with its book's genre and its chapter's or book's split.
     /// - Throws: ``DataError/invalidReference(book:chapter:verse:)`` for a verse
     ///   outside the canon.
-    public static func label(_ verses: [Verse], seed: UInt64 = DataSplit.defaultSeed) throws -> [LabelledText] {
-        let splits = chapterSplits(seed: seed)
-        return try verses.map { verse in
-            guard let genre = Genre(book: verse.book),
-                let split = splits[BibleChapter(book: verse.book, chapter: verse.chapter)]
+    public static func label(_ verses: [Verse], by unit: SplitUnit = .chapter,
+                             seed: UInt64 = DataSplit.defaultSeed) throws -> [LabelledText] {
+        let chapters = unit == .chapter ? chapterSplits(seed: seed) : [:]
+        let books = unit == .book ? bookSplits(seed: seed) : [:]
+        return try verses.compactMap { verse in
+            guard let genre = Genre(book: verse.book), verse.chapter >= 1,
+                  verse.chapter <= BibleBook.canon[verse.book - 1].chapters
             else { throw DataError.invalidReference(book: verse.book, chapter: verse.chapter, verse: verse.verse) }
-            return LabelledText(text: verse.text, label: genre.rawValue, split: split,
-                                book: verse.book, chapter: verse.chapter, verse: verse.verse)
+            let split = unit == .chapter ? chapters[BibleChapter(book: verse.book, chapter: verse.chapter)] : books[verse.book]
+            return split.map {
+                LabelledText(text: verse.text, label: genre.rawValue, split: $0, book: verse.book, chapter: verse.chapter, verse: verse.verse)
+            }
         }
     }
 }

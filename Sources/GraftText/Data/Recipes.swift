@@ -10,6 +10,8 @@ public enum DataRecipe: String, CaseIterable, Sendable {
     case englishBible = "english-bible"
     case chichewaGenres = "chichewa-genres"
     case englishGenres = "english-genres"
+    case chichewaGenresByBook = "chichewa-genres-books"
+    case englishGenresByBook = "english-genres-books"
     case turkishPOS = "turkish-pos"
     case zoo
     case fashionMNIST = "fashion-mnist"
@@ -21,6 +23,8 @@ public enum DataRecipe: String, CaseIterable, Sendable {
         case .englishBible: "English Bible (KJV), one verse per line (Debian bible-kjv 4.38, public domain)"
         case .chichewaGenres: "Chichewa verses labelled with 8 genres, split by chapter (from chichewa-bible)"
         case .englishGenres: "English verses labelled with 8 genres, the same chapter split (from english-bible)"
+        case .chichewaGenresByBook: "Chichewa verses labelled with 6 genres, split by book: dev and test books unseen in training (from chichewa-bible)"
+        case .englishGenresByBook: "English verses labelled with 6 genres, the same book split (from english-bible)"
         case .turkishPOS: "Turkish sentences with UPOS tags, split by sentence (pip turkish-treebanks==1.0.0, Apache-2.0)"
         case .zoo: "101 animals, 16 attributes (concepts), 7 classes (Debian r-cran-mlbench 2.1-3-1, Zoo.rda, converted by pip rdata==1.1.0)"
         case .fashionMNIST: "70,000 28 x 28 grey images of 10 kinds of clothing, 60,000 train and 10,000 test (Debian dataset-fashion-mnist, Expat)"
@@ -32,7 +36,22 @@ public enum DataRecipe: String, CaseIterable, Sendable {
 
     /// The label set of a labelled text-classification set; nil for the others.
     public var labels: [String]? {
-        self == .chichewaGenres || self == .englishGenres ? Genre.allCases.map(\.rawValue) : nil
+        switch self {
+        case .chichewaGenres, .englishGenres: Genre.allCases.map(\.rawValue)
+        case .chichewaGenresByBook, .englishGenresByBook: Genre.splittableByBook.map(\.rawValue)
+        default: nil
+        }
+    }
+
+    /// The Bible a genre set is built from and how it is split; nil for the other recipes.
+    public var genreSource: (bible: DataRecipe, unit: Genre.SplitUnit)? {
+        switch self {
+        case .chichewaGenres: (.chichewaBible, .chapter)
+        case .englishGenres: (.englishBible, .chapter)
+        case .chichewaGenresByBook: (.chichewaBible, .book)
+        case .englishGenresByBook: (.englishBible, .book)
+        default: nil
+        }
     }
 }
 
@@ -83,10 +102,10 @@ public struct DataCache: Sendable {
             let verses = try kjvVerses(log: log)
             try expect(verses.count, 31_102, "verses", in: "bible -f")
             try JSONLines.write(verses, to: path)
-        case .chichewaGenres, .englishGenres:
-            let source: DataRecipe = recipe == .chichewaGenres ? .chichewaBible : .englishBible
+        case .chichewaGenres, .englishGenres, .chichewaGenresByBook, .englishGenresByBook:
+            let (source, unit) = recipe.genreSource!
             try prepare(source, log: log)
-            try JSONLines.write(try Genre.label(try JSONLines.read(Verse.self, from: self.path(of: source))), to: path)
+            try JSONLines.write(try Genre.label(try JSONLines.read(Verse.self, from: self.path(of: source)), by: unit), to: path)
         case .turkishPOS:
             let directory = try Wheel.turkishTreebanks.unpack(in: self, log: log)
             let sources = [("web", 2_541), ("wiki", 2_310)]

@@ -35,12 +35,19 @@ public enum DataSplit: String, CaseIterable, Codable, Sendable {
     /// Several groups (strata) split with one generator, one after another,
     /// each get their own 80/10/10.
     public static func assign(count: Int, using generator: inout SplitMix64) -> [DataSplit] {
+        assign(count: count, held: (count + 5) / 10, using: &generator)
+    }
+
+    /// Assigns `count` items as ``assign(count:using:)`` does, with `held` items
+    /// each in dev and test (the last `held` shuffled positions test, the `held`
+    /// before them dev) and the rest in train.
+    public static func assign(count: Int, held: Int, using generator: inout SplitMix64) -> [DataSplit] {
+        precondition(held >= 0 && 2 * held <= count, "DataSplit.assign: cannot hold out 2 x \(held) of \(count) items")
         var order = Array(0..<count)
         for i in stride(from: count - 1, to: 0, by: -1) {
             let j = Int(generator.next() % UInt64(i + 1))
             order.swapAt(i, j)
         }
-        let held = (count + 5) / 10
         var splits = [DataSplit](repeating: .train, count: count)
         for (position, item) in order.enumerated() where position >= count - 2 * held {
             splits[item] = position < count - held ? .dev : .test

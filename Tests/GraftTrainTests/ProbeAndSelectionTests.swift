@@ -1,0 +1,117 @@
+import Foundation
+import GraftAutodiff
+import GraftTensor
+import Testing
+@testable import GraftTrain
+
+/// scikit-learn's solutions of the same problems (Fixtures/make_logistic_regression.py).
+private struct LogisticRegressionFixture: Decodable {
+    struct Case: Decodable { let l2: Float, balanced: Bool, weight: [[Float]], bias: [Float] }
+    let features: [[Float]], labels: [Int], cases: [Case]
+
+    static func load() throws -> Self {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/logistic_regression", withExtension: "json"))
+        return try JSONDecoder().decode(Self.self, from: Data(contentsOf: url))
+    }
+}
+
+@Suite struct LinearProbeTests {
+    @Test func logisticRegressionMatchesScikitLearn() throws {
+        let fixture = try LogisticRegressionFixture.load()
+        let features = Tensor(shape: [fixture.labels.count, fixture.features[0].count], scalars: fixture.features.flatMap { $0 })
+        for reference in fixture.cases {
+            let weights = reference.balanced ? try balancedClassWeights(labels: fixture.labels, classCount: 3) : nil
+            let probe = LogisticRegression.fit(features: features, labels: fixture.labels, classCount: 3,
+                                               classWeights: weights, l2: reference.l2)
+            #expect(probe.converged)
+            // scikit-learn's multinomial solution is defined up to a constant per feature
+            // and for the intercepts; the penalty fixes the weights, not the intercepts' sum.
+            let expected = reference.weight.flatMap { $0 }
+            let largest = expected.map(abs).max()!
+            for (got, want) in zip(probe.weight.scalars, expected) { #expect(abs(got - want) < 2e-3 * max(1, largest)) }
+            let meanBias = probe.bias.scalars.reduce(0, +) / 3, meanReference = reference.bias.reduce(0, +) / 3
+            for (got, want) in zip(probe.bias.scalars, reference.bias) {
+                #expect(abs((got - meanBias) - (want - meanReference)) < 2e-3 * max(1, largest))
+            }
+        }
+    }
+
+    @Test func balancedWeightsEqualiseClassesAndRejectAnEmptyClass() throws {
+        let weights = try balancedClassWeights(labels: [0, 0, 0, 1], classCount: 2)
+        #expect(weights == [4 / 6, 2])  // n / (k n_c)
+        #expect(throws: TrainingError.self) { try balancedClassWeights(labels: [0, 0], classCount: 2, names: ["wet", "dry"]) }
+        do {
+            _ = try balancedClassWeights(labels: [0, 0], classCount: 2, names: ["wet", "dry"])
+        } catch {
+            #expect("\(error)".contains("class dry has no training examples"))
+        }
+    }
+}
+
+@Suite struct ModelSelectionTests {
+    /// One parameter driven by a loss pulling it to 1; the "dev score" peaks at 0.5.
+    func run(options: TrainingOptions, loss: @escaping (Int) -> Float? = { _ in nil }) throws -> (Trainer, Parameter, [Double]) {
+        let parameter = Parameter(Tensor(shape: [1], scalars: [0]))
+        let trainer = try Trainer(parameters: [("p", parameter)], options: options)
+        var scores: [Double] = []
+        try trainer.run(
+            loss: { step, _, tape in
+                let p = tape.variable(parameter)
+                let value = ((p - Variable(Tensor(shape: [1], scalars: [1]))) * (p - Variable(Tensor(shape: [1], scalars: [1])))).sum()
+                if let poison = loss(step) { return (value * poison, 1) }
+                return (value, 1)
+            },
+            evaluate: { _ in
+                let score = -Double(abs(parameter.value.scalars[0] - 0.5))
+                scores.append(score)
+                return score
+            })
+        return (trainer, parameter, scores)
+    }
+
+    @Test func theBestEvaluationsParametersAreKept() throws {
+        var options = TrainingOptions()
+        (options.steps, options.learningRate, options.evaluateEvery, options.restoresBest) = (40, 0.05, 1, true)
+        let (trainer, parameter, scores) = try run(options: options)
+        #expect(scores.count == 41)  // before training and after every step
+        let best = try #require(trainer.bestStep)
+        #expect(best > 0 && best < 40)
+        #expect(abs(-Double(abs(parameter.value.scalars[0] - 0.5)) - scores.max()!) < 1e-12)
+        #expect(trainer.summary.contains("after step \(best) of 40"))
+    }
+
+    @Test func withoutRestoringTheLastParametersStay() throws {
+        var options = TrainingOptions()
+        (options.steps, options.learningRate, options.evaluateEvery) = (40, 0.05, 1)
+        let (trainer, parameter, scores) = try run(options: options)
+        #expect(scores.count == 40)
+        #expect(parameter.value.scalars[0] > 0.8)
+        #expect(trainer.bestStep != nil)
+    }
+
+    @Test func aDivergingRunStopsWithTheBestParameters() throws {
+        var options = TrainingOptions()
+        (options.steps, options.learningRate, options.evaluateEvery, options.restoresBest) = (40, 0.05, 1, true)
+        let (trainer, parameter, _) = try run(options: options, loss: { $0 == 12 ? .nan : nil })
+        #expect(trainer.divergedStep == 13)
+        #expect(trainer.step == 12)
+        #expect(parameter.value.scalars[0].isFinite)
+        #expect(trainer.summary.contains("NaN or infinite at step 13"))
+        // Without a kept best, a diverging run still throws.
+        options.restoresBest = false
+        #expect(throws: TrainingError.self) { try run(options: options, loss: { $0 == 12 ? .nan : nil }) }
+    }
+
+    @Test func epochsAndWarmUpFractionSizeTheRun() throws {
+        var options = TrainingOptions()
+        (options.epochs, options.warmupFraction, options.gradientAccumulation) = (2.5, 0.1, 2)
+        let sized = try options.sized(batchesPerEpoch: 15)
+        #expect(sized.steps == 19)  // ceil(2.5 * 15 / 2)
+        #expect(sized.warmupSteps == 2)
+        options.epochs = 0
+        #expect(throws: TrainingError.self) { try options.sized(batchesPerEpoch: 15) }
+        options.epochs = 1
+        options.warmupFraction = 1
+        #expect(throws: TrainingError.self) { try options.sized(batchesPerEpoch: 15) }
+    }
+}
