@@ -5,9 +5,12 @@ import GraftText
 /// (`chichewa-bible`, `english-bible`) or a file: `.jsonl` with a `text`
 /// field per line, or plain text with one text per line.
 ///
-/// Held-out texts: for Bible corpora, the verses of the chapters that the
-/// genre sets put in their test split (so a language adapter never sees the
-/// chapters its downstream task is tested on); for other files, every tenth line.
+/// Bible corpora train on the verses that no genre set evaluates on: chapters
+/// in the training split of the chapter split (``Genre/chapterSplits(seed:)``)
+/// and outside the dev and test books of the book split (``Genre/bookSplits(seed:)``),
+/// so a language adapter never sees the text its downstream tasks are tested on.
+/// Held-out texts: for Bible corpora, the verses of the chapter split's test
+/// chapters; for other files, every tenth line (the rest train).
 public struct TextCorpus: Sendable {
     public let train: [String]
     public let heldOut: [String]
@@ -25,9 +28,11 @@ public struct TextCorpus: Sendable {
             }
             guard try cache.isPrepared(recipe) else { throw DataError.missingFile(path: cache.path(of: recipe) + " (run: adapt data prepare \(source))") }
             let verses = try JSONLines.read(Verse.self, from: cache.path(of: recipe))
-            let splits = Genre.chapterSplits()
-            let held = verses.filter { splits[BibleChapter(book: $0.book, chapter: $0.chapter)] == .test }
-            let train = verses.filter { splits[BibleChapter(book: $0.book, chapter: $0.chapter)] == .train }
+            let (chapters, books) = (Genre.chapterSplits(), Genre.bookSplits())
+            let held = verses.filter { chapters[BibleChapter(book: $0.book, chapter: $0.chapter)] == .test }
+            let train = verses.filter {
+                chapters[BibleChapter(book: $0.book, chapter: $0.chapter)] == .train && (books[$0.book] ?? .train) == .train
+            }
             return try checked(TextCorpus(train: train.map(\.text), heldOut: held.map(\.text)), source: source)
         }
         guard FileManager.default.fileExists(atPath: source) else { throw DataError.missingFile(path: source) }

@@ -94,6 +94,27 @@ struct Workspace {
         #expect(noBackbone.status != 0 && noBackbone.error.contains("none.h5"))
     }
 
+    /// The stacked-collapse remedy: dev is scored before training and after every epoch,
+    /// and the best evaluation's parameters are what the run ends with, so a run that
+    /// degenerates (here a learning rate of 50) returns the linear-probe start, not the collapse.
+    @Test func aCollapsingRunEndsWithItsBestDevModel() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let probe = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--head-only"])
+        #expect(probe.status == 0, "\(probe.error)")
+        #expect(probe.output.contains("linear probe on the starting features: dev macro-F1 1.0000"))
+        #expect(probe.output.contains("macro-F1 1.0000 (8 examples)"))
+        let wild = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--epochs", "3", "--batch-size", "8",
+                                 "--learning-rate", "50", "--output", w.directory + "/task.h5"])
+        #expect(wild.status == 0, "\(wild.error)")
+        #expect(wild.output.contains("12 steps of 8 (3 epochs)"), "\(wild.output)")
+        #expect(wild.output.contains("best evaluation 1.0000"))
+        #expect(wild.output.contains("macro-F1 1.0000 (8 examples)"), "\(wild.output)")
+        let both = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--epochs", "1", "--steps", "3",
+                                 "--output", w.directory + "/task.h5"])
+        #expect(both.status != 0 && both.error.contains("give --steps or --epochs, not both"))
+    }
+
     @Test func evaluationLabelsTrainingNeverSawAreRejected() throws {
         let w = try Workspace()
         defer { w.remove() }

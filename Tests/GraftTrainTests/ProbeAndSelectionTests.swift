@@ -2,6 +2,7 @@ import Foundation
 import GraftAutodiff
 import GraftTensor
 import Testing
+import GraftText
 @testable import GraftTrain
 
 /// scikit-learn's solutions of the same problems (Fixtures/make_logistic_regression.py).
@@ -113,5 +114,37 @@ private struct LogisticRegressionFixture: Decodable {
         options.epochs = 1
         options.warmupFraction = 1
         #expect(throws: TrainingError.self) { try options.sized(batchesPerEpoch: 15) }
+    }
+}
+
+@Suite struct LanguageAdapterCorpusTests {
+    /// A language adapter trains on no verse that a genre set evaluates on: not the
+    /// chapter split's dev and test chapters, not the book split's dev and test books.
+    @Test func bibleCorpusLeavesOutEveryEvaluatedVerse() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("graft-corpus-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
+        let cache = DataCache(root: root)
+        let books = [1, 4, 40, 43, 44, 66]  // Genesis (train), Numbers (test), Matthew (train), John (test), Acts, Revelation
+        let verses = books.flatMap { book in
+            (1...BibleBook.canon[book - 1].chapters).map { Verse(book: book, chapter: $0, verse: 1, text: "\(book):\($0)") }
+        }
+        let path = cache.path(of: .chichewaBible)
+        try JSONLines.write(verses, to: path)
+        try "\(sha256(of: path))  chichewa-bible.jsonl\n".write(toFile: path + ".sha256", atomically: true, encoding: .utf8)
+        let corpus = try TextCorpus.load("chichewa-bible", cache: cache)
+        let (chapters, bookSplits) = (Genre.chapterSplits(), Genre.bookSplits())
+        func place(_ text: String) -> (book: Int, chapter: Int) {
+            let parts = text.split(separator: ":").map { Int($0)! }
+            return (parts[0], parts[1])
+        }
+        #expect(!corpus.train.isEmpty && !corpus.heldOut.isEmpty)
+        for text in corpus.train {
+            let (book, chapter) = place(text)
+            #expect(chapters[BibleChapter(book: book, chapter: chapter)] == .train)
+            #expect(bookSplits[book] == nil || bookSplits[book] == .train, "\(text)")
+        }
+        #expect(Set(corpus.train.map { place($0).book }) == [1, 40, 44, 66])
+        #expect(corpus.heldOut.allSatisfy { chapters[BibleChapter(book: place($0).book, chapter: place($0).chapter)] == .test })
     }
 }

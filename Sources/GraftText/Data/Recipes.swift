@@ -342,7 +342,7 @@ private func expect(_ found: Int, _ expected: Int, _ items: String, in source: S
 }
 
 /// The lower-case hex SHA-256 of the file at `path` (by `sha256sum`).
-func sha256(of path: String) throws -> String {
+public func sha256(of path: String) throws -> String {
     guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
     let output = String(decoding: try runCommand(["sha256sum", path], captureOutput: true), as: UTF8.self)
     return String(output.prefix(64))
