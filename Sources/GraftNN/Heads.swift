@@ -47,10 +47,14 @@ public final class MaskedLMHead: Module {
     /// The masked-LM loss at the given rows of `hidden` against their `targets`:
     /// the decoder fused with the cross-entropy (`Variable.linearCrossEntropy`),
     /// so the `[rows, vocabulary]` logits are never held whole.
-    public func loss(_ hidden: Variable, rows: [Int], targets: [Int], context: ForwardContext) -> Variable {
-        Variable.linearCrossEntropy(transform(Variable.gatherRows(hidden, rows), context: context),
-                                    weight: context.variable(decoderWeight), bias: context.variable(decoderBias),
-                                    targets: targets)
+    ///
+    /// `decoder` replaces the decoder's weight and bias, for example by their rows
+    /// of a restricted output vocabulary; `targets` then index its rows.
+    public func loss(_ hidden: Variable, rows: [Int], targets: [Int], context: ForwardContext,
+                     decoder: (weight: Variable, bias: Variable)? = nil) -> Variable {
+        let (weight, bias) = decoder ?? (context.variable(decoderWeight), context.variable(decoderBias))
+        return Variable.linearCrossEntropy(transform(Variable.gatherRows(hidden, rows), context: context),
+                                           weight: weight, bias: bias, targets: targets)
     }
 }
 

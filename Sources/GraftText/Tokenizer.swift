@@ -13,6 +13,8 @@ public protocol Tokenizer: Sendable {
     var specialIDs: Set<Int> { get }
     /// The id of the mask token (`<mask>` / `[MASK]`).
     var maskID: Int { get }
+    /// The id produced for text the vocabulary does not cover (`<unk>` / `[UNK]`).
+    var unknownID: Int { get }
 }
 
 /// Several encoded texts padded to a common length.

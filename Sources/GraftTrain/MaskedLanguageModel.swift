@@ -11,6 +11,17 @@ public final class MaskedLanguageModel {
     public let model: GraftedModel
     public let head: MaskedLMHead
     public let corruption: MaskedLanguageModeling
+    /// The vocabulary the training loss's softmax runs over; `nil` (the default)
+    /// for the full vocabulary. Evaluation always uses the full vocabulary.
+    ///
+    /// The decoder's weight (the word embeddings) is gathered at these ids once,
+    /// when first needed, while it is frozen; set the vocabulary again after
+    /// changing the frozen weight's value. A trainable weight is gathered every step.
+    public var trainingVocabulary: OutputVocabulary? {
+        didSet { restrictedWeight = nil }
+    }
+    /// The frozen decoder weight's rows at `trainingVocabulary`'s ids.
+    private var restrictedWeight: Tensor?
 
     public init(backbone: Backbone, model: GraftedModel, head: MaskedLMHead) {
         self.backbone = backbone
@@ -22,7 +33,27 @@ public final class MaskedLanguageModel {
     /// Masked-LM loss of a batch, with masking and dropout drawn from `seed`;
     /// the vocabulary logits are computed at the masked positions only.
     /// Returns the loss and the number of tokens in the batch.
+    ///
+    /// `training` turns dropout on and, with a `trainingVocabulary`, restricts the
+    /// softmax to it (every masked token must be in it); with `training` false
+    /// (evaluation) the loss is over the full vocabulary.
     public func loss(_ sequences: [[Int]], seed: UInt64, tape: Tape?, training: Bool = true) -> (loss: Variable, tokens: Int) {
+        let (input, rows, targets) = maskedBatch(sequences, seed: seed)
+        let context = model.context(tape: tape, isTraining: training, seed: seed)
+        let hidden = model(input, context: context)
+        let loss: Variable
+        if training, let vocabulary = trainingVocabulary {
+            loss = head.loss(hidden, rows: rows, targets: vocabulary.restrict(targets), context: context,
+                             decoder: restrictedDecoder(vocabulary, context: context))
+        } else {
+            loss = head.loss(hidden, rows: rows, targets: targets, context: context)
+        }
+        return (loss, sequences.reduce(0) { $0 + $1.count })
+    }
+
+    /// The batch `loss` scores: `sequences` corrupted with masking drawn from `seed`,
+    /// the masked rows of the flattened batch and their original ids.
+    func maskedBatch(_ sequences: [[Int]], seed: UInt64) -> (input: EncoderInput, rows: [Int], targets: [Int]) {
         var generator = SeededGenerator(seed: seed)
         var corrupted = sequences
         var labels: [[Int]] = []
@@ -30,10 +61,16 @@ public final class MaskedLanguageModel {
         let input = EncoderInput(padding: corrupted, padID: backbone.tokenizer.padID)
         let paddedLabels = labels.flatMap { $0 + [Int](repeating: Variable.ignoreIndex, count: input.length - $0.count) }
         let rows = paddedLabels.indices.filter { paddedLabels[$0] != Variable.ignoreIndex }
-        let context = model.context(tape: tape, isTraining: training, seed: seed)
-        let hidden = model(input, context: context)
-        let loss = head.loss(hidden, rows: rows, targets: rows.map { paddedLabels[$0] }, context: context)
-        return (loss, sequences.reduce(0) { $0 + $1.count })
+        return (input, rows, rows.map { paddedLabels[$0] })
+    }
+
+    /// The decoder's weight and bias rows at `vocabulary`'s ids: the bias (trained)
+    /// gathered on the step's tape, the weight from the cache while it is frozen.
+    private func restrictedDecoder(_ vocabulary: OutputVocabulary, context: ForwardContext) -> (weight: Variable, bias: Variable) {
+        let bias = vocabulary.gather(context.variable(head.decoderBias))
+        guard !head.decoderWeight.isTrainable else { return (vocabulary.gather(context.variable(head.decoderWeight)), bias) }
+        if restrictedWeight == nil { restrictedWeight = head.decoderWeight.value.gatherRows(vocabulary.ids) }
+        return (Variable(restrictedWeight!), bias)
     }
 
     /// Pseudo-perplexity: every non-special token is masked in turn and scored
