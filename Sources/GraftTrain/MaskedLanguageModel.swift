@@ -1,3 +1,4 @@
+import Foundation
 import GraftAdapters
 import GraftAutodiff
 import GraftIO
@@ -22,6 +23,12 @@ public final class MaskedLanguageModel {
     }
     /// The frozen decoder weight's rows at `trainingVocabulary`'s ids.
     private var restrictedWeight: Tensor?
+    /// With a `trainingVocabulary`, each training batch also scores this many ids
+    /// from outside it, drawn uniformly from the batch's seed (sampled softmax):
+    /// their logits get `log(outside / sampled)` added, so their exponentials
+    /// estimate the whole outside's share of the softmax, and the tokens the
+    /// corpus lacks are pushed down as a full-vocabulary softmax would (0: none).
+    public var negativeSamples = 0
 
     public init(backbone: Backbone, model: GraftedModel, head: MaskedLMHead) {
         self.backbone = backbone
@@ -44,7 +51,8 @@ public final class MaskedLanguageModel {
         let loss: Variable
         if training, let vocabulary = trainingVocabulary {
             loss = head.loss(hidden, rows: rows, targets: vocabulary.restrict(targets), context: context,
-                             decoder: restrictedDecoder(vocabulary, context: context))
+                             decoder: restrictedDecoder(vocabulary, negatives: sampledNegatives(vocabulary, seed: seed),
+                                                        context: context))
         } else {
             loss = head.loss(hidden, rows: rows, targets: targets, context: context)
         }
@@ -64,13 +72,33 @@ public final class MaskedLanguageModel {
         return (input, rows, rows.map { paddedLabels[$0] })
     }
 
-    /// The decoder's weight and bias rows at `vocabulary`'s ids: the bias (trained)
-    /// gathered on the step's tape, the weight from the cache while it is frozen.
-    private func restrictedDecoder(_ vocabulary: OutputVocabulary, context: ForwardContext) -> (weight: Variable, bias: Variable) {
-        let bias = vocabulary.gather(context.variable(head.decoderBias))
-        guard !head.decoderWeight.isTrainable else { return (vocabulary.gather(context.variable(head.decoderWeight)), bias) }
+    /// The outside ids a training batch with this seed scores (`negativeSamples` of them).
+    func sampledNegatives(_ vocabulary: OutputVocabulary, seed: UInt64) -> [Int] {
+        guard negativeSamples > 0 else { return [] }
+        var generator = SeededGenerator(seed: seed ^ 0x6E65_6761_7469_7665)
+        return vocabulary.sampleOutside(negativeSamples, generator: &generator)
+    }
+
+    /// The decoder's weight and bias rows at `vocabulary`'s ids, then at `negatives`
+    /// (with the sampled-softmax correction on their bias): the bias (trained)
+    /// gathered on the step's tape, the vocabulary's weight rows from the cache
+    /// while the weight is frozen.
+    private func restrictedDecoder(_ vocabulary: OutputVocabulary, negatives: [Int],
+                                   context: ForwardContext) -> (weight: Variable, bias: Variable) {
+        let ids = vocabulary.ids + negatives
+        var bias = OutputVocabulary.rows(of: context.variable(head.decoderBias), at: ids, fullSize: vocabulary.fullSize)
+        if !negatives.isEmpty {
+            let correction = Float(Foundation.log(Double(vocabulary.outsideCount) / Double(negatives.count)))
+            bias = bias + Variable(Tensor(shape: [ids.count], scalars: [Float](repeating: 0, count: vocabulary.count)
+                                                 + [Float](repeating: correction, count: negatives.count)))
+        }
+        guard !head.decoderWeight.isTrainable else {
+            return (OutputVocabulary.rows(of: context.variable(head.decoderWeight), at: ids, fullSize: vocabulary.fullSize), bias)
+        }
         if restrictedWeight == nil { restrictedWeight = head.decoderWeight.value.gatherRows(vocabulary.ids) }
-        return (Variable(restrictedWeight!), bias)
+        let weight = negatives.isEmpty ? restrictedWeight!
+            : Tensor.concatenate([restrictedWeight!, head.decoderWeight.value.gatherRows(negatives)], alongAxis: 0)
+        return (Variable(weight), bias)
     }
 
     /// Pseudo-perplexity: every non-special token is masked in turn and scored

@@ -1,4 +1,5 @@
 import GraftAutodiff
+import GraftTensor
 import GraftText
 
 /// A subset of a model's vocabulary for a softmax to run over, such as the
@@ -13,6 +14,8 @@ public struct OutputVocabulary: Sendable, Equatable {
     public let fullSize: Int
     /// The restricted index of every full id, -1 for ids outside.
     private let restrictedIndex: [Int32]
+    /// The ids of the full vocabulary that are not in this one, sorted.
+    private let outsideIDs: [Int]
 
     /// The vocabulary of the given ids (duplicates removed), each in `0..<fullSize`.
     public init(ids: some Sequence<Int>, fullSize: Int) {
@@ -24,6 +27,7 @@ public struct OutputVocabulary: Sendable, Equatable {
         self.ids = ids
         self.fullSize = fullSize
         self.restrictedIndex = restrictedIndex
+        outsideIDs = restrictedIndex.indices.filter { restrictedIndex[$0] < 0 }
     }
 
     /// The ids that occur in `texts`, with the tokenizer's special ids and its
@@ -51,12 +55,32 @@ public struct OutputVocabulary: Sendable, Equatable {
         }
     }
 
+    /// The number of ids of the full vocabulary outside this one.
+    public var outsideCount: Int { outsideIDs.count }
+
+    /// `count` distinct ids from outside the vocabulary, drawn uniformly (all of
+    /// them if there are no more), in increasing order.
+    public func sampleOutside(_ count: Int, generator: inout SeededGenerator) -> [Int] {
+        let total = outsideIDs.count
+        guard count < total else { return outsideIDs }
+        // Floyd's algorithm: `count` distinct positions in 0..<total.
+        var chosen = Set<Int>(minimumCapacity: count)
+        for last in (total - count)..<total {
+            let position = Int(generator.next() % UInt64(last + 1))
+            chosen.insert(chosen.contains(position) ? last : position)
+        }
+        return chosen.sorted().map { outsideIDs[$0] }
+    }
+
     /// The rows of `table` (`[fullSize, width]`, or `[fullSize]` for a bias) at
     /// `ids`, differentiably: the gradient is scattered back into those rows.
-    public func gather(_ table: Variable) -> Variable {
-        precondition(table.shape.first == fullSize, "OutputVocabulary.gather: table \(table.shape) does not have \(fullSize) rows")
+    public func gather(_ table: Variable) -> Variable { Self.rows(of: table, at: ids, fullSize: fullSize) }
+
+    /// The rows of `table` at `ids` (the elements, for a 1-D table), differentiably.
+    static func rows(of table: Variable, at ids: [Int], fullSize: Int) -> Variable {
+        precondition(table.shape.first == fullSize, "OutputVocabulary: table \(table.shape) does not have \(fullSize) rows")
         guard table.value.rank == 1 else { return Variable.gatherRows(table, ids) }
-        return Variable.gatherRows(table.reshaped([fullSize, 1]), ids).reshaped([count])
+        return Variable.gatherRows(table.reshaped([fullSize, 1]), ids).reshaped([ids.count])
     }
 }
 

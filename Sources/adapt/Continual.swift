@@ -245,8 +245,3 @@ private func seconds(since start: ContinuousClock.Instant) -> String {
     String(format: "%.1f", Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000)
 }
 
-/// `12345` as `12,345`.
-private func grouped(_ value: Int) -> String {
-    let digits = String(value)
-    return digits.enumerated().map { index, digit in (index > 0 && (digits.count - index) % 3 == 0 ? "," : "") + String(digit) }.joined()
-}

@@ -179,7 +179,7 @@ private func table(_ rows: [(String, [Int])], columns: [String], unit: String, r
 }
 
 /// `31104` as `31,104`.
-private func grouped(_ value: Int) -> String {
+func grouped(_ value: Int) -> String {
     let digits = String(value.magnitude)
     var result = ""
     for (index, digit) in digits.enumerated() {

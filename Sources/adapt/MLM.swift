@@ -11,8 +11,9 @@ struct MLM: ParsableCommand {
             The backbone stays frozen. A fresh masked-LM head (dense + GELU + LayerNorm, decoder tied to \
             the word embeddings) is trained with the adapter; --head-only trains the head alone, the \
             baseline a language adapter is compared with. Texts are masked as in BERT (15%; 80/10/10), \
-            one text per example; vocabulary logits are computed at the masked positions only. At the end \
-            the held-out texts are scored: masked-LM loss and pseudo-perplexity (each token masked in turn).
+            one text per example; vocabulary logits are computed at the masked positions only, by default \
+            over the tokens of the training texts alone (--output-vocabulary). At the end the held-out texts \
+            are scored over the full vocabulary: masked-LM loss and pseudo-perplexity (each token masked in turn).
             """)
 
     @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
@@ -22,6 +23,16 @@ struct MLM: ParsableCommand {
     @Option(help: "Where to write the adapter checkpoint (.h5); required unless --head-only.") var output: String?
     @Option(help: "Use at most this many training texts (default: all).") var trainTexts: Int?
     @Option(help: "Held-out texts for the final pseudo-perplexity (default 64).") var evaluationTexts = 64
+    @Option(help: """
+        The vocabulary the training softmax runs over: corpus (the tokens of the training texts plus the \
+        special tokens) or full. Evaluation is always over the full vocabulary.
+        """)
+    var outputVocabulary: OutputVocabularyChoice = .corpus
+    @Option(help: """
+        With --output-vocabulary corpus: tokens from outside the corpus scored in each batch's softmax, \
+        drawn at random (sampled softmax), so that the model learns to rule them out (0: none).
+        """)
+    var negativeSamples = 2048
     @OptionGroup var training: TrainingFlags
 
     /// The defaults of a language-adapter run: 1000 steps at 1e-4 (as MAD-X), no warm-up.
@@ -30,6 +41,7 @@ struct MLM: ParsableCommand {
     func validate() throws {
         guard headOnly || output != nil else { throw ValidationError("--output is required unless --head-only") }
         guard evaluationTexts > 0 else { throw ValidationError("--evaluation-texts must be positive") }
+        guard negativeSamples >= 0 else { throw ValidationError("--negative-samples must not be negative") }
         if let output { try checkWritable(output) }
     }
 
@@ -57,6 +69,13 @@ struct MLM: ParsableCommand {
         let parameters = grafted.namedParameters() + head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
         let trainable = parameters.reduce(0) { $0 + $1.parameter.value.count }
         print("\(headOnly ? "head only" : adapter.method): \(trainable) trainable parameters; \(train.count) training texts, \(heldOut.count) held-out; batch \(batchSize) x up to \(maxLength) tokens")
+        reportCoverage(TokenizerCoverage(texts: train, tokenizer: tokenizer))
+        if outputVocabulary == .corpus {
+            let vocabulary = OutputVocabulary(covering: train, tokenizer: tokenizer, fullSize: head.decoderWeight.value.shape[0])
+            task.trainingVocabulary = vocabulary
+            task.negativeSamples = negativeSamples
+            print("output vocabulary: \(grouped(vocabulary.count)) of \(grouped(vocabulary.fullSize)) tokens (the training corpus plus special tokens)")
+        }
 
         let batches = EpochBatches(lengths: train.map(\.count), batchSize: batchSize, seed: resolved.seed)
         let options = try resolved.sized(batchesPerEpoch: batches.batchesPerEpoch)
@@ -83,6 +102,22 @@ struct MLM: ParsableCommand {
             print("wrote \(output)")
         }
         try? FileManager.default.removeItem(atPath: trainer.checkpointPath!)
+    }
+}
+
+/// The vocabulary `adapt mlm` trains the softmax over.
+enum OutputVocabularyChoice: String, ExpressibleByArgument, CaseIterable {
+    case corpus, full
+}
+
+/// Prints the share of unknown tokens in the training texts, with a warning on
+/// standard error when the tokenizer leaves more than 5% of them unknown.
+func reportCoverage(_ coverage: TokenizerCoverage) {
+    let percent = String(format: "%.2f%%", 100 * coverage.unknownFraction)
+    print("tokenizer coverage: \(percent) of \(grouped(coverage.tokens)) training tokens are unknown")
+    if coverage.unknownFraction > 0.05 {
+        FileHandle.standardError.write(Data(("warning: \(percent) of the training tokens are the unknown token: "
+            + "the tokenizer does not cover this corpus well\n").utf8))
     }
 }
 

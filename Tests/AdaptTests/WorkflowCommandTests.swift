@@ -78,6 +78,26 @@ struct Workspace {
         #expect(kept.contains("pseudo-perplexity") && kept == recomputed)
     }
 
+    @Test func outputVocabularyAndTokenizerCoverageAreReported() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let common = ["mlm", "--backbone", w.backbone, "--head-only", "--steps", "2", "--batch-size", "4"]
+        let corpus = try runAdapt(common + ["--data", w.corpus])
+        #expect(corpus.status == 0, "\(corpus.error)")
+        // The corpus's 4 words, 4 letters of "wind", "▁", <s>, <pad>, </s> and <mask> out of the decoder's 21 rows.
+        #expect(corpus.output.contains("output vocabulary: 13 of 21 tokens (the training corpus plus special tokens)"))
+        #expect(corpus.output.contains("tokenizer coverage: 0.00% of"))
+        let full = try runAdapt(common + ["--data", w.corpus, "--output-vocabulary", "full"])
+        #expect(full.status == 0 && !full.output.contains("output vocabulary:"))
+        // Letters the toy vocabulary lacks become <unk>: a warning on standard error.
+        let unknown = w.directory + "/unknown.txt"
+        try (0..<40).map { "mawu zzq \($0 % 2 == 0 ? "a" : "ndi")" }.joined(separator: "\n")
+            .write(toFile: unknown, atomically: true, encoding: .utf8)
+        let poor = try runAdapt(common + ["--data", unknown])
+        #expect(poor.status == 0, "\(poor.error)")
+        #expect(poor.error.contains("the tokenizer does not cover this corpus well"))
+    }
+
     @Test func badInputGetsAClearMessage() throws {
         let w = try Workspace()
         defer { w.remove() }
