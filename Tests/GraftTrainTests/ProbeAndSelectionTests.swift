@@ -1,8 +1,10 @@
 import Foundation
+import GraftAdapters
 import GraftAutodiff
 import GraftTensor
-import Testing
+import GraftTestSupport
 import GraftText
+import Testing
 @testable import GraftTrain
 
 /// scikit-learn's solutions of the same problems (Fixtures/make_logistic_regression.py).
@@ -146,5 +148,43 @@ private struct LogisticRegressionFixture: Decodable {
         }
         #expect(Set(corpus.train.map { place($0).book }) == [1, 40, 44, 66])
         #expect(corpus.heldOut.allSatisfy { chapters[BibleChapter(book: place($0).book, chapter: place($0).chapter)] == .test })
+    }
+}
+
+@Suite struct StackedTrainingTests {
+    /// Stack(language, task): the frozen language adapter takes no update however hard the task
+    /// adapter trains, the probe start makes the head separate the classes before any update,
+    /// and two adapters made from one seed by different streams do not start equal.
+    @Test func theLanguageAdapterStaysFrozenUnderATrainingTaskAdapter() throws {
+        let backbone = try TinyBackbone.make()
+        let model = GraftedModel(encoder: backbone.encoder)
+        let language = BottleneckAdapter(.seqBnInv, model: backbone.configuration, seed: 1)
+        language.setTrainable(false)
+        try model.add("language", language)
+        try model.add("task", BottleneckAdapter(.seqBn, model: backbone.configuration, seed: 2))
+        try model.activate(.stack([.single("language"), .single("task")]))
+        let before = model.namedParameters(of: ["language"]).map(\.parameter.value)
+        let taskBefore = model.namedParameters(of: ["task"]).map(\.parameter.value)
+        #expect(before.count > 0 && taskBefore.count > 0)
+
+        let classifier = Classifier(backbone: backbone, model: model, kind: .sequence, labels: ["wet", "dry"], seed: 3)
+        let texts = ["water mawu a", "ndi wind a"]
+        let examples = (0..<16).map { SequenceExample(ids: backbone.tokenizer.encode(texts[$0 % 2], maxLength: nil), label: $0 % 2) }
+        let probe = classifier.fitProbe(train: examples, dev: examples)
+        #expect(probe.dev.macroF1 == 1)
+        #expect(classifier.evaluate(examples).macroF1 == 1)
+
+        var options = TrainingOptions()
+        (options.steps, options.learningRate) = (5, 0.05)
+        let parameters = model.namedParameters(of: ["task"]) + classifier.head.namedParameters()
+        let trainer = try Trainer(parameters: parameters, options: options)
+        try trainer.run(loss: { step, _, tape in
+            let (loss, tokens) = classifier.loss(examples, seed: UInt64(step), tape: tape)
+            return (loss, tokens)
+        })
+        #expect(model.namedParameters(of: ["language"]).map(\.parameter.value) == before)
+        #expect(model.namedParameters(of: ["task"]).map(\.parameter.value) != taskBefore)
+        #expect(BottleneckAdapter(.seqBn, model: backbone.configuration, seed: 1).namedParameters().map(\.parameter.value)
+                != BottleneckAdapter(.seqBn, model: backbone.configuration, seed: 2).namedParameters().map(\.parameter.value))
     }
 }
