@@ -16,8 +16,9 @@ public enum PeftFormat {
             && FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent(configurationFile).path)
     }
 
-    static let configurationFile = "adapter_config.json"
-    static let weightsFile = "adapter_model.safetensors"
+    /// The files of a peft adapter directory: its configuration and its weights.
+    public static let configurationFile = "adapter_config.json"
+    public static let weightsFile = "adapter_model.safetensors"
 
     /// Writes `adapter` as a peft LoRA directory (created if needed; other files
     /// in it are left alone). `target_modules` is a regular expression matching

@@ -5,7 +5,8 @@ import GraftText
 
 extension Backbone {
     /// Builds a backbone from a Hugging Face model directory: `config.json`,
-    /// `model.safetensors`, and `tokenizer.json` (WordPiece) or `vocab.txt`.
+    /// `model.safetensors`, and ``tokenizerFile`` (written by
+    /// ``exportHuggingFace(to:)``), `tokenizer.json` (WordPiece) or `vocab.txt`.
     ///
     /// Weight names may carry the model's prefix (`bert.`, `roberta.`); task
     /// heads (`cls.*`, `lm_head.*`, `classifier.*`, `pooler` when absent from
@@ -38,12 +39,15 @@ extension Backbone {
             throw BackboneError.unexpectedTensors(file: path("model.safetensors"), names: unexpected)
         }
         let tokenizer: any Tokenizer
-        if FileManager.default.fileExists(atPath: path("tokenizer.json")) {
+        if FileManager.default.fileExists(atPath: path(tokenizerFile)) {
+            tokenizer = try JSONDecoder().decode(TokenizerSpecification.self, from: Data(contentsOf: URL(fileURLWithPath: path(tokenizerFile))))
+                .makeTokenizer()
+        } else if FileManager.default.fileExists(atPath: path("tokenizer.json")) {
             tokenizer = try WordPieceTokenizer.load(tokenizerJSON: path("tokenizer.json"))
         } else if FileManager.default.fileExists(atPath: path("vocab.txt")) {
             tokenizer = try WordPieceTokenizer.load(vocabularyFile: path("vocab.txt"), lowercase: try lowercases(directory: url))
         } else {
-            throw BackboneError.missingFile(directory: directory, file: "tokenizer.json or vocab.txt")
+            throw BackboneError.missingFile(directory: directory, file: "\(tokenizerFile), tokenizer.json or vocab.txt")
         }
         return try Backbone(name: name ?? url.standardizedFileURL.lastPathComponent, encoder: encoder, tokenizer: tokenizer)
     }

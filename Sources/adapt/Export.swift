@@ -2,38 +2,69 @@ import ArgumentParser
 import Foundation
 import Graft
 
-/// `adapt export ADAPTER.h5 --format peft --output DIR`: writes an adapter in another library's format.
+/// `adapt export FILE --format peft|transformers --output DIR`: writes an adapter or a backbone in another library's format.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a Graft adapter checkpoint in another library's format.",
+        abstract: "Write a Graft adapter checkpoint or backbone in another library's format.",
         discussion: """
-            --format peft writes a peft LoRA directory (adapter_config.json, adapter_model.safetensors) \
-            for the backbone's Hugging Face encoder model (AutoModel): load it with \
+            --format peft takes an adapter checkpoint and writes a peft LoRA directory (adapter_config.json, \
+            adapter_model.safetensors) for the backbone's Hugging Face encoder model (AutoModel): load it with \
             PeftModel.from_pretrained(model, DIR). LoRA adapters are written as they are, MoS adapters \
-            de-sharded into plain LoRA first; bottleneck adapters have no peft form. The head is not written.
+            de-sharded into plain LoRA first; bottleneck adapters have no peft form. The head is not written. \
+            --format transformers takes a backbone file and writes a Hugging Face model directory \
+            (config.json, model.safetensors in float32, \(Backbone.tokenizerFile)): load it with \
+            transformers.AutoModel.from_pretrained(DIR); it computes exactly what the backbone computes, and \
+            `adapt import DIR` reads it back with the same checksum. transformers gets no tokenizer from it: \
+            `adapt data tokenize` writes Graft's token ids.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case peft }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case peft, transformers }
 
-    @Argument(help: "The Graft adapter checkpoint (.h5).")
-    var adapter: String
-    @Option(help: "The format to write: peft.")
+    @Argument(help: "The Graft adapter checkpoint (peft) or backbone file (transformers), .h5.")
+    var input: String
+    @Option(help: "The format to write: peft (an adapter) or transformers (a backbone).")
     var format: Format
     @Option(name: .shortAndLong, help: "The directory to write (created if needed).")
     var output: String
 
+    func validate() throws {
+        let files = format == .peft ? [PeftFormat.configurationFile, PeftFormat.weightsFile] : Backbone.exportedFiles
+        try checkNotOverwritten(input, by: [output] + files.map { URL(fileURLWithPath: output).appendingPathComponent($0).path })
+    }
+
     func run() throws {
-        if PeftFormat.isAdapterDirectory(adapter) {
-            throw ValidationError("\(adapter) is already a peft adapter directory")
+        switch format {
+        case .peft: try exportPeft()
+        case .transformers:
+            let backbone = try Backbone.load(from: input)
+            try backbone.exportHuggingFace(to: output)
+            let c = backbone.configuration
+            print("wrote \(output) (transformers \(c.modelType), \(c.layerCount) layers, hidden \(c.hiddenSize), "
+                  + "\(backbone.encoder.namedParameters().reduce(0) { $0 + $1.parameter.value.count }) parameters)")
         }
-        let (header, adapter) = try AdapterCheckpoint.loadAdapter(from: self.adapter)
+    }
+
+    private func exportPeft() throws {
+        if PeftFormat.isAdapterDirectory(input) {
+            throw ValidationError("\(input) is already a peft adapter directory")
+        }
+        let (header, adapter) = try AdapterCheckpoint.loadAdapter(from: input)
         let lora: LoRAAdapter
         switch adapter {
         case let plain as LoRAAdapter: lora = plain
         case let sharded as MoSAdapter: lora = sharded.deSharded()
-        default: throw ValidationError("\(self.adapter) is a \(header.configuration.method) adapter; peft export supports lora and mos")
+        default: throw ValidationError("\(input) is a \(header.configuration.method) adapter; peft export supports lora and mos")
         }
         try PeftFormat.write(lora, baseModel: header.backboneName, to: output)
         print("wrote \(output) (peft LoRA, rank \(lora.configuration.rank), \(lora.parameterCount) parameters\(header.headConfiguration == nil ? "" : "; the head is not exported"))")
+    }
+}
+
+/// Throws if writing any of `outputs` would replace `input` (the same file, after resolving links).
+func checkNotOverwritten(_ input: String, by outputs: [String]) throws {
+    func resolved(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+    let source = resolved(input)
+    if let output = outputs.first(where: { resolved($0) == source }) {
+        throw ValidationError("\(output) is the input \(input); choose another output")
     }
 }

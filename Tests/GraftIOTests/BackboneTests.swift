@@ -181,3 +181,45 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 }
+
+@Suite struct HuggingFaceExport {
+    /// Exports `backbone`, imports the directory back, and checks that nothing changed: configuration,
+    /// checksum, every weight bit for bit, the tokenizer, and the encoder's outputs on a padded batch.
+    func roundTrip(_ backbone: Backbone, texts: [String]) throws -> String {
+        let directory = TinyBackbone.temporaryPath("")
+        try backbone.exportHuggingFace(to: directory)
+        let imported = try Backbone.importModel(from: directory, name: backbone.name)
+        #expect(imported.configuration == backbone.configuration)
+        #expect(imported.checksum == backbone.checksum)
+        #expect((imported.encoder.pooler == nil) == (backbone.encoder.pooler == nil))
+        for ((name, a), (_, b)) in zip(backbone.encoder.namedParameters(), imported.encoder.namedParameters()) {
+            #expect(a.value.shape == b.value.shape && a.value.scalars == b.value.scalars, "\(name)")
+        }
+        let ids = texts.map { backbone.tokenizer.encode($0, maxLength: nil) }
+        #expect(texts.map { imported.tokenizer.encode($0, maxLength: nil) } == ids)
+        let input = EncoderInput(padding: ids, padID: backbone.tokenizer.padID)
+        #expect(imported.encoder(input, context: .inference()).value.scalars == backbone.encoder(input, context: .inference()).value.scalars)
+        return directory
+    }
+
+    @Test func aTinyXLMRExportsToTransformersNamesAndImportsBackExactly() throws {
+        let backbone = try TinyBackbone.make()
+        let directory = try roundTrip(backbone, texts: ["mawu a ndi water", "a", "wind\tmawu mawu ndi"])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let weights = try SafetensorsFile(contentsOf: directory + "/model.safetensors")
+        #expect(weights.tensorNames == backbone.encoder.namedParameters().map(\.name).sorted())
+        #expect(try weights.shape(of: "embeddings.position_embeddings.weight") == [34, 16])
+        #expect(weights.metadata == ["format": "pt"])
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/config.json"))) as? [String: Any]
+        #expect(config?["model_type"] as? String == "xlm-roberta" && config?["architectures"] as? [String] == ["XLMRobertaModel"])
+        #expect(config?["max_position_embeddings"] as? Int == 34 && config?["pad_token_id"] as? Int == 1)
+        #expect(config?["layer_norm_eps"] as? Double == 1e-5 && config?["type_vocab_size"] as? Int == 1)
+    }
+
+    @Test func miniLMWithItsPoolerAndWordPieceRoundTrips() throws {
+        let backbone = try Backbone.importModel(from: HuggingFaceImport.directory, name: "all-MiniLM-L6-v2")
+        let directory = try roundTrip(backbone, texts: ["Hello, World! Ünïcödé 水", "a longer sentence about water"])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try SafetensorsFile(contentsOf: directory + "/model.safetensors").tensorNames.contains("pooler.dense.weight"))
+    }
+}

@@ -159,3 +159,27 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
         #expect(abs(perplexity(logProbabilities: [Double](repeating: -Foundation.log(8.0), count: 5)) - 8) < 1e-9)
     }
 }
+
+@Suite struct TokenizedTextTests {
+    /// A labelled set tokenized for a peer holds exactly the examples, in the order, that `adapt train` trains on.
+    @Test func aLabelledSetIsTokenizedInTheSampleAndOrderTrainingUses() throws {
+        let path = TinyBackbone.temporaryPath(".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let words = ["mawu", "a", "ndi", "water"]
+        let lines = (0..<30).map { i in
+            LabelledText(text: (0...(i % 5)).map { words[(i + $0) % 4] }.joined(separator: " "), label: ["x", "y", "z"][i % 3],
+                         split: i < 20 ? .train : (i < 25 ? .dev : .test))
+        }
+        try JSONLines.write(lines, to: path)
+        let tokenizer = try TinyBackbone.tokenizer()
+        let limits = SplitLimits(train: 7, dev: nil, test: 3, seed: 5)
+        let tokenized = try TokenizedText.load(path, tokenizer: tokenizer, maxLength: 6, limits: limits)
+        let data = try LabelledData<SequenceExample>.load(path, tokenizer: tokenizer, maxLength: 6, limits: limits)
+        let expected = DataSplit.allCases.flatMap { split in
+            data.split(split).map { TokenizedText(ids: $0.ids, label: data.labels[$0.label], split: split) }
+        }
+        #expect(tokenized == expected && tokenized.count == 15)
+        #expect(tokenized[0].jsonLine == #"{"ids":[\#(tokenized[0].ids.map(String.init).joined(separator: ","))],"label":"\#(tokenized[0].label!)","split":"train"}"#)
+        #expect(TokenizedText(ids: [0, 2], label: nil, split: .dev).jsonLine == #"{"ids":[0,2],"split":"dev"}"#)
+    }
+}

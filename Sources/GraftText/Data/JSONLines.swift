@@ -78,6 +78,25 @@ extension Verse: JSONLineRepresentable {
     }
 }
 
+/// One text as token ids, with its class (absent for corpora) and split: a line
+/// `{"ids":[0,1234,2],"label":"law","split":"train"}` of `adapt data tokenize`'s output.
+public struct TokenizedText: Codable, Equatable, Sendable, JSONLineRepresentable {
+    /// The token ids, with the tokenizer's special tokens.
+    public var ids: [Int]
+    /// The text's class; nil for corpus texts.
+    public var label: String?
+    public var split: DataSplit
+
+    public init(ids: [Int], label: String?, split: DataSplit) {
+        (self.ids, self.label, self.split) = (ids, label, split)
+    }
+
+    public var jsonLine: String {
+        let label = self.label.map { #""label":\#(jsonString($0)),"# } ?? ""
+        return #"{"ids":[\#(ids.map(String.init).joined(separator: ","))],\#(label)"split":"\#(split.rawValue)"}"#
+    }
+}
+
 extension LabelledText: JSONLineRepresentable {
     /// `{"text":"...","label":"law","split":"train","book":1,"chapter":1,"verse":1}`;
     /// absent locations are left out.
