@@ -453,7 +453,7 @@ def run(args, seed, labels, data):
     parameters = trainable(model)  # the adapter (or encoder) and the head; the head alone for probe
     result["trainable_parameters"] = sum(p.numel() for _, p in parameters)
 
-    dev_accuracy, dev_f1 = evaluate(model, dev_x, dev_y, pad_id, classes, args.eval_batch_size)
+    _, dev_f1 = evaluate(model, dev_x, dev_y, pad_id, classes, args.eval_batch_size)
     history = [dev_f1]
     best = (dev_f1, 0, {n: p.detach().clone() for n, p in parameters})
     if args.method != "probe":
