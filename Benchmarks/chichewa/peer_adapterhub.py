@@ -43,6 +43,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="directory written by adapt export --format transformers")
     p.add_argument("--data", required=True, help="labelled JSONL written by adapt data tokenize")
+    p.add_argument("--data-name", help="the data set's name in the output (default: the file's name without .jsonl)")
     p.add_argument("--method", choices=METHODS, default="seq_bn")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each (default 0)")
     p.add_argument("--train-examples", type=int, help="use the first N training examples of the file (default all)")
@@ -95,6 +96,7 @@ def parse_args(argv=None):
         if not args.mlm_data:
             p.error("--stack-on-mlm needs --mlm-data")
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
+    args.data_name = args.data_name or os.path.basename(args.data).removesuffix(".jsonl")
     args.l2_list = [float(v) for v in args.l2.split(",") if v.strip()]
     return args
 
@@ -425,7 +427,7 @@ def run(args, seed, labels, data):
     encoder = load_encoder(args.model)
     pad_id = encoder.config.pad_token_id
     classes = len(labels)
-    result = {"method": args.method, "seed": seed, "stack_on_mlm": args.stack_on_mlm}
+    result = {"data": args.data_name, "method": args.method, "seed": seed, "stack_on_mlm": args.stack_on_mlm}
     for p in encoder.parameters():
         p.requires_grad_(False)
     if args.method in ADAPTER_METHODS:

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Part (d) of run.sh: the genre recipe in PyTorch + AdapterHub `adapters` (peer_adapterhub.py) on the
+# backbone and token ids Graft uses, for the probe and each task method alone, per split and seed.
+#   bash Benchmarks/chichewa/peer.sh OUT     # OUT holds run.sh's e5.h5; the same variables as run.sh
+# Writes OUT/peer-DATA-METHOD.jsonl (one JSON line per seed; seeds already there are skipped), which
+# summarize.py sets beside Graft's runs of the same names.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${1:?usage: peer.sh OUT}"
+adapt="${ADAPT:-.build/release/adapt}"
+peer_python="${PEER_PYTHON:-$HOME/.cache/graft-peers/venv/bin/python}"
+THREADS="${THREADS:-$(nproc)}"
+SEEDS="${SEEDS:-0 1 2}"
+TASK_METHODS="${TASK_METHODS:-seq_bn lora}"
+TASK_EPOCHS="${TASK_EPOCHS:-3}"
+TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-2400}"; DEV_EXAMPLES="${DEV_EXAMPLES:-600}"; TEST_EXAMPLES="${TEST_EXAMPLES:-1200}"
+MAX_LENGTH="${MAX_LENGTH:-64}"
+[ -f "$OUT/e5-hf/model.safetensors" ] || $adapt export "$OUT/e5.h5" --format transformers --output "$OUT/e5-hf"
+for data in chichewa-genres-books chichewa-genres; do
+    for seed in $SEEDS; do
+        # adapt train --seed S samples its training examples with S: tokenize the same sample
+        tokens="$OUT/peer-tokens-$data-seed$seed.jsonl"
+        [ -f "$tokens" ] || $adapt data tokenize "$data" --backbone "$OUT/e5.h5" --max-length "$MAX_LENGTH" --seed "$seed" \
+            --train-examples "$TRAIN_EXAMPLES" --dev-examples "$DEV_EXAMPLES" --test-examples "$TEST_EXAMPLES" --output "$tokens"
+        for method in probe $TASK_METHODS; do
+            results="$OUT/peer-$data-$method.jsonl"
+            if [ -f "$results" ] && grep -q "\"seed\": $seed," "$results"; then continue; fi
+            echo "== peer $data $method seed $seed"
+            nice -n 10 "$peer_python" Benchmarks/chichewa/peer_adapterhub.py --model "$OUT/e5-hf" --data "$tokens" \
+                --data-name "$data" --method "$method" --seeds "$seed" --epochs "$TASK_EPOCHS" --threads "$THREADS" \
+                --out "$results" > /dev/null
+        done
+    done
+done
