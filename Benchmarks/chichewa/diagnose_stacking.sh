@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Why Stack(language, task) collapsed (Docs/stacking.md): the earlier task recipe, then one change at a time.
+#   bash Benchmarks/chichewa/diagnose_stacking.sh [LANGUAGE_ADAPTER.h5]
+# The language adapter defaults to run.sh's Chichewa seq_bn_inv (~/.cache/graft/experiment). Every run:
+# chichewa-genres (8 genres, chapter split), seed 0, 2,000 training / 200 dev / 500 test verses, 48 tokens,
+# batch 16, 100 steps with 15 warm-up steps: the settings under which the collapse was reported.
+# Outputs: $OUT/diagnose-*.txt (default ~/.cache/graft/experiment); rerunning skips finished runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+OUT="${OUT:-$cache/experiment}"
+language="${1:-$OUT/mlm-ny-seq_bn_inv.h5}"
+adapt=.build/release/adapt
+[ -f "$language" ] || { echo "no language adapter at $language: run Benchmarks/chichewa/run.sh first" >&2; exit 1; }
+common=(--backbone "$OUT/e5.h5" --data chichewa-genres --method seq_bn --seed 0 --train-examples 2000 --dev-examples 200
+        --test-examples 500 --max-length 48 --batch-size 16 --steps 100 --warmup-steps 15 --threads "${THREADS:-$(nproc)}")
+earlier=(--head-start random --class-weights none --learning-rate 5e-3)
+run() { # NAME [flags...]
+    local name="diagnose-$1"; shift
+    [ -f "$OUT/$name.txt" ] && return
+    echo "== $name"
+    $adapt train "${common[@]}" --output "$OUT/$name.h5" "$@" > "$OUT/$name.partial"
+    mv "$OUT/$name.partial" "$OUT/$name.txt"
+}
+run earlier-alone "${earlier[@]}"
+run earlier-stacked "${earlier[@]}" --stack-on "$language"
+run stacked-balanced --head-start random --class-weights balanced --learning-rate 5e-3 --stack-on "$language"
+run stacked-probe-start --head-start probe --class-weights none --learning-rate 5e-3 --stack-on "$language"
+run stacked-lr-1e-3 --head-start random --class-weights none --learning-rate 1e-3 --stack-on "$language"
+run stacked-current --stack-on "$language"
+run current-alone
+for name in earlier-alone earlier-stacked stacked-balanced stacked-probe-start stacked-lr-1e-3 stacked-current current-alone; do
+    file="$OUT/diagnose-$name.txt"
+    # the test report: macro-F1 and how many of the 8 classes the model ever predicts correctly
+    printf '%-22s %s; classes with recall > 0: %s\n' "$name" "$(grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$file" | tail -1)" \
+        "$(awk '/^test split:/{t=1} t && NF==5 && $3+0 > 0 {n++} END {print n+0}' "$file")"
+done
