@@ -154,7 +154,7 @@ public final class Trainer {
         let schedule = LearningRateSchedule.linear(warmupSteps: options.warmupSteps, totalSteps: options.steps)
         let clock = ContinuousClock()
         if options.restoresBest, step == 0, bestEvaluation == nil, let evaluate {
-            record(evaluation: try evaluate(0))
+            _ = record(evaluation: try evaluate(0))
         }
         defer { if options.restoresBest { restoreBest() } }
         while step < options.steps {
