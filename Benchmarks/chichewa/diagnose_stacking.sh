@@ -29,9 +29,16 @@ run stacked-probe-start --head-start probe --class-weights none --learning-rate 
 run stacked-lr-1e-3 --head-start random --class-weights none --learning-rate 1e-3 --stack-on "$language"
 run stacked-current --stack-on "$language"
 run current-alone
+printf '%-20s %-12s %-12s %-9s %-15s %s\n' run "probe dev" "final dev" "final loss" "kept" "test macro-F1 (classes recalled)"
 for name in earlier-alone earlier-stacked stacked-balanced stacked-probe-start stacked-lr-1e-3 stacked-current current-alone; do
     file="$OUT/diagnose-$name.txt"
-    # the test report: macro-F1 and how many of the 8 classes the model ever predicts correctly
-    printf '%-22s %s; classes with recall > 0: %s\n' "$name" "$(grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$file" | tail -1)" \
+    # the probe start's dev score, the dev score and loss after the last step, the evaluation whose
+    # parameters were kept, and the test report's macro-F1 with the number of the 8 classes ever recalled
+    printf '%-20s %-12s %-12s %-9s %-15s %s (%s)\n' "$name" \
+        "$(grep -o 'starting features: dev macro-F1 [0-9.]*' "$file" | awk '{print $NF}' || true)" \
+        "$(grep -o 'eval [0-9.]*' "$file" | tail -1 | awk '{print $2}')" \
+        "$(grep 'step 100/100' "$file" | grep -o 'loss [0-9.]*' | awk '{print $2}')" \
+        "$(grep -q 'before training' "$file" && echo 'the start' || echo 'step 100')" \
+        "$(grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$file" | tail -1 | awk '{print $2}')" \
         "$(awk '/^test split:/{t=1} t && NF==5 && $3+0 > 0 {n++} END {print n+0}' "$file")"
 done
