@@ -146,3 +146,7 @@ if peer_rows:
               f"{minutes(statistics.mean(r['seconds'] for r in rows))} | "
               f"{minutes(statistics.mean([elapsed(t) for t in graft if t])) if any(graft) else '-'} |")
     print()
+
+observations = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
+if os.path.exists(observations):
+    print(open(observations).read().rstrip("\n"))
