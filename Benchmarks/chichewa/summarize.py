@@ -126,7 +126,7 @@ probes = [test_f1(read(f"chichewa-genres-books-probe-seed{s}")) for s in seeds]
 print(f"| (Chichewa linear probe, trained on Chichewa) | - | " + " | ".join(fmt(f) for f in probes) + f" | {mean_std(probes)} |\n")
 
 peer_rows = []
-for path in sorted(glob.glob(f"{out}/peer-*.jsonl")):
+for path in sorted(p for p in glob.glob(f"{out}/peer-*.jsonl") if not os.path.basename(p).startswith("peer-tokens-")):
     for line in open(path):
         if line.strip():
             peer_rows.append(json.loads(line))
@@ -134,6 +134,7 @@ if peer_rows:
     print("## (d) The same recipe in PyTorch + AdapterHub `adapters`\n")
     print("See Benchmarks/chichewa/README.md for the peer script; same weights (exported by `adapt export --format "
           "transformers`), same token ids (`adapt data tokenize`), splits, samples, seeds and hyper-parameters.\n")
+    print("Both columns cover the seeds the peer ran. Wall times are only comparable when the two ran alone on the machine.\n")
     print("| data | method | peer test macro-F1 | Graft test macro-F1 | peer wall time | Graft wall time |")
     print("|---|---|---|---|---|---|")
     groups = {}
@@ -141,7 +142,7 @@ if peer_rows:
         groups.setdefault((row["data"], row["method"]), []).append(row)
     for (data, method), rows in sorted(groups.items()):
         key = "probe" if method == "probe" else f"{method}-alone"
-        graft = [read(f"{data}-{key}-seed{s}") for s in seeds]
+        graft = [read(f"{data}-{key}-seed{row['seed']}") for row in rows]  # the same seeds as the peer's
         print(f"| {data} | {method} | {mean_std([r['test_macro_f1'] for r in rows])} | {mean_std([test_f1(t) for t in graft])} | "
               f"{minutes(statistics.mean(r['seconds'] for r in rows))} | "
               f"{minutes(statistics.mean([elapsed(t) for t in graft if t])) if any(graft) else '-'} |")
