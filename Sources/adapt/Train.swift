@@ -125,8 +125,12 @@ struct Train: ParsableCommand {
                                                                    names: sets.labels)
             } catch { throw ValidationError("\(error)") }
         }
-        if headOnly || headStart ?? (probe == nil ? .random : .probe) == .probe {
-            guard let probe else { throw ValidationError("a probe head needs a sequence-classification set; \(data) is a tagging set") }
+        let startsFromProbe = headOnly || headStart ?? (probe == nil ? .random : .probe) == .probe
+        guard !startsFromProbe || probe != nil else {
+            throw ValidationError("a probe head needs a sequence-classification set; \(data) is a tagging set")
+        }
+        // A resumed run takes its head from the checkpoint; fitting the probe again would be overwritten.
+        if let probe, startsFromProbe, headOnly || !training.resume {
             let fitted = probe(classifier)
             print(String(format: "linear probe on the starting features: dev macro-F1 %.4f (l2 %g)", fitted.dev.macroF1, fitted.l2))
         }
