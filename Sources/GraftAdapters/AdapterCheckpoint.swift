@@ -294,7 +294,7 @@ public struct AdapterCheckpoint {
     }
 
     /// Throws unless `found` names exactly the parameters of `expected`, with their shapes.
-    private static func check(_ found: [String: [Int]], against expected: any Module, part: String, source: String) throws {
+    static func check(_ found: [String: [Int]], against expected: any Module, part: String, source: String) throws {
         let wanted = shapes(of: expected)
         let missing = wanted.keys.filter { found[$0] == nil }.sorted()
         guard missing.isEmpty else { throw AdapterCheckpointError.missingWeights(source: source, part: part, names: missing) }
@@ -305,7 +305,7 @@ public struct AdapterCheckpoint {
         }
     }
 
-    private static func shapes(of module: any Module) -> [String: [Int]] {
+    static func shapes(of module: any Module) -> [String: [Int]] {
         Dictionary(uniqueKeysWithValues: module.namedParameters().map { ($0.name, $0.parameter.value.shape) })
     }
 

@@ -62,6 +62,13 @@ public final class Backbone {
     public static func load(from path: String) throws -> Backbone {
         let file = try HDF5File(path: path, mode: .read)
         defer { file.close() }
+        return try read(from: file)
+    }
+
+    /// Reads the backbone of an open backbone file. Datasets under `head/` (the
+    /// task head of a fully fine-tuned model) are not the backbone's and are left alone.
+    public static func read(from file: HDF5File) throws -> Backbone {
+        let path = file.path
         let format = (try? file.attribute(named: "format")) ?? "none"
         guard format == Backbone.format else {
             throw BackboneError.notABackbone(file: path, found: format)
@@ -72,14 +79,15 @@ public final class Backbone {
         let encoder = TransformerEncoder(configuration: configuration, withPooler: file.contains("pooler.dense.weight"))
         try encoder.loadParameters { name in file.contains(name) ? try file.read(name) : nil }
         let expected = Set(encoder.namedParameters().map(\.name))
-        let unexpected = try file.datasetNames().filter { !expected.contains($0) }
+        let unexpected = try file.datasetNames().filter { !expected.contains($0) && !$0.hasPrefix("head/") }
         guard unexpected.isEmpty else { throw BackboneError.unexpectedTensors(file: path, names: unexpected) }
         return try Backbone(name: try file.attribute(named: "name"), encoder: encoder, tokenizer: tokenizer,
                             checksum: try file.attribute(named: "checksum"))
     }
 
-    /// Writes the backbone file atomically (a temporary file renamed into place).
-    public func save(to path: String, storage: StorageType = .float32) throws {
+    /// Writes the backbone file atomically (a temporary file renamed into place);
+    /// `adding` writes further content (a fine-tuned model's head) into the same file before it is renamed.
+    public func save(to path: String, storage: StorageType = .float32, adding: (HDF5File) throws -> Void = { _ in }) throws {
         let tokenizerJSON = try JSONEncoder.sorted.encode(try TokenizerSpecification(tokenizer))
         try writeAtomically(to: path) { temporary in
             let file = try HDF5File(path: temporary, mode: .create)
@@ -92,6 +100,7 @@ public final class Backbone {
             for (name, parameter) in encoder.namedParameters() {
                 try file.write(parameter.value, at: name, as: storage)
             }
+            try adding(file)
         }
     }
 
