@@ -12,11 +12,14 @@ struct Eval: ParsableCommand {
             (accuracy, macro-F1, per-class report); with --stack-on it runs as Stack(language, task), so a \
             language adapter can be swapped in under a task adapter trained with another one (cross-lingual \
             transfer). A language adapter (masked-LM head) is scored on held-out texts of a corpus: masked-LM \
-            loss and pseudo-perplexity. ADAPTER may be a Graft checkpoint or a peft directory.
+            loss and pseudo-perplexity. ADAPTER may be a Graft checkpoint or a peft directory. Without \
+            --adapter, the backbone file must be a fully fine-tuned model (`adapt train --method full`), \
+            scored with the head it holds.
             """)
 
     @Option(help: "The backbone file.") var backbone: String
-    @Option(help: "The adapter checkpoint (with its head).") var adapter: String
+    @Option(help: "The adapter checkpoint (with its head); omit it for a fully fine-tuned backbone, which holds its head.")
+    var adapter: String?
     @Option(help: "A language adapter to run under the task adapter.") var stackOn: String?
     @Option(help: "The data: a prepared set name or a file.") var data: String
     @Option(help: "The split to score (train, dev, test).") var split: String = "test"
@@ -27,20 +30,30 @@ struct Eval: ParsableCommand {
     func run() throws {
         if let threads { BLAS.setThreadCount(threads) }
         guard let split = DataSplit(rawValue: split) else { throw ValidationError("--split must be train, dev or test") }
-        let model = try Backbone.load(from: backbone)
-        let checkpoint = try AdapterCheckpoint.load(from: adapter, backbone: model)
-        let grafted = GraftedModel(encoder: model.encoder)
-        try grafted.add(checkpoint.name, checkpoint.adapter)
-        var setup = AdapterSetup.single(checkpoint.name)
-        if let stackOn {
-            let language = try AdapterCheckpoint.load(from: stackOn, backbone: model)
-            guard language.name != checkpoint.name else { throw ValidationError("the two adapters are both named \(language.name)") }
-            try grafted.add(language.name, language.adapter)
-            setup = .stack([.single(language.name), setup])
+        let model: Backbone, grafted: GraftedModel, headConfiguration: HeadConfiguration?, head: (any Module)?
+        if let adapter {
+            model = try Backbone.load(from: backbone)
+            let checkpoint = try AdapterCheckpoint.load(from: adapter, backbone: model)
+            grafted = GraftedModel(encoder: model.encoder)
+            try grafted.add(checkpoint.name, checkpoint.adapter)
+            var setup = AdapterSetup.single(checkpoint.name)
+            if let stackOn {
+                let language = try AdapterCheckpoint.load(from: stackOn, backbone: model)
+                guard language.name != checkpoint.name else { throw ValidationError("the two adapters are both named \(language.name)") }
+                try grafted.add(language.name, language.adapter)
+                setup = .stack([.single(language.name), setup])
+            }
+            try grafted.activate(setup)
+            (headConfiguration, head) = (checkpoint.headConfiguration, checkpoint.head)
+            print("\(setup) on \(data) (\(split.rawValue))")
+        } else {
+            guard stackOn == nil else { throw ValidationError("--stack-on needs --adapter: the task adapter to stack on the language adapter") }
+            let fineTuned = try FineTunedModel.load(from: backbone)
+            (model, headConfiguration, head) = (fineTuned.backbone, fineTuned.headConfiguration, fineTuned.head)
+            grafted = GraftedModel(encoder: model.encoder)
+            print("\(model.name) (fine-tuned from \(fineTuned.startedFrom.name)) on \(data) (\(split.rawValue))")
         }
-        try grafted.activate(setup)
-        print("\(setup) on \(data) (\(split.rawValue))")
-        switch (checkpoint.headConfiguration, checkpoint.head) {
+        switch (headConfiguration, head) {
         case (.maskedLM?, let head as MaskedLMHead):
             let texts = try TextCorpus.load(data).heldOut.sample(examples ?? 64, seed: 1).map { model.tokenizer.encode($0, maxLength: maxLength) }
             let task = MaskedLanguageModel(backbone: model, model: grafted, head: head)
@@ -56,7 +69,7 @@ struct Eval: ParsableCommand {
             let classifier = Classifier(backbone: model, model: grafted, head: head, kind: .token, labels: labels)
             print(classifier.evaluate(sets.split(split)))
         default:
-            throw ValidationError("\(adapter) has no head to evaluate with")
+            throw ValidationError("\(adapter ?? backbone) has no head to evaluate with")
         }
     }
 

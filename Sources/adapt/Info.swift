@@ -15,8 +15,7 @@ struct Info: ParsableCommand {
     func run() throws {
         let summary = try HDF5File(path: file, mode: .read).summary()
         if summary.attributes["format"] == Backbone.format {
-            let backbone = try Backbone.load(from: file)
-            print(backbone.summary)
+            print(summary.attributes["head_config"] == nil ? try Backbone.load(from: file).summary : try FineTunedModel.load(from: file).summary)
         }
         if summary.attributes["format"] == AdapterCheckpoint.format {
             print(try AdapterCheckpoint.header(of: file).summary)

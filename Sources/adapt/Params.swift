@@ -23,15 +23,20 @@ struct AdapterOptions: ParsableArguments {
     @Option(help: "mos: ranks' worth of shards private to each layer.")
     var privateRank: Int?
 
+    /// The method-specific flags given on the command line (`--leave-out` applies to every method).
+    var methodFlags: [String] {
+        [("--reduction-factor", reductionFactor != nil), ("--rank", rank != nil), ("--alpha", alpha != nil),
+         ("--targets", targets != nil), ("--valid-rank", validRank != nil), ("--shards", shards != nil),
+         ("--private-rank", privateRank != nil)].filter(\.1).map(\.0)
+    }
+
     /// The method's defaults with the given flags applied.
     func configuration() throws -> AdapterConfiguration {
         var configuration: AdapterConfiguration
         do { configuration = try AdapterConfiguration(method: method) } catch { throw ValidationError("\(error)") }
         let leaveOut = try leaveOut.map(Self.layers)
         let targets = try targets.map(Self.slots)
-        let given = [("--reduction-factor", reductionFactor != nil), ("--rank", rank != nil), ("--alpha", alpha != nil),
-                     ("--targets", targets != nil), ("--valid-rank", validRank != nil), ("--shards", shards != nil),
-                     ("--private-rank", privateRank != nil)].filter(\.1).map(\.0)
+        let given = methodFlags
         let applicable: Set<String>
         switch configuration {
         case .bottleneck(var c):

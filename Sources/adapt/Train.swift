@@ -16,7 +16,10 @@ struct Train: ParsableCommand {
             head starts from a linear probe fitted on the frozen features (LP-FT) and the loss weighs the \
             classes of sequence sets equally (--class-weights balanced). --head-only fits that probe and \
             stops: the baseline every adapter is compared with. \
-            --method \(UniPT.method) trains a UniPT side network instead of an adapter.
+            --method \(UniPT.method) trains a UniPT side network instead of an adapter. --method \(FineTunedModel.method) \
+            fine-tunes the whole backbone with the head, no adapter (the word-embedding table only with \
+            --word-embeddings train), at a default learning rate of 3e-5, and writes the fine-tuned backbone \
+            with its head to --output (`adapt eval --backbone OUTPUT` scores it).
             """)
 
     /// How the classification head starts.
@@ -38,6 +41,14 @@ struct Train: ParsableCommand {
     @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
     @Option(help: "The labelled data: a prepared set name or a file.") var data: String
     @OptionGroup var adapter: AdapterOptions
+    /// What full fine-tuning does with the word-embedding table.
+    enum WordEmbeddings: String, ExpressibleByArgument, CaseIterable {
+        /// Kept as they are: most of a multilingual backbone's weights, few of whose rows a training set touches.
+        case freeze
+        /// Trained with the rest (dense AdamW over every row, as PyTorch's default).
+        case train
+    }
+
     @Option(help: "A language adapter checkpoint to stack the task adapter on (kept frozen).") var stackOn: String?
     @Option(help: "Where to write the task adapter checkpoint (.h5), with its head; required unless --head-only.")
     var output: String?
@@ -47,6 +58,8 @@ struct Train: ParsableCommand {
     var headStart: HeadStart?
     @Option(help: "Class weights of the loss: balanced or none (default: balanced for sequence sets, none for tagging).")
     var classWeights: ClassWeighting?
+    @Option(help: "--method \(FineTunedModel.method): freeze (default) or train the word-embedding table.")
+    var wordEmbeddings: WordEmbeddings?
     @Option(help: "Use at most this many training examples (default: all).") var trainExamples: Int?
     @Option(help: "Dev examples scored at each evaluation (default 256).") var devExamples = 256
     @Option(help: "Test examples scored at the end (default: all).") var testExamples: Int?
@@ -54,6 +67,11 @@ struct Train: ParsableCommand {
 
     /// The defaults of a task run: 5 epochs at 1e-3 (adapters), a tenth of the run warming up.
     static let defaults = TrainingFlags.Defaults(length: .epochs(5), learningRate: 1e-3, warmupFraction: 0.1)
+    /// The defaults of full fine-tuning: as for adapters, but at 3e-5, the middle of the range usual for
+    /// BERT-family models with AdamW (2e-5 to 5e-5): every weight moves, and the head starts from the probe.
+    static let fullFineTuningDefaults = TrainingFlags.Defaults(length: .epochs(5), learningRate: 3e-5, warmupFraction: 0.1)
+
+    var isFullFineTuning: Bool { adapter.method == FineTunedModel.method }
 
     func validate() throws {
         if headOnly {
@@ -61,11 +79,25 @@ struct Train: ParsableCommand {
         } else {
             guard let output else { throw ValidationError("--output is required unless --head-only") }
             try checkWritable(output)
+            for input in [backbone, data] + (stackOn.map { [$0] } ?? []) {
+                try checkNotOverwritten(input, by: [output, output + ".training.h5"])
+            }
+        }
+        if isFullFineTuning {
+            guard !headOnly, stackOn == nil else {
+                throw ValidationError("--method \(FineTunedModel.method) trains the backbone itself; it takes no --head-only or --stack-on")
+            }
+            let adapterFlags = adapter.methodFlags + (adapter.leaveOut == nil ? [] : ["--leave-out"])
+            guard adapterFlags.isEmpty else {
+                throw ValidationError("\(adapterFlags.joined(separator: ", ")) do\(adapterFlags.count == 1 ? "es" : "") not apply to --method \(FineTunedModel.method)")
+            }
+        } else if wordEmbeddings != nil {
+            throw ValidationError("--word-embeddings applies to --method \(FineTunedModel.method) only")
         }
     }
 
     func run() throws {
-        let (options, batchSize, maxLength) = try training.resolve(defaults: Self.defaults)
+        let (options, batchSize, maxLength) = try training.resolve(defaults: isFullFineTuning ? Self.fullFineTuningDefaults : Self.defaults)
         let model = try Backbone.load(from: backbone)
         let isTagging = data == DataRecipe.turkishPOS.rawValue || data.hasSuffix(".conllu")
         guard !(headOnly && isTagging) else { throw ValidationError("--head-only fits sequence classifiers; \(data) is a tagging set") }
@@ -83,8 +115,10 @@ struct Train: ParsableCommand {
             try grafted.add("language", language.adapter)
             setup.append(.single("language"))
         }
-        let configuration = try adapter.configuration()
-        if !headOnly {
+        let configuration = isFullFineTuning ? nil : try adapter.configuration()
+        if isFullFineTuning {
+            model.encoder.setTrainableForFineTuning(wordEmbeddings: wordEmbeddings == .train)
+        } else if !headOnly, let configuration {
             // The task adapter's initialisation has a stream of its own, apart from a language adapter's of the same --seed.
             try grafted.add("task", configuration.makeAdapter(model: model.configuration, seed: derivedSeed(options.seed, "task")))
             setup.append(.single("task"))
@@ -109,9 +143,11 @@ struct Train: ParsableCommand {
     }
 
     /// Trains on `sets.train`, evaluates on dev, saves the adapter and head, and scores the test split.
+    /// Without an adapter `configuration`, the backbone's trainable weights are trained instead
+    /// (full fine-tuning), and the fine-tuned backbone is saved with the head.
     func fit<Example>(
         _ sets: LabelledData<Example>, kind: Classifier.Kind, model: Backbone, grafted: GraftedModel,
-        configuration: AdapterConfiguration, options: TrainingOptions, batchSize: Int, lengths: (Example) -> Int,
+        configuration: AdapterConfiguration?, options: TrainingOptions, batchSize: Int, lengths: (Example) -> Int,
         labels: (Example) -> [Int], probe: ((Classifier) -> (dev: ClassificationReport, l2: Float))?,
         loss: (Classifier, [Example], UInt64, Tape) -> (loss: Variable, tokens: Int),
         evaluate: @escaping (Classifier, [Example]) -> ClassificationReport
@@ -143,8 +179,13 @@ struct Train: ParsableCommand {
         var options = try options.sized(batchesPerEpoch: batches.batchesPerEpoch)
         options.evaluateEvery = options.evaluateEvery ?? max(1, batches.batchesPerEpoch / options.gradientAccumulation)
         options.restoresBest = true
-        let parameters = grafted.namedParameters(of: ["task"]) + classifier.head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
-        print("\(grafted.active!): \(parameters.reduce(0) { $0 + $1.parameter.value.count }) trainable parameters; "
+        let trained = configuration == nil
+            ? model.encoder.trainableParameters().map { ("backbone.\($0.name)", $0.parameter) } : grafted.namedParameters(of: ["task"])
+        let parameters = trained + classifier.head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
+        let method = configuration == nil
+            ? "full fine-tuning (word embeddings \(model.encoder.embeddings.word.weight.isTrainable ? "trained" : "frozen"))"
+            : "\(grafted.active!)"
+        print("\(method): \(parameters.reduce(0) { $0 + $1.parameter.value.count }) trainable parameters; "
               + "\(train.count) training, \(dev.count) dev, \(test.count) test examples; \(sets.labels.count) labels; "
               + "\(options.steps) steps of \(batchSize * options.gradientAccumulation) (\(String(format: "%.3g", Double(options.steps * options.gradientAccumulation) / Double(batches.batchesPerEpoch))) epochs)")
         let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: output + ".training.h5")
@@ -161,8 +202,12 @@ struct Train: ParsableCommand {
         print(trainer.summary)
         let headConfiguration: HeadConfiguration = kind == .sequence
             ? .sequenceClassification(labels: sets.labels, pooling: .mean) : .tokenClassification(labels: sets.labels)
-        try AdapterCheckpoint(name: "task", adapter: grafted.adapters["task"]!, configuration: configuration,
-                              head: classifier.head, headConfiguration: headConfiguration, backbone: model).save(to: output)
+        if let configuration {
+            try AdapterCheckpoint(name: "task", adapter: grafted.adapters["task"]!, configuration: configuration,
+                                  head: classifier.head, headConfiguration: headConfiguration, backbone: model).save(to: output)
+        } else {
+            try FineTunedModel(trained: model, head: classifier.head, headConfiguration: headConfiguration).save(to: output)
+        }
         try? FileManager.default.removeItem(atPath: trainer.checkpointPath!)
         print("wrote \(output)\ntest split:")
         return evaluate(classifier, test)
