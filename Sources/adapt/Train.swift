@@ -38,9 +38,6 @@ struct Train: ParsableCommand {
         case none
     }
 
-    @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
-    @Option(help: "The labelled data: a prepared set name or a file.") var data: String
-    @OptionGroup var adapter: AdapterOptions
     /// What full fine-tuning does with the word-embedding table.
     enum WordEmbeddings: String, ExpressibleByArgument, CaseIterable {
         /// Kept as they are: most of a multilingual backbone's weights, few of whose rows a training set touches.
@@ -49,8 +46,11 @@ struct Train: ParsableCommand {
         case train
     }
 
+    @Option(help: "The backbone file (made by `adapt import`).") var backbone: String
+    @Option(help: "The labelled data: a prepared set name or a file.") var data: String
+    @OptionGroup var adapter: AdapterOptions
     @Option(help: "A language adapter checkpoint to stack the task adapter on (kept frozen).") var stackOn: String?
-    @Option(help: "Where to write the task adapter checkpoint (.h5), with its head; required unless --head-only.")
+    @Option(help: "Where to write the task adapter checkpoint (.h5), with its head (--method full: the fine-tuned backbone with its head); required unless --head-only.")
     var output: String?
     @Flag(help: "Fit a linear probe on the frozen backbone's pooled features (logistic regression, penalty chosen on dev) and stop: the baseline.")
     var headOnly = false

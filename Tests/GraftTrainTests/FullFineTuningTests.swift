@@ -66,6 +66,25 @@ import Testing
         }
     }
 
+    /// Activation checkpointing recomputes layers whose own weights now train.
+    @Test func recomputedLayersGiveTheSameGradients() throws {
+        let s = try setup(wordEmbeddings: true)
+        func gradients(recomputing: Bool) -> (loss: Float, gradients: [Tensor?]) {
+            let tape = Tape()
+            s.classifier.model.recomputesLayers = recomputing
+            let (loss, _) = s.classifier.loss(s.examples, seed: 5, tape: tape)
+            tape.backward(loss)
+            defer { for (_, parameter) in s.parameters { parameter.zeroGradient() } }
+            return (loss.value.scalar, s.parameters.map(\.parameter.grad))
+        }
+        let kept = gradients(recomputing: false), recomputed = gradients(recomputing: true)
+        #expect(kept.loss == recomputed.loss)
+        for (named, (a, b)) in zip(s.parameters, zip(kept.gradients, recomputed.gradients)) {
+            let a = try #require(a, "\(named.name)"), b = try #require(b, "\(named.name)")
+            #expect(a.maxAbsDifference(b) < 1e-6, "\(named.name)")
+        }
+    }
+
     @Test func frozenWordEmbeddingsGetNoGradientAndStay() throws {
         let s = try setup()
         let word = s.backbone.encoder.embeddings.word.weight
