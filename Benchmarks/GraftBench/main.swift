@@ -5,6 +5,7 @@
 //   swift run -c release graft-bench [--threads N] [--quick]
 //   swift run -c release graft-bench --backbone e5.h5 [--batch 32] [--length 128] [--threads N]
 //   swift run -c release graft-bench step --config tiny --method lora [--threads N] ...  (see TrainingStep.swift)
+//   swift run -c release graft-bench main-job --task classify|mlm [--threads N] ...  (see MainJobStep.swift)
 //   swift run -c release graft-bench gemm-peak --threads N   (sgemm GFLOP/s, 1024³, as JSON)
 //
 // Prints Markdown tables; `Docs/benchmarks.md` records their output.
@@ -51,6 +52,15 @@ if CommandLine.arguments.dropFirst().first == "step" {
     Memory.reuseLargeAllocations()
     do { try runStep(StepOptions(CommandLine.arguments.dropFirst(2))) } catch {
         FileHandle.standardError.write(Data("graft-bench step: \(error)\n".utf8))
+        exit(2)
+    }
+    exit(0)
+}
+
+if CommandLine.arguments.dropFirst().first == "main-job" {
+    Memory.reuseLargeAllocations()
+    do { try runMainJob(MainJobOptions(CommandLine.arguments.dropFirst(2))) } catch {
+        FileHandle.standardError.write(Data("graft-bench main-job: \(error)\n".utf8))
         exit(2)
     }
     exit(0)
