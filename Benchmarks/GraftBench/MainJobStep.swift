@@ -5,8 +5,10 @@
 //   --task classify  `Classifier` (mean pooling, 8 classes) with a `seq_bn` task adapter, as `adapt train`
 //   --task mlm       `MaskedLanguageModel` with a `seq_bn_inv` language adapter, the corpus output
 //                    vocabulary and 2,048 sampled negatives, as `adapt mlm`
-// Each step: loss, backward, AdamW. Prints one JSON line with the batch lengths it used, so
-// that the PyTorch peer (Benchmarks/suite/torch_main_job.py) can run the same batches.
+// Each step: loss, backward, AdamW. After each timed step, untimed, one 1024³ sgemm measures the
+// peak under the same conditions (on a machine shared with other work both drop together).
+// Prints one JSON line with the batch lengths it used, so that the PyTorch peer
+// (Benchmarks/suite/torch_main_job.py) can run the same batches.
 import Foundation
 import Graft
 
@@ -114,13 +116,18 @@ func runMainJob(_ options: MainJobOptions) throws {
         return (value.value.scalar, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
     var losses = (0..<options.warmup).map { step($0).loss }
-    var seconds = 0.0, executed = 0
+    let n = 1024
+    let (a, b) = (Tensor.normal(shape: [n, n], generator: &generator), Tensor.normal(shape: [n, n], generator: &generator))
+    var seconds = 0.0, executed = 0, peakSeconds = 0.0
     for index in options.warmup..<batches.count {
         let (counter, result) = GEMMCounter.measure { step(index) }
         losses.append(result.loss)
         seconds += result.seconds
         executed += counter.flops
+        let elapsed = ContinuousClock().measure { _ = Tensor.matmul(a, b) }
+        peakSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
+    let interleavedPeak = 2 * Double(n * n * n) * Double(options.steps) / peakSeconds / 1e9
     // Useful work: the encoder's matmuls and attention products on the padded batch, forward and
     // input backward (2x); the adapter's and head's own matmuls are not counted (a few %).
     let timed = batches[options.warmup...]
@@ -142,6 +149,8 @@ func runMainJob(_ options: MainJobOptions) throws {
         "achieved_gflops": rounded(flops / seconds / 1e9), "executed_gflops": rounded(Double(executed) / seconds / 1e9),
         "peak_gflops_ref": peak, "frac_of_peak": rounded(flops / seconds / 1e9 / peak, 1000),
         "executed_frac_of_peak": rounded(Double(executed) / seconds / 1e9 / peak, 1000),
+        "interleaved_peak_gflops": rounded(interleavedPeak, 10),
+        "frac_of_interleaved_peak": rounded(flops / seconds / 1e9 / interleavedPeak, 1000),
         "loss_first": Double(losses.first!), "loss_last": Double(losses.last!),
         "peak_rss_mb": rounded(residentMemory().peak, 10),
     ]
