@@ -48,19 +48,15 @@ if CommandLine.arguments.dropFirst().first == "gemm-peak" {
     exit(0)
 }
 
-if CommandLine.arguments.dropFirst().first == "step" {
+// The training-step subcommands, each printing one JSON line.
+let stepCommands: [String: (ArraySlice<String>) throws -> Void] = [
+    "step": { try runStep(StepOptions($0)) },
+    "main-job": { try runMainJob(MainJobOptions($0)) },
+]
+if let name = CommandLine.arguments.dropFirst().first, let command = stepCommands[name] {
     Memory.reuseLargeAllocations()
-    do { try runStep(StepOptions(CommandLine.arguments.dropFirst(2))) } catch {
-        FileHandle.standardError.write(Data("graft-bench step: \(error)\n".utf8))
-        exit(2)
-    }
-    exit(0)
-}
-
-if CommandLine.arguments.dropFirst().first == "main-job" {
-    Memory.reuseLargeAllocations()
-    do { try runMainJob(MainJobOptions(CommandLine.arguments.dropFirst(2))) } catch {
-        FileHandle.standardError.write(Data("graft-bench main-job: \(error)\n".utf8))
+    do { try command(CommandLine.arguments.dropFirst(2)) } catch {
+        FileHandle.standardError.write(Data("graft-bench \(name): \(error)\n".utf8))
         exit(2)
     }
     exit(0)
