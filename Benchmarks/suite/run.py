@@ -304,8 +304,10 @@ def main_job_section(records, peaks, command):
              "GFLOP/s count the encoder's matmuls and attention products on the padded batches, forward and input "
              "backward (the adapters, heads and decoder are left out, a few %), as a fraction of the sgemm peak measured "
              "in the same invocation at the same thread count (`of peak`), and of the peak that one 1024³ sgemm after "
-             "each timed step reached within the same run (`of run's peak`: on a shared machine both fall together); "
-             f"target {MAIN_TARGET:.0%} of the run's peak. `executed` counts the GEMMs Graft actually ran (`GEMMCounter`). "
+             "each timed step reached within the same run (`of run's peak`: on a shared machine both fall together, but "
+             "a single GEMM after a step runs below the median of 20, so this peak is the lower one on a quiet machine); "
+             f"target {MAIN_TARGET:.0%} of the higher of the two peaks. `executed` counts the GEMMs Graft actually ran "
+             "(`GEMMCounter`). "
              "Where a row ran several times: medians, ratios over the pairs. "
              "`load` is the machine's CPU use (cores) by everything just before the run: where other processes keep "
              "the cores busy, every figure drops, and two threads can run slower than one (each parallel section waits "
@@ -325,8 +327,9 @@ def main_job_section(records, peaks, command):
             speedup = paired(runs(records, engine="graft", **keys), runs(records, engine="pytorch", **keys),
                              lambda g, p: g["tokens_per_s"] / p["tokens_per_s"])
             loads = sorted(r["load_before"] for r in runs(records, engine="graft", **keys) if r.get("load_before") is not None)
-            fraction = g["frac_of_interleaved_peak"]
-            lines.append(f"| {task} | {method} | {g['tokens_per_s']:,.0f} | {g['achieved_gflops'] / peak:.2f} | {fraction:.2f} | "
+            fraction = min(g["frac_of_interleaved_peak"], g["achieved_gflops"] / peak)
+            lines.append(f"| {task} | {method} | {g['tokens_per_s']:,.0f} | {g['achieved_gflops'] / peak:.2f} | "
+                         f"{g['frac_of_interleaved_peak']:.2f} | "
                          f"{g['executed_gflops'] / peak:.2f} | "
                          f"{fmt(p and p['tokens_per_s'], ',.0f')} | {fmt(p and p['achieved_gflops'] / peak, '.2f')} | "
                          f"{fmt(speedup, '.2f')} | {'yes' if fraction >= MAIN_TARGET else '**no**'} | "
