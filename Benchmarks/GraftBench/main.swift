@@ -5,6 +5,7 @@
 //   swift run -c release graft-bench [--threads N] [--quick]
 //   swift run -c release graft-bench --backbone e5.h5 [--batch 32] [--length 128] [--threads N]
 //   swift run -c release graft-bench step --config tiny --method lora [--threads N] ...  (see TrainingStep.swift)
+//   swift run -c release graft-bench main-job --task classify|mlm [--threads N] ...  (see MainJobStep.swift)
 //   swift run -c release graft-bench gemm-peak --threads N   (sgemm GFLOP/s, 1024³, as JSON)
 //
 // Prints Markdown tables; `Docs/benchmarks.md` records their output.
@@ -47,10 +48,15 @@ if CommandLine.arguments.dropFirst().first == "gemm-peak" {
     exit(0)
 }
 
-if CommandLine.arguments.dropFirst().first == "step" {
+// The training-step subcommands, each printing one JSON line.
+let stepCommands: [String: (ArraySlice<String>) throws -> Void] = [
+    "step": { try runStep(StepOptions($0)) },
+    "main-job": { try runMainJob(MainJobOptions($0)) },
+]
+if let name = CommandLine.arguments.dropFirst().first, let command = stepCommands[name] {
     Memory.reuseLargeAllocations()
-    do { try runStep(StepOptions(CommandLine.arguments.dropFirst(2))) } catch {
-        FileHandle.standardError.write(Data("graft-bench step: \(error)\n".utf8))
+    do { try command(CommandLine.arguments.dropFirst(2)) } catch {
+        FileHandle.standardError.write(Data("graft-bench \(name): \(error)\n".utf8))
         exit(2)
     }
     exit(0)

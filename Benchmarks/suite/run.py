@@ -3,13 +3,17 @@
 
     python3 Benchmarks/suite/run.py                  # full suite, about 60 minutes on 2 cores
     python3 Benchmarks/suite/run.py --quick          # tiny shape, 2 steps: checks that everything runs
+    python3 Benchmarks/suite/run.py --main-job       # the main job's shapes alone (about 10 minutes): updates
+                                                     # their section of Docs/benchmarks.md
 
 One invocation measures, run after run on the same machine: the sgemm peak (OpenBLAS,
 1024^3), `graft-bench step` (an MLM training step with AdamW, or a forward pass) for every
 shape x method x thread count, and right after each Graft run the PyTorch peer script
 `../shared/bench/peers/torch_peft_step.py` on the same shape, method and threads (when a
 Python with torch, transformers, peft and adapters is given by --python or $PY, or found at
-~/.cache/graft-peers/venv). Then the parameter counts (`adapt params`), the kernel
+~/.cache/graft-peers/venv). Then the main job's training steps (`graft-bench main-job`, random
+multilingual-e5-small, batches of 16 verses with the Chichewa Bible's lengths), each followed by
+its peer `Benchmarks/suite/torch_main_job.py` on the same batches. Then the parameter counts (`adapt params`), the kernel
 micro-benchmarks (`graft-bench --threads N`) and multilingual-e5-small inference
 (Benchmarks/inference/run.sh). Every run is its own process, so peak resident memory is per
 run; before each run the suite waits (up to a minute) for the machine to be quiet.
@@ -49,6 +53,12 @@ PAPER_COUNTS = [("seq_bn", [], 894528), ("seq_bn_inv", [], 1190592),
 MBERT = dict(model_type="bert", vocab_size=119547, hidden_size=768, num_hidden_layers=12,
              num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
 TARGETS = {"base": 1.5, "small": 3.0, "tiny": 3.0}
+# The main job's training steps: task -> (the adapter it trains, what it is).
+MAIN_TASKS = {"classify": ("seq_bn", "genre classification (`adapt train`)"),
+              "mlm": ("seq_bn_inv", "masked LM, corpus vocabulary (`adapt mlm`)")}
+MAIN_STEPS, MAIN_WARMUP = 12, 2
+MAIN_TARGET = 0.7
+MAIN_HEADING = "## The main job's shapes"
 
 
 def log(*parts):
@@ -111,11 +121,31 @@ class Suite:
                "--wait-quiet", str(self.args.wait_quiet)]
         return self.add(run_json(cmd), engine="pytorch")
 
-    def measure(self):
-        a = self.args
-        for threads in a.threads:
+    def peaks(self):
+        for threads in self.args.threads:
             self.add(run_json([BENCH, "gemm-peak", "--threads", str(threads)]))
-        peaks = {r["threads"]: r["gflops"] for r in self.records if r.get("mode") == "gemm_peak"}
+        return {r["threads"]: r["gflops"] for r in self.records if r.get("mode") == "gemm_peak"}
+
+    def main_job(self, peaks):
+        """`graft-bench main-job` for each task and thread count, each run followed by the peer on its batches."""
+        a = self.args
+        steps, warmup = (1, 0) if a.quick else (MAIN_STEPS, MAIN_WARMUP)
+        for threads in a.threads:
+            for task in MAIN_TASKS:
+                log(f"main job {task} threads={threads}")
+                for _ in range(PAIRS if self.peer_python and threads == max(a.threads) else 1):
+                    peak = ["--peak-gflops", str(peaks[threads])]
+                    load = wait_quiet(a.wait_quiet)
+                    graft = self.add(run_json([BENCH, "main-job", "--task", task, "--threads", str(threads), "--steps",
+                                               str(steps), "--warmup", str(warmup), *peak]), load_before=load)
+                    if self.peer_python and "batch_lengths" in graft:
+                        load = wait_quiet(a.wait_quiet)
+                        self.add(run_json([self.peer_python, os.path.join(ROOT, "Benchmarks", "suite", "torch_main_job.py"),
+                                           "--task", task, "--threads", str(threads), "--warmup", str(warmup),
+                                           "--lengths", json.dumps(graft["batch_lengths"]), *peak]), load_before=load)
+
+    def measure(self, peaks):
+        a = self.args
         for threads in a.threads:
             for config in a.configs:
                 steps, warmup = (2, 1) if a.quick else (STEPS[config], 2 if config != "base" else 1)
@@ -190,7 +220,7 @@ def find(records, **keys):
     if not found:
         return None
     merged = dict(found[0], runs=len(found))
-    for field in ("tokens_per_s", "achieved_gflops", "executed_gflops", "peak_rss_mb"):
+    for field in ("tokens_per_s", "achieved_gflops", "executed_gflops", "peak_rss_mb", "frac_of_interleaved_peak"):
         if field in merged:
             merged[field] = statistics.median(r[field] for r in found)
     return merged
@@ -255,6 +285,69 @@ def bar_chart(path, title, groups, series, reference=None, ylabel=""):
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+def main_job_section(records, peaks, command):
+    """The Markdown section of the main job's shapes (`MAIN_HEADING`), from the runs in `records`."""
+    lines = [f"{MAIN_HEADING}\n",
+             "What the main job trains (Scripts/quickstart.sh, Benchmarks/chichewa), one training step after another: "
+             "multilingual-e5-small's shape (12 layers, hidden 384, 12 heads, FFN 1536, vocabulary 250,002) with random "
+             "weights, batches of 16 verses whose lengths are drawn from the Chichewa Bible's training verses as the e5 "
+             "tokenizer cuts them at 64 tokens (mean 44.7) and bucketed by length as training buckets them, each batch "
+             "padded to its longest verse. **classify**: a `seq_bn` task adapter, mean pooling and an 8-class head "
+             "(`Classifier`, as `adapt train`); **mlm**: a `seq_bn_inv` language adapter and the masked-LM head, the "
+             "softmax over the corpus vocabulary (5,610 ids) plus 2,048 sampled negatives (`MaskedLanguageModel`, as "
+             "`adapt mlm`). Each step: loss, backward, AdamW. The peer is `Benchmarks/suite/torch_main_job.py` "
+             "(transformers' `XLMRobertaForMaskedLM` with AdapterHub `SeqBnConfig` / `SeqBnInvConfig`, the same "
+             "restricted softmax) on the same batches, right after each Graft run.\n",
+             f"tokens/s count the real (unpadded) tokens of {MAIN_STEPS} timed batches after {MAIN_WARMUP} untimed ones; "
+             "GFLOP/s count the encoder's matmuls and attention products on the padded batches, forward and input "
+             "backward (the adapters, heads and decoder are left out, a few %), as a fraction of the sgemm peak measured "
+             "in the same invocation at the same thread count (`of peak`), and of the peak that one 1024³ sgemm after "
+             "each timed step reached within the same run (`of run's peak`: on a shared machine both fall together, but "
+             "a single GEMM after a step runs below the median of 20, so this peak is the lower one on a quiet machine); "
+             f"target {MAIN_TARGET:.0%} of the higher of the two peaks. `executed` counts the GEMMs Graft actually ran "
+             "(`GEMMCounter`). "
+             "Where a row ran several times: medians, ratios over the pairs. "
+             "`load` is the machine's CPU use (cores) by everything just before the run: where other processes keep "
+             "the cores busy, every figure drops, and two threads can run slower than one (each parallel section waits "
+             "for its slowest thread), so on a shared machine one thread per job is the better choice.\n",
+             f"Produced by `{command}`.\n"]
+    for threads in sorted({r["threads"] for r in records if r.get("mode") == "main_job"}):
+        peak = peaks[threads]
+        lines.append(f"### {threads} thread{'s' if threads > 1 else ''} (sgemm peak {peak} GFLOP/s)\n")
+        lines.append("| task | adapter | Graft tok/s | Graft, of peak | Graft, of run's peak | executed, of peak | PyTorch tok/s "
+                     "| PyTorch, of peak | Graft / PyTorch | target met | load |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for task, (method, _) in MAIN_TASKS.items():
+            keys = dict(mode="main_job", task=task, threads=threads)
+            g, p = find(records, engine="graft", **keys), find(records, engine="pytorch", **keys)
+            if not g:
+                continue
+            speedup = paired(runs(records, engine="graft", **keys), runs(records, engine="pytorch", **keys),
+                             lambda g, p: g["tokens_per_s"] / p["tokens_per_s"])
+            loads = sorted(r["load_before"] for r in runs(records, engine="graft", **keys) if r.get("load_before") is not None)
+            fraction = min(g["frac_of_interleaved_peak"], g["achieved_gflops"] / peak)
+            lines.append(f"| {task} | {method} | {g['tokens_per_s']:,.0f} | {g['achieved_gflops'] / peak:.2f} | "
+                         f"{g['frac_of_interleaved_peak']:.2f} | "
+                         f"{g['executed_gflops'] / peak:.2f} | "
+                         f"{fmt(p and p['tokens_per_s'], ',.0f')} | {fmt(p and p['achieved_gflops'] / peak, '.2f')} | "
+                         f"{fmt(speedup, '.2f')} | {'yes' if fraction >= MAIN_TARGET else '**no**'} | "
+                         f"{', '.join(f'{l:.2f}' for l in loads) or '-'} |")
+        lines.append("")
+    return lines
+
+
+def splice_section(path, section):
+    """Replaces the `MAIN_HEADING` section of the page at `path` with `section` (before the inference section if absent)."""
+    text = open(path).read() if os.path.exists(path) else ""
+    start = text.find(MAIN_HEADING + "\n")
+    if start < 0:
+        start = end = text.find("## Inference") if "## Inference" in text else len(text)
+    else:
+        end = text.find("\n## ", start + len(MAIN_HEADING)) + 1
+    with open(path, "w") as f:
+        f.write(text[:start] + "\n".join(section) + "\n" + text[end:])
 
 
 def report(suite, kernels, counts, e5, command):
@@ -386,6 +479,8 @@ def report(suite, kernels, counts, e5, command):
             w(f"![training memory]({os.path.relpath(os.path.join(ROOT, a.figures, 'training-memory.svg'), os.path.dirname(os.path.join(ROOT, a.doc)))})\n")
             w("The dashed lines are parity (speed) and the 0.5 memory target.\n")
 
+    lines.extend(main_job_section(R, peaks, command))
+
     w(f"## Inference (forward only, logits at every position, {top} threads)\n")
     w("| shape | method | Graft tok/s | PyTorch tok/s | Graft / PyTorch | Graft, of peak |")
     w("|---|---|---|---|---|---|")
@@ -438,6 +533,8 @@ def report(suite, kernels, counts, e5, command):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny shape, 2 steps, 1 thread count: checks that it runs")
+    p.add_argument("--main-job", action="store_true",
+                   help="measure the main job's shapes alone and update their section of the page")
     p.add_argument("--threads", type=int, nargs="+", default=None)
     p.add_argument("--configs", nargs="+", default=None, choices=list(STEPS))
     default_python = os.path.expanduser("~/.cache/graft-peers/venv/bin/python")
@@ -446,7 +543,7 @@ def main():
     p.add_argument("--wait-quiet", type=float, default=60.0)
     p.add_argument("--doc", default=None, help="the Markdown page to write (default Docs/benchmarks.md)")
     args = p.parse_args()
-    command = "python3 Benchmarks/suite/run.py" + (" --quick" if args.quick else "")
+    command = "python3 Benchmarks/suite/run.py" + (" --quick" if args.quick else "") + (" --main-job" if args.main_job else "")
     if args.quick:
         scratch = tempfile.mkdtemp(prefix="graft-suite-")
         args.threads = args.threads or [2]
@@ -461,14 +558,20 @@ def main():
         args.configs = args.configs or ["tiny", "small", "base"]
         args.doc = args.doc or "Docs/benchmarks.md"
         args.figures = "Docs/figures"
-        args.results = os.path.join(ROOT, "Benchmarks", "suite", "results.jsonl")
+        args.results = os.path.join(ROOT, "Benchmarks", "suite", "main-job.jsonl" if args.main_job else "results.jsonl")
     subprocess.run(["swift", "build", "-c", "release", "--product", "graft-bench"], cwd=ROOT, check=True, capture_output=True)
     subprocess.run(["swift", "build", "-c", "release", "--product", "adapt"], cwd=ROOT, check=True, capture_output=True)
     suite = Suite(args)
     log("peer:", suite.peer_python or "none (PyTorch not installed)")
-    suite.measure()
-    kernels, counts, e5 = suite.text_outputs()
-    report(suite, kernels, counts, e5, command)
+    peaks = suite.peaks()
+    if args.main_job:
+        suite.main_job(peaks)
+        splice_section(os.path.join(ROOT, args.doc), main_job_section(suite.records, peaks, command))
+    else:
+        suite.measure(peaks)
+        suite.main_job(peaks)
+        kernels, counts, e5 = suite.text_outputs()
+        report(suite, kernels, counts, e5, command)
     errors = [r for r in suite.records if "error" in r]
     for r in errors:
         log("run failed:", r["error"][-400:])
