@@ -101,6 +101,7 @@ for data, description in splits:
     rows = [("linear probe (frozen embeddings)", "probe")]
     for method in task_methods:
         rows += [(f"{method} task adapter alone", f"{method}-alone"), (f"Stack({language_method} language, {method} task)", f"{method}-stacked")]
+    rows.append(("full fine-tuning (word embeddings frozen)", "full"))
     for label, key in rows:
         texts = [read(f"{data}-{key}-seed{s}") for s in seeds]
         f1s = [test_f1(t) for t in texts]
