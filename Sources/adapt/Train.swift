@@ -80,7 +80,7 @@ struct Train: ParsableCommand {
             guard let output else { throw ValidationError("--output is required unless --head-only") }
             try checkWritable(output)
             for input in [backbone, data] + (stackOn.map { [$0] } ?? []) {
-                try checkNotOverwritten(input, by: [output, output + ".training.h5"])
+                try checkNotOverwritten(input, by: [output, output + ".training.h5"] + (training.log.map { [$0] } ?? []))
             }
         }
         if isFullFineTuning {

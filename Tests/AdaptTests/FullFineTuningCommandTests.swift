@@ -45,4 +45,23 @@ import Testing
         let eval = try runAdapt(["eval", "--backbone", w.backbone, "--data", w.labelled])
         #expect(eval.status != 0 && eval.error.contains("without a task head"), "\(eval.error)")
     }
+
+    /// `mlm`, `merge` and a training log refuse to write over an input, before doing any work.
+    @Test func outputsThatAreInputsAreRefusedByEveryWritingCommand() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let before = try Data(contentsOf: URL(fileURLWithPath: w.corpus))
+        let runs: [[String]] = [
+            ["train", "--backbone", w.backbone, "--data", w.labelled, "--steps", "2", "--output", w.directory + "/a.h5", "--log", w.backbone],
+            ["mlm", "--backbone", w.backbone, "--data", w.corpus, "--steps", "2", "--output", w.backbone],
+            ["mlm", "--backbone", w.backbone, "--data", w.corpus, "--steps", "2", "--head-only", "--log", w.corpus],
+            ["merge", w.directory + "/missing.h5", "--backbone", w.backbone, "--output", w.backbone],
+        ]
+        for arguments in runs {
+            let run = try runAdapt(arguments)
+            #expect(run.status != 0 && run.error.contains("is the input"), "\(arguments): \(run.error)")
+        }
+        #expect(try Backbone.load(from: w.backbone).name == "tiny-xlmr")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: w.corpus)) == before)
+    }
 }
