@@ -178,10 +178,7 @@ public struct AdapterCheckpoint {
         let adapter = try readAdapter(header, from: file, group: group, model: backbone.configuration)
         var head: (any Module)?
         if let headConfiguration = header.headConfiguration {
-            let module = headConfiguration.makeHead(backbone: backbone, seed: 0)
-            try check(header.headShapes, against: module, part: "head", source: file.path)
-            try module.loadParameters { try file.read(prefix(group) + "head/" + $0) }
-            head = module
+            head = try readHead(headConfiguration, shapes: header.headShapes, from: file, prefix: prefix(group), backbone: backbone)
         } else if !header.headShapes.isEmpty {
             throw AdapterCheckpointError.unexpectedWeights(source: file.path, part: "head", names: header.headShapes.keys.sorted())
         }
@@ -249,13 +246,7 @@ public struct AdapterCheckpoint {
         let found = (try? file.attribute(named: "format", at: object)) ?? "none"
         guard found == format else { throw AdapterCheckpointError.notAnAdapter(source: file.path, found: found) }
         func decode<T: Decodable>(_ type: T.Type, _ attribute: String) throws -> T {
-            do {
-                return try JSONDecoder().decode(type, from: Data(try file.attribute(named: attribute, at: object).utf8))
-            } catch let error as HDF5Error {
-                throw error
-            } catch {
-                throw AdapterCheckpointError.invalid(source: file.path, detail: "attribute \(attribute) cannot be decoded: \(error)")
-            }
+            try decodeAttribute(type, attribute, of: file, at: object)
         }
         let attributes = try file.attributeNames(at: object)
         var adapterShapes: [String: [Int]] = [:], headShapes: [String: [Int]] = [:]
@@ -283,6 +274,27 @@ public struct AdapterCheckpoint {
     }
 
     // MARK: Helpers
+
+    /// The JSON attribute `attribute` of `object` in `file`, decoded as `type`.
+    static func decodeAttribute<T: Decodable>(_ type: T.Type, _ attribute: String, of file: HDF5File, at object: String = "/") throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(try file.attribute(named: attribute, at: object).utf8))
+        } catch let error as HDF5Error {
+            throw error
+        } catch {
+            throw AdapterCheckpointError.invalid(source: file.path, detail: "attribute \(attribute) cannot be decoded: \(error)")
+        }
+    }
+
+    /// The head `configuration` makes on `backbone`, with the weights stored under `PREFIXhead/` in
+    /// `file`, whose names and shapes (`shapes`) must be exactly the head's.
+    static func readHead(_ configuration: HeadConfiguration, shapes: [String: [Int]], from file: HDF5File, prefix: String,
+                         backbone: Backbone) throws -> any Module {
+        let head = configuration.makeHead(backbone: backbone, seed: 0)
+        try check(shapes, against: head, part: "head", source: file.path)
+        try head.loadParameters { try file.read(prefix + "head/" + $0) }
+        return head
+    }
 
     private static func makeAdapter(_ configuration: AdapterConfiguration, model: EncoderConfiguration,
                                     source: String) throws -> any Adapter {

@@ -85,17 +85,10 @@ public struct FineTunedModel {
             throw AdapterCheckpointError.invalid(
                 source: path, detail: "it is a backbone without a task head (a fully fine-tuned model, made by `adapt train --method full`, has one)")
         }
-        let headConfiguration: HeadConfiguration
-        do {
-            headConfiguration = try JSONDecoder().decode(HeadConfiguration.self, from: Data(try file.attribute(named: "head_config").utf8))
-        } catch {
-            throw AdapterCheckpointError.invalid(source: path, detail: "attribute head_config cannot be decoded: \(error)")
-        }
-        let head = headConfiguration.makeHead(backbone: backbone, seed: 0)
+        let headConfiguration = try AdapterCheckpoint.decodeAttribute(HeadConfiguration.self, "head_config", of: file)
         var stored: [String: [Int]] = [:]
         for name in try file.datasetNames() where name.hasPrefix("head/") { stored[String(name.dropFirst(5))] = try file.shape(of: name) }
-        try AdapterCheckpoint.check(stored, against: head, part: "head", source: path)
-        try head.loadParameters { try file.read("head/" + $0) }
+        let head = try AdapterCheckpoint.readHead(headConfiguration, shapes: stored, from: file, prefix: "", backbone: backbone)
         let startedFrom = (try file.attribute(named: "fine_tuned_from"), try file.attribute(named: "fine_tuned_from_checksum"))
         return FineTunedModel(backbone: backbone, head: head, headConfiguration: headConfiguration, startedFrom: startedFrom)
     }

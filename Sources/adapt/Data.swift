@@ -137,8 +137,7 @@ extension DataCommand {
                 if let value, value < 0 { throw ValidationError("\(flag) must not be negative, got \(value)") }
             }
             try checkWritable(output)
-            try checkNotOverwritten(data, by: [output])
-            try checkNotOverwritten(backbone, by: [output])
+            try checkNotOverwritten([data, backbone], by: [output])
         }
 
         func run() throws {

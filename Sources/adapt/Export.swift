@@ -29,7 +29,7 @@ struct Export: ParsableCommand {
 
     func validate() throws {
         let files = format == .peft ? [PeftFormat.configurationFile, PeftFormat.weightsFile] : Backbone.exportedFiles
-        try checkNotOverwritten(input, by: [output] + files.map { URL(fileURLWithPath: output).appendingPathComponent($0).path })
+        try checkNotOverwritten([input], by: [output] + files.map { URL(fileURLWithPath: output).appendingPathComponent($0).path })
     }
 
     func run() throws {
@@ -60,11 +60,13 @@ struct Export: ParsableCommand {
     }
 }
 
-/// Throws if writing any of `outputs` would replace `input` (the same file, after resolving links).
-func checkNotOverwritten(_ input: String, by outputs: [String]) throws {
+/// Throws if writing any of `outputs` would replace one of `inputs` (the same file, after resolving links).
+func checkNotOverwritten(_ inputs: [String], by outputs: [String]) throws {
     func resolved(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
-    let source = resolved(input)
-    if let output = outputs.first(where: { resolved($0) == source }) {
-        throw ValidationError("\(output) is the input \(input); choose another output")
+    for input in inputs {
+        let source = resolved(input)
+        if let output = outputs.first(where: { resolved($0) == source }) {
+            throw ValidationError("\(output) is the input \(input); choose another output")
+        }
     }
 }

@@ -43,8 +43,7 @@ struct MLM: ParsableCommand {
         guard evaluationTexts > 0 else { throw ValidationError("--evaluation-texts must be positive") }
         guard negativeSamples >= 0 else { throw ValidationError("--negative-samples must not be negative") }
         if let output { try checkWritable(output) }
-        let outputs = (output.map { [$0, $0 + ".training.h5"] } ?? []) + (training.log.map { [$0] } ?? [])
-        for input in [backbone, data] { try checkNotOverwritten(input, by: outputs) }
+        try checkNotOverwritten([backbone, data], by: training.files(writtenWith: output))
     }
 
     func run() throws {

@@ -24,7 +24,7 @@ struct Merge: ParsableCommand {
     var storage: Import.Storage = .float32
 
     func run() throws {
-        for input in [backbone, adapter] { try checkNotOverwritten(input, by: [output]) }
+        try checkNotOverwritten([backbone, adapter], by: [output])
         let base = try Backbone.load(from: backbone)
         let checkpoint = try AdapterCheckpoint.load(from: adapter, backbone: base)
         let model = GraftedModel(encoder: base.encoder)

@@ -79,9 +79,7 @@ struct Train: ParsableCommand {
         } else {
             guard let output else { throw ValidationError("--output is required unless --head-only") }
             try checkWritable(output)
-            for input in [backbone, data] + (stackOn.map { [$0] } ?? []) {
-                try checkNotOverwritten(input, by: [output, output + ".training.h5"] + (training.log.map { [$0] } ?? []))
-            }
+            try checkNotOverwritten([backbone, data] + (stackOn.map { [$0] } ?? []), by: training.files(writtenWith: output))
         }
         if isFullFineTuning {
             guard !headOnly, stackOn == nil else {

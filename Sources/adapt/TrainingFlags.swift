@@ -31,6 +31,11 @@ struct TrainingFlags: ParsableArguments {
     @Flag(help: "Continue from the training checkpoint (OUTPUT.training.h5) exactly where it stopped.")
     var resume = false
 
+    /// The files a run writing `output` writes: it, its training checkpoint and the log.
+    func files(writtenWith output: String?) -> [String] {
+        (output.map { [$0, $0 + ".training.h5"] } ?? []) + (log.map { [$0] } ?? [])
+    }
+
     struct Settings: Decodable {
         var steps: Int?, epochs: Double?, batchSize: Int?, learningRate: Float?, warmupSteps: Int?, warmupFraction: Float?
         var weightDecay: Float?
