@@ -2,7 +2,7 @@
 # Part (d) of run.sh: the genre recipe in PyTorch + AdapterHub `adapters` (peer_adapterhub.py) on the
 # backbone and token ids Graft uses, for the probe and each task method alone, per split and seed.
 #   bash Benchmarks/chichewa/peer.sh OUT     # OUT holds run.sh's e5.h5; the same variables as run.sh
-# Writes OUT/peer-DATA-METHOD.jsonl (one JSON line per seed; seeds already there are skipped), which
+# PEER_DATA picks the splits (default: both). Writes OUT/peer-DATA-METHOD.jsonl (one JSON line per seed; seeds already there are skipped), which
 # summarize.py sets beside Graft's runs of the same names.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,11 +12,11 @@ peer_python="${PEER_PYTHON:-$HOME/.cache/graft-peers/venv/bin/python}"
 THREADS="${THREADS:-$(nproc)}"
 SEEDS="${SEEDS:-0 1 2}"
 TASK_METHODS="${TASK_METHODS:-seq_bn}"
-TASK_EPOCHS="${TASK_EPOCHS:-2}"
-TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-2400}"; DEV_EXAMPLES="${DEV_EXAMPLES:-600}"; TEST_EXAMPLES="${TEST_EXAMPLES:-1200}"
+TASK_EPOCHS="${TASK_EPOCHS:-1}"
+TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-9600}"; DEV_EXAMPLES="${DEV_EXAMPLES:-600}"; TEST_EXAMPLES="${TEST_EXAMPLES:-1200}"
 MAX_LENGTH="${MAX_LENGTH:-64}"
 [ -f "$OUT/e5-hf/model.safetensors" ] || $adapt export "$OUT/e5.h5" --format transformers --output "$OUT/e5-hf"
-for data in chichewa-genres-books chichewa-genres; do
+for data in ${PEER_DATA:-chichewa-genres-books chichewa-genres}; do
     for seed in $SEEDS; do
         # adapt train --seed S samples its training examples with S: tokenize the same sample
         tokens="$OUT/peer-tokens-$data-seed$seed.jsonl"

@@ -11,7 +11,7 @@
 # (c) Cross-lingual transfer (MAD-X): a task adapter trained on English verses on Stack(english, task),
 #     evaluated on Chichewa with the Chichewa language adapter swapped in; baselines: the English
 #     task adapter alone evaluated on Chichewa, and the Chichewa probe.
-# (d) The same recipe in PyTorch + AdapterHub `adapters` (Benchmarks/chichewa/peer_adapterhub.py) when
+# (d) After each split of (b), the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when
 #     its venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds.
 # Every run writes $OUT/NAME.txt only when it finishes (with its wall time); finished runs are skipped,
 # and an interrupted training run resumes from its last checkpoint. Outputs: $OUT
@@ -32,6 +32,7 @@ LANGUAGE_METHOD="${LANGUAGE_METHOD:-seq_bn_inv}"
 MLM_EPOCHS="${MLM_EPOCHS:-2}"; TASK_EPOCHS="${TASK_EPOCHS:-1}"
 TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-9600}"; DEV_EXAMPLES="${DEV_EXAMPLES:-600}"; TEST_EXAMPLES="${TEST_EXAMPLES:-1200}"
 MAX_LENGTH="${MAX_LENGTH:-64}"
+export THREADS SEEDS TASK_METHODS TASK_EPOCHS TRAIN_EXAMPLES DEV_EXAMPLES TEST_EXAMPLES MAX_LENGTH # for peer.sh
 for set in chichewa-bible english-bible chichewa-genres english-genres chichewa-genres-books english-genres-books; do
     $adapt data prepare "$set" > /dev/null
 done
@@ -71,6 +72,16 @@ evaluate() { # NAME [flags...]
     run "$name" $adapt eval "${common[@]}" --examples "$TEST_EXAMPLES" "$@"
 }
 
+# (d) the peer library on the same recipe, split by split
+peer_python="${PEER_PYTHON:-$HOME/.cache/graft-peers/venv/bin/python}"
+peer() { # DATA
+    if [ -x "$peer_python" ]; then
+        PEER_DATA="$1" bash Benchmarks/chichewa/peer.sh "$OUT"
+    else
+        echo "skipping the peer on $1: no peer venv at $peer_python (see ../shared/bench/peers/README.md)"
+    fi
+}
+
 # Runs in order of importance, so that an interrupted experiment has the main results first.
 # (a) the Chichewa language adapter
 ny_language="$OUT/mlm-ny-$LANGUAGE_METHOD.h5"; en_language="$OUT/mlm-en-$LANGUAGE_METHOD.h5"
@@ -87,6 +98,7 @@ for data in chichewa-genres-books chichewa-genres; do
         done
         task "$data-full-seed$seed" "$data" --method full --seed "$seed"
     done
+    peer "$data"
 done
 # (c) cross-lingual transfer, on unseen books
 mlm mlm-en-$LANGUAGE_METHOD english-bible --method "$LANGUAGE_METHOD" --output "$en_language"
@@ -97,14 +109,6 @@ for seed in $SEEDS; do
         --data chichewa-genres-books
     evaluate "transfer-ny-no-lang-seed$seed" --adapter "$OUT/transfer-en-alone-seed$seed.h5" --data chichewa-genres-books
 done
-# (d) the peer library on the same recipe
-peer_python="${PEER_PYTHON:-$HOME/.cache/graft-peers/venv/bin/python}"
-if [ -x "$peer_python" ]; then
-    bash Benchmarks/chichewa/peer.sh "$OUT"
-else
-    echo "skipping (d): no peer venv at $peer_python (see ../shared/bench/peers/README.md)"
-fi
-
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-mlm-loss.svg "Chichewa masked-LM training loss" \
     "head only=$OUT/mlm-ny-head-only.jsonl" "$LANGUAGE_METHOD=$OUT/mlm-ny-$LANGUAGE_METHOD.jsonl"
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-genre-loss.svg "Chichewa genres (unseen books), seq_bn, seed 0" \
