@@ -142,9 +142,8 @@ final class StepModel {
         default:
             side = nil
             var adapterConfiguration = try AdapterConfiguration(method: options.method)
-            if case .lora(var lora) = adapterConfiguration {
-                lora.alpha = 16  // as the peer's LoraConfig(r=8, lora_alpha=16)
-                adapterConfiguration = .lora(lora)
+            if let lora = adapterConfiguration.settings as? LoRAConfiguration {
+                adapterConfiguration = AdapterConfiguration(lora.applying(AdapterOverrides(alpha: 16)))  // as the peer's LoraConfig(r=8, lora_alpha=16)
             }
             try model.add("a", adapterConfiguration.makeAdapter(model: configuration, seed: 1))
             try model.activate(.single("a"))

@@ -30,6 +30,8 @@ public protocol Adapter: Module {
 public protocol MergeableAdapter: Adapter {
     /// The scaled update `ΔW` (`[out, in]`) of every linear slot it acts on.
     func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)]
+    /// Plain LoRA factors that compute exactly what this adapter computes (for export to peft).
+    func asLoRA() -> LoRAAdapter
 }
 
 extension MergeableAdapter {

@@ -160,7 +160,7 @@ public struct AdapterCheckpoint {
         if PeftFormat.isAdapterDirectory(path) {
             let adapter = try PeftFormat.read(directory: path, model: backbone.configuration)
             return try AdapterCheckpoint(name: URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent, adapter: adapter,
-                                         configuration: .lora(adapter.configuration), backbone: backbone)
+                                         configuration: AdapterConfiguration(adapter.configuration), backbone: backbone)
         }
         let file = try HDF5File(path: path, mode: .read)
         defer { file.close() }

@@ -4,7 +4,7 @@ import GraftTensor
 
 /// Configuration of the bottleneck family (`seq_bn`, `double_seq_bn`,
 /// `par_bn` and their invertible variants), with AdapterHub's defaults.
-public struct BottleneckConfiguration: Codable, Sendable, Equatable {
+public struct BottleneckConfiguration: AdapterMethodSettings {
     /// Where the adapters sit and what they read.
     public enum Placement: String, Codable, Sendable {
         /// Pfeiffer: after the feed-forward block, reading `LayerNorm(x + h)`:
@@ -80,8 +80,22 @@ public struct BottleneckConfiguration: Codable, Sendable, Equatable {
         return Swift.max(1, Int(Float(hidden) / factor))
     }
 
+    public static let options: Set<AdapterOption> = [.reductionFactor, .leaveOut]
+
+    public func applying(_ overrides: AdapterOverrides) -> BottleneckConfiguration {
+        var settings = self
+        if let reductionFactor = overrides.reductionFactor { settings.reductionFactor = reductionFactor }
+        if let leaveOut = overrides.leaveOut { settings.leaveOut = leaveOut }
+        return settings
+    }
+
+    public func makeAdapter(model: EncoderConfiguration, seed: UInt64) -> any Adapter {
+        BottleneckAdapter(self, model: model, seed: seed)
+    }
+
     /// Throws if these settings cannot make an adapter for `model`.
     public func validate(model: EncoderConfiguration) throws {
+        try validateLeftOutLayers(leaveOut, model: model)
         let factors = [reductionFactor, invertibleReductionFactor] + reductionFactorPerLayer.values
         guard factors.allSatisfy({ $0 > 0 }) else {
             throw ConfigurationError("bottleneck reduction factors must be positive, got \(factors)")

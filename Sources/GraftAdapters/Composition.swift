@@ -63,7 +63,7 @@ public enum CompositionError: Error, CustomStringConvertible, Equatable {
             "adapter \"\(name)\" is merged into the encoder's weights; unmerge it before activating or merging it again"
         case let .notMerged(name): "adapter \"\(name)\" is not merged"
         case let .notMergeable(name, method):
-            "adapter \"\(name)\" (\(method)) cannot be merged: only LoRA and MoS adapters are changes of linear weights"
+            "adapter \"\(name)\" (\(method)) cannot be merged: it is not a change of linear weights"
         }
     }
 }

@@ -3,7 +3,7 @@ import GraftNN
 import GraftTensor
 
 /// Configuration of LoRA, with peft's defaults except `alpha` (peft: 8, same here).
-public struct LoRAConfiguration: Codable, Sendable, Equatable {
+public struct LoRAConfiguration: AdapterMethodSettings {
     /// Rank `r` of the update `B A`.
     public var rank: Int
     /// The update is scaled by `alpha / r` (or `alpha / sqrt(r)` with rsLoRA).
@@ -30,8 +30,26 @@ public struct LoRAConfiguration: Codable, Sendable, Equatable {
     /// The factor applied to `B A x`.
     public var scaling: Float { rankStabilized ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
 
-    /// Throws if these settings cannot make an adapter.
-    public func validate() throws {
+    public var method: String { "lora" }
+
+    public static let options: Set<AdapterOption> = [.rank, .alpha, .targets, .leaveOut]
+
+    public func applying(_ overrides: AdapterOverrides) -> LoRAConfiguration {
+        var settings = self
+        if let rank = overrides.rank { settings.rank = rank }
+        if let alpha = overrides.alpha { settings.alpha = alpha }
+        if let targets = overrides.targets { settings.targets = targets }
+        if let leaveOut = overrides.leaveOut { settings.leaveOut = leaveOut }
+        return settings
+    }
+
+    public func makeAdapter(model: EncoderConfiguration, seed: UInt64) -> any Adapter {
+        LoRAAdapter(self, model: model, seed: seed)
+    }
+
+    /// Throws if these settings cannot make an adapter for `model`.
+    public func validate(model: EncoderConfiguration) throws {
+        try validateLeftOutLayers(leaveOut, model: model)
         guard rank >= 1 else { throw ConfigurationError("LoRA rank must be at least 1, got \(rank)") }
         guard dropout >= 0 && dropout < 1 else { throw ConfigurationError("LoRA dropout must be in [0, 1), got \(dropout)") }
     }
@@ -94,7 +112,7 @@ public final class LoRAAdapter: MergeableAdapter {
         self.updates = updates
     }
 
-    public var method: String { "lora" }
+    public var method: String { configuration.method }
 
     public var attachmentPoints: Set<AttachmentPoint> {
         Set(updates.flatMap { layer, slots in slots.keys.map { AttachmentPoint.linear(layer: layer, $0) } })
@@ -112,6 +130,8 @@ public final class LoRAAdapter: MergeableAdapter {
         let down = Variable.linear(x, weight: context.variable(update.a), bias: nil)
         return Variable.linear(down, weight: context.variable(update.b), bias: nil) * configuration.scaling
     }
+
+    public func asLoRA() -> LoRAAdapter { self }
 
     public func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)] {
         updates.keys.sorted().flatMap { layer in

@@ -8,7 +8,7 @@ import GraftTensor
 /// Defaults: rank 8 per layer on a trainable budget of LoRA at rank 2 (4x
 /// fewer trainable parameters than LoRA at rank 8), 2 shards per vector, 1
 /// private rank, alpha 8 (scaling 1), no dropout, query and value.
-public struct MoSConfiguration: Codable, Sendable, Equatable {
+public struct MoSConfiguration: AdapterMethodSettings {
     /// Rank `r` each layer runs at.
     public var rank: Int
     /// `r_valid`: the trainable budget, equal to LoRA at this rank.
@@ -59,8 +59,29 @@ public struct MoSConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    public var method: String { "mos" }
+
+    public static let options: Set<AdapterOption> = [.rank, .alpha, .targets, .leaveOut, .validRank, .shards, .privateRank]
+
+    public func applying(_ overrides: AdapterOverrides) -> MoSConfiguration {
+        var settings = self
+        if let rank = overrides.rank { settings.rank = rank }
+        if let alpha = overrides.alpha { settings.alpha = alpha }
+        if let targets = overrides.targets { settings.targets = targets }
+        if let leaveOut = overrides.leaveOut { settings.leaveOut = leaveOut }
+        if let validRank = overrides.validRank { settings.validRank = validRank }
+        if let shards = overrides.shards { settings.shards = shards }
+        if let privateRank = overrides.privateRank { settings.privateRank = privateRank }
+        return settings
+    }
+
+    public func makeAdapter(model: EncoderConfiguration, seed: UInt64) throws -> any Adapter {
+        try MoSAdapter(self, model: model, seed: seed)
+    }
+
     /// Throws if these settings cannot make an adapter for `model`.
     public func validate(model: EncoderConfiguration) throws {
+        try validateLeftOutLayers(leaveOut, model: model)
         guard rank >= 1, validRank >= 1, shards >= 1 else {
             throw ConfigurationError("MoS rank, valid rank and shards must be at least 1, got \(rank), \(validRank), \(shards)")
         }
@@ -165,7 +186,7 @@ public final class MoSAdapter: MergeableAdapter {
         return Array(result.prefix(count))
     }
 
-    public var method: String { "mos" }
+    public var method: String { configuration.method }
 
     public var attachmentPoints: Set<AttachmentPoint> {
         Set(indices.flatMap { layer, slots in slots.keys.map { AttachmentPoint.linear(layer: layer, $0) } })
@@ -192,7 +213,7 @@ public final class MoSAdapter: MergeableAdapter {
 
     /// Plain per-layer LoRA factors (rank `r`, the same scaling and dropout)
     /// that compute exactly what this adapter computes, for merging and export.
-    public func deSharded() -> LoRAAdapter {
+    public func asLoRA() -> LoRAAdapter {
         let c = configuration
         var updates: [Int: [LinearSlot: LowRankUpdate]] = [:]
         for (layer, slots) in indices {
@@ -207,5 +228,5 @@ public final class MoSAdapter: MergeableAdapter {
         return LoRAAdapter(lora, updates: updates)
     }
 
-    public func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)] { deSharded().weightDeltas() }
+    public func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)] { asLoRA().weightDeltas() }
 }

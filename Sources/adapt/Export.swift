@@ -49,12 +49,10 @@ struct Export: ParsableCommand {
             throw ValidationError("\(input) is already a peft adapter directory")
         }
         let (header, adapter) = try AdapterCheckpoint.loadAdapter(from: input)
-        let lora: LoRAAdapter
-        switch adapter {
-        case let plain as LoRAAdapter: lora = plain
-        case let sharded as MoSAdapter: lora = sharded.deSharded()
-        default: throw ValidationError("\(input) is a \(header.configuration.method) adapter; peft export supports lora and mos")
+        guard let mergeable = adapter as? any MergeableAdapter else {
+            throw ValidationError("\(input) is a \(header.configuration.method) adapter; peft export supports adapters that are changes of linear weights only")
         }
+        let lora = mergeable.asLoRA()
         try PeftFormat.write(lora, baseModel: header.backboneName, to: output)
         print("wrote \(output) (peft LoRA, rank \(lora.configuration.rank), \(lora.parameterCount) parameters\(header.headConfiguration == nil ? "" : "; the head is not exported"))")
     }

@@ -4,69 +4,50 @@ import Graft
 
 /// An adapter method and the settings that override its defaults, as flags.
 struct AdapterOptions: ParsableArguments {
-    @Option(help: "Adapter method: \(AdapterConfiguration.methods.keys.sorted().joined(separator: ", ")).")
+    @Option(help: "Adapter method: \(AdapterMethods.names.joined(separator: ", ")).")
     var method: String = "seq_bn"
-    @Option(help: "Bottleneck methods: hidden size divided by bottleneck size.")
+    @Option(help: "\(methods(taking: .reductionFactor)): hidden size divided by bottleneck size.")
     var reductionFactor: Float?
-    @Option(help: "lora, mos: rank r of each layer's update.")
+    @Option(help: "\(methods(taking: .rank)): rank r of each layer's update.")
     var rank: Int?
-    @Option(help: "lora, mos: the update is scaled by alpha / r.")
+    @Option(help: "\(methods(taking: .alpha)): the update is scaled by alpha / r.")
     var alpha: Float?
-    @Option(help: "lora, mos: comma-separated linear slots (\(LinearSlot.allCases.map(\.rawValue).joined(separator: ", "))).")
+    @Option(help: "\(methods(taking: .targets)): comma-separated linear slots (\(LinearSlot.allCases.map(\.rawValue).joined(separator: ", "))).")
     var targets: String?
     @Option(help: "Comma-separated layer indices that get no adapter.")
     var leaveOut: String?
-    @Option(help: "mos: the trainable budget, equal to LoRA at this rank.")
+    @Option(help: "\(methods(taking: .validRank)): the trainable budget, equal to LoRA at this rank.")
     var validRank: Int?
-    @Option(help: "mos: shards per low-rank vector.")
+    @Option(help: "\(methods(taking: .shards)): shards per low-rank vector.")
     var shards: Int?
-    @Option(help: "mos: ranks' worth of shards private to each layer.")
+    @Option(help: "\(methods(taking: .privateRank)): ranks' worth of shards private to each layer.")
     var privateRank: Int?
 
-    /// The method-specific flags given on the command line (`--leave-out` applies to every method).
-    var methodFlags: [String] {
-        [("--reduction-factor", reductionFactor != nil), ("--rank", rank != nil), ("--alpha", alpha != nil),
-         ("--targets", targets != nil), ("--valid-rank", validRank != nil), ("--shards", shards != nil),
-         ("--private-rank", privateRank != nil)].filter(\.1).map(\.0)
+    private static func methods(taking option: AdapterOption) -> String {
+        AdapterMethods.methods(taking: option).joined(separator: ", ")
     }
+
+    /// The adapter settings given on the command line.
+    func overrides() throws -> AdapterOverrides {
+        AdapterOverrides(reductionFactor: reductionFactor, rank: rank, alpha: alpha, targets: try targets.map(Self.slots),
+                         leaveOut: try leaveOut.map(Self.layers), validRank: validRank, shards: shards, privateRank: privateRank)
+    }
+
+    /// The adapter flags given on the command line.
+    func givenFlags() throws -> [String] { try overrides().given.map(Self.flag) }
+
+    private static func flag(_ option: AdapterOption) -> String { "--\(option.rawValue)" }
 
     /// The method's defaults with the given flags applied.
     func configuration() throws -> AdapterConfiguration {
-        var configuration: AdapterConfiguration
-        do { configuration = try AdapterConfiguration(method: method) } catch { throw ValidationError("\(error)") }
-        let leaveOut = try leaveOut.map(Self.layers)
-        let targets = try targets.map(Self.slots)
-        let given = methodFlags
-        let applicable: Set<String>
-        switch configuration {
-        case .bottleneck(var c):
-            applicable = ["--reduction-factor"]
-            if let reductionFactor { c.reductionFactor = reductionFactor }
-            if let leaveOut { c.leaveOut = leaveOut }
-            configuration = .bottleneck(c)
-        case .lora(var c):
-            applicable = ["--rank", "--alpha", "--targets"]
-            if let rank { c.rank = rank }
-            if let alpha { c.alpha = alpha }
-            if let targets { c.targets = targets }
-            if let leaveOut { c.leaveOut = leaveOut }
-            configuration = .lora(c)
-        case .mos(var c):
-            applicable = ["--rank", "--alpha", "--targets", "--valid-rank", "--shards", "--private-rank"]
-            if let rank { c.rank = rank }
-            if let alpha { c.alpha = alpha }
-            if let targets { c.targets = targets }
-            if let leaveOut { c.leaveOut = leaveOut }
-            if let validRank { c.validRank = validRank }
-            if let shards { c.shards = shards }
-            if let privateRank { c.privateRank = privateRank }
-            configuration = .mos(c)
-        }
-        let unused = given.filter { !applicable.contains($0) }
+        let defaults: any AdapterMethodSettings
+        do { defaults = try AdapterMethods.defaults(method) } catch { throw ValidationError("\(error)") }
+        let overrides = try overrides()
+        let unused = overrides.given.filter { !type(of: defaults).options.contains($0) }.map(Self.flag)
         guard unused.isEmpty else {
             throw ValidationError("\(unused.joined(separator: ", ")) do\(unused.count == 1 ? "es" : "") not apply to \(method)")
         }
-        return configuration
+        return AdapterConfiguration(defaults.applying(overrides))
     }
 
     private static func layers(_ list: String) throws -> [Int] {

@@ -85,7 +85,7 @@ struct Train: ParsableCommand {
             guard !headOnly, stackOn == nil else {
                 throw ValidationError("--method \(FineTunedModel.method) trains the backbone itself; it takes no --head-only or --stack-on")
             }
-            let adapterFlags = adapter.methodFlags + (adapter.leaveOut == nil ? [] : ["--leave-out"])
+            let adapterFlags = try adapter.givenFlags()
             guard adapterFlags.isEmpty else {
                 throw ValidationError("\(adapterFlags.joined(separator: ", ")) do\(adapterFlags.count == 1 ? "es" : "") not apply to --method \(FineTunedModel.method)")
             }

@@ -26,11 +26,11 @@ import Testing
     }
 
     static let cases: [(AdapterConfiguration, HeadConfiguration?)] = [
-        (AdapterConfiguration.methods["seq_bn_inv"]!, .maskedLM),
-        (.lora(LoRAConfiguration(rank: 2, alpha: 4, targets: [.query, .ffnOut], leaveOut: [1])),
+        (AdapterConfiguration(BottleneckConfiguration.seqBnInv), .maskedLM),
+        (AdapterConfiguration(LoRAConfiguration(rank: 2, alpha: 4, targets: [.query, .ffnOut], leaveOut: [1])),
          .sequenceClassification(labels: ["neg", "pos", "mixed"], pooling: .mean)),
-        (.mos(MoSConfiguration(rank: 4, validRank: 2, indexSeed: 9)), .tokenClassification(labels: ["NOUN", "VERB"])),
-        (AdapterConfiguration.methods["par_bn"]!, nil),
+        (AdapterConfiguration(MoSConfiguration(rank: 4, validRank: 2, indexSeed: 9)), .tokenClassification(labels: ["NOUN", "VERB"])),
+        (AdapterConfiguration(BottleneckConfiguration.parBn), nil),
     ]
 
     @Test(arguments: cases)
@@ -60,7 +60,7 @@ import Testing
     @Test func anotherBackboneIsRefusedNamingBothChecksums() throws {
         let path = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try checkpoint(.lora(LoRAConfiguration())).save(to: path)
+        try checkpoint(AdapterConfiguration(LoRAConfiguration())).save(to: path)
         let other = try TinyBackbone.make(seed: 1)
         let error = #expect(throws: AdapterCheckpointError.self) { try AdapterCheckpoint.load(from: path, backbone: other) }
         #expect(error?.description.contains(backbone.checksum) == true)
@@ -71,7 +71,7 @@ import Testing
     func loadWithConfiguration(_ stored: AdapterConfiguration, extra: String? = nil) throws -> AdapterCheckpointError? {
         let path = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try checkpoint(.lora(LoRAConfiguration(rank: 2))).save(to: path)
+        try checkpoint(AdapterConfiguration(LoRAConfiguration(rank: 2))).save(to: path)
         do {
             let file = try HDF5File(path: path, mode: .update)
             try file.setAttribute(try AdapterCheckpoint.json(stored), named: "adapter_config")
@@ -81,20 +81,20 @@ import Testing
     }
 
     @Test func missingUnexpectedAndMisshapenWeightsAreNamed() throws {
-        let missing = try loadWithConfiguration(.lora(LoRAConfiguration(rank: 2, targets: [.query, .key, .value])))
+        let missing = try loadWithConfiguration(AdapterConfiguration(LoRAConfiguration(rank: 2, targets: [.query, .key, .value])))
         #expect(missing?.description.contains("lacks 4 adapter weights: layer.0.key.lora_A, layer.0.key.lora_B") == true)
-        let unexpected = try loadWithConfiguration(.lora(LoRAConfiguration(rank: 2)), extra: "adapter/layer.0.query.lora_C")
+        let unexpected = try loadWithConfiguration(AdapterConfiguration(LoRAConfiguration(rank: 2)), extra: "adapter/layer.0.query.lora_C")
         #expect(unexpected?.description.contains("unexpected adapter weights: layer.0.query.lora_C") == true)
-        let misshapen = try loadWithConfiguration(.lora(LoRAConfiguration(rank: 3)))
+        let misshapen = try loadWithConfiguration(AdapterConfiguration(LoRAConfiguration(rank: 3)))
         #expect(misshapen?.description.contains("adapter/layer.0.query.lora_A has shape [2, 16]; expected [3, 16]") == true)
-        let headless = try loadWithConfiguration(.lora(LoRAConfiguration(rank: 2)), extra: "head/classifier.bias")
+        let headless = try loadWithConfiguration(AdapterConfiguration(LoRAConfiguration(rank: 2)), extra: "head/classifier.bias")
         #expect(headless?.description.contains("unexpected head weights: classifier.bias") == true)
     }
 
     @Test func aCheckpointCanLiveInAGroupOfALargerFile() throws {
         let path = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let saved = try checkpoint(.mos(MoSConfiguration()), head: .maskedLM)
+        let saved = try checkpoint(AdapterConfiguration(MoSConfiguration()), head: .maskedLM)
         do {
             let file = try HDF5File(path: path, mode: .create)
             try file.write(Tensor(zeros: [3]), at: "optimizer/step")
@@ -111,14 +111,14 @@ import Testing
     @Test func weightsMustFitTheirConfiguration() throws {
         let adapter = LoRAAdapter(LoRAConfiguration(rank: 2), model: backbone.configuration, seed: 0)
         #expect(throws: AdapterCheckpointError.self) {
-            try AdapterCheckpoint(name: "a", adapter: adapter, configuration: .lora(LoRAConfiguration(rank: 4)), backbone: backbone)
+            try AdapterCheckpoint(name: "a", adapter: adapter, configuration: AdapterConfiguration(LoRAConfiguration(rank: 4)), backbone: backbone)
         }
         let head = HeadConfiguration.maskedLM.makeHead(backbone: backbone, seed: 0)
         #expect(throws: AdapterCheckpointError.self) {
-            try AdapterCheckpoint(name: "a", adapter: adapter, configuration: .lora(LoRAConfiguration(rank: 2)), head: head, backbone: backbone)
+            try AdapterCheckpoint(name: "a", adapter: adapter, configuration: AdapterConfiguration(LoRAConfiguration(rank: 2)), head: head, backbone: backbone)
         }
         #expect(throws: AdapterCheckpointError.self) {
-            try AdapterCheckpoint(name: "a", adapter: adapter, configuration: .lora(LoRAConfiguration(rank: 2)), head: head,
+            try AdapterCheckpoint(name: "a", adapter: adapter, configuration: AdapterConfiguration(LoRAConfiguration(rank: 2)), head: head,
                                   headConfiguration: .tokenClassification(labels: ["x"]), backbone: backbone)
         }
     }

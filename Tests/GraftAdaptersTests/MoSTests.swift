@@ -13,7 +13,7 @@ import Testing
         let backbone = try TinyBackbone.make()
         let mos = try MoSAdapter(configuration, model: backbone.configuration, seed: 1)
         randomize(mos, seed: 2)
-        let lora = mos.deSharded()
+        let lora = mos.asLoRA()
         #expect(lora.configuration.rank == 4 && lora.configuration.scaling == mos.configuration.scaling)
         let grafted = try graft(backbone, [("mos", mos), ("lora", lora)])
         try grafted.activate(.single("mos"))
@@ -73,7 +73,7 @@ import Testing
         let mos = try MoSAdapter(configuration, model: model, seed: 0)
         let pool = mos.pools[.query]!
         pool.a.value = Tensor(shape: pool.a.value.shape) { Float($0) }  // row p holds 8p ..< 8p + 8
-        let a = mos.deSharded().updates[1]![.query]!.a.value
+        let a = mos.asLoRA().updates[1]![.query]!.a.value
         let index = mos.indices[1]![.query]!.a
         for i in 0..<4 {
             let expected = [index[i], index[i + 4]].flatMap { row in (0..<8).map { Float(8 * row + $0) } }
@@ -90,6 +90,6 @@ import Testing
         #expect(throws: ConfigurationError.self) { try MoSAdapter(uneven, model: model, seed: 0) }
         var tooPrivate = configuration
         tooPrivate.privateRank = 3
-        #expect(throws: ConfigurationError.self) { try AdapterConfiguration.mos(tooPrivate).makeAdapter(model: model, seed: 0) }
+        #expect(throws: ConfigurationError.self) { try AdapterConfiguration(tooPrivate).makeAdapter(model: model, seed: 0) }
     }
 }

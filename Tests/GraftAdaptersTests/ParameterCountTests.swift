@@ -16,17 +16,17 @@ import Testing
     @Test func mbertMatchesTheReference() throws {
         #expect(try AdapterConfiguration(method: "seq_bn").parameterCount(model: mbert) == 894_528)
         #expect(try AdapterConfiguration(method: "seq_bn_inv").parameterCount(model: mbert) == 1_190_592)
-        #expect(AdapterConfiguration.lora(LoRAConfiguration(rank: 8, targets: [.query, .value])).parameterCount(model: mbert) == 294_912)
+        #expect(AdapterConfiguration(LoRAConfiguration(rank: 8, targets: [.query, .value])).parameterCount(model: mbert) == 294_912)
         // 177.9M with BERT's pooler, as transformers counts bert-base-multilingual-cased.
         #expect(mbert.parameterCount() == 177_262_848)
         #expect(mbert.parameterCount(withPooler: true) == 177_853_440)
     }
 
-    static let variants: [AdapterConfiguration] = AdapterConfiguration.methods.keys.sorted().map { AdapterConfiguration.methods[$0]! } + [
-        .bottleneck(BottleneckConfiguration(placement: .double, reductionFactor: 4, reductionFactorPerLayer: ["1": 2],
+    static let variants: [AdapterConfiguration] = AdapterMethods.all.map(AdapterConfiguration.init) + [
+        AdapterConfiguration(BottleneckConfiguration(placement: .double, reductionFactor: 4, reductionFactorPerLayer: ["1": 2],
                                             leaveOut: [0], activation: .relu, invertible: true, invertibleReductionFactor: 4)),
-        .lora(LoRAConfiguration(rank: 3, targets: [.key, .ffnOut, .key], leaveOut: [1])),
-        .mos(MoSConfiguration(rank: 5, validRank: 3, shards: 4, privateRank: 2, targets: LinearSlot.allCases, leaveOut: [2])),
+        AdapterConfiguration(LoRAConfiguration(rank: 3, targets: [.key, .ffnOut, .key], leaveOut: [1])),
+        AdapterConfiguration(MoSConfiguration(rank: 5, validRank: 3, shards: 4, privateRank: 2, targets: LinearSlot.allCases, leaveOut: [2])),
     ]
 
     /// Counting without allocating agrees with the allocated adapter.
