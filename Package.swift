@@ -32,7 +32,10 @@ let package = Package(
         .target(name: "GraftText"),
         .target(name: "GraftAdapters", dependencies: ["GraftNN", "GraftIO"]),
         .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText", "CKernels"]),
-        .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain"]),
+        // Models trained on frozen feature tensors (key-value bottleneck, concept bottlenecks) and the continual-learning runner.
+        .target(name: "GraftFeatureModels", dependencies: ["GraftTrain"]),
+        .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain",
+                                              "GraftFeatureModels"]),
         .executableTarget(
             name: "adapt",
             dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -49,6 +52,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraftFeatureModelsTests", dependencies: ["GraftFeatureModels", "GraftTestSupport"]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
         // Shared helpers of the test targets (small models built in code).
         .target(name: "GraftTestSupport", dependencies: ["GraftIO", "GraftNN", "GraftText"], path: "Tests/GraftTestSupport"),

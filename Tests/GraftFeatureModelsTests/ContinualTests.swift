@@ -1,10 +1,10 @@
 import Foundation
-import GraftAdapters
 import GraftAutodiff
 import GraftTensor
 import Testing
 @testable import GraftText
 @testable import GraftTrain
+@testable import GraftFeatureModels
 
 /// Gaussian blobs: 8 classes in 16 dimensions, split into 4 tasks of 2
 /// classes, plus unlabelled points from every class. The class centres share

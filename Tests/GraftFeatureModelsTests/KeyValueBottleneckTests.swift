@@ -5,7 +5,8 @@ import GraftNN
 import GraftTensor
 import GraftTestSupport
 import Testing
-@testable import GraftAdapters
+import GraftTrain
+@testable import GraftFeatureModels
 
 /// `count` points of dimension `size`, `N(0, 1)`.
 private func points(_ count: Int, _ size: Int, seed: UInt64) -> Tensor {

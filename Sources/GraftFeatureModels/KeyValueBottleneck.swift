@@ -3,6 +3,7 @@ import GraftAutodiff
 import GraftIO
 import GraftNN
 import GraftTensor
+import GraftTrain
 
 /// How a feature vector is cut into the heads' key-space vectors.
 public enum KeyValueSplitter: String, Codable, Sendable, CaseIterable {

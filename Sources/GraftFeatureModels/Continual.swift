@@ -1,8 +1,8 @@
 import Foundation
-import GraftAdapters
 import GraftAutodiff
 import GraftNN
 import GraftTensor
+import GraftTrain
 
 /// Frozen feature vectors (`[n, d]`) with one class label each.
 public struct LabelledFeatures: Sendable {

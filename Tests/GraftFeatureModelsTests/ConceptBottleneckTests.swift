@@ -5,19 +5,8 @@ import GraftNN
 import GraftTensor
 import GraftTestSupport
 import Testing
-@testable import GraftAdapters
-
-/// Plain gradient descent (the library's optimizers live in GraftTrain, which this target does not see).
-final class GradientDescent: GradientStep {
-    let parameters: [Parameter], rate: Float
-    init(_ parameters: [Parameter], rate: Float) { (self.parameters, self.rate) = (parameters, rate) }
-    func step() {
-        for parameter in parameters {
-            if let grad = parameter.grad { parameter.value.add(grad, scaledBy: -rate) }
-            parameter.zeroGradient()
-        }
-    }
-}
+import GraftTrain
+@testable import GraftFeatureModels
 
 /// A synthetic rule: three binary concepts, the class is `2 c0 + c1` (c2 is a
 /// distractor), and the inputs are a fixed random linear image of `2c - 1` plus noise.
@@ -31,7 +20,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
 }
 
 @Suite struct ConceptBottleneckTests {
-    let optimizer: OptimizerFactory = { GradientDescent($0, rate: 1) }
+    let optimizer: OptimizerFactory = { SGD(parameters: $0, learningRate: 1) }
 
     @Test(arguments: CBMTraining.allCases)
     func everyTrainingModeLearnsTheRule(mode: CBMTraining) throws {
@@ -97,7 +86,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         (configuration.hiddenSize, configuration.embeddingSize, configuration.inferenceSteps) = (16, 4, 20)
         configuration.inferenceLearningRate = 0.1
         let model = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, configuration: configuration, seed: 0)
-        let losses = try model.train(train, steps: 150, optimizer: { GradientDescent($0, rate: 0.1) })
+        let losses = try model.train(train, steps: 150, optimizer: { SGD(parameters: $0, learningRate: 0.1) })
         #expect(losses.last! < 0.7 * losses.first!)
         let result = try model.infer(test.inputs)
         #expect(zip(result.finalEnergy.scalars, result.initialEnergy.scalars).allSatisfy { $0 < $1 })
@@ -138,7 +127,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         let path = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let model = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
-        try model.train(data, mode: .joint, steps: 50, optimizer: { GradientDescent($0, rate: 1) })
+        try model.train(data, mode: .joint, steps: 50, optimizer: { SGD(parameters: $0, learningRate: 1) })
         try model.save(to: path)
         let restored = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 9)
         try restored.load(from: path)
@@ -159,7 +148,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         defer { try? FileManager.default.removeItem(atPath: path) }
         let model = try LaBo(conceptEmbeddings: .normal(shape: [3, 6], generator: &generator), classConcepts: [[0], [1], [2], [0, 1]], scale: 5)
         #expect(throws: ConceptError.notTrained(model: "LaBo")) { try model.save(to: path) }
-        try model.train(data, steps: 20, optimizer: { GradientDescent($0, rate: 1) })
+        try model.train(data, steps: 20, optimizer: { SGD(parameters: $0, learningRate: 1) })
         try model.save(to: path)
         let restored = try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [1], [2], [2]])
         try restored.load(from: path)
@@ -190,7 +179,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         defer { try? FileManager.default.removeItem(atPath: path) }
         let model = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, configuration: configuration, seed: 0)
         #expect(throws: ConceptError.notTrained(model: "energy-based concept bottleneck")) { try model.save(to: path) }
-        try model.train(data, steps: 10, optimizer: { GradientDescent($0, rate: 0.1) })
+        try model.train(data, steps: 10, optimizer: { SGD(parameters: $0, learningRate: 0.1) })
         try model.save(to: path)
         var other = configuration
         (other.conceptWeight, other.inferenceSteps) = (2, 1)
@@ -206,7 +195,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         }
         // A concept bottleneck model's file has no ECBM configuration.
         let cbm = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
-        try cbm.train(data, mode: .joint, steps: 1, optimizer: { GradientDescent($0, rate: 1) })
+        try cbm.train(data, mode: .joint, steps: 1, optimizer: { SGD(parameters: $0, learningRate: 1) })
         try cbm.save(to: path)
         #expect(throws: HDF5Error.attributeNotFound(file: path, object: "/", attribute: "configuration")) { try restored.load(from: path) }
         try HDF5File(path: path, mode: .update).setAttribute("{\"hiddenSize\": \"eight\"}", named: "configuration")

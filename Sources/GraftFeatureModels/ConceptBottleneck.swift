@@ -2,6 +2,7 @@ import GraftIO
 import GraftAutodiff
 import GraftNN
 import GraftTensor
+import GraftTrain
 
 // MARK: Data, errors, training
 
@@ -83,14 +84,8 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// One optimizer update: applies the accumulated gradients of the optimizer's
-/// parameters and clears them. GraftTrain's `AdamW` and `SGD` conform.
-public protocol GradientStep: AnyObject {
-    func step()
-}
-
 /// Makes the optimizer of a list of parameters, e.g. `{ AdamW(parameters: $0, learningRate: 1e-2) }`.
-public typealias OptimizerFactory = ([Parameter]) -> any GradientStep
+public typealias OptimizerFactory = ([Parameter]) -> any Optimizer
 
 /// Full-batch training: `steps` updates of a fresh optimizer of `parameters`
 /// on the gradient of `loss` (recorded on the given tape). Returns the losses.

@@ -2,6 +2,7 @@ import GraftAutodiff
 import GraftIO
 import GraftNN
 import GraftTensor
+import GraftTrain
 
 /// A LaBo-style bottleneck ("Language in a Bottle", Yang et al. 2023): the
 /// concepts are sentences embedded by the same frozen encoder as the inputs,

@@ -3,6 +3,7 @@ import GraftAutodiff
 import GraftIO
 import GraftNN
 import GraftTensor
+import GraftTrain
 
 /// A scalar energy of a pair: `output(ReLU(left(a) + right(b)))`, the MLP of
 /// the concatenation `[a; b]` with its first layer split in two, so that `a`
