@@ -30,12 +30,14 @@ let package = Package(
         .target(name: "GraftNN", dependencies: ["GraftAutodiff"]),
         .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN"]),
         .target(name: "GraftText"),
+        // Data recipes: fetch, convert and split the public data sets (runs pip / apt-get when a set is missing).
+        .target(name: "GraftData"),
         .target(name: "GraftAdapters", dependencies: ["GraftNN", "GraftIO"]),
-        .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText", "CKernels"]),
+        .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText", "GraftData", "CKernels"]),
         // Models trained on frozen feature tensors (key-value bottleneck, concept bottlenecks) and the continual-learning runner.
         .target(name: "GraftFeatureModels", dependencies: ["GraftTrain"]),
         .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain",
-                                              "GraftFeatureModels"]),
+                                              "GraftFeatureModels", "GraftData"]),
         .executableTarget(
             name: "adapt",
             dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -52,6 +54,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GraftDataTests", dependencies: ["GraftData"]),
         .testTarget(name: "GraftFeatureModelsTests", dependencies: ["GraftFeatureModels", "GraftTestSupport"]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
         // Shared helpers of the test targets (small models built in code).

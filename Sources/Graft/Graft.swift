@@ -1,5 +1,6 @@
 @_exported import GraftAdapters
 @_exported import GraftAutodiff
+@_exported import GraftData
 @_exported import GraftFeatureModels
 @_exported import GraftIO
 @_exported import GraftNN

@@ -1,4 +1,5 @@
 import Foundation
+import GraftData
 import GraftText
 
 /// Texts for masked-LM training, read from a prepared dataset name

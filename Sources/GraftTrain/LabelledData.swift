@@ -1,4 +1,5 @@
 import Foundation
+import GraftData
 import GraftText
 
 /// Train, dev and test examples of a labelled task, tokenized.

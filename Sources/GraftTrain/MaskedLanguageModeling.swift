@@ -1,5 +1,6 @@
 import GraftAutodiff
 import GraftTensor
+import GraftData
 import GraftText
 
 /// BERT's masked-LM corruption, as Hugging Face's `DataCollatorForLanguageModeling`:

@@ -2,6 +2,7 @@ import Foundation
 import GraftAutodiff
 import GraftTensor
 import Testing
+@testable import GraftData
 @testable import GraftText
 @testable import GraftTrain
 @testable import GraftFeatureModels

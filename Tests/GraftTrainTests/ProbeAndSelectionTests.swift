@@ -3,6 +3,7 @@ import GraftAdapters
 import GraftAutodiff
 import GraftTensor
 import GraftTestSupport
+import GraftData
 import GraftText
 import Testing
 @testable import GraftTrain

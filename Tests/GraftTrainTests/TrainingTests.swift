@@ -5,6 +5,7 @@ import GraftIO
 import GraftNN
 import GraftTensor
 import GraftTestSupport
+import GraftData
 import GraftText
 import Testing
 @testable import GraftTrain

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import GraftText
+@testable import GraftData
 
 @Suite struct ZooConceptDataTests {
     static let aardvark = ZooAnimal(animal: "aardvark", concepts: Dictionary(uniqueKeysWithValues: ZooAnimal.attributes.map {

