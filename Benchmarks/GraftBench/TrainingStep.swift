@@ -99,7 +99,6 @@ final class StepModel {
     let shape: ModelShape
     let model: GraftedModel
     let head: MaskedLMHead
-    let side: UniPT?
     let optimizer: AdamW?
     let input: EncoderInput
     /// Masked positions (flat row indices) and their labels.
@@ -129,18 +128,12 @@ final class StepModel {
         var trainable: [Parameter] = []
         switch options.method {
         case "none":
-            side = nil
+            break
         case "full":
-            side = nil
             encoder.setTrainable(true)
             head.setTrainable(true)
             trainable = (encoder.trainableParameters() + head.trainableParameters()).map(\.parameter)
-        case "unipt":
-            let network = try UniPT(for: configuration, seed: 1)
-            side = network
-            trainable = network.trainableParameters().map(\.parameter)
         default:
-            side = nil
             var adapterConfiguration = try AdapterConfiguration(method: options.method)
             if let lora = adapterConfiguration.settings as? LoRAConfiguration {
                 adapterConfiguration = AdapterConfiguration(lora.applying(AdapterOverrides(alpha: 16)))  // as the peer's LoraConfig(r=8, lora_alpha=16)
@@ -171,27 +164,21 @@ final class StepModel {
         maskedLabels = maskedRows.map { labels[$0] }
     }
 
-    /// The final hidden states: the adapted encoder's, or the UniPT side network's.
-    private func hidden(_ context: ForwardContext) -> Variable {
-        guard let side else { return model(input, context: context) }
-        return side(model.encoder, input: input, tape: context.tape)
-    }
-
     /// One timed unit of work; returns the loss (training) or one logit (inference).
     func step(seed: UInt64) -> Float {
         let allRows = Array(0..<input.ids.count)
         guard let optimizer else {
             let context = model.context()
             let rows = options.decoder == "all" ? allRows : maskedRows
-            return head(hidden(context), rows: rows, context: context).value.scalars[0]
+            return head(model(input, context: context), rows: rows, context: context).value.scalars[0]
         }
         let tape = Tape()
         let lean = options.memory == "lean"
         let context = model.context(tape: tape, isTraining: true, seed: seed)
         context.recomputesLayers = lean
         let loss = options.decoder == "all"
-            ? head.loss(hidden(context), rows: allRows, targets: labels, context: context)
-            : head.loss(hidden(context), rows: maskedRows, targets: maskedLabels, context: context)
+            ? head.loss(model(input, context: context), rows: allRows, targets: labels, context: context)
+            : head.loss(model(input, context: context), rows: maskedRows, targets: maskedLabels, context: context)
         if lean {
             optimizer.step(backward: loss, on: tape)
         } else {

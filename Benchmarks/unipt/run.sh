@@ -61,9 +61,9 @@ Produced by \`bash Benchmarks/unipt/run.sh\` on $(date -u +%Y-%m-%d) ($(nproc)-c
 multilingual-e5-small (\`$(basename "$BACKBONE")\`, 12 layers, hidden 384, its 4-bit weights de-quantised to float32). Each
 method trains on the same seeded sample of $TRAIN training verses for $STEPS AdamW steps of batch 32
 (length-bucketed, texts cut to 128 tokens), learning rate $LR with 20 warm-up steps and linear decay,
-weight decay 0.01, gradient clipping at 1, seed 0, the same sequence-classification head (first-token
-pooling, dropout 0.1). Macro-F1 is scored on $TEST test verses (256 dev verses are scored once, at the end
-of training). Peak memory is the process's maximum resident set size
+weight decay 0.01, gradient clipping at 1, seed 0, and the head and recipe \`adapt train\` gives every
+method (mean pooling, dropout 0.1, a linear-probe start, classes weighted equally, the best of the dev
+evaluations on 256 verses kept). Macro-F1 is scored on $TEST test verses. Peak memory is the process's maximum resident set size
 (\`/usr/bin/time -v\`), which includes the backbone's weights.
 
 - \`unipt\`: the side network of \`Sources/GraftAdapters/UniPT.swift\` (reduction factor 2, width 192)

@@ -25,6 +25,15 @@ public protocol Adapter: Module {
     var attachmentPoints: Set<AttachmentPoint> { get }
 }
 
+/// An adapter that replaces the encoder's final hidden states with its own
+/// output, computed from the frozen encoder run without a tape (a side network,
+/// UniPT): training never back-propagates through the backbone. It acts at no
+/// attachment point and composes with no other adapter.
+public protocol SideNetworkAdapter: Adapter {
+    /// The final hidden states, `[batch * length, hidden]`, for `input`.
+    func output(of encoder: TransformerEncoder, input: EncoderInput, context: ForwardContext) -> Variable
+}
+
 /// An adapter that acts only by changing frozen linear weights, `W + ΔW`
 /// (LoRA, MoS), so that its update can be folded into the weights.
 public protocol MergeableAdapter: Adapter {

@@ -12,7 +12,8 @@ public protocol AdapterMethodSettings: Codable, Sendable, Equatable {
     /// The command-line options these settings take.
     static var options: Set<AdapterOption> { get }
     /// These settings with the options given on the command line applied.
-    func applying(_ overrides: AdapterOverrides) -> Self
+    /// - Throws: `ConfigurationError` for a value the method cannot take.
+    func applying(_ overrides: AdapterOverrides) throws -> Self
     /// Throws `ConfigurationError` if these settings cannot make an adapter for a model of this shape.
     func validate(model: EncoderConfiguration) throws
     /// A freshly initialised adapter for a model of this shape; call `validate(model:)` first.
@@ -31,7 +32,7 @@ public enum AdapterMethods {
     public static let all: [any AdapterMethodSettings] = [
         BottleneckConfiguration.seqBn, BottleneckConfiguration.doubleSeqBn, BottleneckConfiguration.parBn,
         BottleneckConfiguration.seqBnInv, BottleneckConfiguration.doubleSeqBnInv,
-        LoRAConfiguration(), MoSConfiguration(),
+        LoRAConfiguration(), MoSConfiguration(), UniPTConfiguration(),
     ]
 
     private static let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.method, $0) })

@@ -99,6 +99,10 @@ public final class GraftedModel: EncoderAdapters {
             throw CompositionError.unknownAdapter(name, known: adapters.keys.sorted())
         }
         if let name = setup.names.first(where: merged.contains) { throw CompositionError.merged(name) }
+        if case .single = setup {} else if let side = setup.names.first(where: { adapters[$0] is any SideNetworkAdapter }) {
+            throw CompositionError.undefined(setup: setup.description,
+                reason: "\(side) is a side network, which replaces the encoder's output and composes with no other adapter")
+        }
         switch setup {
         case .single: break
         case .stack(let children), .parallel(let children):
@@ -144,9 +148,13 @@ public final class GraftedModel: EncoderAdapters {
         return context
     }
 
-    /// Final hidden states of the adapted encoder, `[batch * length, hidden]`.
+    /// Final hidden states of the adapted encoder, `[batch * length, hidden]`
+    /// (a side network's output when the active setup is one).
     public func callAsFunction(_ input: EncoderInput, context: ForwardContext) -> Variable {
         examplesInBatch = input.batchSize
+        if case .single(let name)? = active, let side = adapters[name] as? any SideNetworkAdapter {
+            return side.output(of: encoder, input: input, context: context)
+        }
         return encoder(input, context: context)
     }
 

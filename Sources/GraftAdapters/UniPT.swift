@@ -5,7 +5,7 @@ import GraftNN
 import GraftTensor
 
 /// Settings of a UniPT side network.
-public struct UniPTConfiguration: Codable, Sendable, Equatable {
+public struct UniPTConfiguration: AdapterMethodSettings {
     /// `f`: the side network works at width `d / f` (default 2, as the reference).
     public var reductionFactor: Int
     /// Epsilon of the side network's LayerNorms (PyTorch's default).
@@ -18,6 +18,38 @@ public struct UniPTConfiguration: Codable, Sendable, Equatable {
 
     /// The side network's width for a backbone of hidden size `hiddenSize`.
     public func width(hiddenSize: Int) -> Int { hiddenSize / reductionFactor }
+
+    public var method: String { "unipt" }
+
+    public static let options: Set<AdapterOption> = [.reductionFactor]
+
+    /// - Throws: `ConfigurationError` for a reduction factor that is not a whole number.
+    public func applying(_ overrides: AdapterOverrides) throws -> UniPTConfiguration {
+        var settings = self
+        if let factor = overrides.reductionFactor {
+            guard factor >= 1, factor == factor.rounded(), factor <= Float(Int32.max) else {
+                throw ConfigurationError("the reduction factor of unipt must be a whole number >= 1, got \(factor)")
+            }
+            settings.reductionFactor = Int(factor)
+        }
+        return settings
+    }
+
+    public func validate(model: EncoderConfiguration) throws {
+        try validate(hiddenSize: model.hiddenSize)
+    }
+
+    public func makeAdapter(model: EncoderConfiguration, seed: UInt64) throws -> any Adapter {
+        try UniPT(for: model, configuration: self, seed: seed)
+    }
+
+    /// Trainable parameters: a `Linear(d -> d')` + LayerNorm per hidden state (`L + 1` of them), the gate
+    /// (`d'`, no bias), `Proj` (`Linear(d' -> d')` + LayerNorm) and `Up` (`Linear(d' -> d)`), `d' = d / f`.
+    public func parameterCount(model: EncoderConfiguration) -> Int {
+        let (d, w) = (model.hiddenSize, width(hiddenSize: model.hiddenSize))
+        let projectedNorm = { (inputs: Int) in inputs * w + w + 2 * w }
+        return (model.layerCount + 1) * projectedNorm(d) + w + projectedNorm(w) + w * d + d
+    }
 
     /// Throws `ConfigurationError` unless the side network has a positive width.
     public func validate(hiddenSize: Int) throws {
@@ -64,10 +96,7 @@ public final class ProjectedNorm: Module {
 /// `gate.weight`, `proj.dense.weight`, `proj.norm.weight`, `up.weight`, `up.bias`.
 /// Initialisation: every Linear `N(0, 0.02)` with zero bias, LayerNorms identity.
 /// The gate has no bias: a shift common to all layers cancels in the softmax.
-public final class UniPT: Module {
-    /// The name `adapt train --method` gives this method.
-    public static let method = "unipt"
-
+public final class UniPT: SideNetworkAdapter {
     public let configuration: UniPTConfiguration
     /// The backbone's hidden size `d`.
     public let hiddenSize: Int
@@ -106,6 +135,15 @@ public final class UniPT: Module {
 
     public var children: [(name: String, module: any Module)] {
         [("project", projections), ("gate", gate), ("proj", proj), ("up", up)]
+    }
+
+    public var method: String { configuration.method }
+
+    /// None: the side network reads the encoder's hidden states and replaces its output.
+    public var attachmentPoints: Set<AttachmentPoint> { [] }
+
+    public func output(of encoder: TransformerEncoder, input: EncoderInput, context: ForwardContext) -> Variable {
+        self(encoder, input: input, tape: context.tape)
     }
 
     /// The hidden states the side network reads: the embedding output and every
@@ -152,116 +190,5 @@ public final class UniPT: Module {
     /// tape, then the side network runs on `tape`.
     public func callAsFunction(_ encoder: TransformerEncoder, input: EncoderInput, tape: Tape?) -> Variable {
         self(UniPT.hiddenStates(of: encoder, input: input), input: input, tape: tape)
-    }
-}
-
-/// A trained UniPT side network as one HDF5 file, with its task head and the
-/// identity of the backbone it was trained on. Layout: root attributes
-/// `format` (`graft-unipt/1`), `unipt_config` (JSON), `state_count`,
-/// `hidden_size`, `backbone_name`, `backbone_checksum` and, with a head,
-/// `head_config` (as adapter checkpoints); weights under `side/NAME` and `head/NAME`.
-public struct UniPTCheckpoint {
-    /// The value of the `format` attribute.
-    public static let format = "graft-unipt/1"
-
-    public var side: UniPT
-    public var headConfiguration: HeadConfiguration?
-    public var head: (any Module)?
-    public var backboneName: String
-    public var backboneChecksum: String
-
-    /// A checkpoint of `side` (and `head`, made by `headConfiguration`) trained on `backbone`.
-    /// - Throws: `AdapterCheckpointError.invalid` if the side network does not fit
-    ///   the backbone, or only one of `head` and `headConfiguration` is given.
-    public init(side: UniPT, head: (any Module)? = nil, headConfiguration: HeadConfiguration? = nil, backbone: Backbone) throws {
-        let c = backbone.configuration
-        guard side.hiddenSize == c.hiddenSize, side.stateCount == c.layerCount + 1 else {
-            throw AdapterCheckpointError.invalid(source: "UniPT side network", detail:
-                "it reads \(side.stateCount) states of width \(side.hiddenSize); the backbone has \(c.layerCount + 1) of width \(c.hiddenSize)")
-        }
-        guard (head == nil) == (headConfiguration == nil) else {
-            throw AdapterCheckpointError.invalid(source: "UniPT side network", detail: "give both a head and its configuration, or neither")
-        }
-        self.side = side
-        self.head = head
-        self.headConfiguration = headConfiguration
-        backboneName = backbone.name
-        backboneChecksum = backbone.checksum
-    }
-
-    /// Writes the file atomically (a temporary file renamed into place).
-    public func save(to path: String) throws {
-        try writeAtomically(to: path) { temporary in
-            let file = try HDF5File(path: temporary, mode: .create)
-            defer { file.close() }
-            var attributes = [
-                "format": Self.format, "unipt_config": try AdapterCheckpoint.json(side.configuration),
-                "state_count": String(side.stateCount), "hidden_size": String(side.hiddenSize),
-                "backbone_name": backboneName, "backbone_checksum": backboneChecksum,
-            ]
-            if let headConfiguration { attributes["head_config"] = try AdapterCheckpoint.json(headConfiguration) }
-            for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(value, named: key) }
-            for (name, parameter) in side.namedParameters() { try file.write(parameter.value, at: "side/" + name) }
-            for (name, parameter) in head?.namedParameters() ?? [] { try file.write(parameter.value, at: "head/" + name) }
-        }
-    }
-
-    /// Loads a checkpoint for `backbone`, which must be the one it was trained on (same checksum).
-    /// - Throws: `AdapterCheckpointError` naming the file and what does not match
-    ///   (format, backbone, a missing, unexpected or mis-shaped weight).
-    public static func load(from path: String, backbone: Backbone) throws -> UniPTCheckpoint {
-        let file = try HDF5File(path: path, mode: .read)
-        defer { file.close() }
-        let found = (try? file.attribute(named: "format")) ?? "none"
-        guard found == format else {
-            throw AdapterCheckpointError.invalid(source: path, detail: "not a UniPT checkpoint: expected format attribute \"\(format)\", found \"\(found)\"")
-        }
-        let checksum = try file.attribute(named: "backbone_checksum")
-        guard checksum == backbone.checksum else {
-            throw AdapterCheckpointError.backboneMismatch(source: path, trainedOn: try file.attribute(named: "backbone_name"), trainedChecksum: checksum,
-                                                          given: backbone.name, givenChecksum: backbone.checksum)
-        }
-        func decode<T: Decodable>(_ type: T.Type, _ attribute: String) throws -> T {
-            do {
-                return try JSONDecoder().decode(type, from: Data(try file.attribute(named: attribute).utf8))
-            } catch let error as HDF5Error {
-                throw error
-            } catch {
-                throw AdapterCheckpointError.invalid(source: path, detail: "attribute \(attribute) cannot be decoded: \(error)")
-            }
-        }
-        let side: UniPT
-        do {
-            side = try UniPT(for: backbone.configuration, configuration: try decode(UniPTConfiguration.self, "unipt_config"), seed: 0)
-        } catch let error as ConfigurationError {
-            throw AdapterCheckpointError.invalid(source: path, detail: "\(error)")
-        }
-        let headConfiguration = try file.attributeNames().contains("head_config") ? try decode(HeadConfiguration.self, "head_config") : nil
-        let head = headConfiguration?.makeHead(backbone: backbone, seed: 0)
-        let stored = try file.datasetNames()
-        try read(side, part: "side", from: file, stored: stored)
-        if let head {
-            try read(head, part: "head", from: file, stored: stored)
-        } else if let extra = stored.first(where: { $0.hasPrefix("head/") }) {
-            throw AdapterCheckpointError.unexpectedWeights(source: path, part: "head", names: [String(extra.dropFirst(5))])
-        }
-        return try UniPTCheckpoint(side: side, head: head, headConfiguration: headConfiguration, backbone: backbone)
-    }
-
-    /// Loads `module`'s weights from `part/NAME`, requiring exactly its names and shapes.
-    private static func read(_ module: any Module, part: String, from file: HDF5File, stored: [String]) throws {
-        let prefix = part + "/"
-        let expected = Set(module.namedParameters().map(\.name))
-        let present = Set(stored.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) })
-        let missing = expected.subtracting(present).sorted(), unexpected = present.subtracting(expected).sorted()
-        guard missing.isEmpty else { throw AdapterCheckpointError.missingWeights(source: file.path, part: part, names: missing) }
-        guard unexpected.isEmpty else { throw AdapterCheckpointError.unexpectedWeights(source: file.path, part: part, names: unexpected) }
-        for (name, parameter) in module.namedParameters() {
-            let shape = try file.shape(of: prefix + name)
-            guard shape == parameter.value.shape else {
-                throw AdapterCheckpointError.shapeMismatch(source: file.path, name: prefix + name, expected: parameter.value.shape, found: shape)
-            }
-            parameter.value = try file.read(prefix + name)
-        }
     }
 }

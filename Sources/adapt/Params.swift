@@ -47,7 +47,7 @@ struct AdapterOptions: ParsableArguments {
         guard unused.isEmpty else {
             throw ValidationError("\(unused.joined(separator: ", ")) do\(unused.count == 1 ? "es" : "") not apply to \(method)")
         }
-        return AdapterConfiguration(defaults.applying(overrides))
+        do { return AdapterConfiguration(try defaults.applying(overrides)) } catch { throw ValidationError("\(error)") }
     }
 
     private static func layers(_ list: String) throws -> [Int] {

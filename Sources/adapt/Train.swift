@@ -16,7 +16,8 @@ struct Train: ParsableCommand {
             head starts from a linear probe fitted on the frozen features (LP-FT) and the loss weighs the \
             classes of sequence sets equally (--class-weights balanced). --head-only fits that probe and \
             stops: the baseline every adapter is compared with. \
-            --method \(UniPT.method) trains a UniPT side network instead of an adapter. --method \(FineTunedModel.method) \
+            --method unipt trains a UniPT side network (the backbone runs without a tape), saved and evaluated \
+            as an adapter. --method \(FineTunedModel.method) \
             fine-tunes the whole backbone with the head, no adapter (the word-embedding table only with \
             --word-embeddings train), at a default learning rate of 3e-5, and writes the fine-tuned backbone \
             with its head to --output (`adapt eval --backbone OUTPUT` scores it).
@@ -99,11 +100,6 @@ struct Train: ParsableCommand {
         let model = try Backbone.load(from: backbone)
         let isTagging = data == DataRecipe.turkishPOS.rawValue || data.hasSuffix(".conllu")
         guard !(headOnly && isTagging) else { throw ValidationError("--head-only fits sequence classifiers; \(data) is a tagging set") }
-        if adapter.method == UniPT.method {
-            guard !isTagging else { throw ValidationError("--method \(UniPT.method) trains sequence classification only; \(data) is a tagging set") }
-            print(try fitUniPT(model: model, options: options, batchSize: batchSize, maxLength: maxLength, output: output!))
-            return
-        }
         let grafted = GraftedModel(encoder: model.encoder)
         grafted.recomputesLayers = training.recomputeLayers
         var setup: [AdapterSetup] = []

@@ -65,22 +65,38 @@ import Testing
         #expect(side.namedParameters().allSatisfy { $0.parameter.grad != nil })
     }
 
+    /// A side network is saved and loaded as an adapter checkpoint like any other method.
     @Test func checkpointRoundTripKeepsTheOutput() throws {
         let head = HeadConfiguration.sequenceClassification(labels: ["a", "b", "c"], pooling: .first)
         let headModule = head.makeHead(backbone: backbone, seed: 1)
         randomize(headModule, seed: 2)
         let path = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try UniPTCheckpoint(side: side, head: headModule, headConfiguration: head, backbone: backbone).save(to: path)
-        let loaded = try UniPTCheckpoint.load(from: path, backbone: backbone)
-        #expect(loaded.headConfiguration == head && loaded.side.configuration == side.configuration)
-        #expect(loaded.side(backbone.encoder, input: tinyInput, tape: nil).value == side(backbone.encoder, input: tinyInput, tape: nil).value)
+        try AdapterCheckpoint(name: "task", adapter: side, configuration: AdapterConfiguration(side.configuration), head: headModule,
+                              headConfiguration: head, backbone: backbone).save(to: path)
+        let loaded = try AdapterCheckpoint.load(from: path, backbone: backbone)
+        let loadedSide = try #require(loaded.adapter as? UniPT)
+        #expect(loaded.headConfiguration == head && loaded.configuration == AdapterConfiguration(side.configuration))
+        #expect(loadedSide(backbone.encoder, input: tinyInput, tape: nil).value == side(backbone.encoder, input: tinyInput, tape: nil).value)
         let values = { (module: any Module) in module.namedParameters().map(\.parameter.value) }
         #expect(values(loaded.head!) == values(headModule))
 
         let other = try TinyBackbone.make(seed: 9)
-        #expect(throws: AdapterCheckpointError.self) { try UniPTCheckpoint.load(from: path, backbone: other) }
+        #expect(throws: AdapterCheckpointError.self) { try AdapterCheckpoint.load(from: path, backbone: other) }
         let wrongSize = try UniPT(hiddenSize: 16, stateCount: 5, seed: 0)
-        #expect(throws: AdapterCheckpointError.self) { try UniPTCheckpoint(side: wrongSize, backbone: backbone) }
+        #expect(throws: AdapterCheckpointError.self) {
+            try AdapterCheckpoint(name: "task", adapter: wrongSize, configuration: AdapterConfiguration(wrongSize.configuration), backbone: backbone)
+        }
+    }
+
+    /// Grafted like any adapter, the side network's output is the model's; it composes with nothing else.
+    @Test func graftedSideNetworkReplacesTheEncoderOutput() throws {
+        let model = GraftedModel(encoder: backbone.encoder)
+        try model.add("side", side)
+        try model.add("bottleneck", AdapterConfiguration(method: "seq_bn").makeAdapter(model: backbone.configuration, seed: 0))
+        try model.activate(.single("side"))
+        #expect(model(tinyInput, context: model.context()).value == side(backbone.encoder, input: tinyInput, tape: nil).value)
+        #expect(throws: CompositionError.self) { try model.activate(.stack([.single("bottleneck"), .single("side")])) }
+        #expect(throws: CompositionError.self) { try model.merge("side") }
     }
 }
