@@ -28,16 +28,18 @@ let package = Package(
         // picked at load time (Swift code is built for the baseline ISA only).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "GraftNN", dependencies: ["GraftAutodiff"]),
-        .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN"]),
+        .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN", "GraftFiles"]),
         .target(name: "GraftText"),
         // Data recipes: fetch, convert and split the public data sets (runs pip / apt-get when a set is missing).
-        .target(name: "GraftData"),
+        .target(name: "GraftData", dependencies: ["GraftTensor", "GraftFiles"]),
+        // Atomic, synced file writes, shared by every target that writes files.
+        .target(name: "GraftFiles"),
         .target(name: "GraftAdapters", dependencies: ["GraftNN", "GraftIO"]),
         .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText", "GraftData", "CKernels"]),
         // Models trained on frozen feature tensors (key-value bottleneck, concept bottlenecks) and the continual-learning runner.
         .target(name: "GraftFeatureModels", dependencies: ["GraftTrain"]),
         .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain",
-                                              "GraftFeatureModels", "GraftData"]),
+                                              "GraftFeatureModels", "GraftData", "GraftFiles"]),
         .executableTarget(
             name: "adapt",
             dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -50,11 +52,11 @@ let package = Package(
         .testTarget(name: "GraftAutodiffTests", dependencies: ["GraftAutodiff", "GraftNN"]),
         .testTarget(name: "GraftAdaptersTests", dependencies: ["GraftAdapters", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftText", "GraftTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GraftIOTests", dependencies: ["GraftIO", "GraftTestSupport", "CHDF5", "CHDF5Shim"],
+        .testTarget(name: "GraftIOTests", dependencies: ["GraftIO", "GraftFiles", "GraftTestSupport", "CHDF5", "CHDF5Shim"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GraftDataTests", dependencies: ["GraftData"]),
+        .testTarget(name: "GraftDataTests", dependencies: ["GraftData", "GraftTensor"]),
         .testTarget(name: "GraftFeatureModelsTests", dependencies: ["GraftFeatureModels", "GraftTestSupport"]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
         // Shared helpers of the test targets (small models built in code).

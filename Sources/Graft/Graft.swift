@@ -1,6 +1,7 @@
 @_exported import GraftAdapters
 @_exported import GraftAutodiff
 @_exported import GraftData
+@_exported import GraftFiles
 @_exported import GraftFeatureModels
 @_exported import GraftIO
 @_exported import GraftNN

@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftIO
 import GraftNN
 import GraftTensor
@@ -122,9 +123,7 @@ public struct AdapterCheckpoint {
 
     /// Writes the checkpoint file atomically (a temporary file renamed into place).
     public func save(to path: String) throws {
-        try writeAtomically(to: path) { temporary in
-            let file = try HDF5File(path: temporary, mode: .create)
-            defer { file.close() }
+        try HDF5File.writeAtomically(to: path) { file in
             try write(to: file)
         }
     }

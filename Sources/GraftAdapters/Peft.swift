@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftIO
 import GraftNN
 import GraftTensor

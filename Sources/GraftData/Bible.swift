@@ -1,3 +1,5 @@
+import GraftTensor
+
 /// A book of the 66-book Protestant canon, in canonical order.
 public struct BibleBook: Equatable, Sendable {
     /// 1 (Genesis) through 66 (Revelation).

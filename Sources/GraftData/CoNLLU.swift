@@ -1,4 +1,6 @@
 import Foundation
+import GraftFiles
+import GraftTensor
 
 /// One word of a CoNLL-U sentence, as a POS-tagging example sees it.
 public struct CoNLLUToken: Equatable, Sendable {

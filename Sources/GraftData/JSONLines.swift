@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 
 /// A record that writes itself as one line of a JSON Lines file, fields in a fixed order.
 public protocol JSONLineRepresentable {
@@ -149,12 +150,4 @@ func jsonString(_ text: String) -> String {
 func contents(of path: String) throws -> Data {
     guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
     return try Data(contentsOf: URL(fileURLWithPath: path))
-}
-
-/// Writes `data` to a temporary file beside `path` and renames it over `path`,
-/// so that readers never see a partial file; creates the directory if needed.
-func writeAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try data.write(to: url, options: .atomic)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 #if canImport(Glibc)
 import Glibc
 #endif

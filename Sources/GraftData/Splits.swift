@@ -1,21 +1,4 @@
-/// SplitMix64 (Steele, Lea and Flood 2014): a tiny seedable generator whose
-/// stream is fixed by its seed on every machine, used to make dataset splits
-/// reproducible. Each call adds 0x9E3779B97F4A7C15 to the state and mixes it.
-public struct SplitMix64: Sendable {
-    private var state: UInt64
-
-    /// A generator whose stream is determined by `seed`.
-    public init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import GraftTensor
 
 /// The part of a dataset an example belongs to.
 public enum DataSplit: String, CaseIterable, Codable, Sendable {

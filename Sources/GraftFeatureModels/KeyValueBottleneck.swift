@@ -1,5 +1,6 @@
 import Foundation
 import GraftAutodiff
+import GraftFiles
 import GraftIO
 import GraftNN
 import GraftTensor
@@ -335,9 +336,7 @@ public final class KeyValueBottleneck: Module {
     /// projection, decoder) as one HDF5 file, atomically.
     public func save(to path: String) throws {
         let configurationJSON = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
-        try writeAtomically(to: path) { temporary in
-            let file = try HDF5File(path: temporary, mode: .create)
-            defer { file.close() }
+        try HDF5File.writeAtomically(to: path) { file in
             try file.setAttribute(Self.format, named: "format")
             try file.setAttribute(configurationJSON, named: "config")
             try file.setAttribute(keyState.rawValue, named: "key_state")

@@ -1,5 +1,6 @@
 import Foundation
 import GraftAutodiff
+import GraftFiles
 import GraftNN
 import GraftTensor
 import GraftText
@@ -89,9 +90,7 @@ public final class Backbone {
     /// `adding` writes further content (a fine-tuned model's head) into the same file before it is renamed.
     public func save(to path: String, storage: StorageType = .float32, adding: (HDF5File) throws -> Void = { _ in }) throws {
         let tokenizerJSON = try JSONEncoder.sorted.encode(try TokenizerSpecification(tokenizer))
-        try writeAtomically(to: path) { temporary in
-            let file = try HDF5File(path: temporary, mode: .create)
-            defer { file.close() }
+        try HDF5File.writeAtomically(to: path) { file in
             try file.setAttribute(Backbone.format, named: "format")
             try file.setAttribute(name, named: "name")
             try file.setAttribute(String(decoding: try JSONEncoder.sorted.encode(configuration), as: UTF8.self), named: "config")
@@ -187,21 +186,5 @@ extension JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return encoder
-    }
-}
-
-/// Runs `body` on a temporary path next to `path`, then renames it into place,
-/// so a crash never leaves a half-written file at `path`.
-public func writeAtomically(to path: String, _ body: (String) throws -> Void) throws {
-    let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
-    do {
-        try body(temporary)
-        guard rename(temporary, path) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path,
-                NSLocalizedDescriptionKey: "cannot move \(temporary) to \(path): \(String(cString: strerror(errno)))"])
-        }
-    } catch {
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw error
     }
 }

@@ -1,6 +1,7 @@
 import CHDF5
 import CHDF5Shim
 import Foundation
+import GraftFiles
 import GraftTensor
 
 /// Serializes every HDF5 call: HDF5 is only thread-safe when built with --enable-threadsafe.
@@ -170,6 +171,30 @@ public final class HDF5File: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// Writes a new HDF5 file at `path` atomically: `body` fills it, then it is
+    /// closed (checked: a full disk is an error here), synced and renamed over
+    /// `path`. On any failure `path` keeps its previous contents.
+    public static func writeAtomically(to path: String, _ body: (HDF5File) throws -> Void) throws {
+        try GraftFiles.writeAtomically(to: path) { temporary in
+            let file = try HDF5File(path: temporary, mode: .create)
+            do { try body(file) } catch {
+                file.close()
+                throw error
+            }
+            try file.finish()
+        }
+    }
+
+    /// Flushes and closes the file, throwing if HDF5 cannot write what it holds
+    /// (`close()` ignores that). A file being written ends with this.
+    public func finish() throws {
+        try withHDF5 {
+            guard let id else { return }
+            self.id = nil
+            guard H5Fclose(id) >= 0 else { throw HDF5Error.failed(file: path, object: "/", operation: "close", reason: hdf5Message()) }
+        }
+    }
 
     /// Flushes and closes the file. Later calls do nothing; other methods then throw `HDF5Error.closed`.
     public func close() {

@@ -1,3 +1,4 @@
+import GraftFiles
 import GraftNN
 import GraftTensor
 
@@ -6,9 +7,7 @@ extension Module {
     /// (atomically), with string attributes such as a JSON configuration and
     /// `tensors`, state that is not a parameter (fixed embeddings, statistics).
     public func saveWeights(to path: String, attributes: [String: String] = [:], tensors: [String: Tensor] = [:]) throws {
-        try writeAtomically(to: path) { temporary in
-            let file = try HDF5File(path: temporary, mode: .create)
-            defer { file.close() }
+        try HDF5File.writeAtomically(to: path) { file in
             for (name, value) in attributes { try file.setAttribute(value, named: name) }
             for (name, parameter) in namedParameters() { try file.write(parameter.value, at: name) }
             for (name, tensor) in tensors { try file.write(tensor, at: name) }

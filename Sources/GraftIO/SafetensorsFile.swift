@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftTensor
 
 /// A Hugging Face `.safetensors` file, memory-mapped; tensors are converted to

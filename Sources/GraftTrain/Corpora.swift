@@ -1,5 +1,6 @@
 import Foundation
 import GraftData
+import GraftTensor
 import GraftText
 
 /// Texts for masked-LM training, read from a prepared dataset name

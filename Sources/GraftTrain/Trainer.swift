@@ -1,5 +1,6 @@
 import Foundation
 import GraftAutodiff
+import GraftFiles
 import GraftIO
 import GraftTensor
 
@@ -262,9 +263,7 @@ public final class Trainer {
         guard let checkpointPath else { return }
         let state = optimizer.state
         let historyJSON = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
-        try writeAtomically(to: checkpointPath) { temporary in
-            let file = try HDF5File(path: temporary, mode: .create)
-            defer { file.close() }
+        try HDF5File.writeAtomically(to: checkpointPath) { file in
             try file.setAttribute("graft-training/1", named: "format")
             try file.setAttribute(String(step), named: "step")
             try file.setAttribute(String(state.steps), named: "optimizer_steps")

@@ -176,9 +176,7 @@ struct ContinualCommand: ParsableCommand {
             emit("embedded in \(seconds(since: start)) s")
             func tensor(_ rows: ArraySlice<[Float]>) -> Tensor { Tensor(shape: [rows.count, vectors[0].count], scalars: rows.flatMap { $0 }) }
             try FileManager.default.createDirectory(atPath: "\(cache.root)/features", withIntermediateDirectories: true)
-            try writeAtomically(to: file) { temporary in
-                let output = try HDF5File(path: temporary, mode: .create)
-                defer { output.close() }
+            try HDF5File.writeAtomically(to: file) { output in
                 try output.setAttribute("graft-features/1", named: "format")
                 try output.setAttribute(model.checksum, named: "backbone_checksum")
                 try output.write(tensor(vectors[..<train.count]), at: "train/features")

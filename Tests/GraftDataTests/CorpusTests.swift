@@ -1,5 +1,6 @@
 import Foundation
 import GraftData
+import GraftTensor
 import Testing
 
 /// A fresh temporary directory, removed by `remove()`.

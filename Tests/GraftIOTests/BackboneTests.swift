@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftNN
 import GraftTensor
 import GraftTestSupport

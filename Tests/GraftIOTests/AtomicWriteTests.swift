@@ -1,0 +1,53 @@
+import Foundation
+import GraftFiles
+import GraftIO
+import GraftTensor
+import Testing
+
+/// Writes replace a file whole or not at all, and leave no temporary files behind.
+@Suite struct AtomicWrites {
+    let directory: String
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "graft-atomic-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    func entries() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: directory).sorted() }
+
+    @Test func aFailedWriteKeepsThePreviousFile() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/out.txt"
+        try writeAtomically(Data("first".utf8), to: path)
+        try writeAtomically(Data("second".utf8), to: path)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "second")
+        struct Interrupted: Error {}
+        #expect(throws: Interrupted.self) {
+            try writeAtomically(to: path) { temporary in
+                try Data("half".utf8).write(to: URL(fileURLWithPath: temporary))
+                throw Interrupted()
+            }
+        }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "second")
+        #expect(try entries() == ["out.txt"])
+        #expect(throws: FileWriteError.self) { try writeAtomically(to: directory + "/missing/out.txt") { _ in } }
+    }
+
+    @Test func aFailedHDF5WriteKeepsThePreviousFile() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/weights.h5"
+        let tensor = Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])
+        try HDF5File.writeAtomically(to: path) { try $0.write(tensor, at: "w") }
+        struct Interrupted: Error {}
+        #expect(throws: Interrupted.self) {
+            try HDF5File.writeAtomically(to: path) { file in
+                try file.write(Tensor(zeros: [2, 2]), at: "w")
+                throw Interrupted()
+            }
+        }
+        let file = try HDF5File(path: path)
+        #expect(try file.read("w") == tensor)
+        try file.finish()
+        #expect(try entries() == ["weights.h5"])
+    }
+}
