@@ -18,8 +18,6 @@ public final class GraftedModel: EncoderAdapters {
     public private(set) var merged: Set<String> = []
     /// Weighted averages materialised by `activate`, by setup description.
     private var averages: [String: any Adapter] = [:]
-    /// Examples in the current batch (for `Parallel`).
-    private var examplesInBatch = 1
 
     public init(encoder: TransformerEncoder) {
         self.encoder = encoder
@@ -90,11 +88,12 @@ public final class GraftedModel: EncoderAdapters {
     /// Makes `setup` the active one after checking that it is defined.
     public func activate(_ setup: AdapterSetup?, seed: UInt64 = 0) throws {
         guard let setup else { active = nil; return }
-        try validate(setup, seed: seed)
+        try prepare(setup, seed: seed)
         active = setup
     }
 
-    private func validate(_ setup: AdapterSetup, seed: UInt64) throws {
+    /// Checks that `setup` is defined and creates what it needs (fusion layers, averaged adapters).
+    private func prepare(_ setup: AdapterSetup, seed: UInt64) throws {
         for name in setup.names where adapters[name] == nil {
             throw CompositionError.unknownAdapter(name, known: adapters.keys.sorted())
         }
@@ -107,7 +106,7 @@ public final class GraftedModel: EncoderAdapters {
         case .single: break
         case .stack(let children), .parallel(let children):
             guard !children.isEmpty else { throw CompositionError.undefined(setup: setup.description, reason: "it has no children") }
-            for child in children { try validate(child, seed: seed) }
+            for child in children { try prepare(child, seed: seed) }
         case .fuse(let names):
             guard names.count >= 2 else { throw CompositionError.undefined(setup: setup.description, reason: "fusion needs at least two adapters") }
             if let inverted = names.first(where: { adapters[$0]?.invertible != nil }) {
@@ -151,7 +150,6 @@ public final class GraftedModel: EncoderAdapters {
     /// Final hidden states of the adapted encoder, `[batch * length, hidden]`
     /// (a side network's output when the active setup is one).
     public func callAsFunction(_ input: EncoderInput, context: ForwardContext) -> Variable {
-        examplesInBatch = input.batchSize
         if case .single(let name)? = active, let side = adapters[name] as? any SideNetworkAdapter {
             return side.output(of: encoder, input: input, context: context)
         }
@@ -212,7 +210,7 @@ public final class GraftedModel: EncoderAdapters {
                 linearOutput(child, slot: slot, layer: layer, input: input, base: output, context: context)
             }
         case .parallel(let children):
-            return splitByExamples([input, base], groups: children.count) { group, parts in
+            return splitByExamples([input, base], groups: children.count, context: context) { group, parts in
                 linearOutput(children[group], slot: slot, layer: layer, input: parts[0], base: parts[1], context: context)
             }
         case .fuse(let names):
@@ -234,7 +232,7 @@ public final class GraftedModel: EncoderAdapters {
                 advance(child, subLayer: subLayer, layer: layer, x: x, u: stream, layerNorm: layerNorm, context: context)
             }
         case .parallel(let children):
-            return splitByExamples([x, u], groups: children.count) { group, parts in
+            return splitByExamples([x, u], groups: children.count, context: context) { group, parts in
                 advance(children[group], subLayer: subLayer, layer: layer, x: parts[0], u: parts[1], layerNorm: layerNorm, context: context)
             }
         case .fuse(let names):
@@ -254,7 +252,7 @@ public final class GraftedModel: EncoderAdapters {
         case .single(let name): adapters[name]!.invertible.map { apply($0, states) } ?? states
         case .stack(let children): children.first.map { invertible($0, states, context: context, apply) } ?? states
         case .parallel(let children):
-            splitByExamples([states], groups: children.count) { group, parts in
+            splitByExamples([states], groups: children.count, context: context) { group, parts in
                 invertible(children[group], parts[0], context: context, apply)
             }
         case .fuse: states
@@ -264,10 +262,11 @@ public final class GraftedModel: EncoderAdapters {
 
     /// Splits row-major `[examples * length, d]` tensors into `groups` equal
     /// consecutive groups of examples, runs `body` on each and joins the results.
-    private func splitByExamples(_ tensors: [Variable], groups: Int, _ body: (Int, [Variable]) -> Variable) -> Variable {
+    private func splitByExamples(_ tensors: [Variable], groups: Int, context: ForwardContext,
+                                 _ body: (Int, [Variable]) -> Variable) -> Variable {
         let rows = tensors[0].shape[0]
-        precondition(examplesInBatch % groups == 0,
-                     "Parallel with \(groups) adapters needs a batch divisible by \(groups), got \(examplesInBatch) examples")
+        precondition(context.batchSize % groups == 0,
+                     "Parallel with \(groups) adapters needs a batch divisible by \(groups), got \(context.batchSize) examples")
         let share = rows / groups
         let outputs = (0..<groups).map { group in
             body(group, tensors.map { $0.slice(alongAxis: 0, (group * share)..<((group + 1) * share)) })

@@ -191,6 +191,7 @@ public final class TransformerEncoder: Module {
 
     /// The embedding output followed by every layer's output, each `[batch * length, hidden]`.
     public func hiddenStates(_ input: EncoderInput, context: ForwardContext) -> [Variable] {
+        context.batchSize = input.batchSize
         var states = [embeddings(input, context: context)]
         for layer in layers.elements {
             states.append(context.layer(states.last!) { x, context in
