@@ -26,7 +26,7 @@ public struct ConceptDataset: Sendable {
             throw ConceptError.shape("concepts must be [\(n), concepts] for \(n) inputs, got \(concepts.shape)")
         }
         guard labels.count == n else { throw ConceptError.shape("expected \(n) labels (one per input), got \(labels.count)") }
-        guard classCount >= 2 else { throw ConceptError.invalidOption("a classifier needs at least 2 classes, got \(classCount)") }
+        guard classCount >= 2 else { throw ConfigurationError("a classifier needs at least 2 classes, got \(classCount)") }
         if let (example, label) = labels.enumerated().first(where: { !(0..<classCount).contains($0.element) }) {
             throw ConceptError.labelOutOfRange(example: example, label: label, classCount: classCount)
         }
@@ -64,7 +64,6 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
     case nonBinaryConcept(example: Int, concept: Int, value: Float)
     case shape(String)
     case notTrained(model: String)
-    case invalidOption(String)
     case invalidFile(path: String, reason: String)
 
     public var description: String {
@@ -78,7 +77,6 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
             "example \(example), concept \(concept) is \(value); expected 0 or 1"
         case .shape(let detail): detail
         case .notTrained(let model): "the \(model) model is not trained; train it before predicting"
-        case .invalidOption(let detail): detail
         case let .invalidFile(path, reason): "\(path): \(reason)"
         }
     }
@@ -181,9 +179,9 @@ extension ConceptBottleneck {
         guard data.conceptCount == conceptCount else { throw ConceptError.conceptCount(expected: conceptCount, found: data.conceptCount) }
         let groups = groups ?? (0..<conceptCount).map { [$0] }
         if let bad = groups.joined().first(where: { !(0..<conceptCount).contains($0) }) {
-            throw ConceptError.invalidOption("concept group member \(bad) is outside 0..<\(conceptCount)")
+            throw ConfigurationError("concept group member \(bad) is outside 0..<\(conceptCount)")
         }
-        guard orders >= 1 else { throw ConceptError.invalidOption("intervention orders must be at least 1, got \(orders)") }
+        guard orders >= 1 else { throw ConfigurationError("intervention orders must be at least 1, got \(orders)") }
         func accuracy(_ classes: [Int]) -> Double {
             Double(zip(classes, data.labels).count(where: { $0 == $1 })) / Double(max(data.count, 1))
         }

@@ -189,7 +189,6 @@ public enum ContinualError: Error, CustomStringConvertible, Equatable {
     case labelOutOfRange(label: Int, classCount: Int, split: String)
     case emptyTask(task: Int, split: String)
     case tooFewOutputs(outputs: Int, classes: Int)
-    case invalidSchedule(String)
 
     public var description: String {
         switch self {
@@ -198,7 +197,6 @@ public enum ContinualError: Error, CustomStringConvertible, Equatable {
         case let .labelOutOfRange(label, classCount, split): "\(split) label \(label) is outside 0..<\(classCount)"
         case let .emptyTask(task, split): "task \(task + 1) has no \(split) examples"
         case let .tooFewOutputs(outputs, classes): "the learner scores \(outputs) classes; the stream has \(classes)"
-        case .invalidSchedule(let detail): "invalid schedule: \(detail)"
         }
     }
 }
@@ -254,7 +252,7 @@ public enum ContinualLearning {
 
     private static func check(_ learner: some ContinualLearner, _ stream: ClassIncrementalStream, _ schedule: ContinualSchedule) throws {
         guard schedule.epochs > 0, schedule.batchSize > 0, schedule.learningRate > 0, schedule.weightDecay >= 0 else {
-            throw ContinualError.invalidSchedule("epochs, batch size and learning rate must be positive and weight decay >= 0, got \(schedule)")
+            throw ConfigurationError("schedule: epochs, batch size and learning rate must be positive and weight decay >= 0, got \(schedule)")
         }
         guard learner.outputSize >= stream.classNames.count else {
             throw ContinualError.tooFewOutputs(outputs: learner.outputSize, classes: stream.classNames.count)

@@ -53,13 +53,13 @@ public struct EnergyCBMConfiguration: Codable, Sendable, Equatable {
 
     func validate() throws {
         guard hiddenSize >= 1, embeddingSize >= 1 else {
-            throw ConceptError.invalidOption("ECBM sizes must be positive, got hidden \(hiddenSize), embedding \(embeddingSize)")
+            throw ConfigurationError("ECBM sizes must be positive, got hidden \(hiddenSize), embedding \(embeddingSize)")
         }
         guard conceptWeight >= 0, globalWeight >= 0 else {
-            throw ConceptError.invalidOption("ECBM energy weights must not be negative, got \(conceptWeight) and \(globalWeight)")
+            throw ConfigurationError("ECBM energy weights must not be negative, got \(conceptWeight) and \(globalWeight)")
         }
         guard inferenceSteps >= 0, inferenceLearningRate > 0 else {
-            throw ConceptError.invalidOption("ECBM inference needs steps >= 0 and a positive step size, got \(inferenceSteps) and \(inferenceLearningRate)")
+            throw ConfigurationError("ECBM inference needs steps >= 0 and a positive step size, got \(inferenceSteps) and \(inferenceLearningRate)")
         }
     }
 }
@@ -103,7 +103,7 @@ public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
                 configuration: EnergyCBMConfiguration = EnergyCBMConfiguration(), seed: UInt64) throws {
         try configuration.validate()
         guard classCount >= 2, conceptCount >= 1 else {
-            throw ConceptError.invalidOption("ECBM needs at least 2 classes and 1 concept, got \(classCount) and \(conceptCount)")
+            throw ConfigurationError("ECBM needs at least 2 classes and 1 concept, got \(classCount) and \(conceptCount)")
         }
         self.configuration = configuration
         let (h, e) = (configuration.hiddenSize, configuration.embeddingSize)

@@ -39,13 +39,13 @@ public final class LaBo: Module, ConceptBottleneck {
             throw ConceptError.shape("concept embeddings must be [concepts, features], got \(conceptEmbeddings.shape)")
         }
         let m = conceptEmbeddings.shape[0]
-        guard classConcepts.count >= 2 else { throw ConceptError.invalidOption("LaBo needs at least 2 classes, got \(classConcepts.count)") }
+        guard classConcepts.count >= 2 else { throw ConfigurationError("LaBo needs at least 2 classes, got \(classConcepts.count)") }
         var weights = Tensor(zeros: [classConcepts.count, m])
         for (label, owned) in classConcepts.enumerated() {
-            guard !owned.isEmpty else { throw ConceptError.invalidOption("class \(label) has no concepts") }
+            guard !owned.isEmpty else { throw ConfigurationError("class \(label) has no concepts") }
             for concept in owned {
                 guard (0..<m).contains(concept) else {
-                    throw ConceptError.invalidOption("class \(label) names concept \(concept); expected one of 0..<\(m)")
+                    throw ConfigurationError("class \(label) names concept \(concept); expected one of 0..<\(m)")
                 }
                 weights[label, concept] = 1
             }
@@ -152,7 +152,7 @@ public enum ConceptSelection {
         var means: [Float] = []
         for label in 0..<classCount {
             let members = labels.indices.filter { labels[$0] == label }
-            guard !members.isEmpty else { throw ConceptError.invalidOption("class \(label) has no input to score concepts against") }
+            guard !members.isEmpty else { throw ConfigurationError("class \(label) has no input to score concepts against") }
             means += similarities.gatherRows(members).mean(alongAxis: 0).scalars
         }
         let table = Tensor(shape: [classCount, concepts.shape[0]], scalars: means)
@@ -170,10 +170,10 @@ public enum ConceptSelection {
         guard discriminability.shape == [candidates.count, m] else {
             throw ConceptError.shape("discriminability must be [\(candidates.count), \(m)] (classes x concepts), got \(discriminability.shape)")
         }
-        guard (0...1).contains(weight) else { throw ConceptError.invalidOption("selection weight must be in 0...1, got \(weight)") }
-        guard count >= 1 else { throw ConceptError.invalidOption("select at least one concept per class, got \(count)") }
+        guard (0...1).contains(weight) else { throw ConfigurationError("selection weight must be in 0...1, got \(weight)") }
+        guard count >= 1 else { throw ConfigurationError("select at least one concept per class, got \(count)") }
         if let bad = candidates.joined().first(where: { !(0..<m).contains($0) }) {
-            throw ConceptError.invalidOption("candidate concept \(bad) is outside 0..<\(m)")
+            throw ConfigurationError("candidate concept \(bad) is outside 0..<\(m)")
         }
         let cosine = Tensor.matmul(normalizedRows(concepts), normalizedRows(concepts), transposeB: true)
         return candidates.enumerated().map { label, pool in

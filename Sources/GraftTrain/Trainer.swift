@@ -2,6 +2,7 @@ import Foundation
 import GraftAutodiff
 import GraftFiles
 import GraftIO
+import GraftNN
 import GraftTensor
 
 /// The settings of a training run (the same names serve as flags and as keys of a config file).
@@ -38,13 +39,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public func sized(batchesPerEpoch: Int) throws -> TrainingOptions {
         var sized = self
         if let epochs {
-            guard epochs > 0, epochs.isFinite else { throw TrainingError.invalidOption("epochs must be positive, got \(epochs)") }
+            guard epochs > 0, epochs.isFinite else { throw ConfigurationError("epochs must be positive, got \(epochs)") }
             guard batchesPerEpoch > 0 else { throw TrainingError.emptyData("an epoch has no batches") }
             sized.steps = Swift.max(1, Int((epochs * Double(batchesPerEpoch) / Double(gradientAccumulation)).rounded(.up)))
         }
         if let warmupFraction {
             guard warmupFraction >= 0, warmupFraction < 1 else {
-                throw TrainingError.invalidOption("warm-up fraction must be in [0, 1), got \(warmupFraction)")
+                throw ConfigurationError("warm-up fraction must be in [0, 1), got \(warmupFraction)")
             }
             sized.warmupSteps = Int((warmupFraction * Float(sized.steps)).rounded())
         }
@@ -55,7 +56,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Throws if a setting is out of range.
     public func validate() throws {
         func require(_ condition: Bool, _ message: String) throws {
-            if !condition { throw TrainingError.invalidOption(message) }
+            if !condition { throw ConfigurationError(message) }
         }
         try require(steps > 0, "steps must be positive, got \(steps)")
         try require(learningRate > 0 && learningRate.isFinite, "learning rate must be positive, got \(learningRate)")
@@ -70,14 +71,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
 /// What went wrong in training.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
-    case invalidOption(String)
     case nonFiniteLoss(step: Int, lastCheckpoint: String?)
     case checkpointMismatch(file: String, reason: String)
     case emptyData(String)
 
     public var description: String {
         switch self {
-        case .invalidOption(let message): "invalid training option: \(message)"
         case let .nonFiniteLoss(step, checkpoint):
             "the loss became NaN or infinite at step \(step); training stopped"
                 + (checkpoint.map { ". The last good checkpoint is \($0) (resume with --resume)" } ?? " (no checkpoint was written yet)")

@@ -110,7 +110,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         #expect(throws: ConceptError.notTrained(model: "concept bottleneck")) { try cbm.predict(data.inputs, intervention: nil) }
         let labo = try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [1], [2], [0]])
         #expect(throws: ConceptError.notTrained(model: "LaBo")) { try labo.predict(data.inputs, intervention: nil) }
-        #expect(throws: ConceptError.self) { try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [3]]) }
+        #expect(throws: ConfigurationError.self) { try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [3]]) }
         let ecbm = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
         #expect(throws: ConceptError.notTrained(model: "energy-based concept bottleneck")) { try ecbm.predict(data.inputs, intervention: nil) }
         try ecbm.train(data, steps: 1, optimizer: optimizer)

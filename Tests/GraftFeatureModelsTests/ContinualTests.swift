@@ -1,5 +1,6 @@
 import Foundation
 import GraftAutodiff
+import GraftNN
 import GraftTensor
 import Testing
 @testable import GraftData
@@ -112,7 +113,7 @@ private struct Blobs {
             try ContinualLearning.train(FeatureClassifier(inputSize: 5, hiddenSize: 2, classCount: 4, seed: 0), on: stream,
                                         schedule: ContinualSchedule())
         }
-        #expect(throws: ContinualError.self) {
+        #expect(throws: ConfigurationError.self) {
             try ContinualLearning.train(FeatureClassifier(inputSize: 3, hiddenSize: nil, classCount: 4, seed: 0), on: stream,
                                         schedule: ContinualSchedule(epochs: 0))
         }

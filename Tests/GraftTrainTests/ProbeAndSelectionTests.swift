@@ -1,9 +1,10 @@
 import Foundation
 import GraftAdapters
 import GraftAutodiff
+import GraftData
+import GraftNN
 import GraftTensor
 import GraftTestSupport
-import GraftData
 import GraftText
 import Testing
 @testable import GraftTrain
@@ -113,10 +114,10 @@ private struct LogisticRegressionFixture: Decodable {
         #expect(sized.steps == 19)  // ceil(2.5 * 15 / 2)
         #expect(sized.warmupSteps == 2)
         options.epochs = 0
-        #expect(throws: TrainingError.self) { try options.sized(batchesPerEpoch: 15) }
+        #expect(throws: ConfigurationError.self) { try options.sized(batchesPerEpoch: 15) }
         options.epochs = 1
         options.warmupFraction = 1
-        #expect(throws: TrainingError.self) { try options.sized(batchesPerEpoch: 15) }
+        #expect(throws: ConfigurationError.self) { try options.sized(batchesPerEpoch: 15) }
     }
 }
 

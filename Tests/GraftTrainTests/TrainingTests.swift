@@ -135,10 +135,10 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
     @Test func invalidOptionsAreRejected() {
         var options = TrainingOptions()
         options.steps = 0
-        #expect(throws: TrainingError.self) { try options.validate() }
+        #expect(throws: ConfigurationError.self) { try options.validate() }
         options.steps = 10
         options.warmupSteps = 11
-        #expect(throws: TrainingError.self) { try options.validate() }
+        #expect(throws: ConfigurationError.self) { try options.validate() }
     }
 }
 
