@@ -4,25 +4,34 @@ import Graft
 
 /// Training settings shared by `adapt mlm` and `adapt train`. A JSON file given
 /// with `--config` may hold any of them under the flag's name
-/// (`{"steps": 200, "learning-rate": 0.0001}`); flags on the command line win.
+/// (`{"steps": 200, "learning-rate": 0.0001}`): it is read by these same option
+/// definitions, so an unknown key or a value of the wrong type is an error.
+/// Flags on the command line win over the file.
 struct TrainingFlags: ParsableArguments {
+    static let defaultBatchSize = 16
+    static let defaultMaxLength = 128
+    private static let defaults = TrainingOptions()
+
     @Option(help: "A JSON file of settings, keyed by flag name (e.g. {\"steps\": 200}); explicit flags override it.")
     var config: String?
 
     @Option(help: "Optimizer updates to run (instead of --epochs).") var steps: Int?
     @Option(help: "Passes over the training data (instead of --steps; fractions allowed).") var epochs: Double?
-    @Option(help: "Examples per micro-batch (default 16).") var batchSize: Int?
+    @Option(help: "Examples per micro-batch (default \(defaultBatchSize)).") var batchSize: Int?
     @Option(help: "Peak AdamW learning rate.") var learningRate: Float?
     @Option(help: "Linear warm-up steps before linear decay to zero (instead of --warmup-fraction).") var warmupSteps: Int?
     @Option(help: "Linear warm-up over this fraction of the run, then linear decay to zero.") var warmupFraction: Float?
-    @Option(help: "AdamW decoupled weight decay (default 0.01).") var weightDecay: Float?
-    @Option(help: "Micro-batches per update, their gradients averaged (default 1).") var gradientAccumulation: Int?
-    @Option(help: "Clip the global gradient norm to this value (default 1; 0 disables).") var maxGradientNorm: Float?
-    @Option(help: "Tokens per text; longer texts are cut (default 128).") var maxLength: Int?
+    @Option(help: "AdamW decoupled weight decay (default \(defaults.weightDecay)).") var weightDecay: Float?
+    @Option(help: "Micro-batches per update, their gradients averaged (default \(defaults.gradientAccumulation)).")
+    var gradientAccumulation: Int?
+    @Option(help: "Clip the global gradient norm to this value (default \(defaults.maxGradientNorm ?? 0); 0 disables).")
+    var maxGradientNorm: Float?
+    @Option(help: "Tokens per text; longer texts are cut (default \(defaultMaxLength)).") var maxLength: Int?
     @Option(help: "Evaluate every this many steps (default: only at the end).") var evaluateEvery: Int?
     @Option(help: "Stop after this many evaluations without improvement (default: never).") var patience: Int?
     @Option(help: "Write a training checkpoint every this many steps (default: never).") var checkpointEvery: Int?
-    @Option(help: "Seed of every random choice: initialisation, data order, masking, dropout (default 0).") var seed: UInt64?
+    @Option(help: "Seed of every random choice: initialisation, data order, masking, dropout (default \(defaults.seed)).")
+    var seed: UInt64?
     @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).") var threads: Int?
     @Option(help: "Append one JSON object per step (loss, learning rate, gradient norm, throughput, evaluation) to this file.")
     var log: String?
@@ -36,20 +45,6 @@ struct TrainingFlags: ParsableArguments {
         (output.map { [$0, $0 + ".training.h5"] } ?? []) + (log.map { [$0] } ?? [])
     }
 
-    struct Settings: Decodable {
-        var steps: Int?, epochs: Double?, batchSize: Int?, learningRate: Float?, warmupSteps: Int?, warmupFraction: Float?
-        var weightDecay: Float?
-        var gradientAccumulation: Int?, maxGradientNorm: Float?, maxLength: Int?, evaluateEvery: Int?
-        var patience: Int?, checkpointEvery: Int?, seed: UInt64?, threads: Int?
-        enum CodingKeys: String, CodingKey {
-            case steps, epochs, batchSize = "batch-size", learningRate = "learning-rate", warmupSteps = "warmup-steps"
-            case warmupFraction = "warmup-fraction"
-            case weightDecay = "weight-decay", gradientAccumulation = "gradient-accumulation"
-            case maxGradientNorm = "max-gradient-norm", maxLength = "max-length", evaluateEvery = "evaluate-every"
-            case patience, checkpointEvery = "checkpoint-every", seed, threads
-        }
-    }
-
     /// A command's defaults: the run's length (epochs or steps), learning rate and warm-up.
     struct Defaults {
         var length: Length
@@ -58,19 +53,39 @@ struct TrainingFlags: ParsableArguments {
         enum Length { case epochs(Double), steps(Int) }
     }
 
+    /// The settings of the `--config` file, parsed as the flags they name (all unset without a file).
+    private func fileSettings() throws -> TrainingFlags {
+        guard let config else { return try TrainingFlags.parse([]) }
+        let settings: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any] else {
+                throw ValidationError("expected a JSON object")
+            }
+            settings = object
+        } catch {
+            throw ValidationError("cannot read the settings file \(config): \(error)")
+        }
+        var arguments: [String] = []
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+            guard !["config", "log", "resume", "recompute-layers"].contains(key) else {
+                throw ValidationError("the settings file \(config) cannot set \"\(key)\": give --\(key) on the command line")
+            }
+            guard value is String || value is NSNumber else {
+                throw ValidationError("the settings file \(config) cannot set \"\(key)\" to \(value)")
+            }
+            arguments += ["--\(key)", "\(value)"]
+        }
+        do { return try TrainingFlags.parse(arguments) } catch {
+            throw ValidationError("the settings file \(config): \(TrainingFlags.message(for: error))")
+        }
+    }
+
     /// The resolved settings: flags, then the config file, then `defaults`. A run
     /// sized by epochs gets its steps from ``TrainingOptions/sized(batchesPerEpoch:)``
     /// once the data is loaded.
     func resolve(defaults: Defaults) throws -> (options: TrainingOptions, batchSize: Int, maxLength: Int) {
         Memory.reuseLargeAllocations()
-        var file = Settings()
-        if let config {
-            do {
-                file = try JSONDecoder().decode(Settings.self, from: Data(contentsOf: URL(fileURLWithPath: config)))
-            } catch {
-                throw ValidationError("cannot read the settings file \(config): \(error)")
-            }
-        }
+        let file = try fileSettings()
         var options = TrainingOptions()
         let (steps, epochs) = (steps ?? file.steps, epochs ?? file.epochs)
         guard steps == nil || epochs == nil else { throw ValidationError("give --steps or --epochs, not both") }
@@ -85,17 +100,19 @@ struct TrainingFlags: ParsableArguments {
         options.warmupSteps = warmupSteps ?? 0
         options.warmupFraction = warmupSteps == nil ? warmupFraction ?? defaults.warmupFraction : nil
         options.learningRate = learningRate ?? file.learningRate ?? defaults.learningRate
-        options.weightDecay = weightDecay ?? file.weightDecay ?? 0.01
-        options.gradientAccumulation = gradientAccumulation ?? file.gradientAccumulation ?? 1
-        let clip = maxGradientNorm ?? file.maxGradientNorm ?? 1
-        options.maxGradientNorm = clip > 0 ? clip : nil
+        options.weightDecay = weightDecay ?? file.weightDecay ?? options.weightDecay
+        options.gradientAccumulation = gradientAccumulation ?? file.gradientAccumulation ?? options.gradientAccumulation
+        if let clip = maxGradientNorm ?? file.maxGradientNorm {
+            guard clip >= 0 else { throw ValidationError("--max-gradient-norm must be positive (or 0 to disable clipping), got \(clip)") }
+            options.maxGradientNorm = clip > 0 ? clip : nil
+        }
         options.evaluateEvery = evaluateEvery ?? file.evaluateEvery
         options.patience = patience ?? file.patience
         options.checkpointEvery = checkpointEvery ?? file.checkpointEvery
-        options.seed = seed ?? file.seed ?? 0
+        options.seed = seed ?? file.seed ?? options.seed
         do { _ = try options.sized(batchesPerEpoch: 1) } catch { throw ValidationError("\(error)") }
-        let batchSize = batchSize ?? file.batchSize ?? 16
-        let maxLength = maxLength ?? file.maxLength ?? 128
+        let batchSize = batchSize ?? file.batchSize ?? Self.defaultBatchSize
+        let maxLength = maxLength ?? file.maxLength ?? Self.defaultMaxLength
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, got \(maxLength)") }
         if let threads = threads ?? file.threads {

@@ -62,6 +62,13 @@ struct Workspace {
         #expect(fromFile.status == 0 && fromFlags.status == 0)
         let result = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("held-out") } }
         #expect(result(fromFile.output) != nil && result(fromFile.output) == result(fromFlags.output))
+        // The file is read by the flags' own definitions: a key no flag has, or a value of the wrong type, is an error.
+        for (bad, message) in [(#"{"learning_rate": 0.5}"#, "learning_rate"), (#"{"steps": 2.5}"#, "steps"),
+                               (#"{"resume": true}"#, "give --resume on the command line")] {
+            try bad.write(toFile: settings, atomically: true, encoding: .utf8)
+            let refused = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only", "--config", settings])
+            #expect(refused.status != 0 && refused.error.contains(message), "\(bad): \(refused.error)")
+        }
     }
 
     @Test func recomputedLayersTrainTheSameAdapter() throws {
