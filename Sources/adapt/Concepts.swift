@@ -32,8 +32,8 @@ struct Concepts: ParsableCommand {
     @Option(help: "Random intervention orders averaged per test fold.") var orders = 5
     @Option(help: "Seed of the folds, initialisations and intervention orders.") var seed: UInt64 = 0
     @Option(help: "Write the intervention curves as an SVG plot to this file.") var svg: String?
-    @Option(help: "The data cache root (default: $GRAFT_CACHE, or ~/.cache/graft).") var cache: String?
-    @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).") var threads: Int?
+    @OptionGroup var cache: CacheOption
+    @OptionGroup var threads: ThreadsOption
 
     static let methods = ["cbm", "labo", "ecbm", "all"]
 
@@ -44,12 +44,11 @@ struct Concepts: ParsableCommand {
         guard folds >= 2, repeats >= 1, steps >= 1, orders >= 1, laboConcepts >= 1 else {
             throw ValidationError("--folds must be at least 2 and --repeats, --steps, --orders, --labo-concepts at least 1")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be positive, got \(threads)") }
     }
 
     func run() throws {
-        if let threads { BLAS.setThreadCount(threads) }
-        let dataCache = DataCache(root: cache)
+        try threads.apply()
+        let dataCache = cache.dataCache
         guard try dataCache.isPrepared(.zoo) else {
             throw ValidationError("the zoo set is not prepared (no \(dataCache.path(of: .zoo))); run `adapt data prepare zoo`")
         }

@@ -25,7 +25,12 @@ struct ContinualCommand: ParsableCommand {
             from a task's best earlier accuracy to its final one) as Markdown.
             """)
 
-    @Option(help: "The stream: bible-genres or fashion-mnist.") var stream: String
+    /// The streams `--stream` names.
+    enum Stream: String, ExpressibleByArgument, CaseIterable { case bibleGenres = "bible-genres", fashionMNIST = "fashion-mnist" }
+    /// How the bottleneck's keys start.
+    enum KeyStart: String, ExpressibleByArgument, CaseIterable { case kmeans, random }
+
+    @Option(help: "The stream: bible-genres or fashion-mnist.") var stream: Stream
     @Option(help: "The backbone file (bible-genres).") var backbone: String?
     @Option(help: "kv, linear, mlp, joint or all.") var method = "all"
 
@@ -38,8 +43,8 @@ struct ContinualCommand: ParsableCommand {
     @Option(help: "Key-value bottleneck: heads C (reference 256).") var heads = 64
     @Option(help: "Keys per head K (reference 4096).") var keys = 512
     @Option(help: "Key dimension k (reference 14).") var keySize = 14
-    @Option(help: "Splitter: projection (random, column-normalised) or chunks (needs d = C k).") var splitter = "projection"
-    @Option(help: "Key initialisation: kmeans or random.") var keyInit = "kmeans"
+    @Option(help: "Splitter: projection (random, column-normalised) or chunks (needs d = C k).") var splitter = KeyValueSplitter.projection
+    @Option(help: "Key initialisation: kmeans or random.") var keyInit = KeyStart.kmeans
     @Option(help: "k-means iterations.") var kmeansIterations = 10
     @Option(help: "Passes of EMA key refinement (decay 0.95, batches of 256) over the unlabelled data.") var refineEpochs = 2
     @Option(help: "Dead-key threshold, a fraction of uniform key usage (0 disables replacement).") var deadCodeThreshold: Float = 0.1
@@ -52,22 +57,16 @@ struct ContinualCommand: ParsableCommand {
     @Option(help: "AdamW learning rate of the bottleneck's values.") var kvLearningRate: Float = 1e-2
     @Option(help: "Hidden units of the MLP.") var hiddenSize = 256
     @Option(help: "Seed of initialisation and example order (the data sample is fixed).") var seed: UInt64 = 0
-    @Option(help: "OpenBLAS threads.") var threads: Int?
-    @Option(help: "The cache root (default: $GRAFT_CACHE, or ~/.cache/graft).") var cache: String?
+    @OptionGroup var threads: ThreadsOption
+    @OptionGroup var cache: CacheOption
 
     enum Method: String, CaseIterable { case kv, linear, mlp, joint }
 
     func validate() throws {
-        guard ["bible-genres", "fashion-mnist"].contains(stream) else {
-            throw ValidationError("--stream must be bible-genres or fashion-mnist, got \(stream)")
-        }
-        if stream == "bible-genres" && backbone == nil { throw ValidationError("--stream bible-genres needs --backbone FILE.h5") }
+        if stream == .bibleGenres && backbone == nil { throw ValidationError("--stream bible-genres needs --backbone FILE.h5") }
         _ = try methods()
-        guard KeyValueSplitter(rawValue: splitter) != nil else { throw ValidationError("--splitter must be projection or chunks, got \(splitter)") }
-        guard ["kmeans", "random"].contains(keyInit) else { throw ValidationError("--key-init must be kmeans or random, got \(keyInit)") }
         let positive = [("--epochs", epochs), ("--batch-size", batchSize), ("--hidden-size", hiddenSize), ("--feature-size", featureSize),
-                        ("--train-per-class", trainPerClass ?? 1), ("--test-per-class", testPerClass ?? 1), ("--unlabelled", unlabelled ?? 1),
-                        ("--threads", threads ?? 1)]
+                        ("--train-per-class", trainPerClass ?? 1), ("--test-per-class", testPerClass ?? 1), ("--unlabelled", unlabelled ?? 1)]
         if let bad = positive.first(where: { $0.1 <= 0 }) { throw ValidationError("\(bad.0) must be positive, got \(bad.1)") }
         guard kmeansIterations >= 0, refineEpochs >= 0 else { throw ValidationError("--kmeans-iterations and --refine-epochs must not be negative") }
     }
@@ -79,14 +78,14 @@ struct ContinualCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { BLAS.setThreadCount(threads) }
+        try threads.apply()
         let clock = ContinuousClock(), started = clock.now
-        let data = stream == "bible-genres"
-            ? try bibleGenres(backbone: backbone ?? "", cache: DataCache(root: cache))
-            : try fashionMNIST(cache: DataCache(root: cache))
+        let data = stream == .bibleGenres
+            ? try bibleGenres(backbone: backbone ?? "", cache: cache.dataCache)
+            : try fashionMNIST(cache: cache.dataCache)
         let s = data.stream
         emit("""
-            \(stream): \(s.classNames.count) classes in \(s.tasks.count) tasks; \(s.train.count) training and \(s.test.count) test \
+            \(stream.rawValue): \(s.classNames.count) classes in \(s.tasks.count) tasks; \(s.train.count) training and \(s.test.count) test \
             examples, features of size \(s.train.featureSize) (\(data.features)); \(data.unlabelled.shape[0]) unlabelled examples for the keys
             data ready in \(seconds(since: started)) s
 
@@ -131,11 +130,11 @@ struct ContinualCommand: ParsableCommand {
         case .kv:
             let configuration = KeyValueBottleneckConfiguration(
                 inputSize: size, heads: heads, keysPerHead: keys, keySize: keySize, valueSize: decoderSize ?? classes,
-                splitter: KeyValueSplitter(rawValue: splitter) ?? .projection, decoderOutputs: decoderSize.map { _ in classes })
+                splitter: splitter, decoderOutputs: decoderSize.map { _ in classes })
             let bottleneck = try KeyValueBottleneck(configuration: configuration, seed: seed &+ 2)
             var generator = SeededGenerator(seed: seed &+ 3)
             let clock = ContinuousClock(), start = clock.now
-            try bottleneck.initializeKeys(keyInit == "random" ? .random : .kMeans(iterations: kmeansIterations), data: data.unlabelled,
+            try bottleneck.initializeKeys(keyInit == .random ? .random : .kMeans(iterations: kmeansIterations), data: data.unlabelled,
                                           generator: &generator)
             let replaced = try bottleneck.refineKeys(
                 data: data.unlabelled, settings: KeyRefinement(epochs: refineEpochs, deadCodeThreshold: deadCodeThreshold), generator: &generator)
@@ -145,8 +144,8 @@ struct ContinualCommand: ParsableCommand {
             kvSchedule.learningRate = kvLearningRate
             let decoder = decoderSize.map { "values of size \($0), linear decoder" } ?? "values = logits (non-parametric decoder)"
             return (try ContinualLearning.train(bottleneck, on: s, schedule: kvSchedule, log: log), count(bottleneck),
-                    "key-value bottleneck, \(splitter) splitter, \(heads) heads x \(keys) keys of size \(keySize), \(decoder); "
-                        + "AdamW lr \(kvLearningRate) (no weight decay), \(epochs) epochs per task, batch \(batchSize); keys: \(keyInit) "
+                    "key-value bottleneck, \(splitter.rawValue) splitter, \(heads) heads x \(keys) keys of size \(keySize), \(decoder); "
+                        + "AdamW lr \(kvLearningRate) (no weight decay), \(epochs) epochs per task, batch \(batchSize); keys: \(keyInit.rawValue) "
                         + "initialisation, \(refineEpochs) EMA epochs, \(replaced) dead keys replaced, frozen after \(keyTime) s")
         }
     }

@@ -15,14 +15,6 @@ struct DataCommand: ParsableCommand {
             """,
         subcommands: [Prepare.self, List.self, Show.self, Tokenize.self])
 
-    /// The `--cache` option every subcommand shares.
-    struct CacheOption: ParsableArguments {
-        @Option(help: "The cache root; prepared data goes into its data/ folder (default: $GRAFT_CACHE, or ~/.cache/graft).")
-        var cache: String?
-
-        var dataCache: DataCache { DataCache(root: cache) }
-    }
-
     struct Prepare: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Prepare a dataset (and the dataset it is built from) unless it is already prepared.")

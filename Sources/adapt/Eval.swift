@@ -22,14 +22,13 @@ struct Eval: ParsableCommand {
     var adapter: String?
     @Option(help: "A language adapter to run under the task adapter.") var stackOn: String?
     @Option(help: "The data: a prepared set name or a file.") var data: String
-    @Option(help: "The split to score (train, dev, test).") var split: String = "test"
+    @Option(help: "The split to score (train, dev, test).") var split: DataSplit = .test
     @Option(help: "Score at most this many examples or texts (default: all; texts: 64).") var examples: Int?
     @Option(help: "Tokens per text (default 128).") var maxLength = 128
-    @Option(help: "OpenBLAS threads.") var threads: Int?
+    @OptionGroup var threads: ThreadsOption
 
     func run() throws {
-        if let threads { BLAS.setThreadCount(threads) }
-        guard let split = DataSplit(rawValue: split) else { throw ValidationError("--split must be train, dev or test") }
+        try threads.apply()
         let model: Backbone, grafted: GraftedModel, headConfiguration: HeadConfiguration?, head: (any Module)?
         if let adapter {
             model = try Backbone.load(from: backbone)

@@ -32,7 +32,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Write a training checkpoint every this many steps (default: never).") var checkpointEvery: Int?
     @Option(help: "Seed of every random choice: initialisation, data order, masking, dropout (default \(defaults.seed)).")
     var seed: UInt64?
-    @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).") var threads: Int?
+    @OptionGroup var threads: ThreadsOption
     @Option(help: "Append one JSON object per step (loss, learning rate, gradient norm, throughput, evaluation) to this file.")
     var log: String?
     @Flag(help: "Recompute each encoder layer's activations in backward instead of keeping them: the same result in less memory, for one more forward pass of the encoder layers.")
@@ -115,10 +115,7 @@ struct TrainingFlags: ParsableArguments {
         let maxLength = maxLength ?? file.maxLength ?? Self.defaultMaxLength
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, got \(maxLength)") }
-        if let threads = threads ?? file.threads {
-            guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
-            BLAS.setThreadCount(threads)
-        }
+        try (threads.threads == nil ? file.threads : threads).apply()
         return (options, batchSize, maxLength)
     }
 }
