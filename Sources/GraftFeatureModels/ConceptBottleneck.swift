@@ -64,7 +64,6 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
     case nonBinaryConcept(example: Int, concept: Int, value: Float)
     case shape(String)
     case notTrained(model: String)
-    case invalidFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -77,7 +76,6 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
             "example \(example), concept \(concept) is \(value); expected 0 or 1"
         case .shape(let detail): detail
         case .notTrained(let model): "the \(model) model is not trained; train it before predicting"
-        case let .invalidFile(path, reason): "\(path): \(reason)"
         }
     }
 }
@@ -239,16 +237,30 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
 
     public var children: [(name: String, module: any Module)] { [("concepts", conceptPredictor), ("label", labelPredictor)] }
 
-    /// Writes the trained weights and the training mode (HDF5, atomic).
-    public func save(to path: String) throws {
-        guard let training else { throw ConceptError.notTrained(model: "concept bottleneck") }
-        try saveWeights(to: path, attributes: ["training": training.rawValue])
+    /// The value of the `format` attribute of saved concept bottleneck models.
+    public static let format = "graft-cbm/1"
+
+    private struct Stored: Codable {
+        var featureCount: Int, conceptCount: Int, classCount: Int, training: CBMTraining
     }
 
-    /// Reads weights written by `save(to:)` into a model of the same sizes.
-    public func load(from path: String) throws {
-        try loadWeights(from: path)
-        training = CBMTraining(rawValue: try HDF5File(path: path, mode: .read).attribute(named: "training"))
+    /// Writes the trained weights, the sizes and the training mode (`WeightsFile`, atomic).
+    public func save(to path: String) throws {
+        guard let training else { throw ConceptError.notTrained(model: "concept bottleneck") }
+        let stored = Stored(featureCount: conceptPredictor.inputSize, conceptCount: conceptPredictor.outputSize,
+                            classCount: labelPredictor.outputSize, training: training)
+        try WeightsFile.write(self, format: Self.format, configuration: stored, to: path)
+    }
+
+    /// The model written by `save(to:)`.
+    /// - Throws: `FileFormatError` for another kind of file, `ParameterLoadingError` or `HDF5Error` naming a bad weight.
+    public static func load(from path: String) throws -> ConceptBottleneckModel {
+        let stored = try WeightsFile.configuration(Stored.self, format: format, at: path)
+        let model = ConceptBottleneckModel(featureCount: stored.featureCount, conceptCount: stored.conceptCount,
+                                           classCount: stored.classCount, seed: 0)
+        try WeightsFile.read(into: model, from: path)
+        model.training = stored.training
+        return model
     }
 
     /// Trains both parts on `data` in `mode` (full batch, `steps` updates per part

@@ -163,28 +163,30 @@ public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
         return classLoss + conceptLoss * configuration.conceptWeight + globalLoss * configuration.globalWeight
     }
 
-    /// Writes the trained weights and the configuration (JSON attribute `configuration`; HDF5, atomic).
-    public func save(to path: String) throws {
-        guard isTrained else { throw ConceptError.notTrained(model: "energy-based concept bottleneck") }
-        try saveWeights(to: path, attributes: ["configuration": String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)])
+    /// The value of the `format` attribute of saved energy-based concept bottlenecks.
+    public static let format = "graft-ecbm/1"
+
+    private struct Stored: Codable {
+        var featureCount: Int, conceptCount: Int, classCount: Int, configuration: EnergyCBMConfiguration
     }
 
-    /// Reads a model written by `save(to:)` into one of the same sizes; the saved
-    /// configuration (energy weights, inference settings) replaces this model's.
-    /// - Throws: `HDF5Error` without a configuration, `ConceptError.invalidFile` for an unreadable one,
-    ///   `ParameterLoadingError` naming a missing or mis-shaped weight (another number of concepts, say).
-    public func load(from path: String) throws {
-        let json = try HDF5File(path: path, mode: .read).attribute(named: "configuration")
-        let saved: EnergyCBMConfiguration
-        do {
-            saved = try JSONDecoder().decode(EnergyCBMConfiguration.self, from: Data(json.utf8))
-        } catch {
-            throw ConceptError.invalidFile(path: path, reason: "unreadable ECBM configuration attribute (\(error))")
-        }
-        try saved.validate()
-        try loadWeights(from: path)
-        configuration = saved
-        isTrained = true
+    /// Writes the trained weights, the sizes and the configuration (`WeightsFile`, atomic).
+    public func save(to path: String) throws {
+        guard isTrained else { throw ConceptError.notTrained(model: "energy-based concept bottleneck") }
+        let stored = Stored(featureCount: featureCount, conceptCount: conceptCount, classCount: classCount, configuration: configuration)
+        try WeightsFile.write(self, format: Self.format, configuration: stored, to: path)
+    }
+
+    /// The model written by `save(to:)`, inferring as the saved one did (its configuration included).
+    /// - Throws: `FileFormatError` for another kind of file, `ConfigurationError` for invalid stored settings,
+    ///   `ParameterLoadingError` or `HDF5Error` naming a bad weight.
+    public static func load(from path: String) throws -> EnergyConceptBottleneck {
+        let stored = try WeightsFile.configuration(Stored.self, format: format, at: path)
+        let model = try EnergyConceptBottleneck(featureCount: stored.featureCount, conceptCount: stored.conceptCount,
+                                                classCount: stored.classCount, configuration: stored.configuration, seed: 0)
+        try WeightsFile.read(into: model, from: path)
+        model.isTrained = true
+        return model
     }
 
     /// `[n]` total energies `E_class + λ_c E_concept + λ_g E_global` of inputs with class

@@ -27,6 +27,8 @@ public final class LaBo: Module, ConceptBottleneck {
     public private(set) var scale: Float
     /// Per concept, the mean training score with and without the concept; `nil` before training.
     public private(set) var levels: (on: Tensor, off: Tensor)?
+    /// The concepts each class owns (its row of the association matrix starts at 1 on them).
+    public let classConcepts: [[Int]]
 
     public var conceptCount: Int { conceptEmbeddings.shape[0] }
     public var featureCount: Int { conceptEmbeddings.shape[1] }
@@ -51,6 +53,7 @@ public final class LaBo: Module, ConceptBottleneck {
             }
         }
         self.conceptEmbeddings = conceptEmbeddings
+        self.classConcepts = classConcepts
         association = Parameter(weights)
         self.scale = scale
     }
@@ -94,23 +97,34 @@ public final class LaBo: Module, ConceptBottleneck {
         return losses
     }
 
-    /// Writes the trained model (HDF5, atomic): `association`, the concept
-    /// embeddings, the on and off levels and the scale.
-    public func save(to path: String) throws {
-        guard let levels else { throw ConceptError.notTrained(model: "LaBo") }
-        try saveWeights(to: path, tensors: ["concept_embeddings": conceptEmbeddings, "levels.on": levels.on,
-                                            "levels.off": levels.off, "scale": Tensor(shape: [], scalars: [scale])])
+    /// The value of the `format` attribute of saved LaBo models.
+    public static let format = "graft-labo/1"
+
+    private struct Stored: Codable {
+        var conceptCount: Int, featureCount: Int, classConcepts: [[Int]], scale: Float
     }
 
-    /// Reads a model written by `save(to:)` into one of the same sizes (concepts,
-    /// features, classes); the file's concept embeddings, scale and levels replace
-    /// this model's, so it predicts as the saved one did.
-    /// - Throws: `HDF5Error` or `ParameterLoadingError` naming a missing or mis-shaped tensor.
-    public func load(from path: String) throws {
-        let (m, d) = (conceptCount, featureCount)
-        let state = try loadWeights(from: path, tensors: ["concept_embeddings": [m, d], "levels.on": [m], "levels.off": [m], "scale": []])
-        (conceptEmbeddings, scale) = (state["concept_embeddings"]!, state["scale"]!.scalar)
-        levels = (state["levels.on"]!, state["levels.off"]!)
+    /// Writes the trained model (`WeightsFile`, atomic): `association`, the concept
+    /// embeddings, the on and off levels, and the classes' concepts and scale.
+    public func save(to path: String) throws {
+        guard let levels else { throw ConceptError.notTrained(model: "LaBo") }
+        let stored = Stored(conceptCount: conceptCount, featureCount: featureCount, classConcepts: classConcepts, scale: scale)
+        try WeightsFile.write(self, format: Self.format, configuration: stored,
+                              tensors: ["concept_embeddings": conceptEmbeddings, "levels.on": levels.on, "levels.off": levels.off],
+                              to: path)
+    }
+
+    /// The model written by `save(to:)`, predicting as the saved one did.
+    /// - Throws: `FileFormatError` for another kind of file, `HDF5Error` or `ParameterLoadingError` naming a bad tensor.
+    public static func load(from path: String) throws -> LaBo {
+        let stored = try WeightsFile.configuration(Stored.self, format: format, at: path)
+        let (m, d) = (stored.conceptCount, stored.featureCount)
+        let model = try LaBo(conceptEmbeddings: Tensor(zeros: [m, d]), classConcepts: stored.classConcepts, scale: stored.scale)
+        let state = try WeightsFile.read(into: model, from: path,
+                                         tensors: ["concept_embeddings": [m, d], "levels.on": [m], "levels.off": [m]])
+        model.conceptEmbeddings = state["concept_embeddings"]!
+        model.levels = (state["levels.on"]!, state["levels.off"]!)
+        return model
     }
 
     public func predict(_ inputs: Tensor, intervention: ConceptIntervention?) throws -> ConceptPrediction {

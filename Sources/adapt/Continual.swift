@@ -175,23 +175,14 @@ struct ContinualCommand: ParsableCommand {
             emit("embedded in \(seconds(since: start)) s")
             func tensor(_ rows: ArraySlice<[Float]>) -> Tensor { Tensor(shape: [rows.count, vectors[0].count], scalars: rows.flatMap { $0 }) }
             try FileManager.default.createDirectory(atPath: "\(cache.root)/features", withIntermediateDirectories: true)
-            try HDF5File.writeAtomically(to: file) { output in
-                try output.setAttribute("graft-features/1", named: "format")
-                try output.setAttribute(model.checksum, named: "backbone_checksum")
-                try output.write(tensor(vectors[..<train.count]), at: "train/features")
-                try output.write(Tensor(shape: [train.count], scalars: train.map { Float($0.label) }), at: "train/labels")
-                try output.write(tensor(vectors[train.count..<(train.count + test.count)]), at: "test/features")
-                try output.write(Tensor(shape: [test.count], scalars: test.map { Float($0.label) }), at: "test/labels")
-                try output.write(tensor(vectors[(train.count + test.count)...]), at: "unlabelled/features")
-            }
+            let testEnd = train.count + test.count
+            try FeatureCache(train: LabelledFeatures(features: tensor(vectors[..<train.count]), labels: train.map(\.label)),
+                             test: LabelledFeatures(features: tensor(vectors[train.count..<testEnd]), labels: test.map(\.label)),
+                             unlabelled: tensor(vectors[testEnd...]), backboneChecksum: model.checksum).save(to: file)
         }
-        let input = try HDF5File(path: file, mode: .read)
-        defer { input.close() }
-        func split(_ name: String) throws -> LabelledFeatures {
-            try LabelledFeatures(features: input.read("\(name)/features"), labels: input.read("\(name)/labels").scalars.map { Int($0) })
-        }
-        let stream = try ClassIncrementalStream(classNames: genres, classesPerTask: [2, 2, 2, 2], train: split("train"), test: split("test"))
-        return StreamData(stream: stream, unlabelled: try input.read("unlabelled/features"),
+        let features = try FeatureCache.load(from: file, backboneChecksum: model.checksum)
+        let stream = try ClassIncrementalStream(classNames: genres, classesPerTask: [2, 2, 2, 2], train: features.train, test: features.test)
+        return StreamData(stream: stream, unlabelled: features.unlabelled,
                           features: "\(model.name) embeddings, \(trainCount) train and up to \(testCount) test verses per genre, cached in \(file)")
     }
 

@@ -129,18 +129,20 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         let model = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
         try model.train(data, mode: .joint, steps: 50, optimizer: { SGD(parameters: $0, learningRate: 1) })
         try model.save(to: path)
-        let restored = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 9)
-        try restored.load(from: path)
+        let restored = try ConceptBottleneckModel.load(from: path)
+        #expect(restored.training == .joint)
         let (a, b) = (try model.predict(data.inputs, intervention: nil), try restored.predict(data.inputs, intervention: nil))
         #expect(a.classes == b.classes && a.concepts == b.concepts)
-        // A model of another shape cannot load them.
-        #expect(throws: ParameterLoadingError.self) {
-            try ConceptBottleneckModel(featureCount: 5, conceptCount: 3, classCount: 4, seed: 0).load(from: path)
+        // Another kind of model cannot read the file, and a weight of the wrong shape is named.
+        #expect(throws: FileFormatError.self) { try LaBo.load(from: path) }
+        try HDF5File(path: path, mode: .update).write(Tensor(zeros: [3, 5]), at: "concepts.weight")
+        #expect(throws: ParameterLoadingError.shapeMismatch(name: "concepts.weight", expected: [3, 6], found: [3, 5])) {
+            try ConceptBottleneckModel.load(from: path)
         }
     }
 
-    /// The file holds the concept embeddings, scale and levels too, so a model built from other embeddings
-    /// (of the same shape) predicts exactly as the saved one, interventions included.
+    /// The file holds the concept embeddings, the classes' concepts, scale and levels too, so the
+    /// loaded model predicts exactly as the saved one, interventions included.
     @Test func laboRoundTripsWithItsEmbeddingsAndLevels() throws {
         let data = try conceptRule(count: 48, noise: 0.3, seed: 2)
         var generator = SeededGenerator(seed: 3)
@@ -150,26 +152,21 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         #expect(throws: ConceptError.notTrained(model: "LaBo")) { try model.save(to: path) }
         try model.train(data, steps: 20, optimizer: { SGD(parameters: $0, learningRate: 1) })
         try model.save(to: path)
-        let restored = try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [1], [2], [2]])
-        try restored.load(from: path)
-        #expect(restored.scale == 5 && restored.conceptEmbeddings == model.conceptEmbeddings)
+        let restored = try LaBo.load(from: path)
+        #expect(restored.scale == 5 && restored.conceptEmbeddings == model.conceptEmbeddings && restored.classConcepts == model.classConcepts)
         let intervention = ConceptIntervention(known: Tensor(shape: data.concepts.shape) { $0 % 2 == 0 ? 1 : 0 }, truth: data.concepts)
         for given in [nil, intervention] {
             let (a, b) = (try model.predict(data.inputs, intervention: given), try restored.predict(data.inputs, intervention: given))
             #expect(a.classes == b.classes && a.concepts == b.concepts)
         }
-        // Another number of concepts: the file's embeddings have the wrong shape.
-        let fourConcepts = try LaBo(conceptEmbeddings: Tensor(zeros: [4, 6]), classConcepts: [[0], [1], [2], [3]])
-        #expect(throws: HDF5Error.shapeMismatch(file: path, dataset: "concept_embeddings", expected: [4, 6], found: [3, 6])) {
-            try fourConcepts.load(from: path)
-        }
-        #expect(throws: ParameterLoadingError.shapeMismatch(name: "association", expected: [3, 3], found: [4, 3])) {
-            try LaBo(conceptEmbeddings: Tensor(zeros: [3, 6]), classConcepts: [[0], [1], [2]]).load(from: path)
+        // Embeddings of another shape than the configuration says are refused, naming the tensor.
+        try HDF5File(path: path, mode: .update).write(Tensor(zeros: [4, 6]), at: "concept_embeddings")
+        #expect(throws: HDF5Error.shapeMismatch(file: path, dataset: "concept_embeddings", expected: [3, 6], found: [4, 6])) {
+            try LaBo.load(from: path)
         }
     }
 
-    /// The configuration travels with the weights: a model made with other energy weights and inference
-    /// settings infers exactly as the saved one after loading.
+    /// The configuration travels with the weights: the loaded model infers exactly as the saved one.
     @Test func energyModelRoundTripsWithItsConfiguration() throws {
         let data = try conceptRule(count: 32, noise: 0.3, seed: 5)
         var configuration = EnergyCBMConfiguration()
@@ -181,26 +178,22 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         #expect(throws: ConceptError.notTrained(model: "energy-based concept bottleneck")) { try model.save(to: path) }
         try model.train(data, steps: 10, optimizer: { SGD(parameters: $0, learningRate: 0.1) })
         try model.save(to: path)
-        var other = configuration
-        (other.conceptWeight, other.inferenceSteps) = (2, 1)
-        let restored = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 3, classCount: 4, configuration: other, seed: 1)
-        try restored.load(from: path)
+        let restored = try EnergyConceptBottleneck.load(from: path)
         #expect(restored.configuration == configuration)
         let (a, b) = (try model.infer(data.inputs), try restored.infer(data.inputs))
         #expect(a.classProbabilities == b.classProbabilities && a.conceptProbabilities == b.conceptProbabilities)
         #expect(a.finalEnergy == b.finalEnergy)
-        let fourConcepts = try EnergyConceptBottleneck(featureCount: 6, conceptCount: 4, classCount: 4, configuration: configuration, seed: 0)
-        #expect(throws: ParameterLoadingError.shapeMismatch(name: "concepts.positive", expected: [4, 4], found: [3, 4])) {
-            try fourConcepts.load(from: path)
-        }
-        // A concept bottleneck model's file has no ECBM configuration.
+        // A concept bottleneck model's file is another format; an unreadable configuration is named.
         let cbm = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
         try cbm.train(data, mode: .joint, steps: 1, optimizer: { SGD(parameters: $0, learningRate: 1) })
         try cbm.save(to: path)
-        #expect(throws: HDF5Error.attributeNotFound(file: path, object: "/", attribute: "configuration")) { try restored.load(from: path) }
-        try HDF5File(path: path, mode: .update).setAttribute("{\"hiddenSize\": \"eight\"}", named: "configuration")
-        let unreadable = #expect(throws: ConceptError.self) { try restored.load(from: path) }
-        #expect(unreadable?.description.hasPrefix("\(path): unreadable ECBM configuration attribute") == true)
+        #expect(throws: FileFormatError(path: path, detail: "expected format attribute \"graft-ecbm/1\", found \"graft-cbm/1\"")) {
+            try EnergyConceptBottleneck.load(from: path)
+        }
+        try model.save(to: path)
+        try HDF5File(path: path, mode: .update).setAttribute("{\"featureCount\": \"six\"}", named: "config")
+        let unreadable = #expect(throws: FileFormatError.self) { try EnergyConceptBottleneck.load(from: path) }
+        #expect(unreadable?.description.hasPrefix("\(path): unreadable config attribute") == true)
     }
 }
 
