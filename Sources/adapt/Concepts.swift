@@ -62,23 +62,22 @@ struct Concepts: ParsableCommand {
                                       labels: animals.map(\.classIndex), classCount: ZooAnimal.classes.count)
         let names = ["linear probe"] + (["cbm", "all"].contains(method) ? CBMTraining.allCases.map { "CBM \($0.rawValue)" } : [])
             + (["labo", "all"].contains(method) ? ["LaBo"] : []) + (["ecbm", "all"].contains(method) ? ["ECBM"] : [])
-        var results = [String: [Run]]()
+        var results = [String: [FoldRun]]()
         for repetition in 0..<repeats {
-            let folds = stratifiedFolds(labels: data.labels, classCount: data.classCount, seed: seed &+ UInt64(repetition))
+            let folds = stratifiedFolds(labels: data.labels, classCount: data.classCount, folds: folds, seed: seed &+ UInt64(repetition))
             for (index, test) in folds.enumerated() {
                 let train = Set(0..<data.count).subtracting(test).sorted()
                 let foldSeed = seed &+ UInt64(repetition * folds.count + index)
                 for (name, evaluation) in try runFold(train: data.subset(train), test: data.subset(test),
                                                       sentenceEmbeddings: sentenceEmbeddings, seed: foldSeed) {
-                    results[name, default: []].append((evaluation, test.count, repetition))
+                    results[name, default: []].append(FoldRun(evaluation: evaluation, count: test.count, repetition: repetition))
                 }
             }
         }
         print(report(names: names, results: results, animals: animals, seconds: Date().timeIntervalSince(started)))
         if let svg {
             let curves = names.dropFirst().map { name in (name, pooledCurve(results[name]!).map(\.mean)) }
-            try Data(interventionPlot(curves, probe: pooled(results["linear probe"]!, \.classAccuracy).mean).utf8)
-                .write(to: URL(fileURLWithPath: svg), options: .atomic)
+            try writeAtomically(Data(interventionPlot(curves, probe: pooled(results["linear probe"]!, \.classAccuracy).mean).utf8), to: svg)
         }
     }
 
@@ -124,13 +123,7 @@ struct Concepts: ParsableCommand {
     /// LaBo on one fold: each class's candidates are the concept sentences true of more than half of
     /// its training animals (all sentences if none is), a submodular selection per class, training of `W`.
     func runLaBo(train: ConceptDataset, test: ConceptDataset, sentenceEmbeddings: Tensor, seed: UInt64) throws -> ConceptEvaluation {
-        let candidates = (0..<train.classCount).map { label in
-            let members = train.labels.indices.filter { train.labels[$0] == label }
-            let common = (0..<train.conceptCount).filter { concept in
-                2 * members.count(where: { train.concepts[$0, concept] == 1 }) > members.count
-            }
-            return common.isEmpty ? Array(0..<train.conceptCount) : common
-        }
+        let candidates = ConceptSelection.majorityCandidates(train)
         let discriminability = try ConceptSelection.discriminability(concepts: sentenceEmbeddings, inputs: train.inputs,
                                                                      labels: train.labels, classCount: train.classCount)
         let selected = try ConceptSelection.select(candidates: candidates, concepts: sentenceEmbeddings,
@@ -148,39 +141,7 @@ struct Concepts: ParsableCommand {
         return try labo.evaluate(try restricted(test), groups: groups, orders: orders, seed: seed)
     }
 
-    /// Folds of example indices: each class's members shuffled and dealt round-robin,
-    /// continuing from class to class so that the folds' sizes differ by at most one.
-    func stratifiedFolds(labels: [Int], classCount: Int, seed: UInt64) -> [[Int]] {
-        var generator = SeededGenerator(seed: seed)
-        var folds = [[Int]](repeating: [], count: self.folds), next = 0
-        for label in 0..<classCount {
-            for example in labels.indices.filter({ labels[$0] == label }).shuffled(using: &generator) {
-                folds[next % self.folds].append(example)
-                next += 1
-            }
-        }
-        return folds.map { $0.sorted() }
-    }
-
-    /// One model's score on one test fold.
-    typealias Run = (evaluation: ConceptEvaluation, count: Int, repeat: Int)
-
-    /// The mean of `value` over all held-out animals (folds weighted by size) and its standard deviation over repeats.
-    func pooled(_ runs: [Run], _ value: (ConceptEvaluation) -> Double) -> (mean: Double, deviation: Double) {
-        let perRepeat = Dictionary(grouping: runs, by: \.repeat).values.map { group in
-            group.reduce(0) { $0 + value($1.evaluation) * Double($1.count) } / Double(group.reduce(0) { $0 + $1.count })
-        }
-        let mean = perRepeat.reduce(0, +) / Double(perRepeat.count)
-        let variance = perRepeat.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(perRepeat.count - 1, 1))
-        return (mean, variance.squareRoot())
-    }
-
-    /// `pooled` at every point of the intervention curve.
-    func pooledCurve(_ runs: [Run]) -> [(mean: Double, deviation: Double)] {
-        (0..<(runs.first?.evaluation.interventionCurve.count ?? 0)).map { k in pooled(runs) { $0.interventionCurve[k] } }
-    }
-
-    func report(names: [String], results: [String: [Run]],
+    func report(names: [String], results: [String: [FoldRun]],
                 animals: [ZooAnimal], seconds: Double) -> String {
         func cell(_ value: (mean: Double, deviation: Double)) -> String {
             value.mean.isNaN ? "-" : String(format: "%.3f ± %.3f", value.mean, value.deviation)
@@ -222,42 +183,3 @@ let conceptSentences: [String] = {
         name == "legs" ? ZooAnimal.legCounts.map { legs[$0]! } : [phrases[name]!]
     }.map { "an animal that \($0)" }
 }()
-
-/// A line plot of intervention curves (class accuracy against attributes
-/// intervened), with the linear probe's accuracy as a dashed line.
-func interventionPlot(_ curves: [(name: String, values: [Double])], probe: Double) -> String {
-    let (width, height, left, right, top, bottom) = (640.0, 400.0, 60.0, 170.0, 20.0, 50.0)
-    let points = curves.map(\.values.count).max() ?? 1
-    func x(_ k: Int) -> Double { left + Double(k) / Double(max(points - 1, 1)) * (width - left - right) }
-    func y(_ accuracy: Double) -> Double { height - bottom - accuracy * (height - top - bottom) }
-    let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-    func format(_ value: Double) -> String { String(format: "%.1f", value) }
-    var svg = [
-        ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" font-family="sans-serif" font-size="12">"##,
-        ##"<rect width="100%" height="100%" fill="white"/>"##,
-    ]
-    for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
-        svg.append(##"<line x1="\##(format(left))" y1="\##(format(y(tick)))" x2="\##(format(width - right))" y2="\##(format(y(tick)))" stroke="#ddd"/>"##)
-        svg.append(##"<text x="\##(format(left - 8))" y="\##(format(y(tick) + 4))" text-anchor="end">\##(String(format: "%.1f", tick))</text>"##)
-    }
-    for k in stride(from: 0, to: points, by: 2) {
-        svg.append(##"<text x="\##(format(x(k)))" y="\##(format(height - bottom + 18))" text-anchor="middle">\##(k)</text>"##)
-    }
-    svg.append(##"<text x="\##(format((left + width - right) / 2))" y="\##(format(height - 10))" text-anchor="middle">attributes intervened</text>"##)
-    svg.append(##"<text transform="translate(16 \##(format((top + height - bottom) / 2))) rotate(-90)" text-anchor="middle">class accuracy</text>"##)
-    svg.append(##"<line x1="\##(format(left))" y1="\##(format(y(probe)))" x2="\##(format(width - right))" y2="\##(format(y(probe)))" stroke="#555" stroke-dasharray="5 4"/>"##)
-    var legend = [("linear probe", "#555", true)]
-    for (index, curve) in curves.enumerated() {
-        let colour = colours[index % colours.count]
-        let path = curve.values.enumerated().map { "\(format(x($0.offset))),\(format(y($0.element)))" }.joined(separator: " ")
-        svg.append(##"<polyline points="\##(path)" fill="none" stroke="\##(colour)" stroke-width="2"/>"##)
-        legend.append((curve.name, colour, false))
-    }
-    for (index, (name, colour, dashed)) in legend.enumerated() {
-        let row = top + 10 + Double(index) * 18
-        svg.append(##"<line x1="\##(format(width - right + 12))" y1="\##(format(row))" x2="\##(format(width - right + 36))" y2="\##(format(row))" stroke="\##(colour)" stroke-width="2"\##(dashed ? #" stroke-dasharray="5 4""# : "")/>"##)
-        svg.append(##"<text x="\##(format(width - right + 42))" y="\##(format(row + 4))">\##(name)</text>"##)
-    }
-    svg.append("</svg>")
-    return svg.joined(separator: "\n") + "\n"
-}
