@@ -78,21 +78,12 @@ struct MLM: ParsableCommand {
             print("output vocabulary: \(grouped(vocabulary.count)) of \(grouped(vocabulary.fullSize)) tokens (the training corpus plus special tokens)")
         }
 
-        let batches = EpochBatches(lengths: train.map(\.count), batchSize: batchSize, seed: resolved.seed)
-        let options = try resolved.sized(batchesPerEpoch: batches.batchesPerEpoch)
-        let trainer = try Trainer(parameters: parameters, options: options,
-                                  checkpointPath: (output ?? "head-only-\(options.seed)") + ".training.h5")
-        if training.resume { try trainer.resume(from: trainer.checkpointPath!) }
-        let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: "mlm", logPath: training.log)
-        let evaluationSeed = options.seed &+ 7
-        try trainer.run(
-            loss: { step, micro, tape in
-                let batch = batches.batch(step * options.gradientAccumulation + micro).map { train[$0] }
-                let (loss, tokens) = task.loss(batch, seed: trainer.seed(step: step, micro: micro), tape: tape)
-                return (loss, tokens)
-            },
-            evaluate: { _ in -Double(task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar) },
-            onStep: progress.report)
+        let run = try TrainingRun(lengths: train.map(\.count), batchSize: batchSize, options: resolved)
+        let evaluationSeed = run.options.seed &+ 7
+        let trainer = try run.train(
+            parameters, examples: train, flags: training, checkpoint: (output ?? "head-only-\(run.options.seed)") + ".training.h5",
+            label: "mlm", loss: { task.loss($0, seed: $1, tape: $2) },
+            evaluate: { -Double(task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar) })
 
         let heldOutLoss = task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar
         let pppl = task.pseudoPerplexity(heldOut)

@@ -169,10 +169,9 @@ struct Train: ParsableCommand {
             return evaluate(classifier, test)
         }
         let output = output!
-        let batches = EpochBatches(lengths: train.map(lengths), batchSize: batchSize, seed: options.seed)
-        var options = try options.sized(batchesPerEpoch: batches.batchesPerEpoch)
-        options.evaluateEvery = options.evaluateEvery ?? max(1, batches.batchesPerEpoch / options.gradientAccumulation)
-        options.restoresBest = true
+        var run = try TrainingRun(lengths: train.map(lengths), batchSize: batchSize, options: options)
+        run.options.evaluateEvery = run.options.evaluateEvery ?? max(1, run.batches.batchesPerEpoch / run.options.gradientAccumulation)
+        run.options.restoresBest = true
         let trained = configuration == nil
             ? model.encoder.trainableParameters().map { ("backbone.\($0.name)", $0.parameter) } : grafted.namedParameters(of: ["task"])
         let parameters = trained + classifier.head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
@@ -181,18 +180,9 @@ struct Train: ParsableCommand {
             : "\(grafted.active!)"
         print("\(method): \(parameters.reduce(0) { $0 + $1.parameter.value.count }) trainable parameters; "
               + "\(train.count) training, \(dev.count) dev, \(test.count) test examples; \(sets.labels.count) labels; "
-              + "\(options.steps) steps of \(batchSize * options.gradientAccumulation) (\(String(format: "%.3g", Double(options.steps * options.gradientAccumulation) / Double(batches.batchesPerEpoch))) epochs)")
-        let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: output + ".training.h5")
-        if training.resume { try trainer.resume(from: trainer.checkpointPath!) }
-        let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: "train", logPath: training.log)
-        try trainer.run(
-            loss: { step, micro, tape in
-                let batch = batches.batch(step * options.gradientAccumulation + micro).map { train[$0] }
-                let (value, tokens) = loss(classifier, batch, trainer.seed(step: step, micro: micro), tape)
-                return (value, tokens)
-            },
-            evaluate: { _ in evaluate(classifier, dev).macroF1 },
-            onStep: progress.report)
+              + "\(run.options.steps) steps of \(batchSize * run.options.gradientAccumulation) (\(String(format: "%.3g", run.epochs)) epochs)")
+        let trainer = try run.train(parameters, examples: train, flags: training, checkpoint: output + ".training.h5", label: "train",
+                                    loss: { loss(classifier, $0, $1, $2) }, evaluate: { evaluate(classifier, dev).macroF1 })
         print(trainer.summary)
         let headConfiguration: HeadConfiguration = kind == .sequence
             ? .sequenceClassification(labels: sets.labels, pooling: .mean) : .tokenClassification(labels: sets.labels)

@@ -120,6 +120,43 @@ struct TrainingFlags: ParsableArguments {
     }
 }
 
+/// One command's training run: epochs of length-bucketed batches of the
+/// training examples, a `Trainer` with its checkpoint (resumed with `--resume`),
+/// progress on standard output and in `--log`.
+struct TrainingRun {
+    let batches: EpochBatches
+    /// The resolved options, sized to the data (steps from epochs, warm-up from its fraction).
+    var options: TrainingOptions
+
+    init(lengths: [Int], batchSize: Int, options resolved: TrainingOptions) throws {
+        batches = EpochBatches(lengths: lengths, batchSize: batchSize, seed: resolved.seed)
+        options = try resolved.sized(batchesPerEpoch: batches.batchesPerEpoch)
+    }
+
+    /// Epochs the run's updates make.
+    var epochs: Double { Double(options.steps * options.gradientAccumulation) / Double(batches.batchesPerEpoch) }
+
+    /// Trains `parameters` on `examples` with `loss` (of a batch, a seed for its dropout and masking, and the
+    /// tape), scoring `evaluate` when the options say, and returns the finished trainer.
+    func train<Example>(_ parameters: [(name: String, parameter: Parameter)], examples: [Example], flags: TrainingFlags,
+                        checkpoint: String, label: String,
+                        loss: ([Example], UInt64, Tape) -> (loss: Variable, tokens: Int),
+                        evaluate: (() -> Double)? = nil) throws -> Trainer {
+        let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: checkpoint)
+        if flags.resume { try trainer.resume(from: checkpoint) }
+        let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: label, logPath: flags.log)
+        let (batches, accumulation) = (batches, options.gradientAccumulation)
+        try trainer.run(
+            loss: { step, micro, tape in
+                let (value, tokens) = loss(batches.batch(step * accumulation + micro).map { examples[$0] }, trainer.seed(step: step, micro: micro), tape)
+                return (value, tokens)
+            },
+            evaluate: evaluate.map { evaluate in { _ in evaluate() } },
+            onStep: progress.report)
+        return trainer
+    }
+}
+
 /// Shows training progress: a self-updating bar on a terminal, a line every
 /// tenth of the run otherwise, and JSON lines in `--log` if requested.
 final class ProgressReporter {
