@@ -16,8 +16,8 @@ public protocol Adapter: Module {
     /// `nil` if it does not act there.
     func linearDelta(_ slot: LinearSlot, layer: Int, input: Variable, context: ForwardContext) -> Variable?
     /// The stream after this adapter at a sub-layer, or `nil` if it does not act
-    /// there. `x` is the sub-layer's residual input, `u` the stream so far.
-    func subLayerStep(_ subLayer: SubLayer, layer: Int, x: Variable, u: Variable, layerNorm: LayerNorm,
+    /// there. `residual` is the sub-layer's residual input `x`, `stream` the stream `u` so far.
+    func subLayerStep(_ subLayer: SubLayer, layer: Int, residual x: Variable, stream u: Variable, layerNorm: LayerNorm,
                       context: ForwardContext) -> Variable?
     /// The invertible block on the embeddings (MAD-X), if any.
     var invertible: InvertibleBlock? { get }
@@ -69,11 +69,11 @@ public enum AttachmentPoint: Hashable, Sendable, Comparable, CustomStringConvert
 
 extension Adapter {
     public func linearDelta(_ slot: LinearSlot, layer: Int, input: Variable, context: ForwardContext) -> Variable? { nil }
-    public func subLayerStep(_ subLayer: SubLayer, layer: Int, x: Variable, u: Variable, layerNorm: LayerNorm,
+    public func subLayerStep(_ subLayer: SubLayer, layer: Int, residual x: Variable, stream u: Variable, layerNorm: LayerNorm,
                              context: ForwardContext) -> Variable? { nil }
     public var invertible: InvertibleBlock? { nil }
 
-    /// Number of trainable parameters (scalars) of this adapter.
+    /// The number of scalars in this adapter's parameters (all of them: a frozen adapter counts the same).
     public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.value.count } }
 }
 

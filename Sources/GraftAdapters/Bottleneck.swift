@@ -185,7 +185,7 @@ public final class BottleneckAdapter: Adapter {
         return result
     }
 
-    public func subLayerStep(_ subLayer: SubLayer, layer: Int, x: Variable, u: Variable, layerNorm: LayerNorm,
+    public func subLayerStep(_ subLayer: SubLayer, layer: Int, residual x: Variable, stream u: Variable, layerNorm: LayerNorm,
                              context: ForwardContext) -> Variable? {
         guard let block = blocks[layer]?[subLayer] else { return nil }
         let input: Variable = switch configuration.placement {

@@ -180,7 +180,7 @@ public final class GraftedModel: EncoderAdapters {
         return linearOutput(active, slot: slot, layer: layer, input: input, base: base, context: context)
     }
 
-    public func subLayer(_ subLayer: SubLayer, layer: Int, h: Variable, residual x: Variable, layerNorm: LayerNorm,
+    public func subLayer(_ subLayer: SubLayer, layer: Int, output h: Variable, residual x: Variable, layerNorm: LayerNorm,
                          context: ForwardContext) -> Variable {
         let u = h + x
         guard let active else { return layerNorm(u, tape: context.tape) }
@@ -226,7 +226,7 @@ public final class GraftedModel: EncoderAdapters {
                          layerNorm: LayerNorm, context: ForwardContext) -> Variable {
         switch setup {
         case .single(let name):
-            return adapters[name]!.subLayerStep(subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context) ?? u
+            return adapters[name]!.subLayerStep(subLayer, layer: layer, residual: x, stream: u, layerNorm: layerNorm, context: context) ?? u
         case .stack(let children):
             return children.reduce(u) { stream, child in
                 advance(child, subLayer: subLayer, layer: layer, x: x, u: stream, layerNorm: layerNorm, context: context)
@@ -237,12 +237,12 @@ public final class GraftedModel: EncoderAdapters {
             }
         case .fuse(let names):
             let deltas = names.compactMap {
-                adapters[$0]!.subLayerStep(subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context).map { $0 - u }
+                adapters[$0]!.subLayerStep(subLayer, layer: layer, residual: x, stream: u, layerNorm: layerNorm, context: context).map { $0 - u }
             }
             guard let fusion = fusions[names.joined(separator: ",")]?[.subLayer(layer: layer, subLayer)] else { return deltas.reduce(u, +) }
             return fusion(u, deltas: deltas, context: context)
         case .average:
-            return averages[setup.description]!.subLayerStep(subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context) ?? u
+            return averages[setup.description]!.subLayerStep(subLayer, layer: layer, residual: x, stream: u, layerNorm: layerNorm, context: context) ?? u
         }
     }
 

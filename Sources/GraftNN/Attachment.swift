@@ -38,10 +38,10 @@ public protocol EncoderAdapters: AnyObject {
     /// The output of linear slot `slot` of block `layer`, given its input and
     /// the frozen base layer's output.
     func linear(_ slot: LinearSlot, layer: Int, input: Variable, base: Variable, context: ForwardContext) -> Variable
-    /// The output of a residual sub-layer: `h` is the sub-layer's dense output
+    /// The output of a residual sub-layer: `output` (`h`) is the sub-layer's dense output
     /// (after dropout), `residual` its input, `layerNorm` its pretrained LayerNorm.
     /// Without adapters this is `layerNorm(h + residual)`.
-    func subLayer(_ subLayer: SubLayer, layer: Int, h: Variable, residual: Variable, layerNorm: LayerNorm,
+    func subLayer(_ subLayer: SubLayer, layer: Int, output h: Variable, residual: Variable, layerNorm: LayerNorm,
                   context: ForwardContext) -> Variable
     /// The token embeddings after the embedding LayerNorm (invertible adapters act here).
     func embeddings(_ embeddings: Variable, context: ForwardContext) -> Variable

@@ -93,7 +93,7 @@ public final class SubLayerOutput: Module {
         let slot: LinearSlot = kind == .attention ? .attentionOutput : .ffnOut
         let h = context.dropout(context.apply(dense, slot, layer: layer, to: x), probability: dropout)
         guard let adapters = context.adapters else { return layerNorm(h + residual, tape: context.tape) }
-        return adapters.subLayer(kind, layer: layer, h: h, residual: residual, layerNorm: layerNorm, context: context)
+        return adapters.subLayer(kind, layer: layer, output: h, residual: residual, layerNorm: layerNorm, context: context)
     }
 }
 

@@ -88,9 +88,9 @@ import Testing
         let x = Variable(.normal(shape: [4, 16], generator: &generator))
         let layerNorm = backbone.encoder.layers.elements[0].output.layerNorm
         let context = model.context()
-        let fused = model.subLayer(.feedForward, layer: 0, h: h, residual: x, layerNorm: layerNorm, context: context).value
+        let fused = model.subLayer(.feedForward, layer: 0, output: h, residual: x, layerNorm: layerNorm, context: context).value
         let u = h + x
-        let deltas = [a, b].map { $0.subLayerStep(.feedForward, layer: 0, x: x, u: u, layerNorm: layerNorm, context: context)!.value - u.value }
+        let deltas = [a, b].map { $0.subLayerStep(.feedForward, layer: 0, residual: x, stream: u, layerNorm: layerNorm, context: context)!.value - u.value }
         let expected = layerNorm(Variable(u.value + (deltas[0] + deltas[1]) * 0.5)).value
         #expect(fused.maxAbsDifference(expected) < 1e-5)
         // The fusion parameters are trainable and get gradients.
