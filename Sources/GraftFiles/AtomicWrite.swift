@@ -17,6 +17,7 @@ public struct FileWriteError: Error, CustomStringConvertible {
 /// crash or a full disk; on failure the temporary file is removed and `path`
 /// is left as it was.
 public func writeAtomically(to path: String, _ body: (String) throws -> Void) throws {
+    removeStaleTemporaries(of: path)
     let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
     do {
         try body(temporary)
@@ -26,6 +27,19 @@ public func writeAtomically(to path: String, _ body: (String) throws -> Void) th
     } catch {
         unlink(temporary)
         throw error
+    }
+}
+
+/// Removes the temporary files (`PATH.tmp-PID-*`) that writes of `path` by
+/// processes no longer running left behind (killed mid-write).
+func removeStaleTemporaries(of path: String) {
+    let url = URL(fileURLWithPath: path)
+    let prefix = url.lastPathComponent + ".tmp-"
+    let directory = url.deletingLastPathComponent().path
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) {
+        guard let process = pid_t(name.dropFirst(prefix.count).prefix { $0 != "-" }),
+              kill(process, 0) == -1, errno == ESRCH else { continue }
+        unlink(directory + "/" + name)
     }
 }
 

@@ -149,7 +149,7 @@ public final class Trainer {
     public func run(
         loss: (_ step: Int, _ micro: Int, _ tape: Tape) throws -> (loss: Variable, items: Int),
         evaluate: ((_ step: Int) throws -> Double)? = nil,
-        onStep: (StepRecord) -> Void = { _ in }
+        onStep: (StepRecord) throws -> Void = { _ in }
     ) throws -> Double? {
         let schedule = LearningRateSchedule.linear(warmupSteps: options.warmupSteps, totalSteps: options.steps)
         let clock = ContinuousClock()
@@ -193,7 +193,7 @@ public final class Trainer {
                 stop = self.record(evaluation: score)
             }
             history.append(record)
-            onStep(record)
+            try onStep(record)
             if let every = options.checkpointEvery, step % every == 0 || step == options.steps || stop {
                 try saveCheckpoint()
             }

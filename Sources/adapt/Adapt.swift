@@ -9,4 +9,9 @@ struct Adapt: ParsableCommand {
         version: Graft.version,
         subcommands: [Import.self, Info.self, Embed.self, DataCommand.self, MLM.self, Train.self, Eval.self, Params.self, Merge.self, Export.self, ContinualCommand.self, Concepts.self]
     )
+
+    static func main() {
+        checkStandardOutputAtExit()
+        main(nil)
+    }
 }

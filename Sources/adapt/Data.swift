@@ -167,9 +167,10 @@ private func recipes(named name: String) throws -> [DataRecipe] {
     return [recipe]
 }
 
-/// Writes a line to standard output at once (unbuffered, so it keeps its place among pip's and apt-get's output).
+/// Writes a line to standard output at once (flushed, so it keeps its place among pip's and apt-get's output).
 private func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    print(line)
+    fflush(nil)
 }
 
 /// Counts of a prepared dataset: verses, chapters and books of a Bible; examples per label and split of a

@@ -37,7 +37,7 @@ struct Embed: ParsableCommand {
             output += Data(#"{"ids":"#.utf8) + (try encoder.encode(row))
             output += Data(#","embedding":"#.utf8) + (try encoder.encode(vector)) + Data("}\n".utf8)
         }
-        FileHandle.standardOutput.write(output)
+        try write(output, to: FileHandle.standardOutput, name: "standard output")
     }
 }
 

@@ -108,8 +108,7 @@ func reportCoverage(_ coverage: TokenizerCoverage) {
     let percent = String(format: "%.2f%%", 100 * coverage.unknownFraction)
     print("tokenizer coverage: \(percent) of \(grouped(coverage.tokens)) training tokens are unknown")
     if coverage.unknownFraction > 0.05 {
-        FileHandle.standardError.write(Data(("warning: \(percent) of the training tokens are the unknown token: "
-            + "the tokenizer does not cover this corpus well\n").utf8))
+        warn("\(percent) of the training tokens are the unknown token: the tokenizer does not cover this corpus well")
     }
 }
 

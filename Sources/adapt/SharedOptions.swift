@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Graft
 
 /// `--threads`, shared by every command that runs the backbone.
@@ -26,3 +27,32 @@ struct CacheOption: ParsableArguments {
 
 extension DataSplit: ExpressibleByArgument {}
 extension KeyValueSplitter: ExpressibleByArgument {}
+
+/// A write to standard output, standard error or a log file that failed (a full disk, a closed pipe).
+struct OutputError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Writes `data` to `handle` (named `name` in the error), throwing instead of trapping when it cannot.
+func write(_ data: Data, to handle: FileHandle, name: String) throws {
+    do { try handle.write(contentsOf: data) } catch {
+        throw OutputError(description: "cannot write to \(name): \(error.localizedDescription)")
+    }
+}
+
+/// Writes `warning: MESSAGE` to standard error (a failure to do so is ignored: there is nowhere left to say it).
+func warn(_ message: String) {
+    try? FileHandle.standardError.write(contentsOf: Data("warning: \(message)\n".utf8))
+}
+
+/// Flushes standard output when the process exits and, if what was printed could not be
+/// written (`adapt info > /dev/full`), says so and exits with status 74 (EX_IOERR) instead of 0.
+func checkStandardOutputAtExit() {
+    atexit {
+        if fflush(nil) != 0 {
+            let reason = String(cString: strerror(errno))
+            try? FileHandle.standardError.write(contentsOf: Data("Error: cannot write to standard output: \(reason)\n".utf8))
+            _exit(74)
+        }
+    }
+}

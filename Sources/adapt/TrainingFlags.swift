@@ -163,6 +163,7 @@ final class ProgressReporter {
     let total: Int
     let label: String
     let log: FileHandle?
+    let logPath: String?
     let isTerminal = isatty(STDOUT_FILENO) != 0
     let started = ContinuousClock.now
     let startStep: Int
@@ -171,6 +172,7 @@ final class ProgressReporter {
         self.total = total
         self.label = label
         self.startStep = startStep
+        self.logPath = logPath
         if let logPath {
             if !FileManager.default.fileExists(atPath: logPath) {
                 guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
@@ -184,8 +186,8 @@ final class ProgressReporter {
         }
     }
 
-    func report(_ record: StepRecord) {
-        if let log, let data = try? JSONEncoder().encode(record) { log.write(data + Data("\n".utf8)) }
+    func report(_ record: StepRecord) throws {
+        if let log, let logPath { try write(try JSONEncoder().encode(record) + Data("\n".utf8), to: log, name: logPath) }
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
         let done = record.step - startStep
         let eta = done > 0 ? elapsed / Double(done) * Double(total - record.step) : 0

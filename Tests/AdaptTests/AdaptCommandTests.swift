@@ -4,19 +4,22 @@ import GraftTensor
 import GraftTestSupport
 import Testing
 
-/// Runs the built `adapt` executable (next to the test bundle) and captures its output.
-func runAdapt(_ arguments: [String], input: Data = Data()) throws -> (status: Int32, output: String, error: String) {
+/// Runs the built `adapt` executable (next to the test bundle) and captures its output; with
+/// `outputFile`, standard output goes to that file instead (and `output` is empty).
+func runAdapt(_ arguments: [String], input: Data = Data(), outputFile: String? = nil) throws -> (status: Int32, output: String, error: String) {
     let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let process = Process()
     process.executableURL = directory.appendingPathComponent("adapt")
     process.arguments = arguments
     let output = Pipe(), error = Pipe(), standardInput = Pipe()
-    process.standardOutput = output
+    let file = outputFile.flatMap { FileHandle(forWritingAtPath: $0) }
+    process.standardOutput = file ?? output
     process.standardError = error
     process.standardInput = standardInput
     try process.run()
-    standardInput.fileHandleForWriting.write(input)
+    try? standardInput.fileHandleForWriting.write(contentsOf: input)
     try standardInput.fileHandleForWriting.close()
+    if file != nil { try output.fileHandleForWriting.close() }
     let out = output.fileHandleForReading.readDataToEndOfFile()
     let err = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

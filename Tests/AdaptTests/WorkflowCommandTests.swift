@@ -51,6 +51,18 @@ struct Workspace {
         #expect(info.status == 0 && info.output.contains("lora"))
     }
 
+    /// Output that cannot be written (a full disk) is an error with a message and a non-zero status, never a trap or a silent 0.
+    @Test func unwritableOutputIsAnError() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let info = try runAdapt(["info", w.backbone], outputFile: "/dev/full")
+        #expect(info.status == 74 && info.error.contains("cannot write to standard output"), "\(info.status) \(info.error)")
+        let embed = try runAdapt(["embed", "--backbone", w.backbone], input: Data("mawu\n".utf8), outputFile: "/dev/full")
+        #expect(embed.status != 0 && embed.error.contains("cannot write to standard output"), "\(embed.status) \(embed.error)")
+        let log = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only", "--steps", "2", "--log", "/dev/full"])
+        #expect(log.status != 0 && log.error.contains("cannot write to /dev/full"), "\(log.status) \(log.error)")
+    }
+
     @Test func settingsFileIsEquivalentToFlags() throws {
         let w = try Workspace()
         defer { w.remove() }

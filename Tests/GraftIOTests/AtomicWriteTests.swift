@@ -33,6 +33,16 @@ import Testing
         #expect(throws: FileWriteError.self) { try writeAtomically(to: directory + "/missing/out.txt") { _ in } }
     }
 
+    /// Temporaries left by a killed writer are removed by the next write to the same path; a live writer's stay.
+    @Test func staleTemporariesOfDeadWritersAreRemoved() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/out.txt"
+        let dead = path + ".tmp-2147483646-0badf00d", live = path + ".tmp-\(getpid())-0badf00d", other = directory + "/x.tmp-2147483646-1"
+        for file in [dead, live, other] { try Data("partial".utf8).write(to: URL(fileURLWithPath: file)) }
+        try writeAtomically(Data("new".utf8), to: path)
+        #expect(try entries() == ["out.txt", "out.txt.tmp-\(getpid())-0badf00d", "x.tmp-2147483646-1"])
+    }
+
     @Test func aFailedHDF5WriteKeepsThePreviousFile() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/weights.h5"
