@@ -160,14 +160,3 @@ public struct AdapterConfiguration: Codable, Sendable, Equatable {
         try settings.encode(to: encoder)
     }
 }
-
-extension EncoderConfiguration {
-    /// The number of parameters of an encoder of this shape (embeddings, every
-    /// layer and, if `withPooler`, BERT's pooler), computed without allocating it.
-    public func parameterCount(withPooler: Bool = false) -> Int {
-        let (d, f) = (hiddenSize, intermediateSize)
-        let embeddings = (vocabularySize + maxPositions + typeVocabularySize) * d + 2 * d
-        let layer = 4 * (d * d + d) + (d * f + f) + (f * d + d) + 2 * 2 * d
-        return embeddings + layerCount * layer + (withPooler ? d * d + d : 0)
-    }
-}

@@ -97,8 +97,8 @@ public struct BottleneckConfiguration: AdapterMethodSettings {
     public func validate(model: EncoderConfiguration) throws {
         try validateLeftOutLayers(leaveOut, model: model)
         let factors = [reductionFactor, invertibleReductionFactor] + reductionFactorPerLayer.values
-        guard factors.allSatisfy({ $0 > 0 }) else {
-            throw ConfigurationError("bottleneck reduction factors must be positive, got \(factors)")
+        guard factors.allSatisfy({ $0.isFinite && $0 >= 1.0 / 16 }) else {
+            throw ConfigurationError("bottleneck reduction factors must be at least 1/16 (a bottleneck at most 16 times the hidden size), got \(factors)")
         }
         if let key = reductionFactorPerLayer.keys.sorted().first(where: { Int($0) == nil }) {
             throw ConfigurationError("per-layer reduction factor key \"\(key)\" is not a layer index")

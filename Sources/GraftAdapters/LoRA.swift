@@ -50,7 +50,10 @@ public struct LoRAConfiguration: AdapterMethodSettings {
     /// Throws if these settings cannot make an adapter for `model`.
     public func validate(model: EncoderConfiguration) throws {
         try validateLeftOutLayers(leaveOut, model: model)
-        guard rank >= 1 else { throw ConfigurationError("LoRA rank must be at least 1, got \(rank)") }
+        let widest = narrowestSide(of: targets, model: model)
+        guard (1...widest).contains(rank) else {
+            throw ConfigurationError("LoRA rank must be in 1...\(widest) (the narrowest side of a target layer), got \(rank)")
+        }
         guard dropout >= 0 && dropout < 1 else { throw ConfigurationError("LoRA dropout must be in [0, 1), got \(dropout)") }
     }
 
@@ -59,6 +62,12 @@ public struct LoRAConfiguration: AdapterMethodSettings {
         let layers = (0..<model.layerCount).count(where: { !leaveOut.contains($0) })
         return layers * Set(targets).reduce(0) { sum, slot in sum + rank * (slot.shape(model).inputs + slot.shape(model).outputs) }
     }
+}
+
+/// The smallest input or output size among the linear slots `targets` (1 without targets): the
+/// largest rank a low-rank update of every one of them can have.
+func narrowestSide(of targets: [LinearSlot], model: EncoderConfiguration) -> Int {
+    targets.map { min($0.shape(model).inputs, $0.shape(model).outputs) }.min() ?? 1
 }
 
 /// The low-rank factors of one adapted linear layer: `A` (`[r, in]`), `B` (`[out, r]`).

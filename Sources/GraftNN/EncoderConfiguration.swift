@@ -86,6 +86,43 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         guard hiddenActivation == "gelu" else {
             throw ConfigurationError("unsupported hidden_act \"\(hiddenActivation)\": expected gelu")
         }
+        for (key, value, limit) in [("vocab_size", vocabularySize, Self.limits.vocabularySize), ("hidden_size", hiddenSize, Self.limits.hiddenSize),
+                                    ("num_hidden_layers", layerCount, Self.limits.layerCount),
+                                    ("intermediate_size", intermediateSize, Self.limits.intermediateSize),
+                                    ("max_position_embeddings", maxPositions, Self.limits.maxPositions),
+                                    ("type_vocab_size", typeVocabularySize, Self.limits.typeVocabularySize)] {
+            guard (1...limit).contains(value) else { throw ConfigurationError("\(key) is \(value); Graft accepts 1...\(limit)") }
+        }
+        guard layerNormEpsilon.isFinite, layerNormEpsilon > 0, layerNormEpsilon < 1 else {
+            throw ConfigurationError("layer_norm_eps is \(layerNormEpsilon); expected a value in (0, 1)")
+        }
+        for (key, value) in [("hidden_dropout_prob", hiddenDropout), ("attention_probs_dropout_prob", attentionDropout)]
+        where !(value >= 0 && value < 1) {
+            throw ConfigurationError("\(key) is \(value); expected a probability in [0, 1)")
+        }
+        guard (0..<vocabularySize).contains(padTokenID) else {
+            throw ConfigurationError("pad_token_id \(padTokenID) is outside the vocabulary 0..<\(vocabularySize)")
+        }
+        let bytes = 4 * Double(parameterCount())
+        guard bytes <= Double(ProcessInfo.processInfo.physicalMemory) else {
+            throw ConfigurationError("the model would hold \(parameterCount()) parameters (\(Int(bytes / 1e9)) GB of float32), "
+                                     + "more than this machine's memory (\(ProcessInfo.processInfo.physicalMemory / 1_000_000_000) GB)")
+        }
+    }
+
+    /// The largest sizes Graft accepts, far above any model of the BERT / XLM-R family: a file
+    /// claiming more is corrupt or hostile, and is refused before anything is allocated.
+    public static let limits = (vocabularySize: 1 << 24, hiddenSize: 1 << 15, layerCount: 256, intermediateSize: 1 << 17,
+                                maxPositions: 1 << 17, typeVocabularySize: 1 << 10)
+
+    /// The number of parameters of an encoder of this shape (embeddings, every
+    /// layer and, if `withPooler`, BERT's pooler), computed without allocating it;
+    /// with sizes within `limits` it cannot overflow.
+    public func parameterCount(withPooler: Bool = false) -> Int {
+        let (d, f) = (hiddenSize, intermediateSize)
+        let embeddings = (vocabularySize + maxPositions + typeVocabularySize) * d + 2 * d
+        let layer = 4 * (d * d + d) + (d * f + f) + (f * d + d) + 2 * 2 * d
+        return embeddings + layerCount * layer + (withPooler ? d * d + d : 0)
     }
 }
 

@@ -38,6 +38,17 @@ import Testing
         #expect(method.status != 0 && method.error.contains("unknown adapter method \"prefix\""))
     }
 
+    /// Sizes no model could hold are refused with the limit, never allocated or overflowed.
+    @Test func paramsRefusesSizesBeyondTheModel() throws {
+        for (arguments, message) in [(["--method", "lora", "--rank", "1000000"], "LoRA rank must be in 1...768"),
+                                     (["--method", "lora", "--rank", "4611686018427387904"], "LoRA rank must be in 1...768"),
+                                     (["--method", "mos", "--rank", "100000"], "MoS rank"),
+                                     (["--method", "seq_bn", "--reduction-factor", "0.000001"], "at least 1/16")] {
+            let result = try params(arguments)
+            #expect(result.status != 0 && result.error.contains(message), "\(arguments): \(result.error)")
+        }
+    }
+
     /// A backbone file and a checkpoint of a randomised adapter trained on it.
     func files(_ configuration: AdapterConfiguration) throws -> (backbone: String, adapter: String, model: GraftedModel) {
         let backbone = try TinyBackbone.make()

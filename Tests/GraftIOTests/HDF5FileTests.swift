@@ -265,6 +265,27 @@ private func withRawFile(_ path: String, _ body: (hid_t) -> Void) throws {
         }
     }
 
+    /// A dataset that declares more elements than memory holds (10^7 x 10^7, never written) is refused before allocating.
+    @Test func aHugeDeclaredDatasetIsRefusedBeforeAllocation() async throws {
+        try await withTemporaryFile { path in
+            try writeSampleFile(path)
+            try withRawFile(path) { file in
+                H5open()
+                let dimensions: [hsize_t] = [10_000_000, 10_000_000]
+                let space = H5Screate_simple(2, dimensions, nil)
+                let dataset = H5Dcreate2(
+                    file, "huge", H5T_IEEE_F32LE_g, space, graft_h5p_default(), graft_h5p_default(), graft_h5p_default())
+                #expect(dataset >= 0)
+                H5Dclose(dataset)
+                H5Sclose(space)
+            }
+            let file = try HDF5File(path: path)
+            defer { file.close() }
+            let error = try #require(throws: HDF5Error.self) { try file.read("huge") }
+            #expect(error.description.contains("fits in memory") && error.description.contains("[10000000, 10000000]"), "\(error)")
+        }
+    }
+
     @Test func writingToAReadOnlyOrClosedFileThrows() async throws {
         try await withTemporaryFile { path in
             try writeSampleFile(path)

