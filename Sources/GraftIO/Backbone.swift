@@ -182,7 +182,7 @@ public enum BackboneError: Error, CustomStringConvertible, Equatable {
 
 extension JSONEncoder {
     /// An encoder with sorted keys, so equal values give equal bytes.
-    static var sorted: JSONEncoder {
+    public static var sorted: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return encoder

@@ -110,6 +110,19 @@ public struct SafetensorsFile: Sendable {
             }
             entries[name] = Entry(dtype: dtype, shape: shape, range: (dataStart + begin)..<(dataStart + end))
         }
+        // The tensors must tile the data section: in order, no two sharing a byte, no gap, nothing after.
+        var covered = dataStart
+        for (name, entry) in entries.sorted(by: { ($0.value.range.lowerBound, $0.key) < ($1.value.range.lowerBound, $1.key) }) {
+            guard entry.range.lowerBound == covered else {
+                let detail = entry.range.lowerBound < covered ? "overlaps the tensor before it" : "leaves a gap after the tensor before it"
+                throw SafetensorsError.invalidHeader(file: path, detail: "the data of '\(name)' (data_offsets [\(entry.range.lowerBound - dataStart), "
+                                                     + "\(entry.range.upperBound - dataStart)]) \(detail)")
+            }
+            covered = entry.range.upperBound
+        }
+        guard covered == data.count else {
+            throw SafetensorsError.invalidHeader(file: path, detail: "\(data.count - covered) bytes after the last tensor's data belong to no tensor")
+        }
         self.path = path
         self.metadata = metadata
         self.data = data

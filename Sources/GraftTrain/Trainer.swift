@@ -262,8 +262,10 @@ public final class Trainer {
         guard let checkpointPath else { return }
         let state = optimizer.state
         let historyJSON = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
+        let optionsJSON = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)
         try HDF5File.writeAtomically(to: checkpointPath) { file in
             try file.setAttribute("graft-training/1", named: "format")
+            try file.setAttribute(optionsJSON, named: "options")
             try file.setAttribute(String(step), named: "step")
             try file.setAttribute(String(state.steps), named: "optimizer_steps")
             try file.setAttribute(bestEvaluation.map { String($0) } ?? "", named: "best_evaluation")
@@ -287,6 +289,13 @@ public final class Trainer {
         defer { file.close() }
         guard (try? file.attribute(named: "format")) == "graft-training/1" else {
             throw TrainingError.checkpointMismatch(file: path, reason: "it is not a Graft training checkpoint")
+        }
+        if try file.attributeNames().contains("options") {
+            let changed = try changedSettings(since: file.attribute(named: "options"))
+            guard changed.isEmpty else {
+                throw TrainingError.checkpointMismatch(file: path, reason: "it was written by a run with other settings (\(changed.joined(separator: ", "))); "
+                                                        + "resume with the settings it was started with, or start afresh")
+            }
         }
         let stored = Set(try file.datasetNames().filter { $0.hasPrefix("parameters/") }.map { String($0.dropFirst("parameters/".count)) })
         let expected = Set(parameters.map(\.name))
@@ -313,5 +322,18 @@ public final class Trainer {
         bestValues = best.count == parameters.count ? best : nil
         evaluationsWithoutImprovement = without
         history = try JSONDecoder().decode([StepRecord].self, from: Data(try file.attribute(named: "history").utf8))
+    }
+
+    /// The settings (flag names) in which this run's options differ from the stored ones (`storedJSON`),
+    /// except the checkpoint interval, which changes nothing the run computes.
+    private func changedSettings(since storedJSON: String) throws -> [String] {
+        func fields(_ json: Data) throws -> [String: String] {
+            let object = try JSONSerialization.jsonObject(with: json) as? [String: Any] ?? [:]
+            return object.mapValues { "\($0)" }
+        }
+        let (current, stored) = (try fields(JSONEncoder.sorted.encode(options)), try fields(Data(storedJSON.utf8)))
+        return Set(current.keys).union(stored.keys).subtracting(["checkpointEvery"]).sorted()
+            .filter { current[$0] != stored[$0] }
+            .map { key in key.reduce(into: "--") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) } }
     }
 }

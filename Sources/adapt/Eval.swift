@@ -27,6 +27,11 @@ struct Eval: ParsableCommand {
     @Option(help: "Tokens per text (default 128).") var maxLength = 128
     @OptionGroup var threads: ThreadsOption
 
+    func validate() throws {
+        try checkPositive(["--examples": examples])
+        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, got \(maxLength)") }
+    }
+
     func run() throws {
         try threads.apply()
         let model: Backbone, grafted: GraftedModel, headConfiguration: HeadConfiguration?, head: (any Module)?

@@ -40,7 +40,7 @@ struct MLM: ParsableCommand {
 
     func validate() throws {
         guard headOnly || output != nil else { throw ValidationError("--output is required unless --head-only") }
-        guard evaluationTexts > 0 else { throw ValidationError("--evaluation-texts must be positive") }
+        try checkPositive(["--evaluation-texts": evaluationTexts, "--train-texts": trainTexts])
         guard negativeSamples >= 0 else { throw ValidationError("--negative-samples must not be negative") }
         if let output { try checkWritable(output) }
         try checkNotOverwritten([backbone, data], by: training.files(writtenWith: output))

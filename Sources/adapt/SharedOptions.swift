@@ -25,6 +25,13 @@ struct CacheOption: ParsableArguments {
     var dataCache: DataCache { DataCache(root: cache) }
 }
 
+/// Throws, naming the flag, unless every count that was given is positive.
+func checkPositive(_ counts: KeyValuePairs<String, Int?>) throws {
+    if let (flag, value) = counts.first(where: { ($0.value ?? 1) <= 0 }) {
+        throw ValidationError("\(flag) must be positive, got \(value!)")
+    }
+}
+
 extension DataSplit: ExpressibleByArgument {}
 extension KeyValueSplitter: ExpressibleByArgument {}
 

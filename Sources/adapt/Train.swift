@@ -75,6 +75,7 @@ struct Train: ParsableCommand {
     var isFullFineTuning: Bool { adapter.method == FineTunedModel.method }
 
     func validate() throws {
+        try checkPositive(["--train-examples": trainExamples, "--dev-examples": devExamples, "--test-examples": testExamples])
         if headOnly {
             guard output == nil, stackOn == nil else { throw ValidationError("--head-only fits a probe on the frozen backbone; it takes no --output or --stack-on") }
         } else {

@@ -69,11 +69,11 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
     struct Killed: Error {}
 
     func run(steps: Int, checkpoint: String?, checkpointEvery: Int?, resume: Bool,
-             killAt: Int? = nil) throws -> (losses: [Float], trainer: Trainer) {
+             killAt: Int? = nil, learningRate: Float = 1e-2) throws -> (losses: [Float], trainer: Trainer) {
         let (task, parameters, texts) = try tinyMaskedLM()
         var options = TrainingOptions()
         options.steps = steps
-        options.learningRate = 1e-2
+        options.learningRate = learningRate
         options.warmupSteps = 2
         options.gradientAccumulation = 2
         options.checkpointEvery = checkpointEvery
@@ -98,6 +98,19 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
         let (resumed, trainer) = try run(steps: 8, checkpoint: path, checkpointEvery: 2, resume: true)
         #expect(resumed == Array(full.suffix(4)))
         #expect(trainer.history.map(\.loss) == full)
+    }
+
+    /// A checkpoint resumes only the run it belongs to: other settings are named and refused
+    /// (the checkpoint interval may change: it alters nothing the run computes).
+    @Test func resumingWithOtherSettingsIsRefused() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: Killed.self) { try run(steps: 8, checkpoint: path, checkpointEvery: 2, resume: false, killAt: 4) }
+        let changed = try #require(throws: TrainingError.self) {
+            try run(steps: 6, checkpoint: path, checkpointEvery: 2, resume: true, learningRate: 5e-3)
+        }
+        #expect(changed.description.contains("--learning-rate, --steps"), "\(changed)")
+        _ = try run(steps: 8, checkpoint: path, checkpointEvery: 3, resume: true)
     }
 
     @Test func aNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
