@@ -70,13 +70,9 @@ public enum PeftFormat {
         }
         guard c.peftType == "LORA" else { throw invalid("peft_type is \(c.peftType ?? "missing"); Graft reads LORA adapters") }
         guard let rank = c.rank else { throw invalid("\(configurationFile) has no r") }
-        let unsupported = [
-            (c.useDoRA == true, "use_dora"), (c.bias.map { $0 != "none" } ?? false, "bias \"\(c.bias ?? "")\""),
-            (c.loraBias == true, "lora_bias"), (c.fanInFanOut == true, "fan_in_fan_out"),
-            (!(c.rankPattern ?? [:]).isEmpty, "rank_pattern"), (!(c.alphaPattern ?? [:]).isEmpty, "alpha_pattern"),
-            (!(c.modulesToSave ?? []).isEmpty, "modules_to_save"),
-        ].filter(\.0).map(\.1)
-        guard unsupported.isEmpty else { throw invalid("unsupported peft settings: \(unsupported.joined(separator: ", "))") }
+        let settings = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configurationPath)))) as? [String: Any] ?? [:]
+        let unsupported = refusedSettings(settings)
+        guard unsupported.isEmpty else { throw invalid("unsupported peft settings: \(unsupported.joined(separator: "; "))") }
 
         let weightsPath = url.appendingPathComponent(weightsFile).path
         guard FileManager.default.fileExists(atPath: weightsPath) else { throw invalid("no \(weightsFile) (Graft reads only safetensors)") }
@@ -110,6 +106,40 @@ public enum PeftFormat {
             rank: rank, alpha: c.alpha ?? 8, dropout: c.dropout ?? 0, targets: targets, rankStabilized: c.rankStabilized ?? false,
             leaveOut: (0..<model.layerCount).filter { updates[$0] == nil })
         return LoRAAdapter(configuration, updates: updates)
+    }
+
+    /// The peft settings Graft reads (`peft_type`, `r`, `lora_alpha`, `lora_dropout`, `use_rslora`) or
+    /// that only describe the adapter (names, versions, which modules were targeted).
+    static let acceptedSettings: Set<String> = [
+        "peft_type", "r", "lora_alpha", "lora_dropout", "use_rslora", "auto_mapping", "base_model_name_or_path",
+        "inference_mode", "peft_version", "revision", "task_type", "target_modules", "layers_to_transform",
+        "layers_pattern", "exclude_modules", "megatron_core", "qalora_group_size", "ensure_weight_tying",
+    ]
+
+    /// The settings of a peft configuration that would make the adapter compute something plain
+    /// LoRA does not, each with the reason. Every other setting (DoRA, biases, per-module ranks,
+    /// `modules_to_save`, aLoRA, and any setting Graft does not know) is accepted only at its
+    /// off value: null, false, empty.
+    static func refusedSettings(_ settings: [String: Any]) -> [String] {
+        func isOff(_ value: Any) -> Bool {
+            value is NSNull || (value as? Bool) == false || (value as? [Any])?.isEmpty == true || (value as? [String: Any])?.isEmpty == true
+        }
+        return settings.keys.sorted().compactMap { key in
+            let value = settings[key]!
+            let shown = (try? JSONSerialization.data(withJSONObject: value, options: .fragmentsAllowed)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+            switch key {
+            case _ where acceptedSettings.contains(key): return nil
+            case "bias": return value as? String == "none" ? nil : "bias \(shown) (Graft's LoRA has no bias terms)"
+            case "init_lora_weights":
+                // Initialisations that only draw A and B are fine; PiSSA, OLoRA, CorDA, EVA and LoftQ change the base
+                // weights too, so their adapters are deltas to weights this backbone does not have.
+                if value is Bool || value as? String == "gaussian" { return nil }
+                return "init_lora_weights \(shown) (it changes the base weights: save the adapter with peft's "
+                    + "path_initial_model_for_weight_conversion so that it applies to the original model)"
+            case "alora_invocation_tokens": return isOff(value) ? nil : "alora_invocation_tokens (activated LoRA; peft itself cannot merge it)"
+            default: return isOff(value) ? nil : "\(key) \(shown)"
+            }
+        }
     }
 
     /// The peft name of one factor (`A` or `B`) of a slot.

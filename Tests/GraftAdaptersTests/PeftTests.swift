@@ -101,9 +101,27 @@ import Testing
         json["use_dora"] = true
         json["modules_to_save"] = ["classifier"]
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
-        #expect(throws: AdapterCheckpointError.invalid(source: directory, detail: "unsupported peft settings: use_dora, modules_to_save")) {
+        #expect(throws: AdapterCheckpointError.invalid(source: directory,
+                                                       detail: "unsupported peft settings: modules_to_save [\"classifier\"]; use_dora true")) {
             try AdapterCheckpoint.load(from: directory, backbone: backbone)
         }
+        // Unconverted PiSSA / OLoRA, activated LoRA and settings Graft does not know are refused, naming them;
+        // a setting Graft does not know is accepted at its off value.
+        for (key, value, message) in [("init_lora_weights", "pissa" as Any, "init_lora_weights \"pissa\" (it changes the base weights"),
+                                      ("init_lora_weights", "olora", "init_lora_weights \"olora\""),
+                                      ("alora_invocation_tokens", [5, 6], "alora_invocation_tokens (activated LoRA"),
+                                      ("future_config", ["k": 1], "future_config {\"k\":1}")] {
+            var settings = json
+            (settings["use_dora"], settings["modules_to_save"], settings[key]) = (false, NSNull(), value)
+            try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
+            let error = #expect(throws: AdapterCheckpointError.self) { try AdapterCheckpoint.load(from: directory, backbone: backbone) }
+            #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+        }
+        json["use_dora"] = false
+        json["modules_to_save"] = NSNull()
+        json["future_config"] = NSNull()
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        _ = try AdapterCheckpoint.load(from: directory, backbone: backbone)
     }
 
     @Test func safetensorsWriterRoundTripsAndAlignsTheData() throws {
