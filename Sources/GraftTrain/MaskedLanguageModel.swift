@@ -66,6 +66,17 @@ public final class MaskedLanguageModel {
         var corrupted = sequences
         var labels: [[Int]] = []
         for i in corrupted.indices { labels.append(corruption.corrupt(&corrupted[i], generator: &generator)) }
+        if labels.allSatisfy({ $0.allSatisfy { $0 == Variable.ignoreIndex } }) {
+            // Selection can pick no token of a short batch; a step on nothing would log a loss of 0 and
+            // change nothing, so one maskable token, drawn at random, is masked instead.
+            let candidates = corrupted.indices.flatMap { i in
+                corrupted[i].indices.filter { !corruption.specialIDs.contains(corrupted[i][$0]) }.map { (i, $0) }
+            }
+            if !candidates.isEmpty {
+                let (i, j) = candidates[Int(generator.next() % UInt64(candidates.count))]
+                (labels[i][j], corrupted[i][j]) = (corrupted[i][j], corruption.maskID)
+            }
+        }
         let input = EncoderInput(padding: corrupted, padID: backbone.tokenizer.padID)
         let paddedLabels = labels.flatMap { $0 + [Int](repeating: Variable.ignoreIndex, count: input.length - $0.count) }
         let rows = paddedLabels.indices.filter { paddedLabels[$0] != Variable.ignoreIndex }

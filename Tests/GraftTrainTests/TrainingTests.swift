@@ -48,6 +48,20 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
         #expect(abs(Double(unchanged) / Double(selected) - 0.1) < 0.02)
     }
 
+    /// A batch in which selection picks no token still trains on one masked token, never on nothing.
+    @Test func aBatchWithNothingSelectedMasksOneToken() throws {
+        let (task, _, texts) = try tinyMaskedLM()
+        let short = [texts[4]]  // "mawu": <s>, one or two pieces, </s>
+        var emptySelections = 0
+        for seed in UInt64(0)..<40 {
+            var generator = SeededGenerator(seed: seed), ids = short[0]
+            if task.corruption.corrupt(&ids, generator: &generator).allSatisfy({ $0 == Variable.ignoreIndex }) { emptySelections += 1 }
+            let (_, rows, targets) = task.maskedBatch(short, seed: seed)
+            #expect(!rows.isEmpty && targets.allSatisfy { !task.corruption.specialIDs.contains($0) })
+        }
+        #expect(emptySelections > 10)  // the case this guards is common for short batches
+    }
+
     @Test func lengthBucketsCoverEveryExampleOnce() {
         let lengths = (0..<103).map { ($0 * 37) % 50 }
         let batches = lengthBucketedBatches(lengths: lengths, batchSize: 8, seed: 1, poolFactor: 4)
