@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "GraftNN", dependencies: ["GraftAutodiff"]),
         .target(name: "GraftIO", dependencies: ["CHDF5", "CHDF5Shim", "GraftTensor", "GraftText", "GraftNN", "GraftFiles"]),
-        .target(name: "GraftText"),
+        .target(name: "GraftText", dependencies: ["GraftFiles"]),
         // Data recipes: fetch, convert and split the public data sets (runs pip / apt-get when a set is missing).
         .target(name: "GraftData", dependencies: ["GraftTensor", "GraftFiles"]),
         // Atomic, synced file writes, shared by every target that writes files.

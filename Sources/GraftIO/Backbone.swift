@@ -74,9 +74,10 @@ public final class Backbone {
         guard format == Backbone.format else {
             throw BackboneError.notABackbone(file: path, found: format)
         }
-        let configuration = try JSONDecoder().decode(EncoderConfiguration.self, from: Data(try file.attribute(named: "config").utf8))
-        let tokenizerJSON = try file.attribute(named: "tokenizer")
-        let tokenizer = try JSONDecoder().decode(TokenizerSpecification.self, from: Data(tokenizerJSON.utf8)).makeTokenizer()
+        let configuration = try decodeJSON(EncoderConfiguration.self, from: Data(try file.attribute(named: "config").utf8),
+                                           source: "\(path) (attribute config)")
+        let tokenizer = try decodeJSON(TokenizerSpecification.self, from: Data(try file.attribute(named: "tokenizer").utf8),
+                                       source: "\(path) (attribute tokenizer)").makeTokenizer()
         let encoder = TransformerEncoder(configuration: configuration, withPooler: file.contains("pooler.dense.weight"))
         try encoder.loadParameters { name in file.contains(name) ? try file.read(name) : nil }
         let expected = Set(encoder.namedParameters().map(\.name))

@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftNN
 import GraftTensor
 import GraftText
@@ -21,7 +22,7 @@ extension Backbone {
         guard FileManager.default.fileExists(atPath: path("model.safetensors")) else {
             throw BackboneError.missingFile(directory: directory, file: "model.safetensors")
         }
-        let configuration = try JSONDecoder().decode(EncoderConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: path("config.json"))))
+        let configuration = try decodeJSON(EncoderConfiguration.self, fromFile: path("config.json"))
         let weights = try SafetensorsFile(contentsOf: path("model.safetensors"))
         let prefix = ["bert.", "roberta.", "xlm-roberta.", ""].first { prefix in
             weights.tensorNames.contains(prefix + "embeddings.word_embeddings.weight")
@@ -40,8 +41,7 @@ extension Backbone {
         }
         let tokenizer: any Tokenizer
         if FileManager.default.fileExists(atPath: path(tokenizerFile)) {
-            tokenizer = try JSONDecoder().decode(TokenizerSpecification.self, from: Data(contentsOf: URL(fileURLWithPath: path(tokenizerFile))))
-                .makeTokenizer()
+            tokenizer = try decodeJSON(TokenizerSpecification.self, fromFile: path(tokenizerFile)).makeTokenizer()
         } else if FileManager.default.fileExists(atPath: path("tokenizer.json")) {
             tokenizer = try WordPieceTokenizer.load(tokenizerJSON: path("tokenizer.json"))
         } else if FileManager.default.fileExists(atPath: path("vocab.txt")) {

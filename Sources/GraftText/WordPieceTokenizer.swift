@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 
 /// BERT's WordPiece tokenizer, reproducing Hugging Face `tokenizers`
 /// (`BertNormalizer`, `BertPreTokenizer`, `WordPiece`, `[CLS] … [SEP]`) id for id.
@@ -320,9 +321,9 @@ extension WordPieceTokenizer {
     public static func load(tokenizerJSON path: String) throws -> WordPieceTokenizer {
         let file: TokenizerFile
         do {
-            file = try JSONDecoder().decode(TokenizerFile.self, from: try contents(of: path))
-        } catch let error as DecodingError {
-            throw TokenizerError.invalidFile(path: path, reason: describe(error))
+            file = try decodeJSON(TokenizerFile.self, from: try contents(of: path), source: path)
+        } catch let error as JSONDecodingError {
+            throw TokenizerError.invalidFile(path: path, reason: error.detail)
         }
         func invalid(_ reason: String) -> TokenizerError { .invalidFile(path: path, reason: reason) }
 
@@ -422,16 +423,6 @@ extension WordPieceTokenizer {
     }
 
     /// "at model.vocab: expected …" from a decoding error.
-    private static func describe(_ error: DecodingError) -> String {
-        let (path, detail): ([any CodingKey], String) = switch error {
-        case .keyNotFound(let key, let context): (context.codingPath + [key], "missing key")
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            (context.codingPath, context.debugDescription)
-        @unknown default: ([], "\(error)")
-        }
-        let location = path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-        return location.isEmpty ? detail : "at \(location): \(detail)"
-    }
 }
 
 /// The parts of a `tokenizer.json` a WordPiece tokenizer uses.

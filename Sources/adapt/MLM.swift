@@ -114,6 +114,10 @@ func reportCoverage(_ coverage: TokenizerCoverage) {
 
 /// Fails early, with the reason, if `path` cannot be written.
 func checkWritable(_ path: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw ValidationError("cannot write \(path): it is a directory; give a file name")
+    }
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
     guard FileManager.default.isWritableFile(atPath: directory) else {
         throw ValidationError("cannot write \(path): the directory \(directory) does not exist or is not writable")

@@ -87,12 +87,7 @@ struct Params: ParsableCommand {
     func validate() throws { _ = try adapter.configuration() }
 
     func run() throws {
-        let model: EncoderConfiguration
-        do {
-            model = try JSONDecoder().decode(EncoderConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: config)))
-        } catch {
-            throw ValidationError("cannot read the model configuration \(config): \(error)")
-        }
+        let model = try decodeJSON(EncoderConfiguration.self, fromFile: config)
         let configuration = try adapter.configuration()
         do { try configuration.validate(model: model) } catch { throw ValidationError("\(error)") }
         let trainable = configuration.parameterCount(model: model)

@@ -63,6 +63,20 @@ struct Workspace {
         #expect(log.status != 0 && log.error.contains("cannot write to /dev/full"), "\(log.status) \(log.error)")
     }
 
+    /// Inputs that cannot be used are named before any work: a directory as --output, a config.json of the wrong types.
+    @Test func unusableInputsAreNamedBeforeWork() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let directory = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--output", w.directory])
+        #expect(directory.status != 0 && directory.error.contains("it is a directory") && !directory.output.contains("step"), "\(directory.error)")
+        let config = w.directory + "/config.json"
+        try #"{"vocab_size": "many", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let params = try runAdapt(["params", "--config", config])
+        #expect(params.status != 0 && params.error.contains("\(config): at vocab_size: expected Int"), "\(params.error)")
+        #expect(!params.error.contains("DecodingError") && !params.error.contains("Usage:"), "\(params.error)")
+    }
+
     @Test func settingsFileIsEquivalentToFlags() throws {
         let w = try Workspace()
         defer { w.remove() }

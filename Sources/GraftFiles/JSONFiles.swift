@@ -1,0 +1,46 @@
+import Foundation
+
+/// JSON that does not hold what was expected: where it came from, where in it, and why.
+public struct JSONDecodingError: Error, CustomStringConvertible, Equatable {
+    /// The file (or a file's attribute) the JSON came from.
+    public let source: String
+    /// The key path and the problem (`at layers.3.r: expected Int, found a string`).
+    public let detail: String
+
+    public var description: String { "\(source): \(detail)" }
+}
+
+/// Decodes `type` from the JSON `data` read from `source`, so that any error names the
+/// source and the key path instead of dumping Foundation's `DecodingError`.
+public func decodeJSON<Value: Decodable>(_ type: Value.Type, from data: Data, source: String) throws -> Value {
+    do {
+        return try JSONDecoder().decode(type, from: data)
+    } catch let error as DecodingError {
+        throw JSONDecodingError(source: source, detail: describe(error))
+    } catch {
+        throw JSONDecodingError(source: source, detail: "\(error)")
+    }
+}
+
+/// Decodes `type` from the JSON file at `path`.
+public func decodeJSON<Value: Decodable>(_ type: Value.Type, fromFile path: String) throws -> Value {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        throw JSONDecodingError(source: path, detail: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+    }
+    return try decodeJSON(type, from: data, source: path)
+}
+
+/// A `DecodingError` as "at KEY.PATH: what went wrong".
+func describe(_ error: DecodingError) -> String {
+    let (path, detail): ([any CodingKey], String) = switch error {
+    case .keyNotFound(let key, let context): (context.codingPath + [key], "missing key")
+    case .typeMismatch(let type, let context): (context.codingPath, "expected \(type): \(context.debugDescription)")
+    case .valueNotFound(_, let context), .dataCorrupted(let context):
+        (context.codingPath, context.underlyingError.map { "\(context.debugDescription) (\(($0 as NSError).localizedDescription))" }
+            ?? context.debugDescription)
+    @unknown default: ([], "\(error)")
+    }
+    let location = path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    return location.isEmpty ? detail : "at \(location): \(detail)"
+}
