@@ -7,9 +7,15 @@ import GraftTensor
 /// Serializes every HDF5 call: HDF5 is only thread-safe when built with --enable-threadsafe.
 private let hdf5Lock = NSLock()
 
+/// Tells HDF5 not to close its files again when the process exits: after a close
+/// that failed (a full disk), libhdf5's exit handler crashes closing that file a
+/// second time. Graft closes every file itself; nothing is left to flush at exit.
+private let hdf5WithoutExitHandler: Void = { H5dont_atexit() }()
+
 /// Runs `body` holding the process-wide HDF5 lock. Not reentrant: `body` must not call it again.
 func withHDF5<Result>(_ body: () throws -> Result) rethrows -> Result {
     try hdf5Lock.withLock {
+        hdf5WithoutExitHandler
         // Thread-safe HDF5 builds (such as Debian's) keep one error stack per thread,
         // so stop it printing to stderr on whichever thread is running now.
         graft_h5_silence_errors()
@@ -23,6 +29,10 @@ private func hdf5Message() -> String {
     graft_h5_error_message(&buffer, buffer.count)
     let message = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         .split(separator: "\n").joined()
+    // A failed system call comes with HDF5's internals (time, buffer address, byte counts): keep the system's reason.
+    if let start = message.range(of: "error message = '"), let end = message[start.upperBound...].firstIndex(of: "'") {
+        return message.prefix { $0 != ":" } + ": " + message[start.upperBound..<end]
+    }
     return message.isEmpty ? "unknown HDF5 error" : message
 }
 

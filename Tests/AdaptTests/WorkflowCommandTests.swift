@@ -75,6 +75,12 @@ struct Workspace {
         let params = try runAdapt(["params", "--config", config])
         #expect(params.status != 0 && params.error.contains("\(config): at vocab_size: expected Int"), "\(params.error)")
         #expect(!params.error.contains("DecodingError") && !params.error.contains("Usage:"), "\(params.error)")
+        for (arguments, flag) in [(["eval", "--backbone", w.backbone, "--data", w.labelled, "--examples", "0"], "--examples"),
+                                  (["train", "--backbone", w.backbone, "--data", w.labelled, "--head-only", "--dev-examples", "0"], "--dev-examples"),
+                                  (["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only", "--train-texts", "0"], "--train-texts")] {
+            let zero = try runAdapt(arguments)
+            #expect(zero.status != 0 && zero.error.contains("\(flag) must be positive"), "\(arguments): \(zero.error)")
+        }
     }
 
     @Test func settingsFileIsEquivalentToFlags() throws {

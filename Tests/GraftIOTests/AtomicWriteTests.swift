@@ -43,6 +43,26 @@ import Testing
         #expect(try entries() == ["out.txt", "out.txt.tmp-\(getpid())-0badf00d", "x.tmp-2147483646-1"])
     }
 
+    /// A save that runs out of space (a file-size limit, set in a child process) fails with an error,
+    /// and the previous file stays whole and readable.
+    @Test func aFullDiskDuringASaveKeepsThePreviousFile() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        await #expect(processExitsWith: .success) {
+            let path = NSTemporaryDirectory() + "graft-full-disk-\(getpid()).h5"
+            defer { unlink(path) }
+            try HDF5File.writeAtomically(to: path) { try $0.write(Tensor(shape: [2], scalars: [1, 2]), at: "w") }
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit(rlim_cur: 100_000, rlim_max: 100_000)
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            do {
+                try HDF5File.writeAtomically(to: path) { try $0.write(Tensor(zeros: [500, 500]), at: "w") }
+                exit(1)
+            } catch {}
+            let kept = try HDF5File(path: path).read("w")
+            exit(kept == Tensor(shape: [2], scalars: [1, 2]) ? 0 : 2)
+        }
+    }
+
     @Test func aFailedHDF5WriteKeepsThePreviousFile() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/weights.h5"
