@@ -59,6 +59,8 @@ let package = Package(
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData", "GraftTensor"]),
         .testTarget(name: "GraftFeatureModelsTests", dependencies: ["GraftFeatureModels", "GraftTestSupport"]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
+        // The fuzzing corpora (Tests/Fuzz/Corpus), read again on every test run.
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["Graft"]),
         // Shared helpers of the test targets (small models built in code).
         .target(name: "GraftTestSupport", dependencies: ["GraftIO", "GraftNN", "GraftText"], path: "Tests/GraftTestSupport"),
     ],
