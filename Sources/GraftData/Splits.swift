@@ -5,7 +5,7 @@ public enum DataSplit: String, CaseIterable, Codable, Sendable {
     case train, dev, test
 
     /// The seed of every split Graft's data recipes make.
-    public static let defaultSeed: UInt64 = 42
+    public static let defaultSeed: UInt64 = RecipeSources.shared.splitSeed
 
     /// Assigns `count` items to train/dev/test, 80/10/10, returning each item's
     /// split in the items' order. The rule, exactly (so that other languages

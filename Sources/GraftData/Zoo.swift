@@ -109,13 +109,10 @@ extension ZooAnimal: JSONLineRepresentable {
 /// `rdata` (installed with its dependencies into the cache, not into the
 /// user's Python) converts it, and the result is checked and written as JSON Lines.
 enum ZooRecipe {
-    /// The data file inside the Debian package, and its SHA-256 (r-cran-mlbench 2.1-3-1).
-    static let dataFile = "usr/lib/R/site-library/mlbench/data/Zoo.rda"
-    static let dataSHA256 = "aaeb45ab999a580252ebbde20efc085692080dc38a1446d846d263832578a6a0"
-    /// The converter: pip `rdata==1.1.0`, wheel SHA-256.
-    static let rdataVersion = "1.1.0"
-    static let rdataWheel = "rdata-1.1.0-py3-none-any.whl"
-    static let rdataSHA256 = "12efb7597725d6db6cc78d84eb522a9634008f8fce1c2733b7fd42b9013bc41f"
+    /// The data file inside the Debian package, and its SHA-256 (`Datasets/recipes.json`).
+    static let (dataFile, dataSHA256) = RecipeSources.shared.files(of: "r-cran-mlbench").first!
+    /// The converter: pip `rdata`, its version and wheel (`Datasets/recipes.json`).
+    static let rdata = RecipeSources.shared.wheel("rdata")
 
     /// Reads the data frame `Zoo` (argument 1) and prints its row names, columns and classes as JSON.
     static let converter = """
@@ -200,18 +197,18 @@ enum ZooRecipe {
     /// dependencies by `pip install --target`, unless already there.
     private static func installRdata(cache: DataCache, log: (String) -> Void) throws -> String {
         let fileManager = FileManager.default
-        let directory = "\(cache.root)/raw/rdata-\(rdataVersion)"
+        let directory = "\(cache.root)/raw/rdata-\(rdata.version)"
         if fileManager.fileExists(atPath: directory) { return directory }
-        let wheels = cache.root + "/wheels", wheel = "\(cache.root)/wheels/\(rdataWheel)"
+        let wheels = cache.root + "/wheels", wheel = "\(cache.root)/wheels/\(rdata.wheel)"
         if !fileManager.fileExists(atPath: wheel) {
-            log("zoo: downloading rdata==\(rdataVersion) into \(wheels)")
-            try runCommand(["python3", "-m", "pip", "download", "--no-deps", "rdata==\(rdataVersion)", "-d", wheels])
+            log("zoo: downloading rdata==\(rdata.version) into \(wheels)")
+            try runCommand(["python3", "-m", "pip", "download", "--no-deps", "rdata==\(rdata.version)", "-d", wheels])
         }
         let found = try sha256(of: wheel)
-        guard found == rdataSHA256 else { throw DataError.checksumMismatch(path: wheel, expected: rdataSHA256, found: found) }
+        guard found == rdata.sha256 else { throw DataError.checksumMismatch(path: wheel, expected: rdata.sha256, found: found) }
         let partial = directory + ".partial"
         if fileManager.fileExists(atPath: partial) { try fileManager.removeItem(atPath: partial) }
-        log("zoo: installing \(rdataWheel) and its dependencies (numpy, pandas, xarray) into \(directory)")
+        log("zoo: installing \(rdata.wheel) and its dependencies (numpy, pandas, xarray) into \(directory)")
         try runCommand(["python3", "-m", "pip", "install", "--quiet", "--no-warn-conflicts", "--target", partial, wheel])
         try fileManager.moveItem(atPath: partial, toPath: directory)
         return directory
