@@ -56,7 +56,7 @@ public enum CompositionError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownAdapter(name, known):
-            "no adapter named \"\(name)\"; the model has: \(known.sorted().joined(separator: ", "))"
+            "no adapter named \"\(name)\"; " + (known.isEmpty ? "the model has no adapters" : "the model has: \(known.sorted().joined(separator: ", "))")
         case let .duplicateName(name): "an adapter named \"\(name)\" is already attached"
         case let .undefined(setup, reason): "\(setup) is not defined: \(reason)"
         case let .merged(name):

@@ -116,5 +116,9 @@ import Testing
         #expect(throws: CompositionError.duplicateName("lora")) {
             try model.add("lora", LoRAAdapter(LoRAConfiguration(), model: backbone.configuration, seed: 4))
         }
+        // A model without adapters says so, instead of an empty list.
+        let bare = GraftedModel(encoder: backbone.encoder)
+        let error = try #require(throws: CompositionError.self) { try bare.activate(.single("task")) }
+        #expect(error.description == "no adapter named \"task\"; the model has no adapters")
     }
 }
