@@ -50,7 +50,7 @@ struct Concepts: ParsableCommand {
         try threads.apply()
         let dataCache = cache.dataCache
         guard try dataCache.isPrepared(.zoo) else {
-            throw ValidationError("the zoo set is not prepared (no \(dataCache.path(of: .zoo))); run `adapt data prepare zoo`")
+            throw CommandError("the zoo set is not prepared (no \(dataCache.path(of: .zoo))); run `adapt data prepare zoo`")
         }
         let animals = try ZooAnimal.read(from: dataCache.path(of: .zoo))
         let model = try Backbone.load(from: backbone)

@@ -47,7 +47,7 @@ func readLines(_ data: Data) throws -> [String] {
     if data.last == 0x0A || data.isEmpty { lines.removeLast() }
     return try lines.enumerated().map { number, bytes in
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ValidationError("line \(number + 1) of standard input is not valid UTF-8")
+            throw CommandError("line \(number + 1) of standard input is not valid UTF-8")
         }
         return text
     }

@@ -43,7 +43,7 @@ struct Eval: ParsableCommand {
             var setup = AdapterSetup.single(checkpoint.name)
             if let stackOn {
                 let language = try AdapterCheckpoint.load(from: stackOn, backbone: model)
-                guard language.name != checkpoint.name else { throw ValidationError("the two adapters are both named \(language.name)") }
+                guard language.name != checkpoint.name else { throw CommandError("the two adapters are both named \(language.name)") }
                 try grafted.add(language.name, language.adapter)
                 setup = .stack([.single(language.name), setup])
             }
@@ -73,7 +73,7 @@ struct Eval: ParsableCommand {
             let classifier = Classifier(backbone: model, model: grafted, head: head, kind: .token, labels: labels)
             print(classifier.evaluate(sets.split(split)))
         default:
-            throw ValidationError("\(adapter ?? backbone) has no head to evaluate with")
+            throw CommandError("\(adapter ?? backbone) has no head to evaluate with")
         }
     }
 
@@ -86,10 +86,10 @@ struct Eval: ParsableCommand {
     func checkLabels(_ labels: [String], trained: [String]) throws {
         let unseen = labels.filter { !trained.contains($0) }
         guard unseen.isEmpty else {
-            throw ValidationError("\(data) has labels the adapter was never trained on: \(unseen.joined(separator: ", "))")
+            throw CommandError("\(data) has labels the adapter was never trained on: \(unseen.joined(separator: ", "))")
         }
         guard labels == trained else {
-            throw ValidationError("\(data) orders its labels differently from the adapter's head (\(trained.joined(separator: ", ")))")
+            throw CommandError("\(data) orders its labels differently from the adapter's head (\(trained.joined(separator: ", ")))")
         }
     }
 }

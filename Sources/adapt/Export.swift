@@ -46,11 +46,11 @@ struct Export: ParsableCommand {
 
     private func exportPeft() throws {
         if PeftFormat.isAdapterDirectory(input) {
-            throw ValidationError("\(input) is already a peft adapter directory")
+            throw CommandError("\(input) is already a peft adapter directory")
         }
         let (header, adapter) = try AdapterCheckpoint.loadAdapter(from: input)
         guard let mergeable = adapter as? any MergeableAdapter else {
-            throw ValidationError("\(input) is a \(header.configuration.method) adapter; peft export supports adapters that are changes of linear weights only")
+            throw CommandError("\(input) is a \(header.configuration.method) adapter; peft export supports adapters that are changes of linear weights only")
         }
         let lora = mergeable.asLoRA()
         try PeftFormat.write(lora, baseModel: header.backboneName, to: output)

@@ -53,7 +53,7 @@ struct MLM: ParsableCommand {
         let tokenizer = model.tokenizer
         let train = corpus.train.sample(trainTexts, seed: resolved.seed).map { tokenizer.encode($0, maxLength: maxLength) }
         let heldOut = corpus.heldOut.sample(evaluationTexts, seed: 1).map { tokenizer.encode($0, maxLength: maxLength) }
-        guard !heldOut.isEmpty else { throw ValidationError("\(data) has no held-out texts to evaluate on") }
+        guard !heldOut.isEmpty else { throw CommandError("\(data) has no held-out texts to evaluate on") }
 
         let grafted = GraftedModel(encoder: model.encoder)
         grafted.recomputesLayers = training.recomputeLayers

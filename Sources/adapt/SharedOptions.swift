@@ -35,15 +35,17 @@ func checkPositive(_ counts: KeyValuePairs<String, Int?>) throws {
 extension DataSplit: ExpressibleByArgument {}
 extension KeyValueSplitter: ExpressibleByArgument {}
 
-/// A write to standard output, standard error or a log file that failed (a full disk, a closed pipe).
-struct OutputError: Error, CustomStringConvertible {
+/// A failure of a command's work (its data, its files, its output), as opposed to a misuse of its
+/// flags: reported without the usage text.
+struct CommandError: Error, CustomStringConvertible {
     let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Writes `data` to `handle` (named `name` in the error), throwing instead of trapping when it cannot.
 func write(_ data: Data, to handle: FileHandle, name: String) throws {
     do { try handle.write(contentsOf: data) } catch {
-        throw OutputError(description: "cannot write to \(name): \(error.localizedDescription)")
+        throw CommandError("cannot write to \(name): \(error.localizedDescription)")
     }
 }
 

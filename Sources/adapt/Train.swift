@@ -100,7 +100,7 @@ struct Train: ParsableCommand {
         let (options, batchSize, maxLength) = try training.resolve(defaults: isFullFineTuning ? Self.fullFineTuningDefaults : Self.defaults)
         let model = try Backbone.load(from: backbone)
         let isTagging = data == DataRecipe.turkishPOS.rawValue || data.hasSuffix(".conllu")
-        guard !(headOnly && isTagging) else { throw ValidationError("--head-only fits sequence classifiers; \(data) is a tagging set") }
+        guard !(headOnly && isTagging) else { throw CommandError("--head-only fits sequence classifiers; \(data) is a tagging set") }
         let grafted = GraftedModel(encoder: model.encoder)
         grafted.recomputesLayers = training.recomputeLayers
         var setup: [AdapterSetup] = []
@@ -149,16 +149,16 @@ struct Train: ParsableCommand {
     ) throws -> ClassificationReport {
         let classifier = Classifier(backbone: model, model: grafted, kind: kind, labels: sets.labels, seed: options.seed &+ 1)
         let (train, dev, test) = (sets.train, sets.dev, sets.test)
-        guard !dev.isEmpty, !test.isEmpty else { throw ValidationError("\(data) needs dev and test examples") }
+        guard !dev.isEmpty, !test.isEmpty else { throw CommandError("\(data) needs dev and test examples") }
         if (classWeights ?? (kind == .sequence ? .balanced : .none)) == .balanced {
             do {
                 classifier.classWeights = try balancedClassWeights(labels: train.flatMap(labels), classCount: sets.labels.count,
                                                                    names: sets.labels)
-            } catch { throw ValidationError("\(error)") }
+            } catch { throw CommandError("\(error)") }
         }
         let startsFromProbe = headOnly || headStart ?? (probe == nil ? .random : .probe) == .probe
         guard !startsFromProbe || probe != nil else {
-            throw ValidationError("a probe head needs a sequence-classification set; \(data) is a tagging set")
+            throw CommandError("a probe head needs a sequence-classification set; \(data) is a tagging set")
         }
         // A resumed run takes its head from the checkpoint; fitting the probe again would be overwritten.
         if let probe, startsFromProbe, headOnly || !training.resume {

@@ -59,11 +59,11 @@ struct TrainingFlags: ParsableArguments {
         let settings: [String: Any]
         do {
             guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any] else {
-                throw ValidationError("expected a JSON object")
+                throw CommandError("expected a JSON object")
             }
             settings = object
         } catch {
-            throw ValidationError("cannot read the settings file \(config): \(error)")
+            throw CommandError("cannot read the settings file \(config): \(error)")
         }
         var arguments: [String] = []
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
@@ -71,12 +71,12 @@ struct TrainingFlags: ParsableArguments {
                 throw ValidationError("the settings file \(config) cannot set \"\(key)\": give --\(key) on the command line")
             }
             guard value is String || value is NSNumber else {
-                throw ValidationError("the settings file \(config) cannot set \"\(key)\" to \(value)")
+                throw CommandError("the settings file \(config) cannot set \"\(key)\" to \(value)")
             }
             arguments += ["--\(key)", "\(value)"]
         }
         do { return try TrainingFlags.parse(arguments) } catch {
-            throw ValidationError("the settings file \(config): \(TrainingFlags.message(for: error))")
+            throw CommandError("the settings file \(config): \(TrainingFlags.message(for: error))")
         }
     }
 
@@ -176,7 +176,7 @@ final class ProgressReporter {
         if let logPath {
             if !FileManager.default.fileExists(atPath: logPath) {
                 guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
-                    throw ValidationError("cannot create the log file \(logPath)")
+                    throw CommandError("cannot create the log file \(logPath)")
                 }
             }
             log = FileHandle(forWritingAtPath: logPath)
