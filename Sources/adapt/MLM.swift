@@ -81,7 +81,7 @@ struct MLM: ParsableCommand {
         let run = try TrainingRun(lengths: train.map(\.count), batchSize: batchSize, options: resolved)
         let evaluationSeed = run.options.seed &+ 7
         let trainer = try run.train(
-            parameters, examples: train, flags: training, checkpoint: (output ?? "head-only-\(run.options.seed)") + ".training.h5",
+            parameters, examples: train, flags: training, checkpoint: output.map { $0 + ".training.h5" },
             label: "mlm", loss: { task.loss($0, seed: $1, tape: $2) },
             evaluate: { -Double(task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar) })
 
@@ -93,7 +93,7 @@ struct MLM: ParsableCommand {
                                   headConfiguration: .maskedLM, backbone: model).save(to: output)
             print("wrote \(output)")
         }
-        try? FileManager.default.removeItem(atPath: trainer.checkpointPath!)
+        if let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
     }
 }
 

@@ -193,7 +193,7 @@ struct Train: ParsableCommand {
         } else {
             try FineTunedModel(trained: model, head: classifier.head, headConfiguration: headConfiguration).save(to: output)
         }
-        try? FileManager.default.removeItem(atPath: trainer.checkpointPath!)
+        if let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
         print("wrote \(output)\ntest split:")
         return evaluate(classifier, test)
     }

@@ -137,13 +137,17 @@ struct TrainingRun {
     var epochs: Double { Double(options.steps * options.gradientAccumulation) / Double(batches.batchesPerEpoch) }
 
     /// Trains `parameters` on `examples` with `loss` (of a batch, a seed for its dropout and masking, and the
-    /// tape), scoring `evaluate` when the options say, and returns the finished trainer.
+    /// tape), scoring `evaluate` when the options say, and returns the finished trainer. The training
+    /// checkpoint goes to `checkpoint` (a run without an output file keeps none, and cannot resume).
     func train<Example>(_ parameters: [(name: String, parameter: Parameter)], examples: [Example], flags: TrainingFlags,
-                        checkpoint: String, label: String,
+                        checkpoint: String?, label: String,
                         loss: ([Example], UInt64, Tape) -> (loss: Variable, tokens: Int),
                         evaluate: (() -> Double)? = nil) throws -> Trainer {
         let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: checkpoint)
-        if flags.resume { try trainer.resume(from: checkpoint) }
+        if flags.resume {
+            guard let checkpoint else { throw ValidationError("--resume needs --output: a run without an output keeps no checkpoint") }
+            try trainer.resume(from: checkpoint)
+        }
         let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: label, logPath: flags.log)
         let (batches, accumulation) = (batches, options.gradientAccumulation)
         try trainer.run(

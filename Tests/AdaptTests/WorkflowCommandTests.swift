@@ -75,6 +75,12 @@ struct Workspace {
         let params = try runAdapt(["params", "--config", config])
         #expect(params.status != 0 && params.error.contains("\(config): at vocab_size: expected Int"), "\(params.error)")
         #expect(!params.error.contains("DecodingError") && !params.error.contains("Usage:"), "\(params.error)")
+        // A run without an output keeps no checkpoint (none in the working directory), so it cannot resume.
+        let headOnly = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only", "--steps", "2", "--checkpoint-every", "1"])
+        #expect(headOnly.status == 0, "\(headOnly.error)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: FileManager.default.currentDirectoryPath).allSatisfy { !$0.hasPrefix("head-only-") })
+        let resume = try runAdapt(["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only", "--steps", "2", "--resume"])
+        #expect(resume.status != 0 && resume.error.contains("--resume needs --output"), "\(resume.error)")
         for (arguments, flag) in [(["eval", "--backbone", w.backbone, "--data", w.labelled, "--examples", "0"], "--examples"),
                                   (["train", "--backbone", w.backbone, "--data", w.labelled, "--head-only", "--dev-examples", "0"], "--dev-examples"),
                                   (["mlm", "--backbone", w.backbone, "--data", w.corpus, "--head-only", "--train-texts", "0"], "--train-texts")] {
