@@ -7,6 +7,11 @@ public struct JSONDecodingError: Error, CustomStringConvertible, Equatable {
     /// The key path and the problem (`at layers.3.r: expected Int, found a string`).
     public let detail: String
 
+    public init(source: String, detail: String) {
+        self.source = source
+        self.detail = detail
+    }
+
     public var description: String { "\(source): \(detail)" }
 }
 

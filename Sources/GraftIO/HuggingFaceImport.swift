@@ -6,7 +6,7 @@ import GraftText
 
 extension Backbone {
     /// Builds a backbone from a Hugging Face model directory: `config.json`,
-    /// `model.safetensors`, and ``tokenizerFile`` (written by
+    /// `model.safetensors` (or the shards `model.safetensors.index.json` lists), and ``tokenizerFile`` (written by
     /// ``exportHuggingFace(to:)``), `tokenizer.json` (WordPiece) or `vocab.txt`.
     ///
     /// Weight names may carry the model's prefix (`bert.`, `roberta.`); task
@@ -19,11 +19,8 @@ extension Backbone {
         guard FileManager.default.fileExists(atPath: path("config.json")) else {
             throw BackboneError.missingFile(directory: directory, file: "config.json")
         }
-        guard FileManager.default.fileExists(atPath: path("model.safetensors")) else {
-            throw BackboneError.missingFile(directory: directory, file: "model.safetensors")
-        }
         let configuration = try decodeJSON(EncoderConfiguration.self, fromFile: path("config.json"))
-        let weights = try SafetensorsFile(contentsOf: path("model.safetensors"))
+        let weights = try CheckpointWeights(directory: directory)
         let prefix = ["bert.", "roberta.", "xlm-roberta.", ""].first { prefix in
             weights.tensorNames.contains(prefix + "embeddings.word_embeddings.weight")
         } ?? ""
@@ -37,7 +34,7 @@ extension Backbone {
             !expected.contains(name) && !skipped.contains { name.hasPrefix($0) }
         }
         guard unexpected.isEmpty else {
-            throw BackboneError.unexpectedTensors(file: path("model.safetensors"), names: unexpected)
+            throw BackboneError.unexpectedTensors(file: weights.source, names: unexpected)
         }
         let tokenizer: any Tokenizer
         if FileManager.default.fileExists(atPath: path(tokenizerFile)) {
@@ -58,5 +55,60 @@ extension Backbone {
         let url = directory.appendingPathComponent("tokenizer_config.json")
         guard let data = try? Data(contentsOf: url) else { return true }
         return try JSONDecoder().decode(TokenizerConfig.self, from: data).do_lower_case ?? true
+    }
+}
+
+/// The weights of a Hugging Face model directory: `model.safetensors`, or the
+/// shards that `model.safetensors.index.json` maps each tensor name to.
+struct CheckpointWeights {
+    /// The file or index the weights were read from (for messages).
+    let source: String
+    /// Each tensor's shard.
+    private let shards: [String: SafetensorsFile]
+
+    init(directory: String) throws {
+        let url = URL(fileURLWithPath: directory)
+        let single = url.appendingPathComponent("model.safetensors").path
+        let index = url.appendingPathComponent("model.safetensors.index.json").path
+        if FileManager.default.fileExists(atPath: single) {
+            let file = try SafetensorsFile(contentsOf: single)
+            (source, shards) = (single, Dictionary(uniqueKeysWithValues: file.tensorNames.map { ($0, file) }))
+            return
+        }
+        guard FileManager.default.fileExists(atPath: index) else {
+            throw BackboneError.missingFile(directory: directory, file: "model.safetensors or model.safetensors.index.json")
+        }
+        struct Index: Decodable {
+            let weightMap: [String: String]
+            enum CodingKeys: String, CodingKey { case weightMap = "weight_map" }
+        }
+        let weightMap = try decodeJSON(Index.self, fromFile: index).weightMap
+        var files: [String: SafetensorsFile] = [:], shards: [String: SafetensorsFile] = [:]
+        for shard in Set(weightMap.values).sorted() {
+            guard !shard.contains("/"), shard.hasSuffix(".safetensors") else {
+                throw JSONDecodingError(source: index, detail: "shard \"\(shard)\" is not a .safetensors file of the directory")
+            }
+            files[shard] = try SafetensorsFile(contentsOf: url.appendingPathComponent(shard).path)
+        }
+        for (name, shard) in weightMap {
+            guard files[shard]!.tensorNames.contains(name) else {
+                throw SafetensorsError.tensorNotFound(file: url.appendingPathComponent(shard).path, tensor: name)
+            }
+            shards[name] = files[shard]
+        }
+        let unlisted = files.flatMap { shard, file in file.tensorNames.filter { weightMap[$0] != shard } }.sorted()
+        guard unlisted.isEmpty else {
+            throw JSONDecodingError(source: index, detail: "the shards hold tensors the index does not map to them: \(unlisted.prefix(5).joined(separator: ", "))")
+        }
+        (source, self.shards) = (index, shards)
+    }
+
+    /// Every tensor name, sorted.
+    var tensorNames: [String] { shards.keys.sorted() }
+
+    /// The tensor `name`, as `Float32`.
+    func tensor(named name: String) throws -> Tensor {
+        guard let shard = shards[name] else { throw SafetensorsError.tensorNotFound(file: source, tensor: name) }
+        return try shard.tensor(named: name)
     }
 }

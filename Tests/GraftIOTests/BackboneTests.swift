@@ -177,7 +177,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.copyItem(atPath: Self.directory + "/config.json", toPath: directory + "/config.json")
-        #expect(throws: BackboneError.missingFile(directory: directory, file: "model.safetensors")) {
+        #expect(throws: BackboneError.missingFile(directory: directory, file: "model.safetensors or model.safetensors.index.json")) {
             try Backbone.importModel(from: directory)
         }
     }
@@ -201,6 +201,36 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
         let input = EncoderInput(padding: ids, padID: backbone.tokenizer.padID)
         #expect(imported.encoder(input, context: .inference()).value.scalars == backbone.encoder(input, context: .inference()).value.scalars)
         return directory
+    }
+
+    /// A checkpoint sharded as transformers shards large models (`model.safetensors.index.json` mapping each
+    /// tensor to its file) imports to the same backbone; an index that contradicts its shards is refused.
+    @Test func shardedCheckpointsImportToTheSameBackbone() throws {
+        let backbone = try TinyBackbone.make()
+        let directory = TinyBackbone.temporaryPath("")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try backbone.exportHuggingFace(to: directory)
+        let whole = try SafetensorsFile(contentsOf: directory + "/model.safetensors")
+        var weightMap: [String: String] = [:], shards: [[String: Tensor]] = [[:], [:]]
+        for (index, name) in whole.tensorNames.enumerated() {
+            shards[index % 2][name] = try whole.tensor(named: name)
+            weightMap[name] = "model-0000\(index % 2 + 1)-of-00002.safetensors"
+        }
+        for (index, tensors) in shards.enumerated() {
+            try SafetensorsFile.write(tensors, to: directory + "/model-0000\(index + 1)-of-00002.safetensors")
+        }
+        try FileManager.default.removeItem(atPath: directory + "/model.safetensors")
+        let indexPath = directory + "/model.safetensors.index.json"
+        try JSONSerialization.data(withJSONObject: ["metadata": ["total_size": 0], "weight_map": weightMap]).write(to: URL(fileURLWithPath: indexPath))
+        #expect(try Backbone.importModel(from: directory, name: backbone.name).checksum == backbone.checksum)
+
+        let moved = whole.tensorNames[0]
+        weightMap[moved] = weightMap[moved] == "model-00001-of-00002.safetensors" ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors"
+        try JSONSerialization.data(withJSONObject: ["weight_map": weightMap]).write(to: URL(fileURLWithPath: indexPath))
+        #expect(throws: SafetensorsError.self) { try Backbone.importModel(from: directory) }
+        weightMap[moved] = "../elsewhere.safetensors"
+        try JSONSerialization.data(withJSONObject: ["weight_map": weightMap]).write(to: URL(fileURLWithPath: indexPath))
+        #expect(throws: JSONDecodingError.self) { try Backbone.importModel(from: directory) }
     }
 
     @Test func aTinyXLMRExportsToTransformersNamesAndImportsBackExactly() throws {
