@@ -20,6 +20,9 @@ public final class Backbone {
     public let tokenizer: any Tokenizer
     /// FNV-1a (64-bit, word-wise) over the configuration and every weight, in hex.
     public let checksum: String
+    /// The masked-LM head the checkpoint was pretrained with, tied to `encoder`'s word
+    /// embeddings; `nil` when it shipped none (`adapt mlm` then starts a new one).
+    public let maskedLMHead: MaskedLMHead?
 
     public var configuration: EncoderConfiguration { encoder.configuration }
 
@@ -27,7 +30,8 @@ public final class Backbone {
     ///
     /// - Throws: `BackboneError.tokenizerMismatch` if the tokenizer cannot belong
     ///   to this encoder (more ids than embedding rows, or another padding id).
-    public init(name: String, encoder: TransformerEncoder, tokenizer: any Tokenizer, checksum: String? = nil) throws {
+    public init(name: String, encoder: TransformerEncoder, tokenizer: any Tokenizer, checksum: String? = nil,
+                maskedLMHead: MaskedLMHead? = nil) throws {
         let c = encoder.configuration
         guard tokenizer.vocabularySize <= c.vocabularySize else {
             throw BackboneError.tokenizerMismatch(
@@ -41,6 +45,21 @@ public final class Backbone {
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.checksum = try checksum ?? Backbone.checksum(of: encoder)
+        self.maskedLMHead = maskedLMHead
+        maskedLMHead?.setTrainable(false)
+    }
+
+    /// The prefix of the pretrained masked-LM head's weights in a backbone file.
+    static let maskedLMHeadGroup = "mlm_head/"
+
+    /// The pretrained masked-LM head whose weights `source` gives by the head's own names
+    /// (`transform.dense.weight`, `transform.LayerNorm.bias`, `bias`), tied to `encoder`; nil if there is none.
+    static func pretrainedHead(of encoder: TransformerEncoder, _ source: (String) throws -> Tensor?) throws -> MaskedLMHead? {
+        guard try source("bias") != nil else { return nil }
+        var generator = SeededGenerator(seed: 0)
+        let head = MaskedLMHead(tiedTo: encoder, generator: &generator)
+        try head.loadParameters(from: source)
+        return head
     }
 
     /// The checksum of an encoder's configuration and weights.
@@ -80,11 +99,14 @@ public final class Backbone {
                                        source: "\(path) (attribute tokenizer)").makeTokenizer()
         let encoder = TransformerEncoder(configuration: configuration, withPooler: file.contains("pooler.dense.weight"))
         try encoder.loadParameters { name in file.contains(name) ? try file.read(name) : nil }
-        let expected = Set(encoder.namedParameters().map(\.name))
+        let head = try pretrainedHead(of: encoder) { name in
+            file.contains(maskedLMHeadGroup + name) ? try file.read(maskedLMHeadGroup + name) : nil
+        }
+        let expected = Set(encoder.namedParameters().map(\.name) + (head?.namedParameters().map { maskedLMHeadGroup + $0.name } ?? []))
         let unexpected = try file.datasetNames().filter { !expected.contains($0) && !$0.hasPrefix("head/") }
         guard unexpected.isEmpty else { throw BackboneError.unexpectedTensors(file: path, names: unexpected) }
         return try Backbone(name: try file.attribute(named: "name"), encoder: encoder, tokenizer: tokenizer,
-                            checksum: try file.attribute(named: "checksum"))
+                            checksum: try file.attribute(named: "checksum"), maskedLMHead: head)
     }
 
     /// Writes the backbone file atomically (a temporary file renamed into place);
@@ -99,6 +121,9 @@ public final class Backbone {
             try file.setAttribute(checksum, named: "checksum")
             for (name, parameter) in encoder.namedParameters() {
                 try file.write(parameter.value, at: name, as: storage)
+            }
+            for (name, parameter) in maskedLMHead?.namedParameters() ?? [] {
+                try file.write(parameter.value, at: Backbone.maskedLMHeadGroup + name, as: storage)
             }
             try adding(file)
         }
@@ -115,6 +140,7 @@ public final class Backbone {
             FFN \(c.intermediateSize), \(c.maxPositions) positions, \(c.typeVocabularySize) token types\(encoder.pooler == nil ? "" : ", pooler")
             vocabulary: \(c.vocabularySize) embeddings; tokenizer: \(tokenizerKind), \(tokenizer.vocabularySize) ids, pad id \(tokenizer.padID)
             parameters: \(parameters)
+            masked-LM head: \(maskedLMHead == nil ? "none" : "pretrained, tied to the word embeddings")
             checksum: \(checksum)
             """
     }
@@ -159,6 +185,8 @@ public enum BackboneError: Error, CustomStringConvertible, Equatable {
     case notABackbone(file: String, found: String)
     case tokenizerMismatch(String)
     case unexpectedTensors(file: String, names: [String])
+    /// The checkpoint's masked-LM head has a form Graft cannot use.
+    case unsupportedHead(file: String, detail: String)
     case unknownSource(path: String)
     case sourceNotFound(path: String)
     case missingFile(directory: String, file: String)
@@ -169,6 +197,7 @@ public enum BackboneError: Error, CustomStringConvertible, Equatable {
             "\(file) is not a Graft backbone file: expected format attribute \"\(Backbone.format)\", found \"\(found)\""
         case let .tokenizerMismatch(detail):
             "the tokenizer does not belong to the backbone: \(detail)"
+        case let .unsupportedHead(file, detail): "\(file): \(detail)"
         case let .unexpectedTensors(file, names):
             "\(file) holds \(names.count) tensors the model does not have: \(names.prefix(5).joined(separator: ", "))"
         case let .missingFile(directory, file):

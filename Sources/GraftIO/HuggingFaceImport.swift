@@ -36,6 +36,7 @@ extension Backbone {
         guard unexpected.isEmpty else {
             throw BackboneError.unexpectedTensors(file: weights.source, names: unexpected)
         }
+        let head = try importedHead(weights, encoder: encoder)
         let tokenizer: any Tokenizer
         if FileManager.default.fileExists(atPath: path(tokenizerFile)) {
             tokenizer = try decodeJSON(TokenizerSpecification.self, fromFile: path(tokenizerFile)).makeTokenizer()
@@ -46,7 +47,32 @@ extension Backbone {
         } else {
             throw BackboneError.missingFile(directory: directory, file: "\(tokenizerFile), tokenizer.json or vocab.txt")
         }
-        return try Backbone(name: name ?? url.standardizedFileURL.lastPathComponent, encoder: encoder, tokenizer: tokenizer)
+        return try Backbone(name: name ?? url.standardizedFileURL.lastPathComponent, encoder: encoder, tokenizer: tokenizer,
+                            maskedLMHead: head)
+    }
+
+    /// The pretrained masked-LM head of a checkpoint, under BERT's names (`cls.predictions.*`) or
+    /// RoBERTa / XLM-R's (`lm_head.*`), tied to `encoder`; nil if the checkpoint has none.
+    /// - Throws: `BackboneError.unsupportedHead` for a decoder whose weight is not the word embeddings.
+    private static func importedHead(_ weights: CheckpointWeights, encoder: TransformerEncoder) throws -> MaskedLMHead? {
+        let names = Set(weights.tensorNames)
+        let layouts: [(prefix: String, names: [String: String])] = [
+            ("cls.predictions.", ["transform.dense.weight": "transform.dense.weight", "transform.dense.bias": "transform.dense.bias",
+                                  "transform.LayerNorm.weight": "transform.LayerNorm.weight",
+                                  "transform.LayerNorm.bias": "transform.LayerNorm.bias", "bias": "bias"]),
+            ("lm_head.", ["transform.dense.weight": "dense.weight", "transform.dense.bias": "dense.bias",
+                          "transform.LayerNorm.weight": "layer_norm.weight", "transform.LayerNorm.bias": "layer_norm.bias", "bias": "bias"]),
+        ]
+        guard let (prefix, mapping) = layouts.first(where: { names.contains($0.prefix + "bias") }) else { return nil }
+        let decoder = prefix + "decoder.weight"
+        if names.contains(decoder), try weights.tensor(named: decoder) != encoder.embeddings.word.weight.value {
+            throw BackboneError.unsupportedHead(file: weights.source, detail:
+                "\(decoder) is not the word-embedding table (an untied decoder), which Graft's masked-LM head does not support yet")
+        }
+        return try pretrainedHead(of: encoder) { name in
+            guard let source = mapping[name].map({ prefix + $0 }), names.contains(source) else { return nil }
+            return try weights.tensor(named: source)
+        }
     }
 
     /// `do_lower_case` from `tokenizer_config.json` (BERT's default, true, if absent).

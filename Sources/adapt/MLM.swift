@@ -65,7 +65,9 @@ struct MLM: ParsableCommand {
             adapterConfiguration = configuration
         }
         var generator = SeededGenerator(seed: resolved.seed &+ 1)
-        let head = MaskedLMHead(tiedTo: model.encoder, generator: &generator)
+        let head = model.maskedLMHead ?? MaskedLMHead(tiedTo: model.encoder, generator: &generator)
+        head.setTrainable(true)
+        print(model.maskedLMHead == nil ? "masked-LM head: new (the backbone ships none)" : "masked-LM head: the backbone's pretrained head")
         let task = MaskedLanguageModel(backbone: model, model: grafted, head: head)
         let parameters = grafted.namedParameters() + head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
         let trainable = parameters.reduce(0) { $0 + $1.parameter.value.count }

@@ -1,0 +1,63 @@
+import Foundation
+import GraftAutodiff
+import GraftIO
+import GraftNN
+import GraftTensor
+import GraftTestSupport
+import Testing
+
+/// A Hugging Face directory among this target's fixtures.
+private func fixture(_ name: String) -> String {
+    Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent(name).path
+}
+
+/// Pretrained masked-LM heads come with the checkpoints that ship them (`make_mlm_head_fixtures.py`).
+@Suite struct MaskedLMHeadImport {
+    struct Expected: Decodable {
+        let ids: [[Int]]
+        let attentionMask: [[Int]]
+        let logits: [[[Float]]]
+        enum CodingKeys: String, CodingKey { case ids, attentionMask = "attention_mask", logits }
+    }
+
+    /// The imported head on the imported encoder gives transformers' logits at every real token,
+    /// and survives a backbone file.
+    @Test func bertHeadGivesTransformersLogits() throws {
+        let directory = fixture("mlm_bert")
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/expected_logits.json")))
+        let backbone = try Backbone.importModel(from: directory)
+        let head = try #require(backbone.maskedLMHead)
+        func logits(_ backbone: Backbone, _ head: MaskedLMHead) -> Tensor {
+            let input = EncoderInput(ids: expected.ids.flatMap { $0 }, attentionMask: expected.attentionMask.flatMap { $0 },
+                                     batchSize: expected.ids.count, length: expected.ids[0].count)
+            let context = ForwardContext.inference()
+            return head(backbone.encoder(input, context: context), rows: Array(0..<(input.batchSize * input.length)), context: context).value
+        }
+        let found = logits(backbone, head)
+        let (length, vocabulary) = (expected.ids[0].count, found.shape[1])
+        for (example, mask) in expected.attentionMask.enumerated() {
+            for position in mask.indices where mask[position] == 1 {
+                let row = Array(found.scalars[((example * length + position) * vocabulary)..<((example * length + position + 1) * vocabulary)])
+                let difference = zip(row, expected.logits[example][position]).map { abs($0 - $1) }.max()!
+                #expect(difference < 1e-4, "example \(example), position \(position): \(difference)")
+            }
+        }
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try backbone.save(to: path)
+        let reloaded = try Backbone.load(from: path)
+        #expect(logits(reloaded, try #require(reloaded.maskedLMHead)) == found)
+        #expect(reloaded.summary.contains("masked-LM head: pretrained"))
+    }
+
+    /// A decoder with a weight of its own (tie_word_embeddings false) is refused, naming it.
+    @Test func anUntiedDecoderIsRefused() throws {
+        let error = try #require(throws: BackboneError.self) { try Backbone.importModel(from: fixture("mlm_xlmr_untied")) }
+        #expect(error.description.contains("lm_head.decoder.weight is not the word-embedding table"), "\(error)")
+    }
+
+    /// A checkpoint without a head (an encoder model) imports without one.
+    @Test func aCheckpointWithoutAHeadHasNone() throws {
+        #expect(try TinyBackbone.make().maskedLMHead == nil)
+    }
+}
