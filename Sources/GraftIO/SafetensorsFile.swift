@@ -13,7 +13,7 @@ import GraftTensor
 /// Every entry is checked when the file is opened: its byte range must lie in
 /// the data section and match its shape and dtype, so a truncated or corrupt
 /// file throws a ``SafetensorsError`` rather than crashing.
-public struct SafetensorsFile: Sendable {
+public struct SafetensorsFile: Sendable, TensorArchive {
     /// One tensor's header entry.
     private struct Entry: Sendable {
         let dtype: String

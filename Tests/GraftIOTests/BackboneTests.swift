@@ -177,7 +177,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.copyItem(atPath: Self.directory + "/config.json", toPath: directory + "/config.json")
-        #expect(throws: BackboneError.missingFile(directory: directory, file: "model.safetensors or model.safetensors.index.json")) {
+        #expect(throws: BackboneError.missingFile(directory: directory, file: "model.safetensors, model.safetensors.index.json or pytorch_model.bin")) {
             try Backbone.importModel(from: directory)
         }
     }
