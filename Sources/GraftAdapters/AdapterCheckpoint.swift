@@ -156,6 +156,11 @@ public struct AdapterCheckpoint {
     /// loaded checkpoint takes the backbone's identity.
     /// - Throws: `AdapterCheckpointError` naming the file and what does not match.
     public static func load(from path: String, backbone: Backbone) throws -> AdapterCheckpoint {
+        if AdapterHubFormat.isAdapterDirectory(path) {
+            let adapter = try AdapterHubFormat.read(directory: path, model: backbone.configuration)
+            return try AdapterCheckpoint(name: URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent, adapter: adapter,
+                                         configuration: AdapterConfiguration(adapter.configuration), backbone: backbone)
+        }
         if PeftFormat.isAdapterDirectory(path) {
             let adapter = try PeftFormat.read(directory: path, model: backbone.configuration)
             return try AdapterCheckpoint(name: URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent, adapter: adapter,
