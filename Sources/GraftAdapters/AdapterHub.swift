@@ -5,11 +5,12 @@ import GraftNN
 import GraftTensor
 
 /// Bottleneck adapters saved by AdapterHub `adapters` (`model.save_adapter(DIR, NAME)`): a
-/// directory of `adapter_config.json` and `pytorch_adapter.bin` (or `adapter_model.safetensors`),
+/// directory of `adapter_config.json` and `pytorch_adapter.bin` (or `adapter.safetensors`),
 /// as AdapterHub's hub and MAD-X language adapters are shipped.
 public enum AdapterHubFormat {
-    /// The weights file `save_adapter` writes (a `torch.save` state dict), and its safetensors form.
-    public static let weightsFiles = ["pytorch_adapter.bin", "adapter_model.safetensors"]
+    /// The weights file `save_adapter` writes (a `torch.save` state dict), and its safetensors form
+    /// (`save_adapter(..., use_safetensors=True)`, which is what `write` produces).
+    public static let weightsFiles = ["pytorch_adapter.bin", "adapter.safetensors"]
 
     /// Whether `path` is an AdapterHub adapter directory (its configuration has AdapterHub's `config` object).
     public static func isAdapterDirectory(_ path: String) -> Bool {
@@ -52,7 +53,8 @@ public enum AdapterHubFormat {
         let (factor, perLayer) = try reductionFactors(settings["reduction_factor"], invalid)
         var configuration = BottleneckConfiguration(placement: placement, reductionFactor: factor, reductionFactorPerLayer: perLayer,
                                                     leaveOut: settings["leave_out"]?.integers ?? [], activation: activation,
-                                                    scaling: Float(settings["scaling"]?.number ?? 1))
+                                                    scaling: Float(settings["scaling"]?.number ?? 1),
+                                                    initialization: settings["init_weights"]?.string == "mam" ? .nearIdentity : .bert)
         switch settings["inv_adapter"]?.string {
         case nil: break
         case "nice":
@@ -86,6 +88,50 @@ public enum AdapterHubFormat {
             parameter.value = value
         }
         return adapter
+    }
+
+    /// Writes `adapter` as `save_adapter(DIR, name, use_safetensors=True)` does (`adapter_config.json`,
+    /// `adapter.safetensors`), for a model of shape `model`: AdapterHub loads it with
+    /// `model.load_adapter(DIR, use_safetensors=True)`. Heads are not written.
+    public static func write(_ adapter: BottleneckAdapter, name: String, model: EncoderConfiguration, to directory: String) throws {
+        let c = adapter.configuration
+        var config: [String: Any] = [
+            "adapter_residual_before_ln": false, "cross_adapter": false, "dropout": 0.0, "factorized_phm_W": true,
+            "factorized_phm_rule": false, "hypercomplex_nonlinearity": "glorot-uniform",
+            "init_weights": c.initialization == .nearIdentity ? "mam" : "bert", "init_weights_seed": NSNull(),
+            "inv_adapter": c.invertible ? "nice" : NSNull(), "inv_adapter_reduction_factor": c.invertible ? Double(c.invertibleReductionFactor) : NSNull(),
+            "learn_phm": true, "leave_out": c.leaveOut, "ln_after": false, "ln_before": false,
+            "non_linearity": c.activation.rawValue, "phm_bias": true, "phm_c_init": "normal", "phm_dim": 4, "phm_init_range": 0.0001,
+            "phm_layer": false, "phm_rank": 1, "scaling": Double(c.scaling), "shared_W_phm": false, "shared_phm_rule": true,
+            "stochastic_depth": 0.0, "use_gating": false,
+            "reduction_factor": c.reductionFactorPerLayer.isEmpty ? Double(c.reductionFactor) as Any
+                : c.reductionFactorPerLayer.mapValues(Double.init).merging(["default": Double(c.reductionFactor)]) { $1 },
+        ]
+        for (key, value) in placements.first(where: { $0.placement == c.placement })!.flags { config[key] = value }
+        let modelClass = ["bert": "BertModel", "xlm-roberta": "XLMRobertaModel", "roberta": "RobertaModel"][model.modelType] ?? "BertModel"
+        let stored: [String: Any] = ["config": config, "hidden_size": model.hiddenSize, "model_class": modelClass, "model_name": "",
+                                     "model_type": model.modelType, "name": name, "version": "adapters.1.3.0"]
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let url = URL(fileURLWithPath: directory)
+        try writeAtomically(Data((try pythonJSON(stored) + "\n").utf8), to: url.appendingPathComponent("adapter_config.json").path)
+        let tensors = Dictionary(uniqueKeysWithValues: adapter.namedParameters().map { (hubName($0.name, adapter: name), $0.parameter.value) })
+        try SafetensorsFile.write(tensors, to: url.appendingPathComponent("adapter.safetensors").path)
+    }
+
+    /// JSON in which a `Double` keeps its decimal point (`1.0`, not `1`): AdapterHub tells a float
+    /// `scaling` from other kinds by its Python type. Keys sorted.
+    static func pythonJSON(_ value: Any) throws -> String {
+        switch value {
+        case is NSNull: return "null"
+        case let flag as Bool: return flag ? "true" : "false"
+        case let number as Int: return String(number)
+        case let number as Double: return "\(number)"
+        case let text as String: return String(decoding: try JSONSerialization.data(withJSONObject: text, options: .fragmentsAllowed), as: UTF8.self)
+        case let items as [Any]: return "[" + (try items.map(pythonJSON)).joined(separator: ", ") + "]"
+        case let object as [String: Any]:
+            return "{" + (try object.keys.sorted().map { "\(try pythonJSON($0)): \(try pythonJSON(object[$0]!))" }).joined(separator: ", ") + "}"
+        default: throw ConfigurationError("cannot write \(value) as JSON")
+        }
     }
 
     /// AdapterHub's name of Graft's bottleneck parameter `name` for the adapter named `adapter`:

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Graft
 
-/// `adapt export FILE --format peft|transformers --output DIR`: writes an adapter or a backbone in another library's format.
+/// `adapt export FILE --format peft|adapterhub|transformers --output DIR`: writes an adapter or a backbone in another library's format.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a Graft adapter checkpoint or backbone in another library's format.",
@@ -11,6 +11,9 @@ struct Export: ParsableCommand {
             adapter_model.safetensors) for the backbone's Hugging Face encoder model (AutoModel): load it with \
             PeftModel.from_pretrained(model, DIR). LoRA adapters are written as they are, MoS adapters \
             de-sharded into plain LoRA first; bottleneck adapters have no peft form. The head is not written. \
+            --format adapterhub takes a bottleneck adapter checkpoint and writes what AdapterHub's save_adapter \
+            writes (adapter_config.json, adapter.safetensors): load it with \
+            model.load_adapter(DIR, use_safetensors=True) on the backbone's encoder model. \
             --format transformers takes a backbone file and writes a Hugging Face model directory \
             (config.json, model.safetensors in float32, \(Backbone.tokenizerFile)): load it with \
             transformers.AutoModel.from_pretrained(DIR); it computes exactly what the backbone computes, and \
@@ -18,23 +21,36 @@ struct Export: ParsableCommand {
             `adapt data tokenize` writes Graft's token ids.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case peft, transformers }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case peft, adapterhub, transformers }
 
-    @Argument(help: "The Graft adapter checkpoint (peft) or backbone file (transformers), .h5.")
+    @Argument(help: "The Graft adapter checkpoint (peft, adapterhub) or backbone file (transformers), .h5.")
     var input: String
-    @Option(help: "The format to write: peft (an adapter) or transformers (a backbone).")
+    @Option(help: "The format to write: peft or adapterhub (an adapter), or transformers (a backbone).")
     var format: Format
     @Option(name: .shortAndLong, help: "The directory to write (created if needed).")
     var output: String
+    @Option(help: "The backbone an adapter directory (peft, AdapterHub) belongs to; needed to read one.")
+    var backbone: String?
 
     func validate() throws {
-        let files = format == .peft ? [PeftFormat.configurationFile, PeftFormat.weightsFile] : Backbone.exportedFiles
+        let files = switch format {
+        case .peft: [PeftFormat.configurationFile, PeftFormat.weightsFile]
+        case .adapterhub: ["adapter_config.json", AdapterHubFormat.weightsFiles[1]]
+        case .transformers: Backbone.exportedFiles
+        }
         try checkNotOverwritten([input], by: [output] + files.map { URL(fileURLWithPath: output).appendingPathComponent($0).path })
     }
 
     func run() throws {
         switch format {
         case .peft: try exportPeft()
+        case .adapterhub:
+            let (name, adapter, model, _, hasHead) = try readAdapter()
+            guard let bottleneck = adapter as? BottleneckAdapter else {
+                throw CommandError("\(input) is a \(adapter.method) adapter; AdapterHub export takes bottleneck adapters")
+            }
+            try AdapterHubFormat.write(bottleneck, name: name, model: model, to: output)
+            print("wrote \(output) (AdapterHub \(bottleneck.method) adapter \"\(name)\", \(bottleneck.parameterCount) parameters\(hasHead ? "; the head is not exported" : ""))")
         case .transformers:
             let backbone = try Backbone.load(from: input)
             try backbone.exportHuggingFace(to: output)
@@ -44,17 +60,30 @@ struct Export: ParsableCommand {
         }
     }
 
-    private func exportPeft() throws {
-        if PeftFormat.isAdapterDirectory(input) {
-            throw CommandError("\(input) is already a peft adapter directory")
+    /// The adapter to export: from a checkpoint file, or from an adapter directory read on `--backbone`.
+    private func readAdapter() throws -> (name: String, adapter: any Adapter, model: EncoderConfiguration, backboneName: String, hasHead: Bool) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
+            guard let backbone else { throw ValidationError("\(input) is an adapter directory: give --backbone, the model it belongs to") }
+            let model = try Backbone.load(from: backbone)
+            let checkpoint = try AdapterCheckpoint.load(from: input, backbone: model)
+            return (checkpoint.name, checkpoint.adapter, model.configuration, model.name, checkpoint.head != nil)
         }
         let (header, adapter) = try AdapterCheckpoint.loadAdapter(from: input)
+        return (header.name, adapter, header.backboneConfiguration, header.backboneName, header.headConfiguration != nil)
+    }
+
+    private func exportPeft() throws {
+        if PeftFormat.isAdapterDirectory(input) && !AdapterHubFormat.isAdapterDirectory(input) {
+            throw CommandError("\(input) is already a peft adapter directory")
+        }
+        let (_, adapter, _, backboneName, hasHead) = try readAdapter()
         guard let mergeable = adapter as? any MergeableAdapter else {
-            throw CommandError("\(input) is a \(header.configuration.method) adapter; peft export supports adapters that are changes of linear weights only")
+            throw CommandError("\(input) is a \(adapter.method) adapter; peft export supports adapters that are changes of linear weights only")
         }
         let lora = mergeable.asLoRA()
-        try PeftFormat.write(lora, baseModel: header.backboneName, to: output)
-        print("wrote \(output) (peft LoRA, rank \(lora.configuration.rank), \(lora.parameterCount) parameters\(header.headConfiguration == nil ? "" : "; the head is not exported"))")
+        try PeftFormat.write(lora, baseModel: backboneName, to: output)
+        print("wrote \(output) (peft LoRA, rank \(lora.configuration.rank), \(lora.parameterCount) parameters\(hasHead ? "; the head is not exported" : ""))")
     }
 }
 

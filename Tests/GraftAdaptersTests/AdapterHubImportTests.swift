@@ -57,3 +57,26 @@ import Testing
         }
     }
 }
+
+/// Graft's bottleneck adapters written in AdapterHub's format (`Tests/GraftAdaptersTests/Fixtures/check_adapterhub_export.py`
+/// checks that AdapterHub loads them and computes the same).
+@Suite struct AdapterHubExport {
+    @Test(arguments: ["seq_bn_inv", "double_seq_bn", "par_bn"])
+    func writtenAdaptersReadBackExactly(method: String) throws {
+        let backbone = try Backbone.importModel(from: fixture("adapterhub_bert"))
+        var settings = try #require(try AdapterMethods.defaults(method) as? BottleneckConfiguration)
+        settings.reductionFactorPerLayer = ["1": 4]
+        let adapter = BottleneckAdapter(settings, model: backbone.configuration, seed: 3)
+        var generator = SeededGenerator(seed: 4)
+        for (_, parameter) in adapter.namedParameters() {
+            parameter.value = .normal(shape: parameter.value.shape, standardDeviation: 0.1, generator: &generator)
+        }
+        let directory = NSTemporaryDirectory() + "graft-adapterhub-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try AdapterHubFormat.write(adapter, name: "lang", model: backbone.configuration, to: directory)
+        let read = try AdapterHubFormat.read(directory: directory, model: backbone.configuration)
+        #expect(read.configuration == adapter.configuration)
+        let values = { (module: BottleneckAdapter) in module.namedParameters().map { "\($0.name) \($0.parameter.value.scalars)" } }
+        #expect(values(read) == values(adapter))
+    }
+}
