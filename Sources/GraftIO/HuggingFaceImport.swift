@@ -19,17 +19,21 @@ extension Backbone {
         guard FileManager.default.fileExists(atPath: path("config.json")) else {
             throw BackboneError.missingFile(directory: directory, file: "config.json")
         }
-        let configuration = try decodeJSON(EncoderConfiguration.self, fromFile: path("config.json"))
+        let (configuration, isDistilBERT) = try encoderConfiguration(path("config.json"))
         let weights = try CheckpointWeights(directory: directory)
-        let prefix = ["bert.", "roberta.", "xlm-roberta.", ""].first { prefix in
-            weights.tensorNames.contains(prefix + "embeddings.word_embeddings.weight")
-        } ?? ""
-        let encoder = TransformerEncoder(configuration: configuration,
-                                         withPooler: weights.tensorNames.contains(prefix + "pooler.dense.weight"))
         let names = Set(weights.tensorNames)
-        try encoder.loadParameters { name in names.contains(prefix + name) ? try weights.tensor(named: prefix + name) : nil }
-        let expected = Set(encoder.namedParameters().map { prefix + $0.name })
-        let skipped = ["cls.", "lm_head.", "classifier.", "qa_outputs.", prefix + "embeddings.position_ids"]
+        let prefix = ["bert.", "roberta.", "xlm-roberta.", "distilbert.", ""].first { prefix in
+            names.contains(prefix + "embeddings.word_embeddings.weight")
+        } ?? ""
+        // The checkpoint's name of each encoder weight; DistilBERT has BERT's layers under other names and no token types.
+        let source = { (name: String) -> String? in isDistilBERT ? distilBERTName(name).map { prefix + $0 } : prefix + name }
+        let encoder = TransformerEncoder(configuration: configuration, withPooler: names.contains(prefix + "pooler.dense.weight"))
+        try encoder.loadParameters { name in
+            guard let checkpointName = source(name) else { return Tensor(zeros: [configuration.typeVocabularySize, configuration.hiddenSize]) }
+            return names.contains(checkpointName) ? try weights.tensor(named: checkpointName) : nil
+        }
+        let expected = Set(encoder.namedParameters().compactMap { source($0.name) })
+        let skipped = ["cls.", "lm_head.", "classifier.", "qa_outputs.", "pre_classifier.", "vocab_", prefix + "embeddings.position_ids"]
         let unexpected = weights.tensorNames.filter { name in
             !expected.contains(name) && !skipped.contains { name.hasPrefix($0) }
         }
@@ -56,23 +60,66 @@ extension Backbone {
     /// - Throws: `BackboneError.unsupportedHead` for a decoder whose weight is not the word embeddings.
     private static func importedHead(_ weights: CheckpointWeights, encoder: TransformerEncoder) throws -> MaskedLMHead? {
         let names = Set(weights.tensorNames)
-        let layouts: [(prefix: String, names: [String: String])] = [
-            ("cls.predictions.", ["transform.dense.weight": "transform.dense.weight", "transform.dense.bias": "transform.dense.bias",
-                                  "transform.LayerNorm.weight": "transform.LayerNorm.weight",
-                                  "transform.LayerNorm.bias": "transform.LayerNorm.bias", "bias": "bias"]),
-            ("lm_head.", ["transform.dense.weight": "dense.weight", "transform.dense.bias": "dense.bias",
-                          "transform.LayerNorm.weight": "layer_norm.weight", "transform.LayerNorm.bias": "layer_norm.bias", "bias": "bias"]),
+        let layouts: [(marker: String, names: [String: String], decoder: String)] = [
+            ("cls.predictions.bias", ["transform.dense.weight": "cls.predictions.transform.dense.weight",
+                                      "transform.dense.bias": "cls.predictions.transform.dense.bias",
+                                      "transform.LayerNorm.weight": "cls.predictions.transform.LayerNorm.weight",
+                                      "transform.LayerNorm.bias": "cls.predictions.transform.LayerNorm.bias", "bias": "cls.predictions.bias"],
+             "cls.predictions.decoder.weight"),
+            ("lm_head.bias", ["transform.dense.weight": "lm_head.dense.weight", "transform.dense.bias": "lm_head.dense.bias",
+                              "transform.LayerNorm.weight": "lm_head.layer_norm.weight", "transform.LayerNorm.bias": "lm_head.layer_norm.bias",
+                              "bias": "lm_head.bias"],
+             "lm_head.decoder.weight"),
+            ("vocab_projector.bias", ["transform.dense.weight": "vocab_transform.weight", "transform.dense.bias": "vocab_transform.bias",
+                                      "transform.LayerNorm.weight": "vocab_layer_norm.weight", "transform.LayerNorm.bias": "vocab_layer_norm.bias",
+                                      "bias": "vocab_projector.bias"],
+             "vocab_projector.weight"),
         ]
-        guard let (prefix, mapping) = layouts.first(where: { names.contains($0.prefix + "bias") }) else { return nil }
-        let decoder = prefix + "decoder.weight"
+        guard let (_, mapping, decoder) = layouts.first(where: { names.contains($0.marker) }) else { return nil }
         if names.contains(decoder), try weights.tensor(named: decoder) != encoder.embeddings.word.weight.value {
             throw BackboneError.unsupportedHead(file: weights.source, detail:
                 "\(decoder) is not the word-embedding table (an untied decoder), which Graft's masked-LM head does not support yet")
         }
         return try pretrainedHead(of: encoder) { name in
-            guard let source = mapping[name].map({ prefix + $0 }), names.contains(source) else { return nil }
+            guard let source = mapping[name], names.contains(source) else { return nil }
             return try weights.tensor(named: source)
         }
+    }
+
+    /// The encoder's shape from `config.json`. DistilBERT's (`dim`, `n_layers`, ...) becomes the BERT
+    /// encoder it is (one token type, whose embedding is zero; LayerNorm epsilon 1e-12).
+    private static func encoderConfiguration(_ path: String) throws -> (EncoderConfiguration, isDistilBERT: Bool) {
+        struct ModelType: Decodable { let model_type: String? }
+        struct DistilBERT: Decodable {
+            let vocab_size: Int, dim: Int, n_layers: Int, n_heads: Int, hidden_dim: Int
+            let max_position_embeddings: Int?, pad_token_id: Int?, dropout: Float?, attention_dropout: Float?, activation: String?
+        }
+        guard try decodeJSON(ModelType.self, fromFile: path).model_type == "distilbert" else {
+            return (try decodeJSON(EncoderConfiguration.self, fromFile: path), false)
+        }
+        let c = try decodeJSON(DistilBERT.self, fromFile: path)
+        let configuration = EncoderConfiguration(
+            modelType: "bert", vocabularySize: c.vocab_size, hiddenSize: c.dim, layerCount: c.n_layers, headCount: c.n_heads,
+            intermediateSize: c.hidden_dim, maxPositions: c.max_position_embeddings ?? 512, typeVocabularySize: 1,
+            layerNormEpsilon: 1e-12, padTokenID: c.pad_token_id ?? 0, hiddenDropout: c.dropout ?? 0.1,
+            attentionDropout: c.attention_dropout ?? 0.1, hiddenActivation: c.activation ?? "gelu")
+        do { try configuration.validate() } catch { throw JSONDecodingError(source: path, detail: "\(error)") }
+        return (configuration, true)
+    }
+
+    /// DistilBERT's name of the BERT encoder weight `name`; nil for the token-type table DistilBERT lacks.
+    static func distilBERTName(_ name: String) -> String? {
+        guard name != "embeddings.token_type_embeddings.weight" else { return nil }
+        guard name.hasPrefix("encoder.layer.") else { return name }
+        let renames = [("attention.self.query", "attention.q_lin"), ("attention.self.key", "attention.k_lin"),
+                       ("attention.self.value", "attention.v_lin"), ("attention.output.dense", "attention.out_lin"),
+                       ("attention.output.LayerNorm", "sa_layer_norm"), ("intermediate.dense", "ffn.lin1"),
+                       ("output.dense", "ffn.lin2"), ("output.LayerNorm", "output_layer_norm")]
+        var renamed = "transformer.layer." + name.dropFirst("encoder.layer.".count)
+        if let (from, to) = renames.first(where: { renamed.contains("." + $0.0 + ".") }) {
+            renamed = renamed.replacingOccurrences(of: "." + from + ".", with: "." + to + ".")
+        }
+        return renamed
     }
 
     /// `do_lower_case` from `tokenizer_config.json` (BERT's default, true, if absent).
