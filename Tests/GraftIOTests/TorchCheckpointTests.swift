@@ -14,6 +14,7 @@ import Testing
         let fromTorch = try Backbone.importModel(from: fixture("torch_bert"))
         let fromSafetensors = try Backbone.importModel(from: fixture("torch_bert_safetensors"))
         #expect(fromTorch.checksum == fromSafetensors.checksum)
+        #expect(fromTorch.source?.hasSuffix("(bert, pytorch_model.bin)") == true, "\(String(describing: fromTorch.source))")
         let file = try TorchCheckpointFile(contentsOf: fixture("torch_bert/pytorch_model.bin"))
         #expect(file.tensorNames.contains("embeddings.word_embeddings.weight"))
         #expect(try file.tensor(named: "embeddings.word_embeddings.weight").shape == [30, 16])
