@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "GraftAdapters", dependencies: ["GraftNN", "GraftIO"]),
         .target(name: "GraftTrain", dependencies: ["GraftAdapters", "GraftText", "GraftData", "CKernels"]),
         // Models trained on frozen feature tensors (key-value bottleneck, concept bottlenecks) and the continual-learning runner.
-        .target(name: "GraftFeatureModels", dependencies: ["GraftTrain"]),
+        .target(name: "GraftFeatureModels", dependencies: ["GraftTrain", "GraftFiles"]),
         .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain",
                                               "GraftFeatureModels", "GraftData", "GraftFiles"]),
         .executableTarget(
@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "GraftTextTests", dependencies: ["GraftText", "GraftIO", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData", "GraftTensor"]),
-        .testTarget(name: "GraftFeatureModelsTests", dependencies: ["GraftFeatureModels", "GraftTestSupport"]),
+        .testTarget(name: "GraftFeatureModelsTests", dependencies: ["GraftFeatureModels", "GraftFiles", "GraftTestSupport"]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
         // The fuzzing corpora (Tests/Fuzz/Corpus), read again on every test run.
         .testTarget(name: "FuzzCorpusTests", dependencies: ["Graft"]),

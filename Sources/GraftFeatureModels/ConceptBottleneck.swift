@@ -1,5 +1,6 @@
-import GraftIO
 import GraftAutodiff
+import GraftFiles
+import GraftIO
 import GraftNN
 import GraftTensor
 import GraftTrain
@@ -253,7 +254,7 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
     }
 
     /// The model written by `save(to:)`.
-    /// - Throws: `FileFormatError` for another kind of file, `ParameterLoadingError` or `HDF5Error` naming a bad weight.
+    /// - Throws: `FileContentError` for another kind of file, `ParameterLoadingError` or `HDF5Error` naming a bad weight.
     public static func load(from path: String) throws -> ConceptBottleneckModel {
         let stored = try WeightsFile.configuration(Stored.self, format: format, at: path)
         let model = ConceptBottleneckModel(featureCount: stored.featureCount, conceptCount: stored.conceptCount,

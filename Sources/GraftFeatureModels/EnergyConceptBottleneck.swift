@@ -1,5 +1,6 @@
 import Foundation
 import GraftAutodiff
+import GraftFiles
 import GraftIO
 import GraftNN
 import GraftTensor
@@ -178,7 +179,7 @@ public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
     }
 
     /// The model written by `save(to:)`, inferring as the saved one did (its configuration included).
-    /// - Throws: `FileFormatError` for another kind of file, `ConfigurationError` for invalid stored settings,
+    /// - Throws: `FileContentError` for another kind of file, `ConfigurationError` for invalid stored settings,
     ///   `ParameterLoadingError` or `HDF5Error` naming a bad weight.
     public static func load(from path: String) throws -> EnergyConceptBottleneck {
         let stored = try WeightsFile.configuration(Stored.self, format: format, at: path)

@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftIO
 import GraftTensor
 
@@ -38,23 +39,23 @@ public struct FeatureCache {
     }
 
     /// The cache at `path`, which must have been embedded by the backbone of checksum `backboneChecksum`.
-    /// - Throws: `FileFormatError` for another kind of file or another backbone, `ContinualError` for
+    /// - Throws: `FileContentError` for another kind of file or another backbone, `ContinualError` for
     ///   labels that do not fit their features, `HDF5Error` for a missing dataset.
     public static func load(from path: String, backboneChecksum: String) throws -> FeatureCache {
         let file = try HDF5File(path: path, mode: .read)
         defer { file.close() }
         let found = (try? file.attribute(named: "format")) ?? "none"
         guard found == format else {
-            throw FileFormatError(path: path, detail: "expected format attribute \"\(format)\", found \"\(found)\"")
+            throw FileContentError(source: path, detail: "expected format attribute \"\(format)\", found \"\(found)\"")
         }
         let checksum = try file.attribute(named: "backbone_checksum")
         guard checksum == backboneChecksum else {
-            throw FileFormatError(path: path, detail: "embedded by the backbone of checksum \(checksum), not \(backboneChecksum)")
+            throw FileContentError(source: path, detail: "embedded by the backbone of checksum \(checksum), not \(backboneChecksum)")
         }
         func split(_ name: String) throws -> LabelledFeatures {
             let labels = try file.read("\(name)/labels").scalars
             guard labels.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else {
-                throw FileFormatError(path: path, detail: "\(name)/labels holds a value that is not a class index")
+                throw FileContentError(source: path, detail: "\(name)/labels holds a value that is not a class index")
             }
             return try LabelledFeatures(features: file.read("\(name)/features"), labels: labels.map { Int($0) })
         }

@@ -1,4 +1,5 @@
 import GraftAutodiff
+import GraftFiles
 import GraftIO
 import GraftNN
 import GraftTensor
@@ -115,7 +116,7 @@ public final class LaBo: Module, ConceptBottleneck {
     }
 
     /// The model written by `save(to:)`, predicting as the saved one did.
-    /// - Throws: `FileFormatError` for another kind of file, `HDF5Error` or `ParameterLoadingError` naming a bad tensor.
+    /// - Throws: `FileContentError` for another kind of file, `HDF5Error` or `ParameterLoadingError` naming a bad tensor.
     public static func load(from path: String) throws -> LaBo {
         let stored = try WeightsFile.configuration(Stored.self, format: format, at: path)
         let (m, d) = (stored.conceptCount, stored.featureCount)

@@ -1,10 +1,11 @@
 import Foundation
 
-/// JSON that does not hold what was expected: where it came from, where in it, and why.
-public struct JSONDecodingError: Error, CustomStringConvertible, Equatable {
-    /// The file (or a file's attribute) the JSON came from.
+/// A file whose content is not what was expected (JSON that does not decode, another format, a
+/// pickle asking for more than tensors): which file (or which attribute of it), and what is wrong.
+public struct FileContentError: Error, CustomStringConvertible, Equatable {
+    /// The file (or a file's attribute).
     public let source: String
-    /// The key path and the problem (`at layers.3.r: expected Int, found a string`).
+    /// What is wrong, with where (`at layers.3.r: expected Int, found a string`).
     public let detail: String
 
     public init(source: String, detail: String) {
@@ -21,9 +22,9 @@ public func decodeJSON<Value: Decodable>(_ type: Value.Type, from data: Data, so
     do {
         return try JSONDecoder().decode(type, from: data)
     } catch let error as DecodingError {
-        throw JSONDecodingError(source: source, detail: describe(error))
+        throw FileContentError(source: source, detail: describe(error))
     } catch {
-        throw JSONDecodingError(source: source, detail: "\(error)")
+        throw FileContentError(source: source, detail: "\(error)")
     }
 }
 
@@ -31,7 +32,7 @@ public func decodeJSON<Value: Decodable>(_ type: Value.Type, from data: Data, so
 public func decodeJSON<Value: Decodable>(_ type: Value.Type, fromFile path: String) throws -> Value {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-        throw JSONDecodingError(source: path, detail: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        throw FileContentError(source: path, detail: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
     }
     return try decodeJSON(type, from: data, source: path)
 }

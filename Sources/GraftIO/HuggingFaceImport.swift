@@ -105,7 +105,7 @@ extension Backbone {
             intermediateSize: c.hidden_dim, maxPositions: c.max_position_embeddings ?? 512, typeVocabularySize: 1,
             layerNormEpsilon: 1e-12, padTokenID: c.pad_token_id ?? 0, hiddenDropout: c.dropout ?? 0.1,
             attentionDropout: c.attention_dropout ?? 0.1, hiddenActivation: c.activation ?? "gelu")
-        do { try configuration.validate() } catch { throw JSONDecodingError(source: path, detail: "\(error)") }
+        do { try configuration.validate() } catch { throw FileContentError(source: path, detail: "\(error)") }
         return (configuration, true)
     }
 
@@ -173,7 +173,7 @@ struct CheckpointWeights {
         var files: [String: SafetensorsFile] = [:], shards: [String: any TensorArchive] = [:]
         for shard in Set(weightMap.values).sorted() {
             guard !shard.contains("/"), shard.hasSuffix(".safetensors") else {
-                throw JSONDecodingError(source: index, detail: "shard \"\(shard)\" is not a .safetensors file of the directory")
+                throw FileContentError(source: index, detail: "shard \"\(shard)\" is not a .safetensors file of the directory")
             }
             files[shard] = try SafetensorsFile(contentsOf: url.appendingPathComponent(shard).path)
         }
@@ -185,7 +185,7 @@ struct CheckpointWeights {
         }
         let unlisted = files.flatMap { shard, file in file.tensorNames.filter { weightMap[$0] != shard } }.sorted()
         guard unlisted.isEmpty else {
-            throw JSONDecodingError(source: index, detail: "the shards hold tensors the index does not map to them: \(unlisted.prefix(5).joined(separator: ", "))")
+            throw FileContentError(source: index, detail: "the shards hold tensors the index does not map to them: \(unlisted.prefix(5).joined(separator: ", "))")
         }
         (source, self.shards) = (index, shards)
     }

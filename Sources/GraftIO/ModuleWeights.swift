@@ -21,19 +21,19 @@ public enum WeightsFile {
     }
 
     /// The configuration stored at `path`.
-    /// - Throws: `FileFormatError` unless the file is of `format` with a readable configuration.
+    /// - Throws: `FileContentError` unless the file is of `format` with a readable configuration.
     public static func configuration<Configuration: Decodable>(_ type: Configuration.Type, format: String,
                                                                at path: String) throws -> Configuration {
         let file = try HDF5File(path: path, mode: .read)
         defer { file.close() }
         let found = (try? file.attribute(named: "format")) ?? "none"
         guard found == format else {
-            throw FileFormatError(path: path, detail: "expected format attribute \"\(format)\", found \"\(found)\"")
+            throw FileContentError(source: path, detail: "expected format attribute \"\(format)\", found \"\(found)\"")
         }
         do {
             return try JSONDecoder().decode(type, from: Data(try file.attribute(named: "config").utf8))
         } catch {
-            throw FileFormatError(path: path, detail: "unreadable config attribute (\(error))")
+            throw FileContentError(source: path, detail: "unreadable config attribute (\(error))")
         }
     }
 
@@ -52,17 +52,4 @@ public enum WeightsFile {
         try module.loadParameters { name in file.contains(name) ? try file.read(name) : nil }
         return tensors
     }
-}
-
-/// A file that is not of the format expected, or whose configuration cannot be read.
-public struct FileFormatError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let detail: String
-
-    public init(path: String, detail: String) {
-        self.path = path
-        self.detail = detail
-    }
-
-    public var description: String { "\(path): \(detail)" }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftTensor
 
 /// A PyTorch `state_dict` saved by `torch.save` (`pytorch_model.bin`): a zip
@@ -24,28 +25,28 @@ public struct TorchCheckpointFile: TensorArchive {
     }
 
     /// Reads and checks the archive and its pickle (tensor data is read on demand).
-    /// - Throws: `TorchCheckpointError` naming what is not a state dict of float tensors.
+    /// - Throws: `FileContentError` naming what is not a state dict of float tensors.
     public init(contentsOf path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TorchCheckpointError(path: path, detail: "cannot be read") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw FileContentError(source: path, detail: "cannot be read") }
         let entries = try ZipEntry.directory(of: data, path: path)
         guard let pickle = entries.first(where: { $0.key.hasSuffix("/data.pkl") && !$0.key.dropLast(9).contains("/") }) else {
-            throw TorchCheckpointError(path: path, detail: "no data.pkl: not a torch.save archive")
+            throw FileContentError(source: path, detail: "no data.pkl: not a torch.save archive")
         }
         let prefix = String(pickle.key.dropLast("data.pkl".count))
         var unpickler = RestrictedUnpickler(bytes: [UInt8](data[pickle.value.range(in: data)]), path: path)
         guard case .dictionary(let items) = try unpickler.load() else {
-            throw TorchCheckpointError(path: path, detail: "the pickle does not hold a dictionary of tensors")
+            throw FileContentError(source: path, detail: "the pickle does not hold a dictionary of tensors")
         }
         var tensors: [String: TensorReference] = [:]
         for (key, value) in items {
             guard case .string(let name) = key, case let .tensor(storage, dtype, offset, shape, stride) = value else {
-                throw TorchCheckpointError(path: path, detail: "the state dict maps \(key) to \(value), not a name to a tensor")
+                throw FileContentError(source: path, detail: "the state dict maps \(key) to \(value), not a name to a tensor")
             }
             guard stride == Self.rowMajorStrides(shape) else {
-                throw TorchCheckpointError(path: path, detail: "tensor \(name) is not contiguous (stride \(stride) for shape \(shape))")
+                throw FileContentError(source: path, detail: "tensor \(name) is not contiguous (stride \(stride) for shape \(shape))")
             }
             guard let entry = entries[prefix + "data/" + storage] else {
-                throw TorchCheckpointError(path: path, detail: "tensor \(name) names storage \(storage), which the archive does not hold")
+                throw FileContentError(source: path, detail: "tensor \(name) names storage \(storage), which the archive does not hold")
             }
             let size = Self.elementSizes[dtype]!
             let (count, overflow) = shape.reduce((1, false)) { partial, dimension in
@@ -53,7 +54,7 @@ public struct TorchCheckpointFile: TensorArchive {
                 return (product, partial.1 || flag || dimension < 0)
             }
             guard !overflow, offset >= 0, (offset + count) * size <= entry.size else {
-                throw TorchCheckpointError(path: path, detail: "tensor \(name) of shape \(shape) at offset \(offset) does not fit its storage of \(entry.size) bytes")
+                throw FileContentError(source: path, detail: "tensor \(name) of shape \(shape) at offset \(offset) does not fit its storage of \(entry.size) bytes")
             }
             tensors[name] = TensorReference(entry: entry, dtype: dtype, offset: offset, shape: shape)
         }
@@ -76,7 +77,7 @@ public struct TorchCheckpointFile: TensorArchive {
 
     /// The tensor `name`, converted to `Float32` (half and bfloat16 widened exactly, double rounded).
     public func tensor(named name: String) throws -> Tensor {
-        guard let reference = tensors[name] else { throw TorchCheckpointError(path: path, detail: "no tensor named \(name)") }
+        guard let reference = tensors[name] else { throw FileContentError(source: path, detail: "no tensor named \(name)") }
         let count = Tensor.count(of: reference.shape)
         let start = reference.entry.start + reference.offset * Self.elementSizes[reference.dtype]!
         let scalars: [Float] = data.withUnsafeBytes { file in
@@ -94,13 +95,6 @@ public struct TorchCheckpointFile: TensorArchive {
     }
 }
 
-/// A `pytorch_model.bin` that is not a state dict of float tensors Graft can read, or that asks for more.
-public struct TorchCheckpointError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let detail: String
-    public var description: String { "\(path): \(detail)" }
-}
-
 /// One stored (uncompressed) member of a zip archive.
 struct ZipEntry {
     /// Where the member's data starts in the archive, and its size.
@@ -112,7 +106,7 @@ struct ZipEntry {
     /// The members of the zip archive `data`, by name, from its central directory.
     static func directory(of data: Data, path: String) throws -> [String: ZipEntry] {
         let bytes = [UInt8](data)
-        func fail(_ detail: String) -> TorchCheckpointError { TorchCheckpointError(path: path, detail: "not a readable zip archive: \(detail)") }
+        func fail(_ detail: String) -> FileContentError { FileContentError(source: path, detail: "not a readable zip archive: \(detail)") }
         func u16(_ at: Int) throws -> Int {
             guard at >= 0, at + 2 <= bytes.count else { throw fail("a field at byte \(at) lies past the end") }
             return Int(bytes[at]) | Int(bytes[at + 1]) << 8
@@ -210,7 +204,7 @@ struct RestrictedUnpickler {
         self.path = path
     }
 
-    func fail(_ detail: String) -> TorchCheckpointError { TorchCheckpointError(path: path, detail: "data.pkl: \(detail)") }
+    func fail(_ detail: String) -> FileContentError { FileContentError(source: path, detail: "data.pkl: \(detail)") }
 
     mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
         guard count >= 0, position + count <= bytes.count else { throw fail("cut short at byte \(position)") }

@@ -322,7 +322,7 @@ extension WordPieceTokenizer {
         let file: TokenizerFile
         do {
             file = try decodeJSON(TokenizerFile.self, from: try contents(of: path), source: path)
-        } catch let error as JSONDecodingError {
+        } catch let error as FileContentError {
             throw TokenizerError.invalidFile(path: path, reason: error.detail)
         }
         func invalid(_ reason: String) -> TokenizerError { .invalidFile(path: path, reason: reason) }

@@ -1,11 +1,12 @@
 import Foundation
-import GraftIO
 import GraftAutodiff
+import GraftFiles
+import GraftIO
 import GraftNN
 import GraftTensor
 import GraftTestSupport
-import Testing
 import GraftTrain
+import Testing
 @testable import GraftFeatureModels
 
 /// A synthetic rule: three binary concepts, the class is `2 c0 + c1` (c2 is a
@@ -134,7 +135,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         let (a, b) = (try model.predict(data.inputs, intervention: nil), try restored.predict(data.inputs, intervention: nil))
         #expect(a.classes == b.classes && a.concepts == b.concepts)
         // Another kind of model cannot read the file, and a weight of the wrong shape is named.
-        #expect(throws: FileFormatError.self) { try LaBo.load(from: path) }
+        #expect(throws: FileContentError.self) { try LaBo.load(from: path) }
         try HDF5File(path: path, mode: .update).write(Tensor(zeros: [3, 5]), at: "concepts.weight")
         #expect(throws: ParameterLoadingError.shapeMismatch(name: "concepts.weight", expected: [3, 6], found: [3, 5])) {
             try ConceptBottleneckModel.load(from: path)
@@ -187,12 +188,12 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         let cbm = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
         try cbm.train(data, mode: .joint, steps: 1, optimizer: { SGD(parameters: $0, learningRate: 1) })
         try cbm.save(to: path)
-        #expect(throws: FileFormatError(path: path, detail: "expected format attribute \"graft-ecbm/1\", found \"graft-cbm/1\"")) {
+        #expect(throws: FileContentError(source: path, detail: "expected format attribute \"graft-ecbm/1\", found \"graft-cbm/1\"")) {
             try EnergyConceptBottleneck.load(from: path)
         }
         try model.save(to: path)
         try HDF5File(path: path, mode: .update).setAttribute("{\"featureCount\": \"six\"}", named: "config")
-        let unreadable = #expect(throws: FileFormatError.self) { try EnergyConceptBottleneck.load(from: path) }
+        let unreadable = #expect(throws: FileContentError.self) { try EnergyConceptBottleneck.load(from: path) }
         #expect(unreadable?.description.hasPrefix("\(path): unreadable config attribute") == true)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftIO
 import GraftTensor
 import GraftTestSupport
@@ -17,10 +18,10 @@ import Testing
         let loaded = try FeatureCache.load(from: path, backboneChecksum: "abc")
         #expect(loaded.train.features == train.features && loaded.train.labels == train.labels)
         #expect(loaded.test.features == test.features && loaded.test.labels == test.labels && loaded.unlabelled == cache.unlabelled)
-        #expect(throws: FileFormatError.self) { try FeatureCache.load(from: path, backboneChecksum: "other") }
+        #expect(throws: FileContentError.self) { try FeatureCache.load(from: path, backboneChecksum: "other") }
         try HDF5File(path: path, mode: .update).write(Tensor(shape: [4], scalars: [0, 1, 2.5, 1]), at: "train/labels")
-        #expect(throws: FileFormatError.self) { try FeatureCache.load(from: path, backboneChecksum: "abc") }
+        #expect(throws: FileContentError.self) { try FeatureCache.load(from: path, backboneChecksum: "abc") }
         try HDF5File(path: path, mode: .update).setAttribute("graft-cbm/1", named: "format")
-        #expect(throws: FileFormatError.self) { try FeatureCache.load(from: path, backboneChecksum: "abc") }
+        #expect(throws: FileContentError.self) { try FeatureCache.load(from: path, backboneChecksum: "abc") }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GraftFiles
 import GraftIO
 import GraftTensor
 import Testing
@@ -23,7 +24,7 @@ import Testing
     /// A pickle that asks for anything beyond a state dict of tensors (here `os.system`) is refused,
     /// naming it, and nothing runs.
     @Test func aPickleThatWouldRunCodeIsRefused() throws {
-        let error = try #require(throws: TorchCheckpointError.self) { try TorchCheckpointFile(contentsOf: fixture("torch_malicious.bin")) }
+        let error = try #require(throws: FileContentError.self) { try TorchCheckpointFile(contentsOf: fixture("torch_malicious.bin")) }
         #expect(error.description.contains("refers to posix.system") || error.description.contains("refers to os.system"), "\(error)")
         #expect(error.description.contains("never runs pickled code"))
     }
@@ -35,7 +36,7 @@ import Testing
             let path = NSTemporaryDirectory() + "graft-torch-\(name)-\(UUID().uuidString).bin"
             try bytes.write(to: URL(fileURLWithPath: path))
             defer { try? FileManager.default.removeItem(atPath: path) }
-            #expect(throws: TorchCheckpointError.self, "\(name)") { try TorchCheckpointFile(contentsOf: path) }
+            #expect(throws: FileContentError.self, "\(name)") { try TorchCheckpointFile(contentsOf: path) }
         }
     }
 }
