@@ -34,7 +34,8 @@ public enum HeadConfiguration: Codable, Sendable, Equatable {
         var generator = SeededGenerator(seed: seed)
         let hidden = backbone.configuration.hiddenSize
         return switch self {
-        case .maskedLM: MaskedLMHead(tiedTo: backbone.encoder, generator: &generator)
+        case .maskedLM: MaskedLMHead(tiedTo: backbone.encoder, untiedDecoder: backbone.maskedLMHead?.untiedDecoder(of: backbone.encoder),
+                                     generator: &generator)
         case let .sequenceClassification(labels, pooling):
             SequenceClassificationHead(hiddenSize: hidden, classCount: labels.count, pooling: pooling, generator: &generator)
         case let .tokenClassification(labels):

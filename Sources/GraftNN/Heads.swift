@@ -12,13 +12,19 @@ public final class MaskedLMHead: Module {
     public let decoderBias: Parameter
 
     /// A freshly initialised head (dense `N(0, 0.02)`, LayerNorm identity, zero bias)
-    /// tied to `encoder`'s word embeddings.
-    public init(tiedTo encoder: TransformerEncoder, generator: inout SeededGenerator) {
+    /// tied to `encoder`'s word embeddings, or with a frozen decoder table of its own
+    /// (`untiedDecoder`, `[vocabulary, hidden]`) when the checkpoint has one.
+    public init(tiedTo encoder: TransformerEncoder, untiedDecoder: Tensor? = nil, generator: inout SeededGenerator) {
         let c = encoder.configuration
         dense = Linear(inputSize: c.hiddenSize, outputSize: c.hiddenSize, generator: &generator)
         layerNorm = LayerNorm(size: c.hiddenSize, epsilon: c.layerNormEpsilon)
-        decoderWeight = encoder.embeddings.word.weight
+        decoderWeight = untiedDecoder.map { Parameter($0, isTrainable: false) } ?? encoder.embeddings.word.weight
         decoderBias = Parameter(Tensor(zeros: [c.vocabularySize]))
+    }
+
+    /// The decoder's own table when it is not the word embeddings of `encoder`; nil when tied.
+    public func untiedDecoder(of encoder: TransformerEncoder) -> Tensor? {
+        decoderWeight === encoder.embeddings.word.weight ? nil : decoderWeight.value
     }
 
     public var localParameters: [(name: String, parameter: Parameter)] { [("bias", decoderBias)] }
