@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 format="${1:?usage: fuzz.sh FORMAT [RUNS]}"; runs="${2:-1000000}"
 [ -d "Tests/Fuzz/Corpus/$format" ] || { echo "no corpus for $format in Tests/Fuzz/Corpus" >&2; exit 1; }
 scratch=.build/fuzz
-swift build --package-path Tests/Fuzz --scratch-path "$scratch" -c release \
+# The root package is a path dependency: without manifest caching, sources added to it since the last build are seen.
+swift build --package-path Tests/Fuzz --scratch-path "$scratch" -c release --disable-build-manifest-caching \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 mkdir -p "$scratch/corpus/$format"
 # Foundation leaks a buffer reading some files; leaks are not what this looks for.
