@@ -71,8 +71,7 @@ public enum AdapterHubFormat {
         guard let weightsFile = weightsFiles.map({ url.appendingPathComponent($0).path }).first(where: FileManager.default.fileExists) else {
             throw invalid("no \(weightsFiles.joined(separator: " or "))")
         }
-        let weights: any TensorArchive = weightsFile.hasSuffix(".bin") ? try TorchCheckpointFile(contentsOf: weightsFile)
-            : try SafetensorsFile(contentsOf: weightsFile)
+        let weights = try tensorArchive(at: weightsFile)
         let names = Set(weights.tensorNames)
         let prefix = ["", "bert.", "roberta."].first { prefix in names.contains { $0.hasPrefix(prefix + "encoder.layer.") } } ?? ""
         let expected = Dictionary(uniqueKeysWithValues: adapter.namedParameters().map { ($0.name, prefix + hubName($0.name, adapter: stored.name)) })

@@ -141,6 +141,11 @@ public protocol TensorArchive {
     func tensor(named name: String) throws -> Tensor
 }
 
+/// The tensor file at `path`: a `torch.save` state dict for `.bin`, safetensors otherwise.
+public func tensorArchive(at path: String) throws -> any TensorArchive {
+    path.hasSuffix(".bin") ? try TorchCheckpointFile(contentsOf: path) : try SafetensorsFile(contentsOf: path)
+}
+
 /// The weights of a Hugging Face model directory: `model.safetensors`, the
 /// shards that `model.safetensors.index.json` maps each tensor name to, or
 /// `pytorch_model.bin` (read without running its pickle).
@@ -155,15 +160,14 @@ struct CheckpointWeights {
         let single = url.appendingPathComponent("model.safetensors").path
         let index = url.appendingPathComponent("model.safetensors.index.json").path
         let torch = url.appendingPathComponent("pytorch_model.bin").path
-        for (path, open) in [(single, { try SafetensorsFile(contentsOf: $0) as any TensorArchive }),
-                             (torch, { try TorchCheckpointFile(contentsOf: $0) as any TensorArchive })]
-        where FileManager.default.fileExists(atPath: path) && (path == single || !FileManager.default.fileExists(atPath: index)) {
-            let file = try open(path)
+        let exists = { FileManager.default.fileExists(atPath: $0) }
+        guard exists(index) && !exists(single) else {
+            guard let path = [single, torch].first(where: exists) else {
+                throw BackboneError.missingFile(directory: directory, file: "model.safetensors, model.safetensors.index.json or pytorch_model.bin")
+            }
+            let file = try tensorArchive(at: path)
             (source, shards) = (path, Dictionary(uniqueKeysWithValues: file.tensorNames.map { ($0, file) }))
             return
-        }
-        guard FileManager.default.fileExists(atPath: index) else {
-            throw BackboneError.missingFile(directory: directory, file: "model.safetensors, model.safetensors.index.json or pytorch_model.bin")
         }
         struct Index: Decodable {
             let weightMap: [String: String]

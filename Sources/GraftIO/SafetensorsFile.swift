@@ -156,26 +156,16 @@ public struct SafetensorsFile: Sendable, TensorArchive {
     ///   (integers, booleans, 8-bit floats).
     public func tensor(named name: String) throws -> Tensor {
         let entry = try entry(name)
-        let count = Tensor.count(of: entry.shape)
-        let read: (UnsafeRawBufferPointer, Int) -> Float
+        let stored: StoredFloat
         switch entry.dtype {
-        case "F32": read = { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * $1, as: UInt32.self))) }
-        case "F16": read = { Float(Float16(bitPattern: UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self)))) }
-        case "BF16": read = { Float(bitPattern: UInt32(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self))) << 16) }
-        case "F64": read = { Float(Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8 * $1, as: UInt64.self)))) }
+        case "F32": stored = .float32
+        case "F16": stored = .float16
+        case "BF16": stored = .bfloat16
+        case "F64": stored = .float64
         default: throw SafetensorsError.unsupportedDType(file: path, tensor: name, dtype: entry.dtype)
         }
         let scalars = data.withUnsafeBytes { file in
-            let bytes = UnsafeRawBufferPointer(rebasing: file[entry.range])
-            return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-                // On a little-endian host, F32 data is already in memory order.
-                if entry.dtype == "F32" && 1.littleEndian == 1 {
-                    UnsafeMutableRawBufferPointer(out).copyMemory(from: bytes)
-                } else {
-                    for i in 0..<count { out[i] = read(bytes, i) }
-                }
-                initialized = count
-            }
+            stored.decode(UnsafeRawBufferPointer(rebasing: file[entry.range]), count: Tensor.count(of: entry.shape))
         }
         return Tensor(shape: entry.shape, scalars: scalars)
     }

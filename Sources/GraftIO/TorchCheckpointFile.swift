@@ -48,7 +48,7 @@ public struct TorchCheckpointFile: TensorArchive {
             guard let entry = entries[prefix + "data/" + storage] else {
                 throw FileContentError(source: path, detail: "tensor \(name) names storage \(storage), which the archive does not hold")
             }
-            let size = Self.elementSizes[dtype]!
+            let size = Self.storageTypes[dtype]!.size
             let (count, overflow) = shape.reduce((1, false)) { partial, dimension in
                 let (product, flag) = partial.0.multipliedReportingOverflow(by: dimension)
                 return (product, partial.1 || flag || dimension < 0)
@@ -63,8 +63,9 @@ public struct TorchCheckpointFile: TensorArchive {
         self.tensors = tensors
     }
 
-    /// Bytes per element of the storage types read.
-    static let elementSizes = ["FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "DoubleStorage": 8]
+    /// The storage types read, by torch's name.
+    static let storageTypes: [String: StoredFloat] = ["FloatStorage": .float32, "HalfStorage": .float16,
+                                                      "BFloat16Storage": .bfloat16, "DoubleStorage": .float64]
 
     static func rowMajorStrides(_ shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
@@ -78,18 +79,10 @@ public struct TorchCheckpointFile: TensorArchive {
     /// The tensor `name`, converted to `Float32` (half and bfloat16 widened exactly, double rounded).
     public func tensor(named name: String) throws -> Tensor {
         guard let reference = tensors[name] else { throw FileContentError(source: path, detail: "no tensor named \(name)") }
-        let count = Tensor.count(of: reference.shape)
-        let start = reference.entry.start + reference.offset * Self.elementSizes[reference.dtype]!
-        let scalars: [Float] = data.withUnsafeBytes { file in
-            let bytes = UnsafeRawBufferPointer(rebasing: file[start...])
-            return (0..<count).map { i -> Float in
-                switch reference.dtype {
-                case "HalfStorage": Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-                case "BFloat16Storage": Float(bitPattern: UInt32(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
-                case "DoubleStorage": Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-                default: Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                }
-            }
+        let stored = Self.storageTypes[reference.dtype]!
+        let start = reference.entry.start + reference.offset * stored.size
+        let scalars = data.withUnsafeBytes { file in
+            stored.decode(UnsafeRawBufferPointer(rebasing: file[start...]), count: Tensor.count(of: reference.shape))
         }
         return Tensor(shape: reference.shape, scalars: scalars)
     }
@@ -330,7 +323,7 @@ struct RestrictedUnpickler {
                     return number
                 }
             }
-            guard TorchCheckpointFile.elementSizes[dtype] != nil else { throw fail("a tensor of \(dtype); Graft reads float tensors") }
+            guard TorchCheckpointFile.storageTypes[dtype] != nil else { throw fail("a tensor of \(dtype); Graft reads float tensors") }
             return .tensor(storage: key, dtype: dtype, offset: offset, shape: try integers(size), stride: try integers(stride))
         default:
             throw fail("calls \(callable) with \(arguments.count) arguments")
