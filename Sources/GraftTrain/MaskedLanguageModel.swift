@@ -29,6 +29,16 @@ public final class MaskedLanguageModel {
     /// estimate the whole outside's share of the softmax, and the tokens the
     /// corpus lacks are pushed down as a full-vocabulary softmax would (0: none).
     public var negativeSamples = 0
+    /// Weight of the feature anchor added to the training loss (0, the default: none).
+    ///
+    /// The anchor is the batch mean of `‖p − p₀‖² / ‖p₀‖²`, where `p` is the adapted
+    /// model's mean-pooled output and `p₀` the plain backbone's on the same input
+    /// and with the same dropout masks (the same masks exactly when the adapter
+    /// itself draws no dropout, as the bottleneck adapters' defaults):
+    /// the adapter learns the language while the sentence embeddings the backbone
+    /// was trained to produce (a contrastive model's, such as multilingual-e5) stay
+    /// where they were. It costs one more forward pass of the frozen backbone per step.
+    public var anchorWeight: Float = 0
 
     public init(backbone: Backbone, model: GraftedModel, head: MaskedLMHead) {
         self.backbone = backbone
@@ -56,7 +66,24 @@ public final class MaskedLanguageModel {
         } else {
             loss = head.loss(hidden, rows: rows, targets: targets, context: context)
         }
+        if training, anchorWeight > 0 {
+            return (loss + anchorWeight * featureAnchor(hidden, input: input, seed: seed, isTraining: training), sequences.reduce(0) { $0 + $1.count })
+        }
         return (loss, sequences.reduce(0) { $0 + $1.count })
+    }
+
+    /// `anchorWeight`'s penalty: the mean over the batch of `‖p − p₀‖² / ‖p₀‖²`, with `p`
+    /// pooled from `hidden` (the adapted model's output, computed with `seed` and
+    /// `isTraining`) and `p₀` from the plain backbone with the same dropout stream.
+    func featureAnchor(_ hidden: Variable, input: EncoderInput, seed: UInt64, isTraining: Bool) -> Variable {
+        let plain = ForwardContext(tape: nil, isTraining: isTraining, seed: seed)
+        let target = meanPool(model.encoder(input, context: plain), input: input).value
+        let width = target.shape[1]
+        let inverseSquaredNorms = Tensor(shape: [input.batchSize], generating: { row in
+            1 / Swift.max(target.scalars[(row * width)..<((row + 1) * width)].reduce(0) { $0 + $1 * $1 }, 1e-12)
+        })
+        let difference = meanPool(hidden, input: input) - Variable(target)
+        return ((difference * difference).sum(alongAxis: 1) * Variable(inverseSquaredNorms)).mean()
     }
 
     /// The batch `loss` scores: `sequences` corrupted with masking drawn from `seed`,
@@ -110,6 +137,20 @@ public final class MaskedLanguageModel {
         let weight = negatives.isEmpty ? restrictedWeight!
             : Tensor.concatenate([restrictedWeight!, head.decoderWeight.value.gatherRows(negatives)], alongAxis: 0)
         return (Variable(weight), bias)
+    }
+
+    /// How far the adapters move the backbone's sentence embeddings: the feature
+    /// anchor's `‖p − p₀‖² / ‖p₀‖²` on the uncorrupted `sequences`, without dropout,
+    /// averaged over batches of `batchSize`.
+    public func pooledDistance(_ sequences: [[Int]], batchSize: Int = 32) -> Double {
+        var total = 0.0
+        for start in stride(from: 0, to: sequences.count, by: batchSize) {
+            let batch = Array(sequences[start..<min(start + batchSize, sequences.count)])
+            let input = EncoderInput(padding: batch, padID: backbone.tokenizer.padID)
+            let distance = featureAnchor(model(input, context: model.context()), input: input, seed: 0, isTraining: false)
+            total += Double(distance.value.scalar) * Double(batch.count)
+        }
+        return total / Double(max(sequences.count, 1))
     }
 
     /// Pseudo-perplexity: every non-special token is masked in turn and scored

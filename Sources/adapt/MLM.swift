@@ -33,6 +33,12 @@ struct MLM: ParsableCommand {
         drawn at random (sampled softmax), so that the model learns to rule them out (0: none).
         """)
     var negativeSamples = 2048
+    @Option(help: """
+        Weight of the feature anchor (0: none): a penalty on how far the adapter moves the backbone's \
+        mean-pooled output (squared distance over squared norm), so that a sentence-embedding backbone \
+        keeps its embeddings while the adapter learns the language. Costs one more frozen forward per step.
+        """)
+    var anchorWeight: Float = 0
     @OptionGroup var training: TrainingFlags
 
     /// The defaults of a language-adapter run: 1000 steps at 1e-4 (as MAD-X), no warm-up.
@@ -42,6 +48,8 @@ struct MLM: ParsableCommand {
         guard headOnly || output != nil else { throw ValidationError("--output is required unless --head-only") }
         try checkPositive(["--evaluation-texts": evaluationTexts, "--train-texts": trainTexts])
         guard negativeSamples >= 0 else { throw ValidationError("--negative-samples must not be negative") }
+        guard anchorWeight >= 0, anchorWeight.isFinite else { throw ValidationError("--anchor-weight must be a finite number >= 0") }
+        guard anchorWeight == 0 || !headOnly else { throw ValidationError("--anchor-weight needs an adapter: --head-only leaves the backbone's output as it is") }
         if let output { try checkWritable(output) }
         try checkNotOverwritten([backbone, data], by: training.files(writtenWith: output))
     }
@@ -69,10 +77,12 @@ struct MLM: ParsableCommand {
         head.setTrainable(true)
         print(model.maskedLMHead == nil ? "masked-LM head: new (the backbone ships none)" : "masked-LM head: the backbone's pretrained head")
         let task = MaskedLanguageModel(backbone: model, model: grafted, head: head)
+        task.anchorWeight = anchorWeight
         let parameters = grafted.namedParameters() + head.namedParameters().map { ("head.\($0.name)", $0.parameter) }
         let trainable = parameters.reduce(0) { $0 + $1.parameter.value.count }
         print("\(headOnly ? "head only" : adapter.method): \(trainable) trainable parameters; \(train.count) training texts, \(heldOut.count) held-out; batch \(batchSize) x up to \(maxLength) tokens")
         reportCoverage(TokenizerCoverage(texts: train, tokenizer: tokenizer))
+        if anchorWeight > 0 { print("feature anchor: weight \(anchorWeight) on the pooled output's squared relative distance from the backbone's") }
         if outputVocabulary == .corpus {
             let vocabulary = OutputVocabulary(covering: train, tokenizer: tokenizer, fullSize: head.decoderWeight.value.shape[0])
             task.trainingVocabulary = vocabulary
@@ -90,6 +100,10 @@ struct MLM: ParsableCommand {
         let heldOutLoss = task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar
         let pppl = task.pseudoPerplexity(heldOut)
         print(String(format: "held-out masked-LM loss %.4f, pseudo-perplexity %.2f (%d texts)", heldOutLoss, pppl, heldOut.count))
+        if !headOnly {
+            print(String(format: "held-out sentence embeddings moved by the adapter: %.4f (squared distance over squared norm of the mean-pooled output)",
+                         task.pooledDistance(heldOut)))
+        }
         if let output, let adapterConfiguration, let adapter = grafted.adapters["language"] {
             try AdapterCheckpoint(name: "language", adapter: adapter, configuration: adapterConfiguration, head: head,
                                   headConfiguration: .maskedLM, backbone: model).save(to: output)

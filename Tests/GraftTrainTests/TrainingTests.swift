@@ -70,6 +70,44 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
         #expect(batches == lengthBucketedBatches(lengths: lengths, batchSize: 8, seed: 1, poolFactor: 4))
     }
 
+    /// The feature anchor of `task` on `texts`, with dropout drawn from seed 5 when `isTraining`.
+    func featureAnchor(_ task: MaskedLanguageModel, _ texts: [[Int]], tape: Tape? = nil, isTraining: Bool = false) -> Variable {
+        let input = EncoderInput(padding: texts, padID: task.backbone.tokenizer.padID)
+        let context = task.model.context(tape: tape, isTraining: isTraining, seed: 5)
+        return task.featureAnchor(task.model(input, context: context), input: input, seed: 5, isTraining: isTraining)
+    }
+
+    /// The feature anchor is 0 while the adapter is the identity (seq_bn starts near it, and the
+    /// backbone's dropout masks are the same on both sides), its gradient matches central differences,
+    /// and training with it brings a moved pooled output back toward the backbone's.
+    @Test func theFeatureAnchorHoldsThePooledOutputNearTheBackbones() throws {
+        let (task, _, texts) = try tinyMaskedLM()
+        let batch = Array(texts.prefix(3))
+        #expect(featureAnchor(task, batch).value.scalar < 1e-4)
+        #expect(featureAnchor(task, batch, isTraining: true).value.scalar < 1e-4)
+        let adapter = try #require(task.model.adapters["lang"])
+        randomize(adapter, seed: 2, scale: 0.1)
+        #expect(featureAnchor(task, batch).value.scalar > 1e-3)
+        #expect(parameterGradientErrors(adapter.namedParameters().map(\.parameter)) { featureAnchor(task, batch, tape: $0) }
+            .allSatisfy { $0 < 1e-2 })
+
+        func distanceAfterTraining(anchorWeight: Float) throws -> Float {
+            let (task, parameters, _) = try tinyMaskedLM()
+            randomize(try #require(task.model.adapters["lang"]), seed: 2, scale: 0.1)
+            task.anchorWeight = anchorWeight
+            var options = TrainingOptions()
+            options.steps = 20
+            options.learningRate = 1e-2
+            let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: nil)
+            try trainer.run(loss: { step, micro, tape in
+                task.loss(batch, seed: trainer.seed(step: step, micro: micro), tape: tape)
+            })
+            return featureAnchor(task, batch).value.scalar
+        }
+        let (anchored, free) = (try distanceAfterTraining(anchorWeight: 100), try distanceAfterTraining(anchorWeight: 0))
+        #expect(anchored < 0.5 * free)
+    }
+
     @Test func pseudoPerplexityIsTheExponentOfTheMeanNegativeLogProbability() throws {
         let (task, _, texts) = try tinyMaskedLM()
         let pppl = task.pseudoPerplexity(Array(texts.prefix(3)))
