@@ -78,18 +78,26 @@ public struct FineTunedModel {
     /// Loads a file written by `save`.
     /// - Throws: `AdapterCheckpointError` if the file is a backbone without a head, or its head does not fit.
     public static func load(from path: String) throws -> FineTunedModel {
-        let file = try HDF5File(path: path, mode: .read)
-        defer { file.close() }
-        let backbone = try Backbone.read(from: file)
-        guard try file.attributeNames(at: "/").contains("head_config") else {
+        let (backbone, fineTuned) = try loadBackbone(from: path)
+        guard let fineTuned else {
             throw AdapterCheckpointError.invalid(
                 source: path, detail: "it is a backbone without a task head (a fully fine-tuned model, made by `adapt train --method full`, has one)")
         }
+        return fineTuned
+    }
+
+    /// Loads a backbone file, with its head when it is a fully fine-tuned model
+    /// (`fineTuned` is `nil` for a plain backbone).
+    public static func loadBackbone(from path: String) throws -> (backbone: Backbone, fineTuned: FineTunedModel?) {
+        let file = try HDF5File(path: path, mode: .read)
+        defer { file.close() }
+        let backbone = try Backbone.read(from: file)
+        guard try file.attributeNames(at: "/").contains("head_config") else { return (backbone, nil) }
         let headConfiguration = try AdapterCheckpoint.decodeAttribute(HeadConfiguration.self, "head_config", of: file)
         var stored: [String: [Int]] = [:]
         for name in try file.datasetNames() where name.hasPrefix("head/") { stored[String(name.dropFirst(5))] = try file.shape(of: name) }
         let head = try AdapterCheckpoint.readHead(headConfiguration, shapes: stored, from: file, prefix: "", backbone: backbone)
         let startedFrom = (try file.attribute(named: "fine_tuned_from"), try file.attribute(named: "fine_tuned_from_checksum"))
-        return FineTunedModel(backbone: backbone, head: head, headConfiguration: headConfiguration, startedFrom: startedFrom)
+        return (backbone, FineTunedModel(backbone: backbone, head: head, headConfiguration: headConfiguration, startedFrom: startedFrom))
     }
 }

@@ -165,8 +165,10 @@ public final class Backbone {
     }
 
     /// Mean-pooled, L2-normalised sentence embeddings of `texts` (each taken
-    /// exactly as given), computed in batches of texts of similar length.
-    public func embed(_ texts: [String], maxLength: Int? = nil, batchSize: Int = 32) -> (ids: [[Int]], embeddings: [[Float]]) {
+    /// exactly as given), computed in batches of texts of similar length by
+    /// `forward` (final hidden states; default: this backbone's encoder).
+    public func embed(_ texts: [String], maxLength: Int? = nil, batchSize: Int = 32,
+                      forward: ((EncoderInput) -> Variable)? = nil) -> (ids: [[Int]], embeddings: [[Float]]) {
         let limit = min(maxLength ?? Int.max, configuration.maxPositions - (configuration.offsetsPositions ? configuration.padTokenID + 1 : 0))
         let ids = texts.map { tokenizer.encode($0, maxLength: limit) }
         var embeddings = [[Float]](repeating: [], count: texts.count)
@@ -174,7 +176,7 @@ public final class Backbone {
         for start in stride(from: 0, to: order.count, by: batchSize) {
             let rows = Array(order[start..<min(start + batchSize, order.count)])
             let input = EncoderInput(padding: rows.map { ids[$0] }, padID: tokenizer.padID)
-            let pooled = meanPool(encoder(input, context: .inference()), input: input).value
+            let pooled = meanPool(forward?(input) ?? encoder(input, context: .inference()), input: input).value
             let width = pooled.shape[1]
             for (i, row) in rows.enumerated() {
                 let vector = Array(pooled.scalars[(i * width)..<((i + 1) * width)])

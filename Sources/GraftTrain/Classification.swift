@@ -139,6 +139,27 @@ public final class Classifier {
         return (best!.report, best!.l2)
     }
 
+    /// Class probabilities (no dropout), in the order of `sequences`: for each
+    /// sequence, one row of `labels.count` probabilities (a sequence head) or one
+    /// row per token (a token head). Batches group sequences of similar length.
+    public func probabilities(_ sequences: [[Int]], batchSize: Int = 32) -> [[[Float]]] {
+        var result = [[[Float]]](repeating: [], count: sequences.count)
+        let classes = labels.count
+        for batch in lengthBucketedBatches(lengths: sequences.map(\.count), batchSize: batchSize, seed: 0) {
+            let (logits, input) = logits(batch.map { sequences[$0] }, context: model.context())
+            let scalars = logits.value.softmax().scalars
+            let rowsPerSequence = kind == .sequence ? 1 : input.length
+            for (row, index) in batch.enumerated() {
+                let count = kind == .sequence ? 1 : sequences[index].count
+                result[index] = (0..<count).map { position in
+                    let start = (row * rowsPerSequence + position) * classes
+                    return Array(scalars[start..<(start + classes)])
+                }
+            }
+        }
+        return result
+    }
+
     /// Scores sequence examples.
     public func evaluate(_ examples: [SequenceExample], batchSize: Int = 32) -> ClassificationReport {
         var predictions = [Int](repeating: 0, count: examples.count)

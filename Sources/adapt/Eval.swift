@@ -17,10 +17,7 @@ struct Eval: ParsableCommand {
             scored with the head it holds.
             """)
 
-    @Option(help: "The backbone file.") var backbone: String
-    @Option(help: "The adapter checkpoint (with its head); omit it for a fully fine-tuned backbone, which holds its head.")
-    var adapter: String?
-    @Option(help: "A language adapter to run under the task adapter.") var stackOn: String?
+    @OptionGroup var model: ModelOptions
     @Option(help: "The data: a prepared set name or a file.") var data: String
     @Option(help: "The split to score (train, dev, test).") var split: DataSplit = .test
     @Option(help: "Score at most this many examples or texts (default: all; texts: 64).") var examples: Int?
@@ -34,46 +31,24 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        let model: Backbone, grafted: GraftedModel, headConfiguration: HeadConfiguration?, head: (any Module)?
-        if let adapter {
-            model = try Backbone.load(from: backbone)
-            let checkpoint = try AdapterCheckpoint.load(from: adapter, backbone: model)
-            grafted = GraftedModel(encoder: model.encoder)
-            try grafted.add(checkpoint.name, checkpoint.adapter)
-            var setup = AdapterSetup.single(checkpoint.name)
-            if let stackOn {
-                let language = try AdapterCheckpoint.load(from: stackOn, backbone: model)
-                guard language.name != checkpoint.name else { throw CommandError("the two adapters are both named \(language.name)") }
-                try grafted.add(language.name, language.adapter)
-                setup = .stack([.single(language.name), setup])
-            }
-            try grafted.activate(setup)
-            (headConfiguration, head) = (checkpoint.headConfiguration, checkpoint.head)
-            print("\(setup) on \(data) (\(split.rawValue))")
-        } else {
-            guard stackOn == nil else { throw ValidationError("--stack-on needs --adapter: the task adapter to stack on the language adapter") }
-            let fineTuned = try FineTunedModel.load(from: backbone)
-            (model, headConfiguration, head) = (fineTuned.backbone, fineTuned.headConfiguration, fineTuned.head)
-            grafted = GraftedModel(encoder: model.encoder)
-            print("\(model.name) (fine-tuned from \(fineTuned.startedFrom.name)) on \(data) (\(split.rawValue))")
-        }
-        switch (headConfiguration, head) {
-        case (.maskedLM?, let head as MaskedLMHead):
-            let texts = try TextCorpus.load(data).heldOut.sample(examples ?? 64, seed: 1).map { model.tokenizer.encode($0, maxLength: maxLength) }
-            let task = MaskedLanguageModel(backbone: model, model: grafted, head: head)
+        let loaded = try model.load()
+        let tokenizer = loaded.backbone.tokenizer
+        print("\(loaded.description) on \(data) (\(split.rawValue))")
+        if let head = loaded.head?.module as? MaskedLMHead {
+            let texts = try TextCorpus.load(data).heldOut.sample(examples ?? 64, seed: 1).map { tokenizer.encode($0, maxLength: maxLength) }
+            let task = MaskedLanguageModel(backbone: loaded.backbone, model: loaded.model, head: head)
             print(String(format: "pseudo-perplexity %.2f (%d held-out texts)", task.pseudoPerplexity(texts), texts.count))
-        case (.sequenceClassification(let labels, _)?, let head?):
-            let sets = try LabelledData<SequenceExample>.load(data, tokenizer: model.tokenizer, maxLength: maxLength, limits: limits(split))
-            try checkLabels(sets.labels, trained: labels)
-            let classifier = Classifier(backbone: model, model: grafted, head: head, kind: .sequence, labels: labels)
+        } else if let classifier = loaded.classifier, classifier.kind == .sequence {
+            let sets = try LabelledData<SequenceExample>.load(data, tokenizer: tokenizer, maxLength: maxLength, limits: limits(split))
+            try checkLabels(sets.labels, trained: classifier.labels)
             print(classifier.evaluate(sets.split(split)))
-        case (.tokenClassification(let labels)?, let head?):
-            let sets = try LabelledData<TokenExample>.load(data, tokenizer: model.tokenizer, maxLength: maxLength, limits: limits(split))
-            try checkLabels(sets.labels, trained: labels)
-            let classifier = Classifier(backbone: model, model: grafted, head: head, kind: .token, labels: labels)
+        } else if let classifier = loaded.classifier {
+            let sets = try LabelledData<TokenExample>.load(data, tokenizer: tokenizer, maxLength: maxLength, limits: limits(split))
+            try checkLabels(sets.labels, trained: classifier.labels)
             print(classifier.evaluate(sets.split(split)))
-        default:
-            throw CommandError("\(adapter ?? backbone) has no head to evaluate with")
+        } else {
+            throw CommandError(model.adapter.map { "\($0) has no head to evaluate with" }
+                               ?? "\(model.backbone) is a backbone without a task head: give --adapter, or a fully fine-tuned model (made by `adapt train --method full`)")
         }
     }
 

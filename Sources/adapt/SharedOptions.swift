@@ -17,6 +17,23 @@ struct ThreadsOption: ParsableArguments {
     }
 }
 
+/// The model a command runs: a backbone file, with a task adapter and a language adapter
+/// under it if given (`--backbone`, `--adapter`, `--stack-on`).
+struct ModelOptions: ParsableArguments {
+    @Option(help: "The backbone file (made by `adapt import`; or a fully fine-tuned model, which holds its head).")
+    var backbone: String
+    @Option(help: "An adapter checkpoint (a Graft .h5 or a peft directory), run with its head.") var adapter: String?
+    @Option(help: "A language adapter to run under --adapter: Stack(language, task).") var stackOn: String?
+
+    func validate() throws {
+        guard stackOn == nil || adapter != nil else {
+            throw ValidationError("--stack-on needs --adapter: the task adapter to stack on the language adapter")
+        }
+    }
+
+    func load() throws -> AdaptedModel { try AdaptedModel.load(backbone: backbone, adapter: adapter, stackOn: stackOn) }
+}
+
 /// `--cache`, shared by every command that reads prepared data.
 struct CacheOption: ParsableArguments {
     @Option(help: "The cache root; prepared data goes into its data/ folder (default: $GRAFT_CACHE, or ~/.cache/graft).")

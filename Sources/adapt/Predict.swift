@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import Graft
+
+/// `adapt predict`: labels for new texts from a trained task adapter (or a fully fine-tuned model).
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Label each input line with a trained task adapter; write one JSON object per line to standard output.",
+        discussion: """
+            Each line (UTF-8, split on \\n) is one text. A sequence classification head answers \
+            {"label": L, "probabilities": {label: p, ...}} (all labels, or the --top-k most probable); a \
+            token classification head splits the line on white space and answers {"words": [...], \
+            "labels": [...]}, one label per word (null for words cut off by --max-length). With --stack-on, \
+            the task adapter runs on the language adapter: Stack(language, task).
+            """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var input: InputOption
+    @Option(help: "Report only the k most probable labels' probabilities.") var topK: Int?
+    @Option(help: "Tokens per text (default 128).") var maxLength = 128
+    @Option(help: "Texts per forward pass.") var batchSize = 32
+    @OptionGroup var threads: ThreadsOption
+
+    func validate() throws {
+        try checkPositive(["--top-k": topK, "--batch-size": batchSize])
+        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, got \(maxLength)") }
+    }
+
+    func run() throws {
+        try threads.apply()
+        let loaded = try model.load()
+        guard let classifier = loaded.classifier else {
+            throw CommandError("\(model.adapter ?? model.backbone) has no classification head to predict with"
+                               + (loaded.head == nil ? "" : " (its head is a masked-LM head: use `adapt eval` or `adapt embed`)"))
+        }
+        let texts = try input.texts()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var output = Data()
+        if classifier.kind == .sequence {
+            let ids = texts.map { loaded.backbone.tokenizer.encode($0, maxLength: maxLength) }
+            for rows in classifier.probabilities(ids, batchSize: batchSize) {
+                output += try encoder.encode(SequencePrediction(probabilities: rows[0], labels: classifier.labels, topK: topK)) + Data("\n".utf8)
+            }
+        } else {
+            let words = texts.map { $0.split(whereSeparator: \.isWhitespace).map(String.init) }
+            let examples = words.map {
+                TokenExample(words: $0, tags: [Int](repeating: 0, count: $0.count), tokenizer: loaded.backbone.tokenizer, maxLength: maxLength)
+            }
+            for (index, rows) in classifier.probabilities(examples.map(\.ids), batchSize: batchSize).enumerated() {
+                // The labelled positions are the first pieces of the words that fit, in order.
+                var labels: [String?] = words[index].map { _ in nil }
+                for (word, position) in examples[index].labels.indices.filter({ examples[index].labels[$0] != Variable.ignoreIndex }).enumerated() {
+                    labels[word] = classifier.labels[rows[position].indices.max { rows[position][$0] < rows[position][$1] }!]
+                }
+                output += try encoder.encode(TokenPrediction(words: words[index], labels: labels)) + Data("\n".utf8)
+            }
+        }
+        try write(output, to: FileHandle.standardOutput, name: "standard output")
+    }
+}
+
+/// One line of `adapt predict` for a sequence head.
+struct SequencePrediction: Encodable {
+    let label: String
+    let probabilities: [String: Float]
+
+    /// The most probable label, and the probabilities of all labels or of the `topK` most probable.
+    init(probabilities: [Float], labels: [String], topK: Int?) {
+        let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
+        label = labels[ranked[0]]
+        self.probabilities = Dictionary(uniqueKeysWithValues: ranked.prefix(topK ?? ranked.count).map { (labels[$0], probabilities[$0]) })
+    }
+}
+
+/// One line of `adapt predict` for a token head.
+struct TokenPrediction: Encodable {
+    let words: [String]
+    let labels: [String?]
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(words, forKey: .words)
+        var array = container.nestedUnkeyedContainer(forKey: .labels)
+        for label in labels {
+            if let label { try array.encode(label) } else { try array.encodeNil() }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case words, labels }
+}
