@@ -4,7 +4,8 @@
 # training, on two streams:
 #   bible-genres   8 genres of Chichewa verses as 4 tasks of 2, multilingual-e5-small embeddings
 #   fashion-mnist  10 classes as 5 tasks of 2, pixels through a fixed random projection
-# plus the bottleneck at the paper's reference sizes (256 heads x 4096 keys of 14) on both.
+# plus the bottleneck at the paper's reference sizes (256 heads x 4096 keys of 14) on both, and an
+# ablation of the bottleneck on bible-genres over 3 seeds.
 #   bash Benchmarks/continual/run.sh      # ~15 minutes on one core, plus ~5 the first time (embedding 4,133 verses)
 # Writes Docs/continual.md. Variables: SCRATCH (build folder, default .build), THREADS
 # (OpenBLAS threads, default 1), BACKBONE (default ~/.cache/graft/quickstart/e5.h5),
@@ -38,10 +39,41 @@ run() { # NAME FLAGS...: runs adapt continual, keeps its output and the command 
 run bible-genres --stream bible-genres --backbone "$BACKBONE"
 run fashion-mnist --stream fashion-mnist
 if [ "$REFERENCE" = 1 ]; then
-    run fashion-mnist-reference --stream fashion-mnist --method kv --heads 256 --keys 4096
+    run fashion-mnist-reference --stream fashion-mnist --method kv --keys 4096
     # 1,000 unlabelled verses are too few for k-means with 4,096 keys: random keys, EMA-refined.
-    run bible-genres-reference --stream bible-genres --backbone "$BACKBONE" --method kv --heads 256 --keys 4096 --key-init random
+    run bible-genres-reference --stream bible-genres --backbone "$BACKBONE" --method kv --keys 4096 --key-init random
 fi
+
+# The ablation on bible-genres (the fix of the bottleneck on text, Docs/continual.md): one change at a
+# time from the earlier setting, 3 seeds each; "NAME|FLAGS" per row.
+ablation=(
+    "kv as before (64 heads, AdamW 0.01, loss over all seen classes)|--method kv --heads 64 --kv-optimizer adamw --kv-learning-rate 0.01 --loss-classes seen"
+    "+ plain SGD (only selected values move)|--method kv --heads 64 --loss-classes seen"
+    "+ loss over the task's own classes|--method kv --heads 64"
+    "+ 256 heads (the reference's; the default)|--method kv"
+    "default, inference over all heads (untrained values kept)|--method kv --kv-average-all-heads"
+    "default, AdamW 0.01 instead of SGD|--method kv --kv-optimizer adamw --kv-learning-rate 0.01"
+    "linear probe (loss over all seen classes)|--method linear"
+    "linear probe, loss over the task's own classes|--method linear --loss-classes task"
+    "MLP (loss over all seen classes)|--method mlp"
+    "MLP, loss over the task's own classes|--method mlp --loss-classes task"
+    "joint training (upper bound)|--method joint"
+)
+ablation_table="$out/ablation.md"
+{
+    echo "| setting | average accuracy | forgetting |"
+    echo "|---|---:|---:|"
+    for row in "${ablation[@]}"; do
+        name="${row%%|*}"; read -r -a flags <<< "${row#*|}"
+        for seed in 0 1 2; do
+            "$adapt" continual --stream bible-genres --backbone "$BACKBONE" --threads "$THREADS" --seed "$seed" "${flags[@]}" \
+                | sed -n 's/^average accuracy \([0-9.]*\), forgetting \([-0-9.]*\),.*/\1 \2/p' | tail -1
+        done | awk -v name="$name" '{a[NR]=$1; f[NR]=$2; sa+=$1; sf+=$2}
+            END {ma=sa/NR; mf=sf/NR; for (i=1;i<=NR;i++) {va+=(a[i]-ma)^2; vf+=(f[i]-mf)^2}
+                 printf "| %s | %.3f ± %.3f | %.3f ± %.3f |\n", name, ma, sqrt(va/(NR-1)), mf, sqrt(vf/(NR-1))}'
+    done
+} > "$ablation_table"
+cat "$ablation_table"
 
 {
     echo "# Continual learning: discrete key-value bottleneck"
@@ -61,6 +93,30 @@ fi
     echo "computed once and cached: the first run embeds 4,133 verses (about 5 minutes on one thread here), so"
     echo "its \"data ready\" time below may be that of a cached rerun. Results are deterministic for a given"
     echo "seed, machine and thread count."
+    echo
+    echo "## Why the bottleneck forgot on text, and the fix: an ablation"
+    echo
+    echo "Earlier runs of this page had the bottleneck wipe out the first task on bible-genres (0.725 -> 0.005"
+    echo "after the second task; average accuracy 0.250 against the linear probe's 0.197). The cause is in two"
+    echo "parts. (1) Genres of verses are not local in multilingual-e5's space: \\`adapt continual\\` prints the"
+    echo "key sharing, the share of a task's test selections (example, head) whose key some other task's training"
+    echo "examples also select, and it is 0.91-0.95 for every task and every size tried (64-256 heads, 128-4,096"
+    echo "keys, key sizes 4-32). Locality alone cannot protect a task here. (2) Two things then write over the"
+    echo "shared values. The loss over all classes seen so far lowers the earlier classes' outputs in every value"
+    echo "a new task's examples select. AdamW's moments keep moving values after the batches that selected them."
+    echo "The fix has two parts. Values are trained by plain SGD, as the reference does, so a value moves only"
+    echo "when a batch selects it. Each task's cross-entropy runs over its own classes only (the \"labels trick\","
+    echo "Zeno et al. 2018), so earlier classes' outputs get no gradient. Prediction still ranges over every class"
+    echo "seen so far. The second part departs from the reference, which uses cross-entropy over all of the"
+    echo "data's classes. On Fashion-MNIST, where classes are local (key sharing 0.77-0.97), the same defaults also"
+    echo "help: see its run below. The rows for the linear probe and the MLP with the same loss show how much of"
+    echo "the gain is the loss alone."
+    echo
+    echo "bible-genres, seeds 0, 1, 2 (mean ± standard deviation); each row changes one thing from the one above"
+    echo "(the first four rows) or from the default. The seed draws the projection, the keys' initialisation"
+    echo "and the example order; the data sample is fixed."
+    echo
+    cat "$ablation_table"
     for name in "${runs[@]}"; do
         echo
         echo "## Run: $name"

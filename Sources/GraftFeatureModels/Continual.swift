@@ -62,25 +62,57 @@ public struct ClassIncrementalStream: Sendable {
     }
 
     /// The rows of `data` whose label is in `classes`.
-    func rows(of classes: Range<Int>, in data: LabelledFeatures) -> [Int] {
+    public func rows(of classes: Range<Int>, in data: LabelledFeatures) -> [Int] {
         data.labels.indices.filter { classes.contains(data.labels[$0]) }
     }
 }
 
-/// How each task is trained: AdamW on the mean cross-entropy over the classes
-/// seen so far, a fixed number of epochs (shuffled mini-batches) per task.
+/// How each task is trained: an optimizer on the mean cross-entropy over the
+/// classes seen so far, a fixed number of epochs (shuffled mini-batches) per task.
 public struct ContinualSchedule: Sendable, Equatable {
+    /// The update rule, one instance for the whole stream.
+    public enum OptimizerKind: String, Sendable, Equatable, CaseIterable {
+        /// AdamW (β = 0.9, 0.999). Its moments keep moving a parameter after its gradient has gone.
+        case adamW = "adamw"
+        /// Plain SGD, no momentum: a parameter without gradient stays exactly where it is
+        /// (what the key-value bottleneck's locality needs; the reference trains its values so).
+        case sgd
+    }
+
+    /// The classes whose outputs a task's loss sees.
+    public enum LossClasses: String, Sendable, Equatable, CaseIterable {
+        /// Every class seen so far (the usual class-incremental loss): learning a task also
+        /// pushes down the earlier classes' outputs on its examples.
+        case seen
+        /// The task's own classes only (the "labels trick", Zeno et al. 2018): earlier classes'
+        /// outputs get no gradient. Prediction still ranges over every class seen so far.
+        case task
+    }
+
     public var epochs: Int
     public var batchSize: Int
     public var learningRate: Float
-    /// AdamW's decoupled weight decay. Keep 0 for the key-value bottleneck:
-    /// decay would shrink every value at each step, selected or not.
+    /// Decoupled (AdamW) or L2 (SGD) weight decay. Keep 0 for the key-value
+    /// bottleneck: decay would shrink every value at each step, selected or not.
     public var weightDecay: Float
+    public var optimizer: OptimizerKind
+    /// The classes a task's cross-entropy runs over.
+    public var lossClasses: LossClasses
     /// Seeds the order of the examples.
     public var seed: UInt64
 
-    public init(epochs: Int = 5, batchSize: Int = 32, learningRate: Float = 1e-3, weightDecay: Float = 0, seed: UInt64 = 0) {
-        (self.epochs, self.batchSize, self.learningRate, self.weightDecay, self.seed) = (epochs, batchSize, learningRate, weightDecay, seed)
+    public init(epochs: Int = 5, batchSize: Int = 32, learningRate: Float = 1e-3, weightDecay: Float = 0,
+                optimizer: OptimizerKind = .adamW, lossClasses: LossClasses = .seen, seed: UInt64 = 0) {
+        (self.epochs, self.batchSize, self.learningRate, self.weightDecay, self.optimizer, self.lossClasses, self.seed) =
+            (epochs, batchSize, learningRate, weightDecay, optimizer, lossClasses, seed)
+    }
+
+    /// The optimizer of `parameters` this schedule names.
+    func makeOptimizer(_ parameters: [Parameter]) -> any Optimizer {
+        switch optimizer {
+        case .adamW: AdamW(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .sgd: SGD(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        }
     }
 }
 
@@ -96,6 +128,12 @@ public protocol ContinualLearner: Module {
     func select(_ rows: [Int], of encoded: Encoded) -> Encoded
     /// Logits `[n, outputSize]`, recorded on `tape` if given.
     func logits(_ encoded: Encoded, tape: Tape?) -> Variable
+    /// Told of each training batch before its step (default: nothing to do).
+    func recordTraining(_ batch: Encoded)
+}
+
+extension ContinualLearner {
+    public func recordTraining(_ batch: Encoded) {}
 }
 
 extension KeyValueBottleneck: ContinualLearner {
@@ -211,13 +249,13 @@ public enum ContinualLearning {
     ) throws -> AccuracyMatrix {
         try check(learner, stream, schedule)
         let train = try learner.encode(stream.train.features), test = try learner.encode(stream.test.features)
-        let optimizer = AdamW(parameters: learner.trainableParameters().map(\.parameter), learningRate: schedule.learningRate,
-                              weightDecay: schedule.weightDecay)
+        let optimizer = schedule.makeOptimizer(learner.trainableParameters().map(\.parameter))
         var generator = SeededGenerator(seed: schedule.seed)
         var rows: [[Double?]] = []
         for (index, task) in stream.tasks.enumerated() {
             let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels,
-                           rows: stream.rows(of: task, in: stream.train), classCount: task.upperBound,
+                           rows: stream.rows(of: task, in: stream.train),
+                           classes: schedule.lossClasses == .task ? task : 0..<task.upperBound,
                            schedule: schedule, generator: &generator)
             rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
             log("task \(index + 1)/\(stream.tasks.count): final epoch loss \(String(format: "%.4f", loss))")
@@ -236,13 +274,12 @@ public enum ContinualLearning {
         for (index, task) in stream.tasks.enumerated() {
             let learner = try makeLearner()
             try check(learner, stream, schedule)
-            let optimizer = AdamW(parameters: learner.trainableParameters().map(\.parameter), learningRate: schedule.learningRate,
-                                  weightDecay: schedule.weightDecay)
+            let optimizer = schedule.makeOptimizer(learner.trainableParameters().map(\.parameter))
             var generator = SeededGenerator(seed: schedule.seed)
             let seen = 0..<task.upperBound
             let train = try learner.encode(stream.train.features), test = try learner.encode(stream.test.features)
             let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels,
-                           rows: stream.rows(of: seen, in: stream.train), classCount: seen.upperBound,
+                           rows: stream.rows(of: seen, in: stream.train), classes: seen,
                            schedule: schedule, generator: &generator)
             rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
             log("tasks 1-\(index + 1) jointly: final epoch loss \(String(format: "%.4f", loss))")
@@ -266,9 +303,10 @@ public enum ContinualLearning {
         return classCount < learner.outputSize ? logits.slice(alongAxis: 1, 0..<classCount) : logits
     }
 
-    /// Trains on `rows` for `schedule.epochs` epochs; returns the last epoch's mean loss.
+    /// Trains on `rows` for `schedule.epochs` epochs, the loss over the outputs of `classes`;
+    /// returns the last epoch's mean loss.
     private static func fit<Learner: ContinualLearner>(
-        _ learner: Learner, optimizer: AdamW, encoded: Learner.Encoded, labels: [Int], rows: [Int], classCount: Int,
+        _ learner: Learner, optimizer: any Optimizer, encoded: Learner.Encoded, labels: [Int], rows: [Int], classes: Range<Int>,
         schedule: ContinualSchedule, generator: inout SeededGenerator
     ) -> Double {
         var epochLoss = 0.0
@@ -277,9 +315,10 @@ public enum ContinualLearning {
             let order = rows.shuffled(using: &generator)
             for start in stride(from: 0, to: order.count, by: schedule.batchSize) {
                 let batch = Array(order[start..<min(start + schedule.batchSize, order.count)])
-                let tape = Tape()
-                let logits = seenLogits(learner, learner.select(batch, of: encoded), classCount: classCount, tape: tape)
-                let loss = Variable.crossEntropy(logits: logits, targets: batch.map { labels[$0] })
+                let tape = Tape(), selected = learner.select(batch, of: encoded)
+                learner.recordTraining(selected)
+                let logits = learner.logits(selected, tape: tape).slice(alongAxis: 1, classes)
+                let loss = Variable.crossEntropy(logits: logits, targets: batch.map { labels[$0] - classes.lowerBound })
                 tape.backward(loss)
                 optimizer.step()
                 epochLoss += Double(loss.value.scalar) * Double(batch.count) / Double(order.count)

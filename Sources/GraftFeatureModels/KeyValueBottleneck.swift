@@ -145,6 +145,13 @@ public final class KeyValueBottleneck: Module {
     public private(set) var keyState: KeyState = .uninitialized
     /// EMA usage of each key (`[C K]`, fractions of a batch), kept between refinements until the keys are frozen.
     private var usage: [Float]?
+    /// Which values (rows of `values`) a training batch has selected since the keys were frozen
+    /// (`recordTraining`). Inference averages only over heads whose selected value was trained,
+    /// as the reference does: an untrained value (zero) would pull every class's logit toward 0.
+    public private(set) var trainedValues: [Bool]
+    /// Whether inference skips the heads whose selected value was never trained (the default);
+    /// false averages over every head, as training does.
+    public var skipsUntrainedValues = true
 
     /// A bottleneck with zero values, uninitialised keys and, for the
     /// projection splitter, a projection drawn from `seed`.
@@ -154,6 +161,7 @@ public final class KeyValueBottleneck: Module {
         let c = configuration
         var generator = SeededGenerator(seed: seed)
         values = Parameter(Tensor(zeros: [c.heads * c.keysPerHead, c.valueSize]))
+        trainedValues = [Bool](repeating: false, count: c.heads * c.keysPerHead)
         keys = Parameter(Tensor(zeros: [c.heads, c.keysPerHead, c.keySize]), isTrainable: false)
         if c.splitter == .projection {
             var matrix = Tensor.normal(shape: [c.inputSize, c.heads * c.keySize], generator: &generator)
@@ -272,6 +280,7 @@ public final class KeyValueBottleneck: Module {
         guard keyState != .uninitialized else { throw KeyValueBottleneckError.keysNotReady(operation: "freeze the keys", state: keyState) }
         keyState = .frozen
         usage = nil
+        trainedValues = [Bool](repeating: false, count: trainedValues.count)
     }
 
     // MARK: Lookup and output
@@ -299,20 +308,46 @@ public final class KeyValueBottleneck: Module {
         return KeyCodes(indices: indices, heads: c.heads, keysPerHead: c.keysPerHead)
     }
 
+    /// Marks the values `codes` select as trained (see `trainedValues`); training calls it for every batch.
+    public func recordTraining(_ codes: KeyCodes) {
+        for index in codes.indices { trainedValues[index] = true }
+    }
+
     /// The outputs `[n, outputSize]` for `codes`, recording on `tape` if given.
+    /// Without a tape (inference), once some value has been trained, each row
+    /// averages only over the heads whose selected value was trained (a row with
+    /// none scores 0 everywhere).
     public func logits(_ codes: KeyCodes, tape: Tape? = nil) -> Variable {
-        logits(codes, values: tape?.variable(values) ?? Variable(values.value), tape: tape)
+        let table = tape?.variable(values) ?? Variable(values.value)
+        guard tape == nil, skipsUntrainedValues, trainedValues.contains(true) else { return logits(codes, values: table, tape: tape) }
+        return logits(codes, values: table, weights: headWeights(codes), tape: nil)
     }
 
     /// The outputs for `codes` computed from the given values table (`[C K, dv]`),
-    /// so that gradients with respect to it can be checked directly.
+    /// the plain mean over heads, so that gradients with respect to it can be checked directly.
     public func logits(_ codes: KeyCodes, values table: Variable, tape: Tape? = nil) -> Variable {
+        logits(codes, values: table, weights: nil, tape: tape)
+    }
+
+    /// The selected values weighted over heads by `weights` (`[n, C, 1]`; nil: the mean), then the decoder.
+    private func logits(_ codes: KeyCodes, values table: Variable, weights: Tensor?, tape: Tape?) -> Variable {
         let c = configuration
         precondition(codes.heads == c.heads && codes.keysPerHead == c.keysPerHead,
                      "KeyValueBottleneck: codes of \(codes.heads) x \(codes.keysPerHead) keys for a \(c.heads) x \(c.keysPerHead) bottleneck")
         let selected = Variable.gatherRows(table, codes.indices).reshaped([codes.count, c.heads, c.valueSize])
-        let mean = selected.mean(alongAxis: 1)
-        return decoder.map { $0(mean, tape: tape) } ?? mean
+        let pooled = weights.map { (selected * Variable($0)).sum(alongAxis: 1) } ?? selected.mean(alongAxis: 1)
+        return decoder.map { $0(pooled, tape: tape) } ?? pooled
+    }
+
+    /// `[n, C, 1]`: for each row, `1 / t` at the `t` heads whose selected value was trained, 0 elsewhere.
+    private func headWeights(_ codes: KeyCodes) -> Tensor {
+        let heads = codes.heads
+        var weights = codes.indices.map { trainedValues[$0] ? Float(1) : 0 }
+        for row in 0..<codes.count {
+            let trained = weights[(row * heads)..<((row + 1) * heads)].reduce(0, +)
+            for h in 0..<heads where trained > 0 { weights[row * heads + h] /= trained }
+        }
+        return Tensor(shape: [codes.count, heads, 1], scalars: weights)
     }
 
     /// Mean cross-entropy of `codes` against class `labels` over all outputs.
@@ -341,6 +376,7 @@ public final class KeyValueBottleneck: Module {
             try file.setAttribute(configurationJSON, named: "config")
             try file.setAttribute(keyState.rawValue, named: "key_state")
             for (name, parameter) in namedParameters() { try file.write(parameter.value, at: name) }
+            try file.write(Tensor(shape: [trainedValues.count], scalars: trainedValues.map { $0 ? 1 : 0 }), at: "trained_values")
         }
     }
 
@@ -368,6 +404,14 @@ public final class KeyValueBottleneck: Module {
         let bottleneck = try KeyValueBottleneck(configuration: configuration, seed: 0)
         try bottleneck.loadParameters { file.contains($0) ? try file.read($0) : nil }
         bottleneck.keyState = state
+        if file.contains("trained_values") {
+            let marks = try file.read("trained_values")
+            guard marks.count == bottleneck.trainedValues.count else {
+                throw KeyValueBottleneckError.notABottleneckFile(
+                    file: path, reason: "trained_values holds \(marks.count) marks for \(bottleneck.trainedValues.count) values")
+            }
+            bottleneck.trainedValues = marks.scalars.map { $0 != 0 }
+        }
         return bottleneck
     }
 

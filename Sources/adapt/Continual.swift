@@ -40,7 +40,7 @@ struct ContinualCommand: ParsableCommand {
     var unlabelled: Int?
     @Option(help: "fashion-mnist: dimension of the random projection of the 784 pixels.") var featureSize = 256
 
-    @Option(help: "Key-value bottleneck: heads C (reference 256).") var heads = 64
+    @Option(help: "Key-value bottleneck: heads C (as the reference).") var heads = 256
     @Option(help: "Keys per head K (reference 4096).") var keys = 512
     @Option(help: "Key dimension k (reference 14).") var keySize = 14
     @Option(help: "Splitter: projection (random, column-normalised) or chunks (needs d = C k).") var splitter = KeyValueSplitter.projection
@@ -54,7 +54,15 @@ struct ContinualCommand: ParsableCommand {
     @Option(help: "Epochs per task.") var epochs = 5
     @Option(help: "Examples per mini-batch.") var batchSize = 32
     @Option(help: "AdamW learning rate of the linear probe and the MLPs.") var learningRate: Float = 1e-3
-    @Option(help: "AdamW learning rate of the bottleneck's values.") var kvLearningRate: Float = 1e-2
+    @Option(help: "Learning rate of the bottleneck's values (the reference's SGD rate).") var kvLearningRate: Float = 0.3
+    @Flag(help: "Bottleneck inference averages over every head, also those whose selected value was never trained (an ablation).")
+    var kvAverageAllHeads = false
+    @Option(help: "Optimizer of the bottleneck's values: adamw or sgd (plain, no momentum).") var kvOptimizer = ContinualSchedule.OptimizerKind.sgd
+    @Option(help: """
+        The classes each task's loss runs over, for every method but joint: seen (all classes so far) or task \
+        (its own; the default of kv, whose shared values would otherwise unlearn earlier classes; linear and mlp default to seen).
+        """)
+    var lossClasses: ContinualSchedule.LossClasses?
     @Option(help: "Hidden units of the MLP.") var hiddenSize = 256
     @Option(help: "Seed of initialisation and example order (the data sample is fixed).") var seed: UInt64 = 0
     @OptionGroup var threads: ThreadsOption
@@ -111,7 +119,7 @@ struct ContinualCommand: ParsableCommand {
     /// Trains and scores one method; returns its matrix, trainable parameter count and a description.
     func run(_ method: Method, data: StreamData) throws -> (AccuracyMatrix, Int, String) {
         let s = data.stream, classes = s.classNames.count, size = s.train.featureSize
-        let schedule = ContinualSchedule(epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: seed)
+        let schedule = ContinualSchedule(epochs: epochs, batchSize: batchSize, learningRate: learningRate, lossClasses: lossClasses ?? .seen, seed: seed)
         func count(_ module: any Module) -> Int { module.trainableParameters().reduce(0) { $0 + $1.parameter.value.count } }
         func mlp() -> FeatureClassifier { FeatureClassifier(inputSize: size, hiddenSize: hiddenSize, classCount: classes, seed: seed &+ 1) }
         let log: (String) -> Void = { emit("    \(method.rawValue) \($0)") }
@@ -119,11 +127,11 @@ struct ContinualCommand: ParsableCommand {
         case .linear:
             let probe = FeatureClassifier(inputSize: size, hiddenSize: nil, classCount: classes, seed: seed &+ 1)
             return (try ContinualLearning.train(probe, on: s, schedule: schedule, log: log), count(probe),
-                    "linear probe, AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize)")
+                    "linear probe, AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .mlp:
             let model = mlp()
             return (try ContinualLearning.train(model, on: s, schedule: schedule, log: log), count(model),
-                    "MLP \(size)-\(hiddenSize)-\(classes) (ReLU), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize)")
+                    "MLP \(size)-\(hiddenSize)-\(classes) (ReLU), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .joint:
             return (try ContinualLearning.trainJointly(mlp, on: s, schedule: schedule, log: log), count(mlp()),
                     "the MLP trained from scratch on all tasks so far, shuffled together (upper bound)")
@@ -139,15 +147,31 @@ struct ContinualCommand: ParsableCommand {
             let replaced = try bottleneck.refineKeys(
                 data: data.unlabelled, settings: KeyRefinement(epochs: refineEpochs, deadCodeThreshold: deadCodeThreshold), generator: &generator)
             try bottleneck.freezeKeys()
+            bottleneck.skipsUntrainedValues = !kvAverageAllHeads
+            emit("    kv key sharing: \(try keySharing(bottleneck, s))")
             let keyTime = seconds(since: start)
             var kvSchedule = schedule
             kvSchedule.learningRate = kvLearningRate
+            kvSchedule.optimizer = kvOptimizer
+            kvSchedule.lossClasses = lossClasses ?? .task
             let decoder = decoderSize.map { "values of size \($0), linear decoder" } ?? "values = logits (non-parametric decoder)"
             return (try ContinualLearning.train(bottleneck, on: s, schedule: kvSchedule, log: log), count(bottleneck),
                     "key-value bottleneck, \(splitter.rawValue) splitter, \(heads) heads x \(keys) keys of size \(keySize), \(decoder); "
-                        + "AdamW lr \(kvLearningRate) (no weight decay), \(epochs) epochs per task, batch \(batchSize); keys: \(keyInit.rawValue) "
+                        + "\(kvOptimizer == .sgd ? "SGD" : "AdamW") lr \(kvLearningRate) (no weight decay), \(epochs) epochs per task, batch \(batchSize), \(kvSchedule.lossClasses.phrase); keys: \(keyInit.rawValue) "
                         + "initialisation, \(refineEpochs) EMA epochs, \(replaced) dead keys replaced, frozen after \(keyTime) s")
         }
+    }
+
+    /// For each task, the share of its test examples' key selections (example, head) whose key
+    /// some other task's training example also selects: where learning another task writes.
+    func keySharing(_ bottleneck: KeyValueBottleneck, _ s: ClassIncrementalStream) throws -> String {
+        let train = try bottleneck.codes(for: s.train.features), test = try bottleneck.codes(for: s.test.features)
+        let keysOfTask = s.tasks.map { task in Set(s.rows(of: task, in: s.train).flatMap { train.rows([$0]).indices }) }
+        return s.tasks.indices.map { j in
+            let others = keysOfTask.indices.filter { $0 != j }.reduce(into: Set<Int>()) { $0.formUnion(keysOfTask[$1]) }
+            let selections = s.rows(of: s.tasks[j], in: s.test).flatMap { test.rows([$0]).indices }
+            return String(format: "task %d %.2f", j + 1, Double(selections.filter(others.contains).count) / Double(selections.count))
+        }.joined(separator: ", ")
     }
 
     // MARK: Streams
@@ -213,6 +237,11 @@ struct ContinualCommand: ParsableCommand {
                           features: "784 pixels in [0, 1] x a fixed N(0, 1/784) projection; "
                               + "\(trainCount) train and \(testCount) test images per class")
     }
+}
+
+extension ContinualSchedule.LossClasses {
+    /// The loss setting in words, for the method descriptions.
+    var phrase: String { self == .task ? "loss over each task's own classes" : "loss over all classes seen so far" }
 }
 
 /// A stream with the unlabelled features the keys are fitted on.

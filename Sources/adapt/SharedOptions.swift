@@ -51,6 +51,8 @@ func checkPositive(_ counts: KeyValuePairs<String, Int?>) throws {
 
 extension DataSplit: ExpressibleByArgument {}
 extension KeyValueSplitter: ExpressibleByArgument {}
+extension ContinualSchedule.OptimizerKind: ExpressibleByArgument {}
+extension ContinualSchedule.LossClasses: ExpressibleByArgument {}
 
 /// A failure of a command's work (its data, its files, its output), as opposed to a misuse of its
 /// flags: reported without the usage text.

@@ -76,6 +76,33 @@ private struct Blobs {
         #expect(again == probe)
     }
 
+    /// A linear probe that records its output weights before every training step.
+    final class RecordingProbe: ContinualLearner {
+        let probe = FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2)
+        var weights: [Tensor] = []
+        var children: [(name: String, module: any Module)] { [("probe", probe)] }
+        var outputSize: Int { probe.outputSize }
+        func encode(_ features: Tensor) throws -> Tensor { try probe.encode(features) }
+        func select(_ rows: [Int], of encoded: Tensor) -> Tensor { probe.select(rows, of: encoded) }
+        func logits(_ encoded: Tensor, tape: Tape?) -> Variable { probe.logits(encoded, tape: tape) }
+        func recordTraining(_ batch: Tensor) { weights.append(probe.output.weight.value) }
+    }
+
+    /// With the loss over the task's own classes and plain SGD, learning a task leaves the earlier
+    /// classes' outputs exactly as they were; with the loss over all seen classes it pushes them.
+    @Test func aTasksOwnClassesLossLeavesEarlierClassesAlone() throws {
+        let stream = try Blobs().stream
+        for lossClasses in ContinualSchedule.LossClasses.allCases {
+            let learner = RecordingProbe()
+            let schedule = ContinualSchedule(epochs: 1, batchSize: 16, learningRate: 0.1, optimizer: .sgd, lossClasses: lossClasses, seed: 1)
+            _ = try ContinualLearning.train(learner, on: stream, schedule: schedule)
+            // Task 1's 120 examples make 8 steps; from then on classes 0 and 1 belong to earlier tasks.
+            let earlier = { (weight: Tensor) in weight.slice(alongAxis: 0, 0..<2) }
+            let moved = learner.weights.dropFirst(9).contains { earlier($0) != earlier(learner.weights[8]) }
+            #expect(moved == (lossClasses == .seen), "\(lossClasses)")
+        }
+    }
+
     @Test func jointTrainingIsTheUpperBound() throws {
         let stream = try Blobs().stream
         let schedule = ContinualSchedule(epochs: 5, batchSize: 16, learningRate: 0.01, seed: 1)

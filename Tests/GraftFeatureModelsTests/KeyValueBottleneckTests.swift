@@ -103,15 +103,64 @@ private func frozenBottleneck(decoder: Int? = nil, seed: UInt64 = 0) throws -> K
         #expect(centres.map { distance(4, $0) }.min()! < 2, "the dead key was not moved to the data: \(keys[8...])")
     }
 
+    /// Under plain SGD a step moves exactly the values its batch selected; AdamW's moments keep
+    /// moving the values an earlier batch selected, which is how old classes get overwritten.
+    @Test func sgdStepsLeaveUnselectedValuesExactlyAlone() throws {
+        for kind in ContinualSchedule.OptimizerKind.allCases {
+            let bottleneck = try frozenBottleneck()
+            let optimizer = ContinualSchedule(learningRate: 0.1, optimizer: kind).makeOptimizer([bottleneck.values])
+            let first = try bottleneck.codes(for: points(2, 6, seed: 2)), second = try bottleneck.codes(for: points(2, 6, seed: 3))
+            for codes in [first, second] {
+                let tape = Tape()
+                tape.backward(try bottleneck.loss(codes, labels: [0, 1], tape: tape))
+                if codes == second { break }
+                optimizer.step()
+            }
+            let before = bottleneck.values.value
+            optimizer.step()
+            let onlyFirst = Set(first.indices).subtracting(second.indices)
+            try #require(!onlyFirst.isEmpty)
+            let moved = onlyFirst.filter { row in (0..<4).contains { bottleneck.values.value[row, $0] != before[row, $0] } }
+            #expect(kind == .sgd ? moved.isEmpty : moved.count == onlyFirst.count, "\(kind): \(moved.count) of \(onlyFirst.count) moved")
+        }
+    }
+
+    /// Inference averages over the heads whose selected value was trained; training averages over all.
+    @Test func inferenceSkipsHeadsWhoseValueWasNeverTrained() throws {
+        let bottleneck = try frozenBottleneck()
+        var generator = SeededGenerator(seed: 5)
+        bottleneck.values.value = .normal(shape: bottleneck.values.value.shape, generator: &generator)
+        let codes = try bottleneck.codes(for: points(4, 6, seed: 6))
+        let plainMean = bottleneck.logits(codes).value
+        #expect(plainMean == bottleneck.logits(codes, values: Variable(bottleneck.values.value)).value)  // nothing trained yet
+        bottleneck.recordTraining(codes.rows([0]))
+        let trained = Set(codes.rows([0]).indices)
+        let masked = bottleneck.logits(codes).value
+        for row in 0..<4 {
+            let heads = codes.rows([row]).indices.filter(trained.contains)
+            for column in 0..<4 {
+                let expected = heads.isEmpty ? 0 : heads.map { bottleneck.values.value[$0, column] }.reduce(0, +) / Float(heads.count)
+                #expect(abs(masked[row, column] - expected) < 1e-6)
+            }
+        }
+        #expect(bottleneck.logits(codes, tape: Tape()).value == plainMean)
+        bottleneck.skipsUntrainedValues = false
+        #expect(bottleneck.logits(codes).value == plainMean)
+        try bottleneck.freezeKeys()
+        #expect(!bottleneck.trainedValues.contains(true))
+    }
+
     @Test func saveAndLoadRoundTrip() throws {
         let bottleneck = try frozenBottleneck(decoder: 3)
         var generator = SeededGenerator(seed: 9)
         bottleneck.values.value = .normal(shape: bottleneck.values.value.shape, generator: &generator)
+        bottleneck.recordTraining(try bottleneck.codes(for: points(3, 6, seed: 11)))
         let path = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         try bottleneck.save(to: path)
         let loaded = try KeyValueBottleneck.load(from: path)
         #expect(loaded.configuration == bottleneck.configuration && loaded.keyState == .frozen)
+        #expect(loaded.trainedValues == bottleneck.trainedValues && bottleneck.trainedValues.contains(true))
         let expected = bottleneck.namedParameters(), found = loaded.namedParameters()
         #expect(found.map(\.name) == expected.map(\.name))
         for (a, b) in zip(expected, found) { #expect(a.parameter.value == b.parameter.value, "\(a.name)") }
