@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Class-incremental continual learning on frozen features (Docs/continual.md):
+# Class-incremental continual learning on frozen features (Docs/continual.md), every strategy:
 # the discrete key-value bottleneck against a linear probe, an MLP and joint
 # training, on two streams:
 #   bible-genres   8 genres of Chichewa verses as 4 tasks of 2, multilingual-e5-small embeddings
@@ -36,8 +36,8 @@ run() { # NAME FLAGS...: runs adapt continual, keeps its output and the command 
     echo "$((SECONDS - start))" > "$out/$name.seconds"
     runs+=("$name")
 }
-run bible-genres --stream bible-genres --backbone "$BACKBONE"
-run fashion-mnist --stream fashion-mnist
+run bible-genres --stream bible-genres --backbone "$BACKBONE" --strategy all
+run fashion-mnist --stream fashion-mnist --strategy all
 if [ "$REFERENCE" = 1 ]; then
     run fashion-mnist-reference --stream fashion-mnist --method kv --keys 4096
     # 1,000 unlabelled verses are too few for k-means with 4,096 keys: random keys, EMA-refined.

@@ -209,6 +209,15 @@ public struct AccuracyMatrix: Sendable, Equatable {
         return drops.reduce(0, +) / Double(last)
     }
 
+    /// Backward transfer (Lopez-Paz & Ranzato 2017, as Avalanche's `StreamBWT`): the mean over every
+    /// task `j` but the last of `A[T-1][j] - A[j][j]`, the final accuracy minus the accuracy just
+    /// after learning it (negative: forgetting); 0 for a single task.
+    public var backwardTransfer: Double {
+        guard taskCount > 1 else { return 0 }
+        let last = taskCount - 1
+        return (0..<last).map { rows[last][$0]! - rows[$0][$0]! }.reduce(0, +) / Double(last)
+    }
+
     /// A Markdown table: one row per trained task, one column per evaluated task.
     public func table(taskNames: [String]) -> String {
         let header = "| after training | " + taskNames.joined(separator: " | ") + " |"
@@ -241,22 +250,37 @@ public enum ContinualError: Error, CustomStringConvertible, Equatable {
 
 /// Class-incremental training and evaluation on frozen features.
 public enum ContinualLearning {
-    /// Trains `learner` task after task, without replay (each task sees only
-    /// its own examples), one AdamW optimizer for the whole stream, and fills
-    /// the accuracy matrix after each task. `log` receives one line per task.
+    /// Trains `learner` task after task with `strategy` (naive: each task sees only its
+    /// own examples), one optimizer for the whole stream (GDumb: a fresh one after each
+    /// restart), and fills the accuracy matrix after each task. `log` receives one line per task.
     public static func train<Learner: ContinualLearner>(
-        _ learner: Learner, on stream: ClassIncrementalStream, schedule: ContinualSchedule, log: (String) -> Void = { _ in }
+        _ learner: Learner, on stream: ClassIncrementalStream, schedule: ContinualSchedule, strategy: ContinualStrategy = .naive,
+        log: (String) -> Void = { _ in }
     ) throws -> AccuracyMatrix {
         try check(learner, stream, schedule)
+        try strategy.validate()
         let train = try learner.encode(stream.train.features), test = try learner.encode(stream.test.features)
-        let optimizer = schedule.makeOptimizer(learner.trainableParameters().map(\.parameter))
+        let parameters = learner.trainableParameters().map(\.parameter)
+        let initialValues = parameters.map(\.value)
+        var optimizer = schedule.makeOptimizer(parameters)
         var generator = SeededGenerator(seed: schedule.seed)
+        var state = StrategyState(strategy)
         var rows: [[Double?]] = []
         for (index, task) in stream.tasks.enumerated() {
-            let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels,
-                           rows: stream.rows(of: task, in: stream.train),
-                           classes: schedule.lossClasses == .task ? task : 0..<task.upperBound,
-                           schedule: schedule, generator: &generator)
+            let own = stream.rows(of: task, in: stream.train), seen = 0..<task.upperBound
+            let plan = state.plan(task: index, own: own, classes: schedule.lossClasses == .task ? task : seen, seen: seen,
+                                  labels: stream.train.labels, generator: &generator)
+            if case .gdumb = strategy {
+                for (parameter, value) in zip(parameters, initialValues) { parameter.value = value }
+                optimizer = schedule.makeOptimizer(parameters)
+            }
+            state.beginTask(learner, encoded: train, rows: plan.rows, seen: seen)
+            let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels, rows: plan.rows,
+                           replayed: plan.replayed, classes: plan.classes, schedule: schedule, generator: &generator) { batch, logits, tape in
+                state.penalty(rows: batch, logits: logits, parameters: parameters, tape: tape)
+            }
+            state.endTask(learner, task: index, own: own, encoded: train, labels: stream.train.labels, classes: plan.classes,
+                          parameters: parameters, batchSize: schedule.batchSize, generator: &generator)
             rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
             log("task \(index + 1)/\(stream.tasks.count): final epoch loss \(String(format: "%.4f", loss))")
         }
@@ -303,25 +327,35 @@ public enum ContinualLearning {
         return classCount < learner.outputSize ? logits.slice(alongAxis: 1, 0..<classCount) : logits
     }
 
-    /// Trains on `rows` for `schedule.epochs` epochs, the loss over the outputs of `classes`;
-    /// returns the last epoch's mean loss.
+    /// Trains on `rows` for `schedule.epochs` epochs, each batch joined by as many of
+    /// `replayed` (cycled in shuffled order), the loss over the outputs of `classes` plus
+    /// `penalty` of each batch (its rows, all outputs, the tape); returns the last epoch's mean loss.
     private static func fit<Learner: ContinualLearner>(
-        _ learner: Learner, optimizer: any Optimizer, encoded: Learner.Encoded, labels: [Int], rows: [Int], classes: Range<Int>,
-        schedule: ContinualSchedule, generator: inout SeededGenerator
+        _ learner: Learner, optimizer: any Optimizer, encoded: Learner.Encoded, labels: [Int], rows: [Int], replayed: [Int] = [],
+        classes: Range<Int>, schedule: ContinualSchedule, generator: inout SeededGenerator,
+        penalty: ([Int], Variable, Tape) -> Variable? = { _, _, _ in nil }
     ) -> Double {
         var epochLoss = 0.0
+        var replayOrder: [Int] = [], replayNext = 0
         for _ in 0..<schedule.epochs {
             epochLoss = 0
             let order = rows.shuffled(using: &generator)
             for start in stride(from: 0, to: order.count, by: schedule.batchSize) {
-                let batch = Array(order[start..<min(start + schedule.batchSize, order.count)])
+                var batch = Array(order[start..<min(start + schedule.batchSize, order.count)])
+                for _ in 0..<(replayed.isEmpty ? 0 : batch.count) {
+                    if replayNext == replayOrder.count { (replayOrder, replayNext) = (replayed.shuffled(using: &generator), 0) }
+                    batch.append(replayOrder[replayNext])
+                    replayNext += 1
+                }
                 let tape = Tape(), selected = learner.select(batch, of: encoded)
                 learner.recordTraining(selected)
-                let logits = learner.logits(selected, tape: tape).slice(alongAxis: 1, classes)
-                let loss = Variable.crossEntropy(logits: logits, targets: batch.map { labels[$0] - classes.lowerBound })
+                let outputs = learner.logits(selected, tape: tape)
+                let crossEntropy = Variable.crossEntropy(logits: outputs.slice(alongAxis: 1, classes),
+                                                         targets: batch.map { labels[$0] - classes.lowerBound })
+                let loss = penalty(batch, outputs, tape).map { crossEntropy + $0 } ?? crossEntropy
                 tape.backward(loss)
                 optimizer.step()
-                epochLoss += Double(loss.value.scalar) * Double(batch.count) / Double(order.count)
+                epochLoss += Double(loss.value.scalar) * Double(min(schedule.batchSize, order.count - start)) / Double(order.count)
             }
         }
         return epochLoss

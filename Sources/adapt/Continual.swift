@@ -7,7 +7,7 @@ import Graft
 struct ContinualCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "continual",
-        abstract: "Class-incremental learning on frozen features: key-value bottleneck vs linear probe, MLP and joint training.",
+        abstract: "Class-incremental learning on frozen features: the key-value bottleneck, a linear probe and an MLP under continual-learning strategies, and joint training.",
         discussion: """
             Streams: bible-genres, the 8 genres of chichewa-genres as 4 tasks of 2 (law, history | wisdom, \
             prophets | gospels, acts | epistles, revelation), features = the backbone's mean-pooled, normalised \
@@ -18,11 +18,13 @@ struct ContinualCommand: ParsableCommand {
             fixed random Gaussian projection (seed 0); the keys are initialised on unlabelled training images \
             outside the sample. Each task is trained for --epochs epochs on its own examples only (no replay); \
             after each task every task seen so far is scored among all classes seen so far (no task identity). \
-            Methods: kv (the bottleneck: values trained by AdamW without weight decay, keys k-means- or \
+            Methods: kv (the bottleneck: values trained by plain SGD on each task's own classes, keys k-means- or \
             randomly initialised, EMA-refined, frozen), linear (linear probe), mlp (one ReLU hidden layer), \
             joint (the MLP retrained from scratch on all tasks so far, shuffled together: the upper bound), all. \
-            Prints each accuracy matrix, the average accuracy after the last task and forgetting (mean drop \
-            from a task's best earlier accuracy to its final one) as Markdown.
+            The linear probe and the MLP run under each --strategy: naive, replay (a memory joined to every \
+            batch), ewc, lwf, gdumb (Avalanche's strategies of those names). Prints each accuracy matrix, the \
+            average accuracy after the last task, forgetting (mean drop from a task's best earlier accuracy to \
+            its final one) and backward transfer as Markdown.
             """)
 
     /// The streams `--stream` names.
@@ -64,6 +66,12 @@ struct ContinualCommand: ParsableCommand {
         """)
     var lossClasses: ContinualSchedule.LossClasses?
     @Option(help: "Hidden units of the MLP.") var hiddenSize = 256
+    @Option(help: "Strategies of the linear probe and the MLP: naive, replay, ewc, lwf, gdumb (comma-separated) or all.")
+    var strategy = "naive"
+    @Option(help: "Examples the replay and GDumb memories hold.") var memory = 200
+    @Option(help: "EWC's penalty weight lambda.") var ewcLambda: Float = 100
+    @Option(help: "LwF's distillation weight alpha.") var lwfAlpha: Float = 1
+    @Option(help: "LwF's distillation temperature.") var lwfTemperature: Float = 2
     @Option(help: "Seed of initialisation and example order (the data sample is fixed).") var seed: UInt64 = 0
     @OptionGroup var threads: ThreadsOption
     @OptionGroup var cache: CacheOption
@@ -73,6 +81,7 @@ struct ContinualCommand: ParsableCommand {
     func validate() throws {
         if stream == .bibleGenres && backbone == nil { throw ValidationError("--stream bible-genres needs --backbone FILE.h5") }
         _ = try methods()
+        _ = try strategies().map { try $0.validate() }
         let positive = [("--epochs", epochs), ("--batch-size", batchSize), ("--hidden-size", hiddenSize), ("--feature-size", featureSize),
                         ("--train-per-class", trainPerClass ?? 1), ("--test-per-class", testPerClass ?? 1), ("--unlabelled", unlabelled ?? 1)]
         if let bad = positive.first(where: { $0.1 <= 0 }) { throw ValidationError("\(bad.0) must be positive, got \(bad.1)") }
@@ -99,39 +108,55 @@ struct ContinualCommand: ParsableCommand {
 
             """)
         let taskNames = s.tasks.map { $0.map { s.classNames[$0] }.joined(separator: ", ") }
-        var summary: [(Method, Int, AccuracyMatrix, String)] = []
+        var summary: [String] = []
         for method in try methods() {
-            let start = clock.now
-            let (matrix, parameters, detail) = try run(method, data: data)
-            let time = seconds(since: start)
-            emit("## \(method.rawValue): \(detail)\n\n\(matrix.table(taskNames: taskNames))\n\n"
-                 + String(format: "average accuracy %.3f, forgetting %.3f, %@ trainable parameters, %@ s\n", matrix.averageAccuracy,
-                          matrix.forgetting, grouped(parameters), time))
-            summary.append((method, parameters, matrix, time))
+            for strategy in method == .linear || method == .mlp ? try strategies() : [.naive] {
+                let start = clock.now
+                let (matrix, parameters, detail) = try run(method, strategy: strategy, data: data)
+                let time = seconds(since: start)
+                let name = method.rawValue + (strategy == .naive ? "" : " + \(strategy)")
+                emit("## \(name): \(detail)\n\n\(matrix.table(taskNames: taskNames))\n\n"
+                     + String(format: "average accuracy %.3f, forgetting %.3f, backward transfer %.3f, %@ trainable parameters, %@ s\n",
+                              matrix.averageAccuracy, matrix.forgetting, matrix.backwardTransfer, grouped(parameters), time))
+                summary.append(String(format: "| %@ | %.3f | %.3f | %.3f | %@ | %@ | %@ |", name, matrix.averageAccuracy, matrix.forgetting,
+                                      matrix.backwardTransfer, grouped(parameters), grouped(strategy.memorySize), time))
+            }
         }
-        let rows = summary.map { method, parameters, matrix, time in
-            String(format: "| %@ | %.3f | %.3f | %@ | %@ |", method.rawValue, matrix.averageAccuracy, matrix.forgetting, grouped(parameters), time)
+        emit((["## Summary\n", "| method | average accuracy | forgetting | backward transfer | trainable parameters | memory (examples) | seconds |",
+               "|---|---:|---:|---:|---:|---:|---:|"] + summary).joined(separator: "\n"))
+    }
+
+    /// The strategies `--strategy` names, with their settings.
+    func strategies() throws -> [ContinualStrategy] {
+        let all: [String: ContinualStrategy] = [
+            "naive": .naive, "replay": .replay(memory: memory), "ewc": .ewc(lambda: ewcLambda),
+            "lwf": .lwf(alpha: lwfAlpha, temperature: lwfTemperature), "gdumb": .gdumb(memory: memory),
+        ]
+        let names = strategy == "all" ? ["naive", "replay", "ewc", "lwf", "gdumb"] : strategy.split(separator: ",").map(String.init)
+        return try names.map { name in
+            guard let known = all[name] else {
+                throw ValidationError("--strategy takes naive, replay, ewc, lwf, gdumb (comma-separated) or all, got \(name)")
+            }
+            return known
         }
-        emit((["## Summary\n", "| method | average accuracy | forgetting | trainable parameters | seconds |", "|---|---:|---:|---:|---:|"] + rows)
-            .joined(separator: "\n"))
     }
 
     /// Trains and scores one method; returns its matrix, trainable parameter count and a description.
-    func run(_ method: Method, data: StreamData) throws -> (AccuracyMatrix, Int, String) {
+    func run(_ method: Method, strategy: ContinualStrategy, data: StreamData) throws -> (AccuracyMatrix, Int, String) {
         let s = data.stream, classes = s.classNames.count, size = s.train.featureSize
         let schedule = ContinualSchedule(epochs: epochs, batchSize: batchSize, learningRate: learningRate, lossClasses: lossClasses ?? .seen, seed: seed)
         func count(_ module: any Module) -> Int { module.trainableParameters().reduce(0) { $0 + $1.parameter.value.count } }
         func mlp() -> FeatureClassifier { FeatureClassifier(inputSize: size, hiddenSize: hiddenSize, classCount: classes, seed: seed &+ 1) }
-        let log: (String) -> Void = { emit("    \(method.rawValue) \($0)") }
+        let log: (String) -> Void = { emit("    \(method.rawValue) \(strategy) \($0)") }
         switch method {
         case .linear:
             let probe = FeatureClassifier(inputSize: size, hiddenSize: nil, classCount: classes, seed: seed &+ 1)
-            return (try ContinualLearning.train(probe, on: s, schedule: schedule, log: log), count(probe),
-                    "linear probe, AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
+            return (try ContinualLearning.train(probe, on: s, schedule: schedule, strategy: strategy, log: log), count(probe),
+                    "linear probe, \(strategy), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .mlp:
             let model = mlp()
-            return (try ContinualLearning.train(model, on: s, schedule: schedule, log: log), count(model),
-                    "MLP \(size)-\(hiddenSize)-\(classes) (ReLU), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
+            return (try ContinualLearning.train(model, on: s, schedule: schedule, strategy: strategy, log: log), count(model),
+                    "MLP \(size)-\(hiddenSize)-\(classes) (ReLU), \(strategy), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .joint:
             return (try ContinualLearning.trainJointly(mlp, on: s, schedule: schedule, log: log), count(mlp()),
                     "the MLP trained from scratch on all tasks so far, shuffled together (upper bound)")

@@ -185,3 +185,90 @@ private struct Blobs {
         #expect(throws: DataError.unexpectedContent(path: path, reason: wrongRows)) { try FashionMNIST.read(from: path) }
     }
 }
+
+@Suite struct ContinualStrategyTests {
+    let schedule = ContinualSchedule(epochs: 5, batchSize: 16, learningRate: 0.01, seed: 1)
+
+    func run(_ strategy: ContinualStrategy, stream: ClassIncrementalStream) throws -> AccuracyMatrix {
+        try train(strategy, stream: stream).matrix
+    }
+
+    /// The matrix; how far the output weights of task 1's classes moved after task 1; and how far
+    /// task 2 moved the probabilities among task 1's classes on task 2's examples (mean KL divergence).
+    func train(_ strategy: ContinualStrategy, stream: ClassIncrementalStream) throws -> (matrix: AccuracyMatrix, drift: Float, shift: Float) {
+        let probe = FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2)
+        let secondTask = stream.train.features.gatherRows(stream.rows(of: stream.tasks[1], in: stream.train))
+        func firstClasses() -> Tensor { probe.logits(secondTask, tape: nil).value.slice(alongAxis: 1, 0..<2).softmax() }
+        var weights: Tensor?, probabilities: Tensor?, shift: Float = 0
+        let matrix = try ContinualLearning.train(probe, on: stream, schedule: schedule, strategy: strategy) { line in
+            if line.hasPrefix("task 1/") { (weights, probabilities) = (probe.output.weight.value.slice(alongAxis: 0, 0..<2), firstClasses()) }
+            if line.hasPrefix("task 2/") {
+                let (q, p) = (probabilities!.scalars, firstClasses().scalars)
+                shift = zip(q, p).map { $0 * Foundation.log($0 / $1) }.reduce(0, +) / Float(secondTask.shape[0])
+            }
+        }
+        let drift = probe.output.weight.value.slice(alongAxis: 0, 0..<2) - weights!
+        return (matrix, (drift * drift).sum().squareRoot(), shift)
+    }
+
+    /// Replay and GDumb keep examples, and forget less than naive fine-tuning of the same probe;
+    /// EWC holds the first task's weights nearer where it left them, LwF its outputs among its own
+    /// classes (in a class-incremental
+    /// stream that need not save its accuracy: van de Ven et al. 2019 find both near naive there).
+    @Test func strategiesThatRememberForgetLessThanNaiveFineTuning() throws {
+        let stream = try Blobs().stream
+        let naive = try train(.naive, stream: stream)
+        for strategy in [ContinualStrategy.replay(memory: 80), .gdumb(memory: 80)] {
+            let matrix = try run(strategy, stream: stream)
+            #expect(matrix.forgetting < naive.matrix.forgetting - 0.1 && matrix.averageAccuracy > naive.matrix.averageAccuracy + 0.05,
+                    "\(strategy): average accuracy \(matrix.averageAccuracy), forgetting \(matrix.forgetting); naive \(naive.matrix.averageAccuracy), \(naive.matrix.forgetting)")
+            #expect(try run(strategy, stream: stream) == matrix)  // seeded
+        }
+        let ewc = try train(.ewc(lambda: 1000), stream: stream).drift
+        #expect(ewc < 0.5 * naive.drift, "EWC: the first task's weights moved \(ewc); naive \(naive.drift)")
+        let lwf = try train(.lwf(alpha: 10, temperature: 2), stream: stream).shift
+        #expect(lwf < 0.5 * naive.shift, "LwF: the first classes' probabilities moved by KL \(lwf); naive \(naive.shift)")
+        #expect(naive.matrix.backwardTransfer < -0.5 && abs(naive.matrix.backwardTransfer + naive.matrix.forgetting) < 1e-9)
+    }
+
+    /// LwF's penalty is α · KL(q ‖ p) of the softened earlier-class outputs, averaged over the batch, by hand.
+    @Test func lwfPenaltyIsTheKullbackLeiblerDivergence() throws {
+        let stream = try Blobs().stream
+        let probe = FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2)
+        var state = StrategyState(.lwf(alpha: 0.5, temperature: 2))
+        var generator = SeededGenerator(seed: 0)
+        let features = stream.train.features
+        state.endTask(probe, task: 0, own: [], encoded: features, labels: stream.train.labels, classes: 0..<2, parameters: [],
+                      batchSize: 16, generator: &generator)
+        state.beginTask(probe, encoded: features, rows: [3, 7], seen: 0..<4)
+        let before = probe.logits(features.gatherRows([3, 7]), tape: nil).value
+        randomize(probe, seed: 5)
+        let after = probe.logits(features.gatherRows([3, 7]), tape: nil)
+        let penalty = try #require(state.penalty(rows: [3, 7], logits: after, parameters: [], tape: Tape())).value.scalar
+        var expected: Float = 0
+        for row in 0..<2 {
+            func softened(_ t: Tensor) -> [Float] {
+                let z = (0..<2).map { t[row, $0] / 2 }, m = z.max()!, e = z.map { Foundation.exp($0 - m) }
+                return e.map { $0 / e.reduce(0, +) }
+            }
+            let q = softened(before), p = softened(after.value)
+            expected += zip(q, p).map { $0 * Foundation.log($0 / $1) }.reduce(0, +) / 2
+        }
+        #expect(abs(penalty - 0.5 * expected) < 1e-5, "\(penalty) against \(0.5 * expected)")
+    }
+
+    @Test func invalidStrategiesAreRejected() throws {
+        let stream = try Blobs().stream
+        for strategy in [ContinualStrategy.replay(memory: 0), .gdumb(memory: -1), .ewc(lambda: -1), .lwf(alpha: 1, temperature: 0)] {
+            #expect(throws: ConfigurationError.self) { try run(strategy, stream: stream) }
+        }
+    }
+}
+
+/// Replaces every parameter of `module` with `N(0, scale²)` samples.
+private func randomize(_ module: any Module, seed: UInt64, scale: Float = 0.5) {
+    var generator = SeededGenerator(seed: seed)
+    for (_, parameter) in module.namedParameters() {
+        parameter.value = .normal(shape: parameter.value.shape, standardDeviation: scale, generator: &generator)
+    }
+}
