@@ -32,7 +32,15 @@ struct ContinualCommand: ParsableCommand {
     /// How the bottleneck's keys start.
     enum KeyStart: String, ExpressibleByArgument, CaseIterable { case kmeans, random }
 
-    @Option(help: "The stream: bible-genres or fashion-mnist.") var stream: Stream
+    @Option(help: "The stream: bible-genres or fashion-mnist (or give --tasks).") var stream: Stream?
+    @Option(help: """
+        A stream of your own: one labelled JSONL file per task ({"text", "label", "split"}: train and test rows; \
+        dev rows, if any, are the unlabelled texts of the keys), comma-separated, in order; each class belongs to one task. Needs --backbone.
+        """)
+    var tasks: String?
+    @Option(help: "With --tasks: what is put before each text when it is embedded (multilingual-e5's query prefix by default).")
+    var textPrefix = "query: "
+    @Option(help: "Also write every run's results as JSON to this file.") var json: String?
     @Option(help: "The backbone file (bible-genres).") var backbone: String?
     @Option(help: "kv, linear, mlp, joint or all.") var method = "all"
 
@@ -79,7 +87,11 @@ struct ContinualCommand: ParsableCommand {
     enum Method: String, CaseIterable { case kv, linear, mlp, joint }
 
     func validate() throws {
-        if stream == .bibleGenres && backbone == nil { throw ValidationError("--stream bible-genres needs --backbone FILE.h5") }
+        guard (stream == nil) != (tasks == nil) else { throw ValidationError("give either --stream or --tasks") }
+        if stream != .fashionMNIST && backbone == nil {
+            throw ValidationError("\(stream.map { "--stream \($0.rawValue)" } ?? "--tasks") needs --backbone FILE.h5")
+        }
+        if let json { try checkWritable(json) }
         _ = try methods()
         _ = try strategies().map { try $0.validate() }
         let positive = [("--epochs", epochs), ("--batch-size", batchSize), ("--hidden-size", hiddenSize), ("--feature-size", featureSize),
@@ -97,24 +109,32 @@ struct ContinualCommand: ParsableCommand {
     func run() throws {
         try threads.apply()
         let clock = ContinuousClock(), started = clock.now
-        let data = stream == .bibleGenres
-            ? try bibleGenres(backbone: backbone ?? "", cache: cache.dataCache)
-            : try fashionMNIST(cache: cache.dataCache)
+        let data = switch stream {
+        case .bibleGenres?: try bibleGenres(backbone: backbone ?? "", cache: cache.dataCache)
+        case .fashionMNIST?: try fashionMNIST(cache: cache.dataCache)
+        case nil: try taskFiles(backbone: backbone ?? "")
+        }
         let s = data.stream
+        let streamName = stream?.rawValue ?? "tasks"
         emit("""
-            \(stream.rawValue): \(s.classNames.count) classes in \(s.tasks.count) tasks; \(s.train.count) training and \(s.test.count) test \
+            \(streamName): \(s.classNames.count) classes in \(s.tasks.count) tasks; \(s.train.count) training and \(s.test.count) test \
             examples, features of size \(s.train.featureSize) (\(data.features)); \(data.unlabelled.shape[0]) unlabelled examples for the keys
             data ready in \(seconds(since: started)) s
 
             """)
         let taskNames = s.tasks.map { $0.map { s.classNames[$0] }.joined(separator: ", ") }
-        var summary: [String] = []
+        var summary: [String] = [], results: [RunResult] = []
         for method in try methods() {
             for strategy in method == .linear || method == .mlp ? try strategies() : [.naive] {
                 let start = clock.now
                 let (matrix, parameters, detail) = try run(method, strategy: strategy, data: data)
                 let time = seconds(since: start)
                 let name = method.rawValue + (strategy == .naive ? "" : " + \(strategy)")
+                results.append(RunResult(
+                    name: name, description: detail, matrix: matrix.rows, averageAccuracy: matrix.averageAccuracy, forgetting: matrix.forgetting,
+                    backwardTransfer: matrix.backwardTransfer, trainableParameters: parameters, memoryExamples: strategy.memorySize,
+                    memoryBytes: strategy.memorySize * (s.train.featureSize * MemoryLayout<Float>.size + MemoryLayout<Int>.size),
+                    seconds: Double(time) ?? 0))
                 emit("## \(name): \(detail)\n\n\(matrix.table(taskNames: taskNames))\n\n"
                      + String(format: "average accuracy %.3f, forgetting %.3f, backward transfer %.3f, %@ trainable parameters, %@ s\n",
                               matrix.averageAccuracy, matrix.forgetting, matrix.backwardTransfer, grouped(parameters), time))
@@ -124,6 +144,31 @@ struct ContinualCommand: ParsableCommand {
         }
         emit((["## Summary\n", "| method | average accuracy | forgetting | backward transfer | trainable parameters | memory (examples) | seconds |",
                "|---|---:|---:|---:|---:|---:|---:|"] + summary).joined(separator: "\n"))
+        if let json {
+            let report = StreamReport(stream: streamName, classes: s.classNames, tasks: taskNames, runs: results)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            try writeAtomically(try encoder.encode(report), to: json)
+            emit("wrote \(json)")
+        }
+    }
+
+    /// One run's results in `--json`'s file.
+    struct RunResult: Encodable {
+        let name: String, description: String
+        /// `matrix[i][j]`: accuracy on task j after training task i (null for j > i).
+        let matrix: [[Double?]]
+        let averageAccuracy: Double, forgetting: Double, backwardTransfer: Double
+        let trainableParameters: Int, memoryExamples: Int
+        /// The memory's examples as stored: features in float32 plus a label each.
+        let memoryBytes: Int
+        let seconds: Double
+    }
+
+    /// `--json`'s file.
+    struct StreamReport: Encodable {
+        let stream: String, classes: [String], tasks: [String], runs: [RunResult]
     }
 
     /// The strategies `--strategy` names, with their settings.
@@ -233,6 +278,43 @@ struct ContinualCommand: ParsableCommand {
         let stream = try ClassIncrementalStream(classNames: genres, classesPerTask: [2, 2, 2, 2], train: features.train, test: features.test)
         return StreamData(stream: stream, unlabelled: features.unlabelled,
                           features: "\(model.name) embeddings, \(trainCount) train and up to \(testCount) test verses per genre, cached in \(file)")
+    }
+
+    /// `--tasks`: one labelled JSONL file per task, embedded by the backbone (not cached).
+    func taskFiles(backbone path: String) throws -> StreamData {
+        let files = (tasks ?? "").split(separator: ",").map(String.init)
+        var classNames: [String] = [], classesPerTask: [Int] = [], owner: [String: String] = [:]
+        var texts: (train: [(String, Int)], test: [(String, Int)], unlabelled: [String]) = ([], [], [])
+        for file in files {
+            let records = try LabelledText.read(from: file)
+            let labels = Set(records.map(\.label)).sorted()
+            if let shared = labels.first(where: { owner[$0] != nil }) {
+                throw CommandError("""
+                    \(file) has label "\(shared)", which \(owner[shared]!) already has: in a class-incremental stream each class \
+                    belongs to one task (to learn the same classes again, relabel them, or put them in one file)
+                    """)
+            }
+            for label in labels { owner[label] = file }
+            let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, classNames.count + $0) })
+            classNames += labels
+            classesPerTask.append(labels.count)
+            texts.train += records.filter { $0.split == .train }.map { (textPrefix + $0.text, index[$0.label]!) }
+            texts.test += records.filter { $0.split == .test }.map { (textPrefix + $0.text, index[$0.label]!) }
+            texts.unlabelled += records.filter { $0.split == .dev }.map { textPrefix + $0.text }
+        }
+        if texts.unlabelled.isEmpty { texts.unlabelled = texts.train.map(\.0) }
+        let model = try Backbone.load(from: path)
+        emit("embedding \(texts.train.count + texts.test.count + texts.unlabelled.count) texts with \(model.name)")
+        func features(_ batch: [String]) -> Tensor {
+            let vectors = model.embed(batch, maxLength: 128).embeddings
+            return Tensor(shape: [batch.count, model.configuration.hiddenSize], scalars: vectors.flatMap { $0 })
+        }
+        let stream = try ClassIncrementalStream(
+            classNames: classNames, classesPerTask: classesPerTask,
+            train: LabelledFeatures(features: features(texts.train.map(\.0)), labels: texts.train.map(\.1)),
+            test: LabelledFeatures(features: features(texts.test.map(\.0)), labels: texts.test.map(\.1)))
+        return StreamData(stream: stream, unlabelled: features(texts.unlabelled),
+                          features: "\(model.name) embeddings of \(files.count) files, prefix \"\(textPrefix)\"")
     }
 
     /// `fashion-mnist`: a per-class sample of the prepared images, pixels through a fixed random projection.

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Graft's continual-learning strategies side by side with Avalanche's on the same features (Docs/continual-peers.md):
+# the bible-genres stream (multilingual-e5-small embeddings of Chichewa verses, 4 tasks of 2 genres), a linear
+# probe and an MLP under naive, replay, EWC, LwF and GDumb, 3 seeds, the same schedule; the key-value
+# bottleneck beside them.
+#   bash Benchmarks/continual/peer.sh      # ~10 minutes on one core, after Benchmarks/continual/run.sh
+# Needs a venv with avalanche-lib and h5py (its own: avalanche-lib needs a torchvision that matches its torch,
+# which the CPU-only torch of the adapters peer venv has none of on PyPI):
+#   python3 -m venv ~/.cache/graft-peers/avalanche && ~/.cache/graft-peers/avalanche/bin/pip install avalanche-lib h5py
+# Variables: SCRATCH (build folder, default .build), THREADS (default 1), BACKBONE (default ~/.cache/graft/quickstart/e5.h5).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SCRATCH="${SCRATCH:-.build}"
+THREADS="${THREADS:-1}"
+cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+BACKBONE="${BACKBONE:-$cache/quickstart/e5.h5}"
+peer_python="${AVALANCHE_PYTHON:-$HOME/.cache/graft-peers/avalanche/bin/python}"
+"$peer_python" -c "import avalanche" 2>/dev/null || { echo "no avalanche-lib in $peer_python's environment" >&2; exit 1; }
+swift build --scratch-path "$SCRATCH" -c release --product adapt
+adapt="$SCRATCH/release/adapt"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+
+start=$SECONDS
+for seed in 0 1 2; do
+    for method in linear mlp kv; do
+        "$adapt" continual --stream bible-genres --backbone "$BACKBONE" --threads "$THREADS" --seed "$seed" --method "$method" \
+            --strategy all > "$out/graft-$method-$seed.md"
+    done
+done
+graft_seconds=$((SECONDS - start))
+features="$(sed -n 's/.*cached in \(.*\.h5\)).*/\1/p' "$out/graft-linear-0.md" | head -1)"
+start=$SECONDS
+"$peer_python" Benchmarks/continual/avalanche_peer.py --features "$features" --tasks 2,2,2,2 --seeds 0 1 2 \
+    --threads "$THREADS" > "$out/avalanche.jsonl"
+peer_seconds=$((SECONDS - start))
+avalanche_version="$("$peer_python" -c 'import avalanche, torch; print(avalanche.__version__, "with torch", torch.__version__)')"
+
+python3 - "$out" "$graft_seconds" "$peer_seconds" "$avalanche_version" "$features" > Docs/continual-peers.md <<'EOF'
+import glob, json, re, statistics, subprocess, sys
+out, graft_seconds, peer_seconds, avalanche_version, features = sys.argv[1:]
+names = {"naive": "", "replay": " + replay (memory 200)", "ewc": " + EWC (lambda 100.0)",
+         "lwf": " + LwF (alpha 1.0, temperature 2.0)", "gdumb": " + GDumb (memory 200)"}
+graft = {}
+for path in glob.glob(f"{out}/graft-*.md"):
+    for line in open(path):
+        m = re.match(r"\| ((?:linear|mlp|kv)[^|]*?) \| ([0-9.]+) \| ([-0-9.]+) \| ([-0-9.]+) \| [^|]* \| [^|]* \| ([0-9.]+) \|", line)
+        if m:
+            graft.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(3)), float(m.group(5))))
+peer = {}
+for line in open(f"{out}/avalanche.jsonl"):
+    r = json.loads(line)
+    peer.setdefault(r["method"] + names[r["strategy"]], []).append((r["average_accuracy"], r["forgetting"], r["seconds"]))
+def cell(runs, i):
+    values = [r[i] for r in runs]
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+print("# Continual learning: Graft's strategies beside Avalanche's\n")
+print(f"Written by `Benchmarks/continual/peer.sh` (commit {commit}); Avalanche {avalanche_version}.")
+print(f"Features: `{features}` (the bible-genres stream of [continual](continual.md): multilingual-e5-small")
+print("embeddings of Chichewa verses, 8 genres as 4 tasks of 2, 300 training and up to 100 test verses per genre).")
+print("Both sides: the same features, task order and schedule (AdamW lr 0.001 without weight decay, 5 epochs per task,")
+print("batch 32), models initialised alike (weights N(0, 1/fan_in), zero biases), memory 200 examples, EWC lambda 100,")
+print("LwF alpha 1 and temperature 2; seeds 0, 1, 2 (mean ± standard deviation); after each task the tasks seen so far")
+print("are scored by the argmax over the classes seen so far. Differences by design: Graft's loss runs over the classes")
+print("seen so far, Avalanche's over all 8 outputs; the seeds draw different initial weights and orders on the two sides.")
+print(f"Wall time, all runs: Graft {graft_seconds} s (the key-value bottleneck included), Avalanche {peer_seconds} s.\n")
+print("| method | Graft average accuracy | Avalanche average accuracy | Graft forgetting | Avalanche forgetting |")
+print("|---|---:|---:|---:|---:|")
+for name in sorted(set(graft) | set(peer), key=lambda n: (n.split()[0] != "kv", n)):
+    g, p = graft.get(name), peer.get(name)
+    print(f"| {name} | {cell(g, 0) if g else '—'} | {cell(p, 0) if p else '—'} | {cell(g, 1) if g else '—'} | {cell(p, 1) if p else '—'} |")
+EOF
+echo "wrote Docs/continual-peers.md"
+cat Docs/continual-peers.md

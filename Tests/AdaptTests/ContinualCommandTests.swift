@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// `adapt continual --tasks`: a stream from the user's own labelled files, with results as JSON.
+@Suite struct ContinualCommands {
+    /// Writes one labelled JSONL file per task: `labels` with a few train and test texts each.
+    func taskFile(_ w: Workspace, _ name: String, labels: [String], splits: [String] = ["train", "test"]) throws -> String {
+        let words = ["mawu", "a", "ndi", "water", "wind"]
+        var lines: [String] = []
+        for (l, label) in labels.enumerated() {
+            for split in splits {
+                for i in 0..<6 {
+                    let text = (0..<3).map { words[(l * 2 + i + $0) % words.count] }.joined(separator: " ")
+                    lines.append(#"{"text": "\#(text)", "label": "\#(label)", "split": "\#(split)"}"#)
+                }
+            }
+        }
+        let path = "\(w.directory)/\(name).jsonl"
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    struct Report: Decodable {
+        struct Run: Decodable {
+            let name: String; let matrix: [[Double?]]; let average_accuracy: Double; let forgetting: Double
+            let backward_transfer: Double; let memory_examples: Int; let memory_bytes: Int
+        }
+        let stream: String; let classes: [String]; let tasks: [String]; let runs: [Run]
+    }
+
+    @Test func aStreamOfTheUsersFilesIsLearnedAndReportedAsJSON() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let first = try taskFile(w, "first", labels: ["wet", "dry"]), second = try taskFile(w, "second", labels: ["hot", "cold"])
+        let json = w.directory + "/results.json"
+        let result = try runAdapt(["continual", "--tasks", "\(first),\(second)", "--backbone", w.backbone, "--method", "linear",
+                                   "--strategy", "naive,replay", "--memory", "4", "--epochs", "2", "--json", json])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("tasks: 4 classes in 2 tasks; 24 training and 24 test examples"), "\(result.output)")
+        let report = try JSONDecoder().decode(Report.self, from: try Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(report.stream == "tasks" && report.classes == ["dry", "wet", "cold", "hot"] && report.tasks == ["dry, wet", "cold, hot"])
+        #expect(report.runs.map(\.name) == ["linear", "linear + replay (memory 4)"])
+        for run in report.runs {
+            #expect(run.matrix.count == 2 && run.matrix[0][1] == nil && run.matrix[1].allSatisfy { $0 != nil })
+            let last = run.matrix[1].compactMap { $0 }
+            #expect(abs(run.average_accuracy - last.reduce(0, +) / 2) < 1e-9)
+            #expect(abs(run.forgetting - (run.matrix[0][0]! - run.matrix[1][0]!)) < 1e-9 && abs(run.backward_transfer + run.forgetting) < 1e-9)
+        }
+        // 4 examples of 16 features in float32 plus a label each.
+        #expect(report.runs[1].memory_examples == 4 && report.runs[1].memory_bytes == 4 * (16 * 4 + 8))
+    }
+
+    @Test func aStreamThatCannotBeClassIncrementalIsRefused() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let first = try taskFile(w, "first", labels: ["wet", "dry"]), again = try taskFile(w, "again", labels: ["dry", "hot"])
+        let overlap = try runAdapt(["continual", "--tasks", "\(first),\(again)", "--backbone", w.backbone, "--method", "linear"])
+        #expect(overlap.status != 0 && overlap.error.contains("again.jsonl has label \"dry\", which \(first) already has"), "\(overlap.error)")
+        let untested = try taskFile(w, "untested", labels: ["hot"], splits: ["train"])
+        let empty = try runAdapt(["continual", "--tasks", "\(first),\(untested)", "--backbone", w.backbone, "--method", "linear"])
+        #expect(empty.status != 0 && empty.error.contains("task 2 has no test examples"), "\(empty.error)")
+        let both = try runAdapt(["continual", "--tasks", first, "--stream", "fashion-mnist"])
+        #expect(both.status != 0 && both.error.contains("give either --stream or --tasks"), "\(both.error)")
+        let replay = try runAdapt(["continual", "--tasks", first, "--backbone", w.backbone, "--strategy", "replay", "--memory", "0"])
+        #expect(replay.status != 0 && replay.error.contains("the memory must hold at least one example"), "\(replay.error)")
+    }
+}
