@@ -225,6 +225,12 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
     public let labelPredictor: Linear
     /// How it was trained; `nil` before training.
     public private(set) var training: CBMTraining?
+    /// The values an intervention gives a concept known to be absent (`off`) or present (`on`):
+    /// 0 and 1 for independent training, whose label predictor learned on true concepts; for
+    /// sequential and joint training, the 5th and 95th percentiles of the concept's predicted
+    /// probability on the training inputs, as Koh et al. (2020) intervene, so that the label
+    /// predictor sees values of the range it was trained on.
+    public private(set) var interventionLevels: (off: [Float], on: [Float])?
 
     public var featureCount: Int { conceptPredictor.inputSize }
     public var conceptCount: Int { conceptPredictor.outputSize }
@@ -243,13 +249,15 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
 
     private struct Stored: Codable {
         var featureCount: Int, conceptCount: Int, classCount: Int, training: CBMTraining
+        var interventionOff: [Float]?, interventionOn: [Float]?
     }
 
     /// Writes the trained weights, the sizes and the training mode (`WeightsFile`, atomic).
     public func save(to path: String) throws {
         guard let training else { throw ConceptError.notTrained(model: "concept bottleneck") }
         let stored = Stored(featureCount: conceptPredictor.inputSize, conceptCount: conceptPredictor.outputSize,
-                            classCount: labelPredictor.outputSize, training: training)
+                            classCount: labelPredictor.outputSize, training: training,
+                            interventionOff: interventionLevels?.off, interventionOn: interventionLevels?.on)
         try WeightsFile.write(self, format: Self.format, configuration: stored, to: path)
     }
 
@@ -261,16 +269,23 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
                                            classCount: stored.classCount, seed: 0)
         try WeightsFile.read(into: model, from: path)
         model.training = stored.training
+        if let off = stored.interventionOff, let on = stored.interventionOn {
+            guard off.count == stored.conceptCount, on.count == stored.conceptCount else {
+                throw ConceptError.shape("\(path): intervention levels for \(off.count) and \(on.count) concepts, expected \(stored.conceptCount)")
+            }
+            model.interventionLevels = (off, on)
+        }
         return model
     }
 
     /// Trains both parts on `data` in `mode` (full batch, `steps` updates per part
     /// for independent and sequential training). The joint loss is
-    /// cross-entropy + `conceptLossWeight` · binary cross-entropy (0.01, the reference's).
+    /// cross-entropy + `conceptLossWeight` · binary cross-entropy (default 1; the reference's 0.01 leaves a linear concept predictor
+    /// on small data without concepts: Docs/concepts-experiment.md).
     /// - Returns: the task losses of the label predictor's updates.
     /// - Throws: `ConceptError` if `data` does not fit the model.
     @discardableResult
-    public func train(_ data: ConceptDataset, mode: CBMTraining, steps: Int, conceptLossWeight: Float = 0.01,
+    public func train(_ data: ConceptDataset, mode: CBMTraining, steps: Int, conceptLossWeight: Float = 1,
                       optimizer: OptimizerFactory) throws -> [Float] {
         try data.check(features: featureCount, concepts: conceptCount, classes: classCount)
         let inputs = Variable(data.inputs)
@@ -296,7 +311,16 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
             }
         }
         training = mode
+        interventionLevels = mode == .independent ? nil : Self.percentileLevels(conceptProbabilities(data.inputs))
         return losses
+    }
+
+    /// Per concept (column of `[n, k]` probabilities), the 5th and 95th percentiles (nearest rank).
+    static func percentileLevels(_ probabilities: Tensor) -> (off: [Float], on: [Float]) {
+        let (n, k) = (probabilities.shape[0], probabilities.shape[1])
+        let columns = (0..<k).map { j in (0..<n).map { probabilities.scalars[$0 * k + j] }.sorted() }
+        func rank(_ fraction: Double) -> Int { min(n - 1, max(0, Int((fraction * Double(n)).rounded(.up)) - 1)) }
+        return (columns.map { $0[rank(0.05)] }, columns.map { $0[rank(0.95)] })
     }
 
     /// `[n, k]` concept probabilities of `[n, d]` inputs.
@@ -306,7 +330,15 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
         guard training != nil else { throw ConceptError.notTrained(model: "concept bottleneck") }
         try checkInputs(inputs, features: featureCount)
         try intervention?.check(count: inputs.shape[0], concepts: conceptCount)
-        let concepts = intervention.map { $0.apply(to: conceptProbabilities(inputs)) } ?? conceptProbabilities(inputs)
+        var concepts = conceptProbabilities(inputs)
+        if let intervention {
+            var truth = intervention.truth
+            if let (off, on) = interventionLevels {
+                let k = conceptCount
+                for i in truth.scalars.indices { truth.scalars[i] = off[i % k] + truth.scalars[i] * (on[i % k] - off[i % k]) }
+            }
+            concepts = ConceptIntervention(known: intervention.known, truth: truth).apply(to: concepts)
+        }
         return ConceptPrediction(concepts: concepts, classes: labelPredictor(Variable(concepts)).value.argmax())
     }
 }

@@ -25,7 +25,8 @@ struct Concepts: ParsableCommand {
     @Option(help: "AdamW learning rate (CBM, ECBM and the probe).") var learningRate: Float = 1e-2
     @Option(help: "AdamW learning rate of LaBo's association matrix.") var laboLearningRate: Float = 1e-1
     @Option(help: "AdamW decoupled weight decay.") var weightDecay: Float = 0.01
-    @Option(help: "Weight of the concept loss in joint CBM training (the reference's 0.01).") var conceptLossWeight: Float = 0.01
+    @Option(help: "Weight of the concept loss in joint CBM training (the reference's is 0.01, too small here to learn the concepts: Docs/concepts-experiment.md).")
+    var conceptLossWeight: Float = 1
     @Option(help: "Concept sentences LaBo selects per class.") var laboConcepts = 8
     @Option(help: "LaBo's factor on the logits.") var laboScale: Float = 50
     @Option(help: "Weight of discriminability against coverage in LaBo's selection (0...1).") var selectionWeight: Float = 0.5

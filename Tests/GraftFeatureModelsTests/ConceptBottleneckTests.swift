@@ -47,6 +47,24 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         #expect(grouped.count == 3 && grouped[2] == 1)
     }
 
+    /// Sequential and joint models are given a known concept at its 5th/95th training percentile
+    /// (nearest rank), independent ones at 0/1 (Koh et al. 2020).
+    @Test func interventionsUseTheTrainingPercentilesOfPredictedConcepts() throws {
+        let levels = ConceptBottleneckModel.percentileLevels(Tensor(shape: [20, 2]) { i in i % 2 == 0 ? Float(i / 2) / 10 : 1 - Float(i / 2) / 20 })
+        // Column 0 holds 0, 0.1, ..., 1.9, column 1 holds 1, 0.95, ..., 0.05: ranks 1 and 19 of 20.
+        #expect(zip(levels.off + levels.on, [0, 0.05, 1.8, 0.95]).allSatisfy { abs($0 - $1) < 1e-6 }, "\(levels)")
+        let data = try conceptRule(count: 96, noise: 0.5, seed: 4)
+        for mode in CBMTraining.allCases {
+            let model = ConceptBottleneckModel(featureCount: 6, conceptCount: 3, classCount: 4, seed: 0)
+            try model.train(data, mode: mode, steps: 50, optimizer: optimizer)
+            let known = Tensor(shape: [96, 3]) { $0 % 3 == 0 ? 1 : 0 }
+            let given = try model.predict(data.inputs, intervention: ConceptIntervention(known: known, truth: data.concepts)).concepts
+            let (off, on) = model.interventionLevels ?? ([0, 0, 0], [1, 1, 1])
+            #expect((mode == .independent) == (model.interventionLevels == nil))
+            for row in 0..<96 { #expect(given[row, 0] == (data.concepts[row, 0] == 1 ? on[0] : off[0])) }
+        }
+    }
+
     @Test func laboLearnsFromConceptSimilarities() throws {
         // Concept sentences along the axes; class y owns concept y; inputs near their class's axis.
         let concepts = Tensor(shape: [3, 3]) { $0 % 4 == 0 ? 1 : 0 }
@@ -132,6 +150,7 @@ func conceptRule(count: Int, noise: Float, seed: UInt64) throws -> ConceptDatase
         try model.save(to: path)
         let restored = try ConceptBottleneckModel.load(from: path)
         #expect(restored.training == .joint)
+        #expect(restored.interventionLevels.map { [$0.off, $0.on] } == model.interventionLevels.map { [$0.off, $0.on] })
         let (a, b) = (try model.predict(data.inputs, intervention: nil), try restored.predict(data.inputs, intervention: nil))
         #expect(a.classes == b.classes && a.concepts == b.concepts)
         // Another kind of model cannot read the file, and a weight of the wrong shape is named.
