@@ -58,21 +58,11 @@ def model(method, size, classes, hidden):
 
 
 def stream(train, test, sizes):
-    from avalanche.benchmarks.utils import TensorDataset, DataAttribute
-    from avalanche.benchmarks.utils.classification_dataset import ClassificationDataset
-    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from torch.utils.data import TensorDataset
+    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
 
-    starts = np.cumsum([0] + sizes)
-    def experiences(x, y):
-        out = []
-        for lo, hi in zip(starts[:-1], starts[1:]):
-            rows = ((y >= lo) & (y < hi)).nonzero().flatten()
-            data = TensorDataset(x[rows], y[rows])
-            out.append(ClassificationDataset([data], data_attributes=[
-                DataAttribute(y[rows].tolist(), "targets"),
-                DataAttribute([0] * len(rows), "targets_task_labels", use_in_getitem=True)]))
-        return out
-    return benchmark_from_datasets(train=experiences(*train), test=experiences(*test))
+    return class_incremental_benchmark({"train": TensorDataset(*train), "test": TensorDataset(*test)},
+                                       class_order=list(range(sum(sizes))), num_classes_per_exp=sizes)
 
 
 def strategy(name, net, args):

@@ -87,6 +87,9 @@ public struct ContinualSchedule: Sendable, Equatable {
         /// The task's own classes only (the "labels trick", Zeno et al. 2018): earlier classes'
         /// outputs get no gradient. Prediction still ranges over every class seen so far.
         case task
+        /// Every output of the learner, classes still to come included (what Avalanche's
+        /// strategies do with a model of all the stream's outputs).
+        case all
     }
 
     public var epochs: Int
@@ -267,19 +270,21 @@ public enum ContinualLearning {
         var state = StrategyState(strategy)
         var rows: [[Double?]] = []
         for (index, task) in stream.tasks.enumerated() {
-            let own = stream.rows(of: task, in: stream.train), seen = 0..<task.upperBound
+            let own = stream.rows(of: task, in: stream.train)
+            let seen = schedule.lossClasses == .all ? 0..<learner.outputSize : 0..<task.upperBound
             let plan = state.plan(task: index, own: own, classes: schedule.lossClasses == .task ? task : seen, seen: seen,
                                   labels: stream.train.labels, generator: &generator)
             if case .gdumb = strategy {
                 for (parameter, value) in zip(parameters, initialValues) { parameter.value = value }
                 optimizer = schedule.makeOptimizer(parameters)
             }
-            state.beginTask(learner, encoded: train, rows: plan.rows, seen: seen)
+            state.beginTask(learner, encoded: train, rows: plan.rows)
             let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels, rows: plan.rows,
                            replayed: plan.replayed, classes: plan.classes, schedule: schedule, generator: &generator) { batch, logits, tape in
                 state.penalty(rows: batch, logits: logits, parameters: parameters, tape: tape)
             }
             state.endTask(learner, task: index, own: own, encoded: train, labels: stream.train.labels, classes: plan.classes,
+                          seenClasses: task.upperBound,
                           parameters: parameters, batchSize: schedule.batchSize, generator: &generator)
             rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
             log("task \(index + 1)/\(stream.tasks.count): final epoch loss \(String(format: "%.4f", loss))")

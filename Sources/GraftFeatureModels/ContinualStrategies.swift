@@ -91,8 +91,8 @@ struct StrategyState {
     }
 
     /// Before training a task: LwF records the outputs it distils from.
-    mutating func beginTask<Learner: ContinualLearner>(_ learner: Learner, encoded: Learner.Encoded, rows: [Int], seen: Range<Int>) {
-        guard case .lwf(_, let temperature) = strategy, seen.lowerBound == 0 else { return }
+    mutating func beginTask<Learner: ContinualLearner>(_ learner: Learner, encoded: Learner.Encoded, rows: [Int]) {
+        guard case .lwf(_, let temperature) = strategy else { return }
         previousProbabilities = [:]
         guard previousClasses > 0 else { return }
         for start in stride(from: 0, to: rows.count, by: 1024) {
@@ -130,9 +130,10 @@ struct StrategyState {
         }
     }
 
-    /// After training a task on its own rows: the replay memory and EWC's importance are updated.
+    /// After training a task on its own rows (`classes`: its loss's outputs; `seenClasses`: the
+    /// stream's classes so far): the replay memory, EWC's importance and LwF's classes are updated.
     mutating func endTask<Learner: ContinualLearner>(
-        _ learner: Learner, task: Int, own: [Int], encoded: Learner.Encoded, labels: [Int], classes: Range<Int>,
+        _ learner: Learner, task: Int, own: [Int], encoded: Learner.Encoded, labels: [Int], classes: Range<Int>, seenClasses: Int,
         parameters: [Parameter], batchSize: Int, generator: inout SeededGenerator
     ) {
         switch strategy {
@@ -160,7 +161,7 @@ struct StrategyState {
             }
             anchors.append((importance.map { $0 * (1 / Float(max(batches, 1))) }, parameters.map(\.value)))
         case .lwf:
-            previousClasses = classes.upperBound
+            previousClasses = seenClasses
         default:
             break
         }

@@ -69,7 +69,8 @@ struct ContinualCommand: ParsableCommand {
     var kvAverageAllHeads = false
     @Option(help: "Optimizer of the bottleneck's values: adamw or sgd (plain, no momentum).") var kvOptimizer = ContinualSchedule.OptimizerKind.sgd
     @Option(help: """
-        The classes each task's loss runs over, for every method but joint: seen (all classes so far) or task \
+        The classes each task's loss runs over, for every method but joint: seen (all classes so far), all (every output, \
+        as Avalanche) or task \
         (its own; the default of kv, whose shared values would otherwise unlearn earlier classes; linear and mlp default to seen).
         """)
     var lossClasses: ContinualSchedule.LossClasses?
@@ -348,7 +349,13 @@ struct ContinualCommand: ParsableCommand {
 
 extension ContinualSchedule.LossClasses {
     /// The loss setting in words, for the method descriptions.
-    var phrase: String { self == .task ? "loss over each task's own classes" : "loss over all classes seen so far" }
+    var phrase: String {
+        switch self {
+        case .seen: "loss over all classes seen so far"
+        case .task: "loss over each task's own classes"
+        case .all: "loss over every output, classes to come included"
+        }
+    }
 }
 
 /// A stream with the unlabelled features the keys are fitted on.
