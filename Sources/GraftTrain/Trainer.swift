@@ -110,6 +110,9 @@ public final class Trainer {
     public let options: TrainingOptions
     public let optimizer: AdamW
     /// Path of the training checkpoint, if checkpoints are written.
+    /// The MPI job this run is shared with (`DataParallel.fromEnvironment()`); `nil` trains alone.
+    /// Only rank 0 writes checkpoints.
+    public var dataParallel: DataParallel?
     public let checkpointPath: String?
     public private(set) var step = 0
     public private(set) var history: [StepRecord] = []
@@ -157,20 +160,13 @@ public final class Trainer {
             _ = record(evaluation: try evaluate(0))
         }
         defer { if options.restoresBest { restoreBest() } }
+        if let dataParallel, options.gradientAccumulation % dataParallel.size != 0 {
+            throw DataParallelError.indivisibleAccumulation(micro: options.gradientAccumulation, ranks: dataParallel.size)
+        }
         while step < options.steps {
             let started = clock.now
-            var total: Float = 0, items = 0
-            var finite = true
-            for micro in 0..<options.gradientAccumulation where finite {
-                let tape = Tape()
-                let (value, count) = try loss(step, micro, tape)
-                let scalar = value.value.scalar
-                finite = scalar.isFinite
-                guard finite else { break }
-                tape.backward(value, seed: Tensor(scalar: 1 / Float(options.gradientAccumulation)))
-                total += scalar / Float(options.gradientAccumulation)
-                items += count
-            }
+            var (total, items, finite) = try dataParallel.map { try accumulateShared(step: step, loss: loss, job: $0) }
+                ?? accumulate(step: step, micros: Array(0..<options.gradientAccumulation), loss: loss)
             let norm = finite ? clipGradients() : .nan
             guard norm.isFinite else {
                 for (_, parameter) in parameters { parameter.zeroGradient() }
@@ -200,6 +196,72 @@ public final class Trainer {
             if stop { break }
         }
         return bestEvaluation
+    }
+
+    /// Runs `micros` of `step` in order, accumulating their gradients (each scaled by
+    /// 1 / `gradientAccumulation`); stops at the first non-finite loss. Returns the
+    /// accumulated loss, the items and whether every loss was finite.
+    private func accumulate(step: Int, micros: [Int], loss: (Int, Int, Tape) throws -> (loss: Variable, items: Int),
+                            onMicro: (Float, Int) -> Void = { _, _ in }) throws -> (loss: Float, items: Int, finite: Bool) {
+        var total: Float = 0, items = 0
+        for micro in micros {
+            let tape = Tape()
+            let (value, count) = try loss(step, micro, tape)
+            let scalar = value.value.scalar
+            guard scalar.isFinite else { return (total, items, false) }
+            tape.backward(value, seed: Tensor(scalar: 1 / Float(options.gradientAccumulation)))
+            total += scalar / Float(options.gradientAccumulation)
+            items += count
+            onMicro(scalar, count)
+        }
+        return (total, items, true)
+    }
+
+    /// `accumulate` shared by the ranks of `job`: this rank computes its run of micro-batches,
+    /// keeping each one's gradients apart; every rank gathers all of them and sums them in
+    /// micro-batch order, so the result is the single process's bit for bit.
+    private func accumulateShared(step: Int, loss: (Int, Int, Tape) throws -> (loss: Variable, items: Int),
+                                  job: DataParallel) throws -> (loss: Float, items: Int, finite: Bool) {
+        let share = options.gradientAccumulation / job.size
+        let sizes = parameters.map(\.parameter.value.count)
+        // Per micro-batch: its loss, items, a finite flag, then per parameter a presence flag and its gradient.
+        let stride = 3 + parameters.count + sizes.reduce(0, +)
+        var local = [Float](repeating: 0, count: share * stride)
+        for (slot, micro) in ((job.rank * share)..<((job.rank + 1) * share)).enumerated() {
+            let base = slot * stride
+            let (_, _, finite) = try accumulate(step: step, micros: [micro], loss: loss) { scalar, count in
+                local[base] = scalar
+                local[base + 1] = Float(count)
+            }
+            local[base + 2] = finite ? 1 : 0
+            var offset = base + 3
+            for (index, (_, parameter)) in parameters.enumerated() {
+                if let grad = parameter.grad {
+                    local[offset] = 1
+                    local.replaceSubrange((offset + 1)..<(offset + 1 + grad.count), with: grad.scalars)
+                }
+                offset += 1 + sizes[index]
+                parameter.zeroGradient()
+            }
+            if !finite { break }
+        }
+        let all = job.allGather(local)
+        var total: Float = 0, items = 0
+        for micro in 0..<options.gradientAccumulation {
+            let base = micro * stride
+            guard all[base + 2] == 1 else { return (total, items, false) }
+            total += all[base] / Float(options.gradientAccumulation)
+            items += Int(all[base + 1])
+            var offset = base + 3
+            for (index, (_, parameter)) in parameters.enumerated() {
+                if all[offset] == 1 {
+                    let grad = Tensor(shape: parameter.value.shape, scalars: Array(all[(offset + 1)..<(offset + 1 + sizes[index])]))
+                    parameter.grad = parameter.grad.map { $0 + grad } ?? grad
+                }
+                offset += 1 + sizes[index]
+            }
+        }
+        return (total, items, true)
     }
 
     /// One line on how the run ended: which evaluation was best and whether the loss diverged.
@@ -259,7 +321,7 @@ public final class Trainer {
 
     /// Writes parameters, optimizer state, step, evaluation state and history atomically.
     public func saveCheckpoint() throws {
-        guard let checkpointPath else { return }
+        guard let checkpointPath, (dataParallel?.rank ?? 0) == 0 else { return }
         let state = optimizer.state
         let historyJSON = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
         let optionsJSON = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)

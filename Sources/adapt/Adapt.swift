@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Graft
 
 @main
@@ -12,6 +13,20 @@ struct Adapt: ParsableCommand {
 
     static func main() {
         checkStandardOutputAtExit()
-        main(nil)
+        let job: DataParallel?
+        do { job = try DataParallel.fromEnvironment() } catch { exit(withError: CommandError("\(error)")) }
+        guard let job else { return main(nil) }
+        // Under mpirun: rank 0 speaks for the job; a rank that fails stops every rank,
+        // since the others would wait for it in the next exchange.
+        if job.rank != 0 { _ = dup2(open("/dev/null", O_WRONLY), STDOUT_FILENO) }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if error is CleanExit { exit(withError: error) }
+            FileHandle.standardError.write(Data("adapt (rank \(job.rank) of \(job.size)): \(fullMessage(for: error))\n".utf8))
+            job.abort(1)
+        }
+        job.finish()
     }
 }

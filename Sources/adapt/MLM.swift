@@ -94,7 +94,7 @@ struct MLM: ParsableCommand {
         let evaluationSeed = run.options.seed &+ 7
         let trainer = try run.train(
             parameters, examples: train, flags: training, checkpoint: output.map { $0 + ".training.h5" },
-            label: "mlm", loss: { task.loss($0, seed: $1, tape: $2) },
+            label: "mlm", backbone: model.checksum, loss: { task.loss($0, seed: $1, tape: $2) },
             evaluate: { -Double(task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar) })
 
         let heldOutLoss = task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar
@@ -104,12 +104,12 @@ struct MLM: ParsableCommand {
             print(String(format: "held-out sentence embeddings moved by the adapter: %.4f (squared distance over squared norm of the mean-pooled output)",
                          task.pooledDistance(heldOut)))
         }
-        if let output, let adapterConfiguration, let adapter = grafted.adapters["language"] {
+        if run.writesFiles, let output, let adapterConfiguration, let adapter = grafted.adapters["language"] {
             try AdapterCheckpoint(name: "language", adapter: adapter, configuration: adapterConfiguration, head: head,
                                   headConfiguration: .maskedLM, backbone: model).save(to: output)
             print("wrote \(output)")
         }
-        if let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
+        if run.writesFiles, let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
     }
 }
 

@@ -183,17 +183,18 @@ struct Train: ParsableCommand {
               + "\(train.count) training, \(dev.count) dev, \(test.count) test examples; \(sets.labels.count) labels; "
               + "\(run.options.steps) steps of \(batchSize * run.options.gradientAccumulation) (\(String(format: "%.3g", run.epochs)) epochs)")
         let trainer = try run.train(parameters, examples: train, flags: training, checkpoint: output + ".training.h5", label: "train",
-                                    loss: { loss(classifier, $0, $1, $2) }, evaluate: { evaluate(classifier, dev).macroF1 })
+                                    backbone: model.checksum, loss: { loss(classifier, $0, $1, $2) },
+                                    evaluate: { evaluate(classifier, dev).macroF1 })
         print(trainer.summary)
         let headConfiguration: HeadConfiguration = kind == .sequence
             ? .sequenceClassification(labels: sets.labels, pooling: .mean) : .tokenClassification(labels: sets.labels)
-        if let configuration {
+        if let configuration, run.writesFiles {
             try AdapterCheckpoint(name: "task", adapter: grafted.adapters["task"]!, configuration: configuration,
                                   head: classifier.head, headConfiguration: headConfiguration, backbone: model).save(to: output)
-        } else {
+        } else if run.writesFiles {
             try FineTunedModel(trained: model, head: classifier.head, headConfiguration: headConfiguration).save(to: output)
         }
-        if let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
+        if run.writesFiles, let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
         print("wrote \(output)\ntest split:")
         return evaluate(classifier, test)
     }

@@ -127,11 +127,17 @@ struct TrainingRun {
     let batches: EpochBatches
     /// The resolved options, sized to the data (steps from epochs, warm-up from its fraction).
     var options: TrainingOptions
+    /// The MPI job the run is shared with, when started by `mpirun` (see `DataParallel`).
+    let job: DataParallel?
 
     init(lengths: [Int], batchSize: Int, options resolved: TrainingOptions) throws {
         batches = EpochBatches(lengths: lengths, batchSize: batchSize, seed: resolved.seed)
         options = try resolved.sized(batchesPerEpoch: batches.batchesPerEpoch)
+        job = try DataParallel.fromEnvironment()
     }
+
+    /// Whether this process writes the run's files (the output, checkpoints, the log): alone, or rank 0 of a job.
+    var writesFiles: Bool { (job?.rank ?? 0) == 0 }
 
     /// Epochs the run's updates make.
     var epochs: Double { Double(options.steps * options.gradientAccumulation) / Double(batches.batchesPerEpoch) }
@@ -139,16 +145,24 @@ struct TrainingRun {
     /// Trains `parameters` on `examples` with `loss` (of a batch, a seed for its dropout and masking, and the
     /// tape), scoring `evaluate` when the options say, and returns the finished trainer. The training
     /// checkpoint goes to `checkpoint` (a run without an output file keeps none, and cannot resume).
+    ///
+    /// Under `mpirun`, every rank must run the same command on the same `backbone` (its checksum):
+    /// checked first; each update's micro-batches are then shared by the ranks (`DataParallel`).
     func train<Example>(_ parameters: [(name: String, parameter: Parameter)], examples: [Example], flags: TrainingFlags,
-                        checkpoint: String?, label: String,
+                        checkpoint: String?, label: String, backbone: String,
                         loss: ([Example], UInt64, Tape) -> (loss: Variable, tokens: Int),
                         evaluate: (() -> Double)? = nil) throws -> Trainer {
+        if let job {
+            let settings = String(decoding: try JSONEncoder.sorted.encode(options), as: UTF8.self)
+            try job.checkSameRun(([settings, backbone] + CommandLine.arguments).joined(separator: "\u{0}"))
+        }
         let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: checkpoint)
+        trainer.dataParallel = job
         if flags.resume {
             guard let checkpoint else { throw ValidationError("--resume needs --output: a run without an output keeps no checkpoint") }
             try trainer.resume(from: checkpoint)
         }
-        let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: label, logPath: flags.log)
+        let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: label, logPath: writesFiles ? flags.log : nil)
         let (batches, accumulation) = (batches, options.gradientAccumulation)
         try trainer.run(
             loss: { step, micro, tape in
