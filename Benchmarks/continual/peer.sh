@@ -75,9 +75,21 @@ print(f"Wall time of the 30 strategy runs (one thread): Graft {graft_seconds} s,
 print("bottleneck (its own defaults: SGD, each task's loss over its own classes) is Graft's alone.\n")
 print("| method | Graft average accuracy | Avalanche average accuracy | Graft forgetting | Avalanche forgetting |")
 print("|---|---:|---:|---:|---:|")
+apart = []
 for name in sorted(set(graft) | set(peer), key=lambda n: (n.split()[0] != "kv", n)):
     g, p = graft.get(name), peer.get(name)
     print(f"| {name} | {cell(g, 0) if g else '—'} | {cell(p, 0) if p else '—'} | {cell(g, 1) if g else '—'} | {cell(p, 1) if p else '—'} |")
+    if g and p:
+        gap = statistics.mean(r[0] for r in g) - statistics.mean(r[0] for r in p)
+        spread = max(statistics.stdev(r[0] for r in g), statistics.stdev(r[0] for r in p))
+        if abs(gap) > 0.03:
+            apart.append(f"{name} ({gap:+.3f}, {'within' if abs(gap) <= 2 * spread else 'beyond'} twice the larger spread of seeds, {spread:.3f})")
+rehearsal_free = [statistics.mean(r[0] for r in runs) for name, runs in peer.items() if "replay" not in name and "GDumb" not in name]
+kv = statistics.mean(r[0] for r in graft["kv"])
+print()
+print("Average accuracies more than 0.03 apart (Graft minus Avalanche): " + ("; ".join(apart) if apart else "none") + ".")
+print(f"The key-value bottleneck ({kv:.3f}) against the best rehearsal-free Avalanche strategy ({max(rehearsal_free):.3f}):"
+      f" {'above' if kv > max(rehearsal_free) else 'not above'} it, without keeping any example.")
 EOF
 echo "wrote Docs/continual-peers.md"
 cat Docs/continual-peers.md

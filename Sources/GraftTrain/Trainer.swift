@@ -96,6 +96,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public let throughput: Double
     /// The evaluation score after this step, if one ran.
     public var evaluation: Double?
+    /// Seconds this rank spent exchanging and summing gradients (data-parallel runs only).
+    public var exchangeSeconds: Double?
 }
 
 /// A synchronous training loop: AdamW with linear warm-up and decay, gradient
@@ -113,6 +115,8 @@ public final class Trainer {
     /// The MPI job this run is shared with (`DataParallel.fromEnvironment()`); `nil` trains alone.
     /// Only rank 0 writes checkpoints.
     public var dataParallel: DataParallel?
+    /// The last step's exchange time (`StepRecord.exchangeSeconds`).
+    private var lastExchangeSeconds: Double?
     public let checkpointPath: String?
     public private(set) var step = 0
     public private(set) var history: [StepRecord] = []
@@ -181,7 +185,7 @@ public final class Trainer {
             step += 1
             let seconds = (clock.now - started) / .seconds(1)
             var record = StepRecord(step: step, loss: total, learningRate: optimizer.learningRate, gradientNorm: norm,
-                                    throughput: Double(items) / max(seconds, 1e-9), evaluation: nil)
+                                    throughput: Double(items) / max(seconds, 1e-9), evaluation: nil, exchangeSeconds: lastExchangeSeconds)
             var stop = false
             if let evaluate, step == options.steps || options.evaluateEvery.map({ step % $0 == 0 }) == true {
                 let score = try evaluate(step)
@@ -245,6 +249,8 @@ public final class Trainer {
             }
             if !finite { break }
         }
+        let exchange = ContinuousClock.now
+        defer { lastExchangeSeconds = (ContinuousClock.now - exchange) / .seconds(1) }
         let all = job.allGather(local)
         var total: Float = 0, items = 0
         for micro in 0..<options.gradientAccumulation {
