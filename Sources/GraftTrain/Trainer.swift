@@ -169,7 +169,7 @@ public final class Trainer {
         }
         while step < options.steps {
             let started = clock.now
-            var (total, items, finite) = try dataParallel.map { try accumulateShared(step: step, loss: loss, job: $0) }
+            let (total, items, finite) = try dataParallel.map { try accumulateShared(step: step, loss: loss, job: $0) }
                 ?? accumulate(step: step, micros: Array(0..<options.gradientAccumulation), loss: loss)
             let norm = finite ? clipGradients() : .nan
             guard norm.isFinite else {
