@@ -32,7 +32,9 @@ ip -n graft-b addr add 10.77.0.2/24 dev graft-veth-b
 for ns in graft-a graft-b; do ip -n "$ns" link set lo up; done
 ip -n graft-a link set graft-veth-a up
 ip -n graft-b link set graft-veth-b up
-ip netns exec graft-a ping -c 1 -W 2 10.77.0.2 > /dev/null
+# the link is up: a TCP connection to a closed port of the other host is refused, not lost (no ping on minimal systems)
+refusal="$(ip netns exec graft-a timeout 5 bash -c "exec 3<>/dev/tcp/10.77.0.2/9" 2>&1 || true)"
+[[ "$refusal" == *refused* ]] || { echo "10.77.0.2 is not reachable from graft-a: $refusal" >&2; exit 1; }
 # Open MPI starts its daemon on each "host" through this agent (instead of ssh): into that host's namespace.
 cat > "$launcher" <<'EOF'
 #!/usr/bin/env bash
@@ -65,11 +67,14 @@ exec "$adapt" "\$@"
 EOF
 chmod +x "$work/fragile"
 set +e
-"${mpi[@]}" "$work/fragile" "${common[@]}" --steps 50 --output "$work/killed.h5" --log "$work/killed.jsonl" > "$work/killed.out" 2>&1
+"${mpi[@]}" "$work/fragile" "${common[@]}" --steps 8 --output "$work/killed.h5" --log "$work/killed.jsonl" > "$work/killed.out" 2>&1
 status=$?
 set -e
 echo "exit status $status; the job's last words:"
 grep -iE "rank|exited|signal|abort" "$work/killed.out" | head -5
 [ "$status" -ne 0 ] || { echo "the job did not fail" >&2; exit 1; }
-"$adapt" info "$work/killed.h5.training.h5" | head -3
-echo "the checkpoint of the last finished update is intact: resume with the same command and --resume"
+step="$("$adapt" info "$work/killed.h5.training.h5" | sed -n 's/^ *@step = //p')"
+echo "rank 0's checkpoint holds update $step (one is written after every update)"
+echo "== resumed by one process"
+OPENBLAS_NUM_THREADS=1 "$adapt" "${common[@]}" --steps 8 --output "$work/killed.h5" --log "$work/killed.jsonl" --resume > /dev/null
+echo "updates logged: $(sed -n 's/.*"step":\([0-9]*\).*/\1/p' "$work/killed.jsonl" | tr '\n' ' ')(the killed job's, then the resumed run's from update $((step + 1)))"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The anchored language adapter (Docs/stacking.md, "A language adapter that keeps the sentence embeddings"):
+# run.sh's Chichewa language adapter (seq_bn_inv, 2 epochs, batch 16, lr 1e-3) trained with --anchor-weight,
+# then Stack(anchored language, task) on unseen books with run.sh's task recipe, seeds 0-2. Compare with
+# run.sh's chichewa-genres-books-seq_bn-{alone,stacked}-seedS.
+#   bash Benchmarks/chichewa/anchor.sh     # ~2 hours on 2 cores; rerun to continue
+# Variables: OUT (default ~/.cache/graft/anchor), EXPERIMENT (run.sh's output, for e5.h5), ANCHOR_WEIGHT (10), SEEDS, THREADS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+EXPERIMENT="${EXPERIMENT:-$cache/experiment}"
+OUT="${OUT:-$cache/anchor}"
+ANCHOR_WEIGHT="${ANCHOR_WEIGHT:-10}"
+SEEDS="${SEEDS:-0 1 2}"
+THREADS="${THREADS:-$(nproc)}"
+swift build -c release --product adapt
+adapt=.build/release/adapt
+[ -f "$EXPERIMENT/e5.h5" ] || { echo "no $EXPERIMENT/e5.h5: run Benchmarks/chichewa/run.sh first (it imports the backbone)" >&2; exit 1; }
+mkdir -p "$OUT"
+common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
+run() { # NAME COMMAND...: as run.sh's run(): skipped when OUT/NAME.txt exists, resumed from a checkpoint if one is left
+    local name="$1" start=$SECONDS; shift
+    [ -f "$OUT/$name.txt" ] && return
+    local resume=()
+    [ -f "$OUT/$name.h5.training.h5" ] && resume=(--resume)
+    echo "== $name"
+    "$@" "${resume[@]}" > "$OUT/$name.partial"
+    echo "elapsed $((SECONDS - start)) s" >> "$OUT/$name.partial"
+    mv "$OUT/$name.partial" "$OUT/$name.txt"
+}
+language="$OUT/mlm-ny-anchor$ANCHOR_WEIGHT.h5"
+run "mlm-ny-anchor$ANCHOR_WEIGHT" $adapt mlm "${common[@]}" --data chichewa-bible --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" \
+    --epochs 2 --batch-size 16 --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 \
+    --log "$OUT/mlm-ny-anchor$ANCHOR_WEIGHT.jsonl" --output "$language"
+for seed in $SEEDS; do
+    name="chichewa-genres-books-seq_bn-stacked-anchor$ANCHOR_WEIGHT-seed$seed"
+    run "$name" $adapt train "${common[@]}" --data chichewa-genres-books --epochs 1 --train-examples 9600 --dev-examples 600 \
+        --test-examples 1200 --checkpoint-every 50 --log "$OUT/$name.jsonl" --output "$OUT/$name.h5" --method seq_bn \
+        --seed "$seed" --stack-on "$language"
+done
+for seed in $SEEDS; do
+    printf 'seed %s: ' "$seed"
+    for name in "$EXPERIMENT/chichewa-genres-books-seq_bn-alone-seed$seed" "$EXPERIMENT/chichewa-genres-books-seq_bn-stacked-seed$seed" \
+                "$OUT/chichewa-genres-books-seq_bn-stacked-anchor$ANCHOR_WEIGHT-seed$seed"; do
+        [ -f "$name.txt" ] || continue
+        printf '%s probe dev %s test %s; ' "$(basename "$name" | sed 's/chichewa-genres-books-seq_bn-//; s/-seed[0-9]*//')" \
+            "$(grep -o 'starting features: dev macro-F1 [0-9.]*' "$name.txt" | awk '{print $NF}')" \
+            "$(grep -o 'macro-F1 [0-9.]* (' "$name.txt" | tail -1 | awk '{print $2}')"
+    done
+    echo
+done
