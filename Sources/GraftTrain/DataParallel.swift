@@ -14,9 +14,9 @@ import GraftTensor
 /// every rank applies the same update and the run equals the single-process run of the
 /// same command bit for bit. Only the trainable parameters' gradients cross the network.
 ///
-/// Open MPI is loaded at run time (`libmpi.so.40`, Debian's `libopenmpi3`), so Graft
-/// builds and runs without it; a process started by `mpirun` that cannot load it stops
-/// with a message.
+/// Open MPI is loaded at run time (`libmpi.so.40`, Debian's `libopenmpi3`, or the file
+/// `GRAFT_MPI_LIBRARY` names), so Graft builds and runs without it; a process started
+/// by `mpirun` that cannot load it stops with a message.
 public final class DataParallel: @unchecked Sendable {
     public let rank: Int
     public let size: Int
@@ -108,11 +108,12 @@ private struct OpenMPI {
 
     init() throws {
         var handle: UnsafeMutableRawPointer?
-        for name in ["libmpi.so.40", "libmpi.so"] where handle == nil {
+        let names = ProcessInfo.processInfo.environment["GRAFT_MPI_LIBRARY"].map { [$0] } ?? ["libmpi.so.40", "libmpi.so"]
+        for name in names where handle == nil {
             // Global symbols: Open MPI's plugins, loaded later, link against them.
             handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL)
         }
-        guard let handle else { throw DataParallelError.mpiUnavailable("libmpi.so.40 cannot be loaded (\(String(cString: dlerror())))") }
+        guard let handle else { throw DataParallelError.mpiUnavailable("\(names[0]) cannot be loaded (\(String(cString: dlerror())))") }
         func symbol<T>(_ name: String, as type: T.Type) throws -> T {
             guard let address = dlsym(handle, name) else { throw DataParallelError.mpiUnavailable("libmpi has no \(name): not Open MPI?") }
             return unsafeBitCast(address, to: type)

@@ -70,4 +70,18 @@ func runMPI(ranks: Int, _ arguments: [String], perRank: [[String]]? = nil) throw
         #expect(different.status != 0 && different.error.contains("were started with other settings or another backbone"), "\(different.error)")
         #expect(!FileManager.default.fileExists(atPath: "\(w.directory)/lang.h5"))
     }
+
+    /// Started as a rank of a job (Open MPI's environment) without a loadable Open MPI: a message naming the
+    /// package; without that environment, training never touches MPI.
+    @Test func aMissingOpenMPIIsNamed() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let arguments = ["mlm", "--backbone", w.backbone, "--data", w.corpus, "--method", "seq_bn", "--steps", "2", "--batch-size", "4",
+                         "--threads", "1", "--output", "\(w.directory)/lang.h5"]
+        let missing = try runAdapt(arguments, environment: ["OMPI_COMM_WORLD_SIZE": "2", "GRAFT_MPI_LIBRARY": "/nonexistent/libmpi.so.40"])
+        #expect(missing.status != 0 && missing.error.contains("started by mpirun, but Open MPI cannot be used: /nonexistent/libmpi.so.40 cannot be loaded")
+                && missing.error.contains("install Debian's openmpi-bin"), "\(missing.error)")
+        let alone = try runAdapt(arguments, environment: ["GRAFT_MPI_LIBRARY": "/nonexistent/libmpi.so.40"])
+        #expect(alone.status == 0, "\(alone.error)")
+    }
 }
