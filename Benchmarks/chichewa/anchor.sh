@@ -18,16 +18,8 @@ adapt=.build/release/adapt
 [ -f "$EXPERIMENT/e5.h5" ] || { echo "no $EXPERIMENT/e5.h5: run Benchmarks/chichewa/run.sh first (it imports the backbone)" >&2; exit 1; }
 mkdir -p "$OUT"
 common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
-run() { # NAME COMMAND...: as run.sh's run(): skipped when OUT/NAME.txt exists, resumed from a checkpoint if one is left
-    local name="$1" start=$SECONDS; shift
-    [ -f "$OUT/$name.txt" ] && return
-    local resume=()
-    [ -f "$OUT/$name.h5.training.h5" ] && resume=(--resume)
-    echo "== $name"
-    "$@" "${resume[@]}" > "$OUT/$name.partial"
-    echo "elapsed $((SECONDS - start)) s" >> "$OUT/$name.partial"
-    mv "$OUT/$name.partial" "$OUT/$name.txt"
-}
+source Benchmarks/common.sh
+run() { resumable_run "$@"; }  # NAME COMMAND...: see Benchmarks/common.sh
 language="$OUT/mlm-ny-anchor$ANCHOR_WEIGHT.h5"
 run "mlm-ny-anchor$ANCHOR_WEIGHT" $adapt mlm "${common[@]}" --data chichewa-bible --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" \
     --epochs 2 --batch-size 16 --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 \

