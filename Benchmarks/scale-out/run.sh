@@ -43,15 +43,15 @@ def measure(name):
     rows = [json.loads(line) for line in open(f"{out}/{name}.jsonl")][2:]  # the first two updates warm up
     tokens = statistics.mean(r["throughput"] for r in rows)
     exchange = statistics.mean(r.get("exchangeSeconds") or 0 for r in rows)
-    return tokens, exchange
-print("| setting | tokens/s (update) | exchange per update (rank 0) |")
-print("|---|---:|---:|")
+    return tokens, exchange, statistics.mean(r["seconds"] for r in rows)
+print("| setting | tokens/s | update | of which compute | of which exchange (rank 0) |")
+print("|---|---:|---:|---:|---:|")
 results = {}
 for name, label in [("one-1", "1 process x 1 thread"), ("one-2", "1 process x 2 threads"), ("ranks-2", "2 ranks x 1 thread"),
                     ("ranks-4", "4 ranks x 1 thread (oversubscribed: 2 cores)")]:
-    tokens, exchange = measure(name)
+    tokens, exchange, seconds = measure(name)
     results[name] = tokens
-    print(f"| {label} | {tokens:,.0f} | {exchange * 1000:.1f} ms |")
+    print(f"| {label} | {tokens:,.0f} | {seconds:.2f} s | {seconds - exchange:.2f} s | {exchange * 1000:.1f} ms |")
 print()
 print(f"2 ranks x 1 thread against 1 process x 2 threads: {results['ranks-2'] / results['one-2']:.2f}x the tokens/s.")
 print()

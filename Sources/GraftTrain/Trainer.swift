@@ -98,6 +98,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var evaluation: Double?
     /// Seconds this rank spent exchanging and summing gradients (data-parallel runs only).
     public var exchangeSeconds: Double?
+    /// Seconds the update took, exchange included (absent in logs written before it was recorded).
+    public var seconds: Double?
 }
 
 /// A synchronous training loop: AdamW with linear warm-up and decay, gradient
@@ -185,7 +187,8 @@ public final class Trainer {
             step += 1
             let seconds = (clock.now - started) / .seconds(1)
             var record = StepRecord(step: step, loss: total, learningRate: optimizer.learningRate, gradientNorm: norm,
-                                    throughput: Double(items) / max(seconds, 1e-9), evaluation: nil, exchangeSeconds: lastExchangeSeconds)
+                                    throughput: Double(items) / max(seconds, 1e-9), evaluation: nil, exchangeSeconds: lastExchangeSeconds,
+                                    seconds: seconds)
             var stop = false
             if let evaluate, step == options.steps || options.evaluateEvery.map({ step % $0 == 0 }) == true {
                 let score = try evaluate(step)
