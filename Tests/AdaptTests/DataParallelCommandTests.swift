@@ -13,7 +13,9 @@ func runMPI(ranks: Int, _ arguments: [String], perRank: [[String]]? = nil) throw
     }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: mpirun)
-    let launch = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader", "-x", "OPENBLAS_NUM_THREADS=1"]
+    // Shared memory without cross-process reads (CMA), which containers often forbid.
+    let launch = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
+                  "-x", "OPENBLAS_NUM_THREADS=1"]
     process.arguments = launch + (perRank.map { ranks in
         ranks.enumerated().flatMap { index, extra in (index == 0 ? [] : [":"]) + ["-np", "1", adapt] + arguments + extra }
     } ?? (["-np", "\(ranks)", adapt] + arguments))
