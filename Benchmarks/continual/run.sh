@@ -3,6 +3,7 @@
 # the discrete key-value bottleneck against a linear probe, an MLP and joint
 # training, on two streams:
 #   bible-genres   8 genres of Chichewa verses as 4 tasks of 2, multilingual-e5-small embeddings
+#   english-bible-genres  the same genres of English verses
 #   fashion-mnist  10 classes as 5 tasks of 2, pixels through a fixed random projection
 # plus the bottleneck at the paper's reference sizes (256 heads x 4096 keys of 14) on both, and an
 # ablation of the bottleneck on bible-genres over 3 seeds.
@@ -34,6 +35,7 @@ run() { # NAME FLAGS...: runs adapt continual, keeps its output and the command 
     runs+=("$name")
 }
 run bible-genres --stream bible-genres --backbone "$BACKBONE" --strategy all
+run english-bible-genres --stream english-bible-genres --backbone "$BACKBONE" --strategy all
 run fashion-mnist --stream fashion-mnist --strategy all
 if [ "$REFERENCE" = 1 ]; then
     run fashion-mnist-reference --stream fashion-mnist --method kv --keys 4096

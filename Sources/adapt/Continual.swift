@@ -9,7 +9,7 @@ struct ContinualCommand: ParsableCommand {
         commandName: "continual",
         abstract: "Class-incremental learning on frozen features: the key-value bottleneck, a linear probe and an MLP under continual-learning strategies, and joint training.",
         discussion: """
-            Streams: bible-genres, the 8 genres of chichewa-genres as 4 tasks of 2 (law, history | wisdom, \
+            Streams: bible-genres, the 8 genres of chichewa-genres (english-bible-genres: of english-genres) as 4 tasks of 2 (law, history | wisdom, \
             prophets | gospels, acts | epistles, revelation), features = the backbone's mean-pooled, normalised \
             embeddings of "query: VERSE" (first 128 tokens), a seeded sample of the train and test splits, \
             embedded once and cached in CACHE/features; the keys are initialised on unlabelled dev verses. \
@@ -28,7 +28,9 @@ struct ContinualCommand: ParsableCommand {
             """)
 
     /// The streams `--stream` names.
-    enum Stream: String, ExpressibleByArgument, CaseIterable { case bibleGenres = "bible-genres", fashionMNIST = "fashion-mnist" }
+    enum Stream: String, ExpressibleByArgument, CaseIterable {
+        case bibleGenres = "bible-genres", englishBibleGenres = "english-bible-genres", fashionMNIST = "fashion-mnist"
+    }
     /// How the bottleneck's keys start.
     enum KeyStart: String, ExpressibleByArgument, CaseIterable { case kmeans, random }
 
@@ -111,7 +113,8 @@ struct ContinualCommand: ParsableCommand {
         try threads.apply()
         let clock = ContinuousClock(), started = clock.now
         let data = switch stream {
-        case .bibleGenres?: try bibleGenres(backbone: backbone ?? "", cache: cache.dataCache)
+        case .bibleGenres?: try bibleGenres(.chichewaGenres, backbone: backbone ?? "", cache: cache.dataCache)
+        case .englishBibleGenres?: try bibleGenres(.englishGenres, backbone: backbone ?? "", cache: cache.dataCache)
         case .fashionMNIST?: try fashionMNIST(cache: cache.dataCache)
         case nil: try taskFiles(backbone: backbone ?? "")
         }
@@ -247,15 +250,17 @@ struct ContinualCommand: ParsableCommand {
 
     // MARK: Streams
 
-    /// `bible-genres`: backbone embeddings of a per-class sample of chichewa-genres, cached as an HDF5 feature file.
-    func bibleGenres(backbone path: String, cache: DataCache) throws -> StreamData {
+    /// `bible-genres` (`recipe` chichewa-genres) and `english-bible-genres` (english-genres): backbone
+    /// embeddings of a per-class sample of the verses, cached as an HDF5 feature file.
+    func bibleGenres(_ recipe: DataRecipe, backbone path: String, cache: DataCache) throws -> StreamData {
         let (trainCount, testCount, unlabelledCount) = (trainPerClass ?? 300, testPerClass ?? 100, unlabelled ?? 1000)
         let model = try Backbone.load(from: path)
-        let file = "\(cache.root)/features/bible-genres-\(model.checksum.prefix(16))-\(trainCount)-\(testCount)-\(unlabelledCount).h5"
+        let name = recipe == .chichewaGenres ? "bible-genres" : "english-bible-genres"
+        let file = "\(cache.root)/features/\(name)-\(model.checksum.prefix(16))-\(trainCount)-\(testCount)-\(unlabelledCount).h5"
         let genres = Genre.allCases.map(\.rawValue)
         if !FileManager.default.fileExists(atPath: file) {
-            try cache.prepare(.chichewaGenres, log: emit)
-            let records = try LabelledText.read(from: cache.path(of: .chichewaGenres), labels: genres)
+            try cache.prepare(recipe, log: emit)
+            let records = try LabelledText.read(from: cache.path(of: recipe), labels: genres)
             func sample(_ split: DataSplit, perClass: Int) -> [(text: String, label: Int)] {
                 genres.enumerated().flatMap { label, genre in
                     records.filter { $0.split == split && $0.label == genre }.sample(perClass, seed: 0).map { ($0.text, label) }
