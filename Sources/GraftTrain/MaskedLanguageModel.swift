@@ -58,7 +58,7 @@ public final class MaskedLanguageModel {
         let (input, rows, targets) = maskedBatch(sequences, seed: seed)
         let context = model.context(tape: tape, isTraining: training, seed: seed)
         let hidden = model(input, context: context)
-        let loss: Variable
+        var loss: Variable
         if training, let vocabulary = trainingVocabulary {
             loss = head.loss(hidden, rows: rows, targets: vocabulary.restrict(targets), context: context,
                              decoder: restrictedDecoder(vocabulary, negatives: sampledNegatives(vocabulary, seed: seed),
@@ -66,9 +66,7 @@ public final class MaskedLanguageModel {
         } else {
             loss = head.loss(hidden, rows: rows, targets: targets, context: context)
         }
-        if training, anchorWeight > 0 {
-            return (loss + anchorWeight * featureAnchor(hidden, input: input, seed: seed, isTraining: training), sequences.reduce(0) { $0 + $1.count })
-        }
+        if training, anchorWeight > 0 { loss = loss + anchorWeight * featureAnchor(hidden, input: input, seed: seed, isTraining: true) }
         return (loss, sequences.reduce(0) { $0 + $1.count })
     }
 

@@ -114,12 +114,12 @@ public final class Trainer {
     public let options: TrainingOptions
     public let optimizer: AdamW
     /// Path of the training checkpoint, if checkpoints are written.
+    public let checkpointPath: String?
     /// The MPI job this run is shared with (`DataParallel.fromEnvironment()`); `nil` trains alone.
     /// Only rank 0 writes checkpoints.
     public var dataParallel: DataParallel?
     /// The last step's exchange time (`StepRecord.exchangeSeconds`).
     private var lastExchangeSeconds: Double?
-    public let checkpointPath: String?
     public private(set) var step = 0
     public private(set) var history: [StepRecord] = []
     public private(set) var bestEvaluation: Double?

@@ -132,13 +132,13 @@ struct ContinualCommand: ParsableCommand {
             for strategy in method == .linear || method == .mlp ? try strategies() : [.naive] {
                 let start = clock.now
                 let (matrix, parameters, detail) = try run(method, strategy: strategy, data: data)
-                let time = seconds(since: start)
+                let elapsed = (clock.now - start) / .seconds(1), time = String(format: "%.1f", elapsed)
                 let name = method.rawValue + (strategy == .naive ? "" : " + \(strategy)")
                 results.append(RunResult(
                     name: name, description: detail, matrix: matrix.rows, averageAccuracy: matrix.averageAccuracy, forgetting: matrix.forgetting,
                     backwardTransfer: matrix.backwardTransfer, trainableParameters: parameters, memoryExamples: strategy.memorySize,
                     memoryBytes: strategy.memorySize * (s.train.featureSize * MemoryLayout<Float>.size + MemoryLayout<Int>.size),
-                    seconds: Double(time) ?? 0))
+                    seconds: elapsed))
                 emit("## \(name): \(detail)\n\n\(matrix.table(taskNames: taskNames))\n\n"
                      + String(format: "average accuracy %.3f, forgetting %.3f, backward transfer %.3f, %@ trainable parameters, %@ s\n",
                               matrix.averageAccuracy, matrix.forgetting, matrix.backwardTransfer, grouped(parameters), time))

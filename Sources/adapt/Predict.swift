@@ -76,16 +76,6 @@ struct SequencePrediction: Encodable {
 /// One line of `adapt predict` for a token head.
 struct TokenPrediction: Encodable {
     let words: [String]
+    /// One per word; null (a nil in the array) for a word cut off by --max-length.
     let labels: [String?]
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(words, forKey: .words)
-        var array = container.nestedUnkeyedContainer(forKey: .labels)
-        for label in labels {
-            if let label { try array.encode(label) } else { try array.encodeNil() }
-        }
-    }
-
-    enum CodingKeys: String, CodingKey { case words, labels }
 }

@@ -188,13 +188,15 @@ struct Train: ParsableCommand {
         print(trainer.summary)
         let headConfiguration: HeadConfiguration = kind == .sequence
             ? .sequenceClassification(labels: sets.labels, pooling: .mean) : .tokenClassification(labels: sets.labels)
-        if let configuration, run.writesFiles {
-            try AdapterCheckpoint(name: "task", adapter: grafted.adapters["task"]!, configuration: configuration,
-                                  head: classifier.head, headConfiguration: headConfiguration, backbone: model).save(to: output)
-        } else if run.writesFiles {
-            try FineTunedModel(trained: model, head: classifier.head, headConfiguration: headConfiguration).save(to: output)
+        if run.writesFiles {
+            if let configuration {
+                try AdapterCheckpoint(name: "task", adapter: grafted.adapters["task"]!, configuration: configuration,
+                                      head: classifier.head, headConfiguration: headConfiguration, backbone: model).save(to: output)
+            } else {
+                try FineTunedModel(trained: model, head: classifier.head, headConfiguration: headConfiguration).save(to: output)
+            }
+            if let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
         }
-        if run.writesFiles, let checkpoint = trainer.checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) }
         print("wrote \(output)\ntest split:")
         return evaluate(classifier, test)
     }
