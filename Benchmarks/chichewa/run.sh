@@ -11,7 +11,7 @@
 # (c) Cross-lingual transfer (MAD-X): a task adapter trained on English verses on Stack(english, task),
 #     evaluated on Chichewa with the Chichewa language adapter swapped in; baselines: the English
 #     task adapter alone evaluated on Chichewa, and the Chichewa probe.
-# (d) After each split of (b), the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when
+# (d) After (b) and (c), for each split, the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when
 #     its venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds.
 # Every run writes $OUT/NAME.txt only when it finishes (with its wall time); finished runs are skipped,
 # and an interrupted training run resumes from its last checkpoint. Outputs: $OUT
@@ -76,10 +76,8 @@ peer() { # DATA
 # (a) the Chichewa language adapter
 ny_language="$OUT/mlm-ny-$LANGUAGE_METHOD.h5"; en_language="$OUT/mlm-en-$LANGUAGE_METHOD.h5"
 mlm mlm-ny-$LANGUAGE_METHOD chichewa-bible --method "$LANGUAGE_METHOD" --output "$ny_language"
-# (b) genre classification: unseen books first (what users' text is like), then unseen chapters;
-# between them (a)'s baseline, the masked-LM head trained alone
-for data in chichewa-genres-books chichewa-genres; do
-    [ "$data" = chichewa-genres ] && mlm mlm-ny-head-only chichewa-bible --head-only
+genre_split() { # DATA: (b) on one split
+    local data="$1" seed method
     for seed in $SEEDS; do
         probe "$data-probe-seed$seed" "$data" --seed "$seed"
         for method in $TASK_METHODS; do
@@ -88,8 +86,9 @@ for data in chichewa-genres-books chichewa-genres; do
         done
         task "$data-full-seed$seed" "$data" --method full --seed "$seed"
     done
-    peer "$data"
-done
+}
+# (b) on unseen books first (what users' text is like)
+genre_split chichewa-genres-books
 # (c) cross-lingual transfer, on unseen books
 mlm mlm-en-$LANGUAGE_METHOD english-bible --method "$LANGUAGE_METHOD" --output "$en_language"
 for seed in $SEEDS; do
@@ -99,6 +98,12 @@ for seed in $SEEDS; do
         --data chichewa-genres-books
     evaluate "transfer-ny-no-lang-seed$seed" --adapter "$OUT/transfer-en-alone-seed$seed.h5" --data chichewa-genres-books
 done
+# (b) on unseen chapters, after (a)'s baseline (the masked-LM head trained alone)
+mlm mlm-ny-head-only chichewa-bible --head-only
+genre_split chichewa-genres
+# (d) the peer, slowest of all (about 1.7 h per seq_bn run on 2 cores)
+peer chichewa-genres-books
+peer chichewa-genres
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-mlm-loss.svg "Chichewa masked-LM training loss" \
     "head only=$OUT/mlm-ny-head-only.jsonl" "$LANGUAGE_METHOD=$OUT/mlm-ny-$LANGUAGE_METHOD.jsonl"
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-genre-loss.svg "Chichewa genres (unseen books), seq_bn, seed 0" \
