@@ -3,12 +3,14 @@
 public enum TokenizerSpecification: Codable, Sendable, Equatable {
     case unigram(UnigramTokenizer.Specification)
     case wordPiece(WordPieceTokenizer.Specification)
+    case huggingFace(HuggingFaceTokenizer.Specification)
 
     /// Builds the tokenizer this specification describes.
     public func makeTokenizer() throws -> any Tokenizer {
         switch self {
         case .unigram(let specification): try UnigramTokenizer(specification)
         case .wordPiece(let specification): try WordPieceTokenizer(specification)
+        case .huggingFace(let specification): try HuggingFaceTokenizer(specification)
         }
     }
 
@@ -17,17 +19,19 @@ public enum TokenizerSpecification: Codable, Sendable, Equatable {
         switch tokenizer {
         case let unigram as UnigramTokenizer: self = .unigram(unigram.specification)
         case let wordPiece as WordPieceTokenizer: self = .wordPiece(wordPiece.specification)
+        case let huggingFace as HuggingFaceTokenizer: self = .huggingFace(huggingFace.specification)
         default: throw TokenizerError.invalidSpecification("cannot store a tokenizer of type \(type(of: tokenizer))")
         }
     }
 
-    private enum Kind: String, Codable { case unigram, wordPiece = "wordpiece" }
+    private enum Kind: String, Codable { case unigram, wordPiece = "wordpiece", huggingFace = "tokenizer.json" }
 
     /// A short human-readable name of the tokenizer kind.
     public var kindDescription: String {
         switch self {
         case .unigram: "SentencePiece unigram"
         case .wordPiece: "WordPiece"
+        case .huggingFace: "Hugging Face tokenizer.json"
         }
     }
     private enum TypeKey: String, CodingKey { case type }
@@ -37,6 +41,7 @@ public enum TokenizerSpecification: Codable, Sendable, Equatable {
         switch Kind(rawValue: kind) {
         case .unigram: self = .unigram(try UnigramTokenizer.Specification(from: decoder))
         case .wordPiece: self = .wordPiece(try WordPieceTokenizer.Specification(from: decoder))
+        case .huggingFace: self = .huggingFace(try HuggingFaceTokenizer.Specification(from: decoder))
         case nil: throw TokenizerError.invalidSpecification("unknown tokenizer type \"\(kind)\"")
         }
     }
@@ -49,6 +54,9 @@ public enum TokenizerSpecification: Codable, Sendable, Equatable {
             try specification.encode(to: encoder)
         case .wordPiece(let specification):
             try container.encode(Kind.wordPiece, forKey: .type)
+            try specification.encode(to: encoder)
+        case .huggingFace(let specification):
+            try container.encode(Kind.huggingFace, forKey: .type)
             try specification.encode(to: encoder)
         }
     }

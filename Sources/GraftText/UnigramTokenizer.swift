@@ -38,19 +38,12 @@ public struct UnigramTokenizer: Tokenizer {
     /// The id of the `<mask>` piece (the last piece of XLM-RoBERTa vocabularies).
     public let maskID: Int
     /// The number of pieces.
-    public var vocabularySize: Int { scores.count }
+    public var vocabularySize: Int { vocabulary.count }
     public var specialIDs: Set<Int> { [bosID, eosID, padID] }
 
     private static let metaspaceUTF8: [UInt8] = Array("\u{2581}".utf8)
 
-    private let scores: [Float]
-    /// The UTF-8 bytes of all pieces back to back; piece `i` is `pieceStarts[i]..<pieceStarts[i + 1]`.
-    private let pieceBytes: [UInt8]
-    private let pieceStarts: [Int]
-    /// Open-addressing hash table (linear probing) of piece ids + 1; 0 marks an empty slot.
-    private let slots: [Int32]
-    private let longestPieceBytes: Int
-    private let unknownScore: Float
+    private let vocabulary: UnigramVocabulary
     private let normalization: [Unicode.Scalar: [Unicode.Scalar]]
 
     /// Creates a tokenizer from a unigram vocabulary.
@@ -71,47 +64,12 @@ public struct UnigramTokenizer: Tokenizer {
         pieces: [String], scores: [Float], normalization: [Unicode.Scalar: [Unicode.Scalar]],
         bos: Int, eos: Int, pad: Int, unk: Int
     ) throws {
-        guard !pieces.isEmpty else { throw TokenizerError.emptyVocabulary }
-        guard scores.count == pieces.count else {
-            throw TokenizerError.scoreCountMismatch(pieces: pieces.count, scores: scores.count)
-        }
+        let vocabulary = try UnigramVocabulary(pieces: pieces, scores: scores)
         for (name, id) in [("<s>", bos), ("</s>", eos), ("<pad>", pad), ("<unk>", unk)] where !pieces.indices.contains(id) {
             throw TokenizerError.specialIDOutOfRange(name: name, id: id, vocabularySize: pieces.count)
         }
         guard let mask = pieces.lastIndex(of: "<mask>") else { throw TokenizerError.missingPiece("<mask>") }
-
-        var bytes: [UInt8] = []
-        var starts: [Int] = []
-        starts.reserveCapacity(pieces.count + 1)
-        for piece in pieces {
-            starts.append(bytes.count)
-            bytes.append(contentsOf: piece.utf8)
-        }
-        starts.append(bytes.count)
-
-        var capacity = 2
-        while capacity < 2 * pieces.count { capacity *= 2 }
-        var slots = [Int32](repeating: 0, count: capacity)
-        bytes.withUnsafeBufferPointer { blob in
-            for id in pieces.indices where starts[id] < starts[id + 1] {
-                let piece = UnsafeBufferPointer(rebasing: blob[starts[id]..<starts[id + 1]])
-                var slot = Int(truncatingIfNeeded: Self.hash(piece)) & (capacity - 1)
-                var duplicate = false
-                while slots[slot] != 0 && !duplicate {
-                    let other = Int(slots[slot]) - 1
-                    duplicate = piece.elementsEqual(blob[starts[other]..<starts[other + 1]])
-                    slot = (slot + 1) & (capacity - 1)
-                }
-                if !duplicate { slots[slot] = Int32(id + 1) }
-            }
-        }
-
-        self.scores = scores
-        self.pieceBytes = bytes
-        self.pieceStarts = starts
-        self.slots = slots
-        self.longestPieceBytes = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
-        self.unknownScore = (scores.min() ?? 0) - 10
+        self.vocabulary = vocabulary
         self.normalization = normalization
         self.bosID = bos
         self.eosID = eos
@@ -123,8 +81,7 @@ public struct UnigramTokenizer: Tokenizer {
     /// Everything needed to rebuild this tokenizer (stored in backbone files).
     public var specification: Specification {
         Specification(
-            pieces: (0..<scores.count).map { String(decoding: pieceBytes[pieceStarts[$0]..<pieceStarts[$0 + 1]], as: UTF8.self) },
-            scores: scores,
+            pieces: vocabulary.pieces, scores: vocabulary.scores,
             normalization: normalization.keys.sorted { $0.value < $1.value }.map { [$0.value] + normalization[$0]!.map(\.value) },
             bos: bosID, eos: eosID, pad: padID, unk: unknownID)
     }
@@ -222,76 +179,6 @@ public struct UnigramTokenizer: Tokenizer {
             }
         }
         starts.append(symbols.count)
-        return viterbi(symbols: symbols, starts: starts)
-    }
-
-    /// The best-scoring segmentation of `symbols`, whose `i`-th symbol is the byte
-    /// range `starts[i]..<starts[i + 1]`; unknown symbols become `unknownID`.
-    private func viterbi(symbols: [UInt8], starts: [Int]) -> [Int] {
-        let n = starts.count - 1
-        let unreachable: Float = -1e30
-        var best = [Float](repeating: unreachable, count: n + 1)
-        var piece = [Int](repeating: -1, count: n + 1)  // the piece ending at each position; -1: unknown
-        var from = [Int](repeating: 0, count: n + 1)    // where that piece starts
-        best[0] = 0
-        symbols.withUnsafeBufferPointer { text in
-            for i in 0..<n where best[i] > -1e29 {
-                // Extend the piece one symbol at a time, hashing only the new bytes.
-                var hash = Self.hashSeed
-                var end = i + 1
-                while end <= n && starts[end] - starts[i] <= longestPieceBytes {
-                    hash = Self.hash(UnsafeBufferPointer(rebasing: text[starts[end - 1]..<starts[end]]), from: hash)
-                    let span = UnsafeBufferPointer(rebasing: text[starts[i]..<starts[end]])
-                    if let id = lookup(span, hash: hash), id != unknownID {
-                        let score = best[i] + scores[id]
-                        if score > best[end] {
-                            best[end] = score
-                            piece[end] = id
-                            from[end] = i
-                        }
-                    }
-                    end += 1
-                }
-                let score = best[i] + unknownScore
-                if score > best[i + 1] {
-                    best[i + 1] = score
-                    piece[i + 1] = -1
-                    from[i + 1] = i
-                }
-            }
-        }
-        var ids: [Int] = []
-        var position = n
-        while position > 0 {
-            ids.append(piece[position] < 0 ? unknownID : piece[position])
-            position = from[position]
-        }
-        return ids.reversed()
-    }
-
-    /// The lowest id whose piece is exactly `bytes`, if any; `hash` is `hash(bytes)`.
-    private func lookup(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
-        pieceBytes.withUnsafeBufferPointer { blob in
-            let mask = slots.count - 1
-            var slot = Int(truncatingIfNeeded: hash) & mask
-            while slots[slot] != 0 {
-                let id = Int(slots[slot]) - 1
-                if bytes.elementsEqual(blob[pieceStarts[id]..<pieceStarts[id + 1]]) { return id }
-                slot = (slot + 1) & mask
-            }
-            return nil
-        }
-    }
-
-    private static let hashSeed: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    /// 64-bit FNV-1a of `bytes`, continuing from `hash` (the hash of the bytes before them).
-    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>, from hash: UInt64 = hashSeed) -> UInt64 {
-        var h = hash
-        for byte in bytes {
-            h ^= UInt64(byte)
-            h &*= 0x0000_0100_0000_01b3
-        }
-        return h
+        return vocabulary.segment(symbols: symbols, starts: starts, excluding: unknownID).map { $0.id ?? unknownID }
     }
 }
