@@ -6,8 +6,9 @@ import GraftText
 
 extension Backbone {
     /// Builds a backbone from a Hugging Face model directory: `config.json`,
-    /// `model.safetensors` (or the shards `model.safetensors.index.json` lists), and ``tokenizerFile`` (written by
-    /// ``exportHuggingFace(to:)``), `tokenizer.json` (WordPiece) or `vocab.txt`.
+    /// `model.safetensors` (or the shards `model.safetensors.index.json` lists), and the first tokenizer of:
+    /// ``tokenizerFile`` (written by ``exportHuggingFace(to:)``), `tokenizer.json` (WordPiece, SentencePiece
+    /// unigram or byte-level BPE), `sentencepiece.bpe.model` (XLM-R's ids, as transformers converts it), `vocab.txt`.
     ///
     /// Weight names may carry the model's prefix (`bert.`, `roberta.`); task
     /// heads (`cls.*`, `lm_head.*`, `classifier.*`, `pooler` when absent from
@@ -45,11 +46,14 @@ extension Backbone {
         if FileManager.default.fileExists(atPath: path(tokenizerFile)) {
             tokenizer = try decodeJSON(TokenizerSpecification.self, fromFile: path(tokenizerFile)).makeTokenizer()
         } else if FileManager.default.fileExists(atPath: path("tokenizer.json")) {
-            tokenizer = try WordPieceTokenizer.load(tokenizerJSON: path("tokenizer.json"))
+            tokenizer = try loadTokenizer(tokenizerJSON: path("tokenizer.json"))
+        } else if FileManager.default.fileExists(atPath: path("sentencepiece.bpe.model")) {
+            let model = try SentencePieceModel(contentsOf: path("sentencepiece.bpe.model"))
+            tokenizer = try HuggingFaceTokenizer(.init(tokenizerJSON: try model.xlmRobertaTokenizerJSON()))
         } else if FileManager.default.fileExists(atPath: path("vocab.txt")) {
             tokenizer = try WordPieceTokenizer.load(vocabularyFile: path("vocab.txt"), lowercase: try lowercases(directory: url))
         } else {
-            throw BackboneError.missingFile(directory: directory, file: "\(tokenizerFile), tokenizer.json or vocab.txt")
+            throw BackboneError.missingFile(directory: directory, file: "\(tokenizerFile), tokenizer.json, sentencepiece.bpe.model or vocab.txt")
         }
         let kind = isDistilBERT ? "distilbert" : configuration.modelType
         return try Backbone(name: name ?? url.standardizedFileURL.lastPathComponent, encoder: encoder, tokenizer: tokenizer,

@@ -1,5 +1,15 @@
 import Foundation
 
+/// The tokenizer a Hugging Face `tokenizer.json` describes: a ``WordPieceTokenizer`` for a
+/// WordPiece model, a ``HuggingFaceTokenizer`` for the others.
+/// - Throws: ``TokenizerError`` naming the file and what in it cannot be used.
+public func loadTokenizer(tokenizerJSON path: String) throws -> any Tokenizer {
+    guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
+    let type = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]).flatMap { $0["model"] as? [String: Any] }?["type"]
+    if type as? String == "WordPiece" { return try WordPieceTokenizer.load(tokenizerJSON: path) }
+    return try HuggingFaceTokenizer.load(tokenizerJSON: path)
+}
+
 /// A tokenizer defined by a Hugging Face `tokenizer.json` with a SentencePiece-unigram
 /// model (XLM-R, multilingual-e5, mBART; byte fallback where the file turns it on) or a
 /// byte-level BPE model (RoBERTa, GPT-2), producing the ids Hugging Face `tokenizers` produces.

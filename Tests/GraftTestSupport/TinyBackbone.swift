@@ -15,9 +15,10 @@ public enum TinyBackbone {
                                     bos: 0, eos: 2, pad: 1, unk: 3)
     }
 
-    /// An XLM-R-style encoder (2 layers, hidden 16) with seeded random weights.
-    public static func make(seed: UInt64 = 0) throws -> Backbone {
-        let tokenizer = try tokenizer()
+    /// An XLM-R-style encoder (2 layers, hidden 16) with seeded random weights, for `tokenizer`
+    /// (by default the toy one).
+    public static func make(seed: UInt64 = 0, tokenizer: (any Tokenizer)? = nil) throws -> Backbone {
+        let tokenizer = try tokenizer ?? Self.tokenizer()
         let configuration = EncoderConfiguration(
             modelType: "xlm-roberta", vocabularySize: tokenizer.vocabularySize + 3, hiddenSize: 16, layerCount: 2,
             headCount: 2, intermediateSize: 32, maxPositions: 34, typeVocabularySize: 1, layerNormEpsilon: 1e-5,

@@ -1,4 +1,6 @@
 import Foundation
+import GraftIO
+import GraftTestSupport
 import GraftText
 import Testing
 
@@ -60,5 +62,51 @@ import Testing
         }
         let truncated = #expect(throws: TokenizerError.self) { try HuggingFaceTokenizer(.init(tokenizerJSON: String(text.prefix(100)))) }
         #expect(truncated?.description.hasPrefix("invalid tokenizer definition: not JSON") == true)
+    }
+}
+
+/// XLM-R's `sentencepiece.bpe.model`, read as transformers converts it.
+@Suite struct SentencePieceModelTests {
+    @Test func matchesTheConvertedTokenizerOnEveryFixtureText() throws {
+        let model = try SentencePieceModel(contentsOf: try HuggingFaceTokenizerTests.fixture("xlmr/sentencepiece.bpe.model"))
+        #expect(model.pieces.count == 3000 && model.addsDummyPrefix && !model.charsmap.isEmpty)
+        let tokenizer = try HuggingFaceTokenizer(.init(tokenizerJSON: try model.xlmRobertaTokenizerJSON()))
+        try HuggingFaceTokenizerTests.expectMatches(tokenizer, expected: "xlmr_expected")
+    }
+
+    @Test func refusesATruncatedModel() throws {
+        let path = try HuggingFaceTokenizerTests.fixture("xlmr/sentencepiece.bpe.model")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let truncated = FileManager.default.temporaryDirectory.appendingPathComponent("truncated-\(UUID()).model")
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        defer { try? FileManager.default.removeItem(at: truncated) }
+        let error = #expect(throws: TokenizerError.self) { try SentencePieceModel(contentsOf: truncated.path) }
+        #expect(error?.description.contains("not a SentencePiece model: a field of") == true)
+    }
+}
+
+/// `adapt import` of a Hugging Face directory whose tokenizer is a `tokenizer.json` or
+/// XLM-R's `sentencepiece.bpe.model`, and the export that writes the `tokenizer.json` back.
+@Suite struct HuggingFaceDirectoryTokenizerTests {
+    @Test func exportedDirectoryImportsWithItsTokenizerJSONOrSentencePieceModel() throws {
+        let tokenizer = try HuggingFaceTokenizer.load(tokenizerJSON: try HuggingFaceTokenizerTests.fixture("xlmr/tokenizer.json"))
+        let backbone = try TinyBackbone.make(tokenizer: tokenizer)
+        let directory = TinyBackbone.temporaryPath("")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try backbone.exportHuggingFace(to: directory)
+        let files = URL(fileURLWithPath: directory)
+        // transformers reads tokenizer.json; Graft's own tokenizer file would take precedence, so drop it
+        try FileManager.default.removeItem(at: files.appendingPathComponent(Backbone.tokenizerFile))
+        let viaJSON = try Backbone.importHuggingFace(directory: directory)
+        #expect(viaJSON.checksum == backbone.checksum)
+        #expect(viaJSON.tokenizer is HuggingFaceTokenizer)
+
+        try FileManager.default.removeItem(at: files.appendingPathComponent("tokenizer.json"))
+        try FileManager.default.copyItem(atPath: try HuggingFaceTokenizerTests.fixture("xlmr/sentencepiece.bpe.model"),
+                                         toPath: files.appendingPathComponent("sentencepiece.bpe.model").path)
+        let viaModel = try Backbone.importHuggingFace(directory: directory)
+        for text in ["Pachiyambi Mulungu adalenga kumwamba", "  ＡＢＣ <mask>  x ", ""] {
+            #expect(viaModel.tokenizer.encode(text, maxLength: 16) == tokenizer.encode(text, maxLength: 16))
+        }
     }
 }
