@@ -147,20 +147,23 @@ public struct AdapterCheckpoint {
 
     // MARK: Reading
 
-    /// Loads a checkpoint for `backbone`: a Graft checkpoint file, or a peft
-    /// LoRA directory (one with `adapter_config.json`).
+    /// Loads a checkpoint for `backbone`: a Graft checkpoint file, an AdapterHub
+    /// adapter directory (`AdapterHubFormat`, with its prediction head if one was
+    /// saved), or a peft LoRA directory (one with `adapter_config.json`).
     ///
     /// A Graft checkpoint must have been trained on this backbone (same
-    /// checksum; the names may differ). A peft directory records only the
-    /// Hugging Face model it was trained on, which Graft cannot compare with a
-    /// backbone file: it is accepted when its shapes fit the backbone, and the
+    /// checksum; the names may differ). AdapterHub and peft directories record only
+    /// the Hugging Face model they were trained on, which Graft cannot compare with a
+    /// backbone file: they are accepted when their shapes fit the backbone, and the
     /// loaded checkpoint takes the backbone's identity.
     /// - Throws: `AdapterCheckpointError` naming the file and what does not match.
     public static func load(from path: String, backbone: Backbone) throws -> AdapterCheckpoint {
         if AdapterHubFormat.isAdapterDirectory(path) {
-            let adapter = try AdapterHubFormat.read(directory: path, model: backbone.configuration)
+            let (adapter, configuration) = try AdapterHubFormat.read(directory: path, model: backbone.configuration)
+            let head = try AdapterHubFormat.readHead(directory: path, backbone: backbone)
             return try AdapterCheckpoint(name: URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent, adapter: adapter,
-                                         configuration: AdapterConfiguration(adapter.configuration), backbone: backbone)
+                                         configuration: configuration, head: head?.head, headConfiguration: head?.configuration,
+                                         backbone: backbone)
         }
         if PeftFormat.isAdapterDirectory(path) {
             let adapter = try PeftFormat.read(directory: path, model: backbone.configuration)
@@ -200,13 +203,15 @@ public struct AdapterCheckpoint {
     }
 
     /// The adapter of a checkpoint file, rebuilt for the shape of the backbone
-    /// it was trained on, without that backbone (the head is not read): for
+    /// it was trained on, without that backbone, and the head's weights by
+    /// parameter name (empty without a head; the head is not rebuilt): for
     /// tools that transform adapters rather than run them (`adapt export`).
-    public static func loadAdapter(from path: String) throws -> (header: Header, adapter: any Adapter) {
+    public static func loadAdapter(from path: String) throws -> (header: Header, adapter: any Adapter, headWeights: [String: Tensor]) {
         let file = try HDF5File(path: path, mode: .read)
         defer { file.close() }
         let header = try header(of: file, group: "/")
-        return (header, try readAdapter(header, from: file, group: "/", model: header.backboneConfiguration))
+        let headWeights = try Dictionary(uniqueKeysWithValues: header.headShapes.keys.map { ($0, try file.read("head/" + $0)) })
+        return (header, try readAdapter(header, from: file, group: "/", model: header.backboneConfiguration), headWeights)
     }
 
     /// The attributes of a checkpoint and the shapes of its weights.

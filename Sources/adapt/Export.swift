@@ -11,9 +11,12 @@ struct Export: ParsableCommand {
             adapter_model.safetensors) for the backbone's Hugging Face encoder model (AutoModel): load it with \
             PeftModel.from_pretrained(model, DIR). LoRA adapters are written as they are, MoS adapters \
             de-sharded into plain LoRA first; bottleneck adapters have no peft form. The head is not written. \
-            --format adapterhub takes a bottleneck adapter checkpoint and writes what AdapterHub's save_adapter \
-            writes (adapter_config.json, adapter.safetensors): load it with \
-            model.load_adapter(DIR, use_safetensors=True) on the backbone's encoder model. \
+            --format adapterhub takes a bottleneck or LoRA adapter checkpoint (MoS de-sharded into LoRA) and writes \
+            what AdapterHub's save_adapter(DIR, NAME, with_head=True, use_safetensors=True) writes \
+            (adapter_config.json, adapter.safetensors, and head_config.json, model_head.safetensors for a \
+            classification head on the first token or a token classification head): load it with \
+            model.load_adapter(DIR, use_safetensors=True) on the backbone's AdapterHub model \
+            (adapters.AutoAdapterModel; the encoder model when there is no head). \
             --format transformers takes a backbone file and writes a Hugging Face model directory \
             (config.json, model.safetensors in float32, \(Backbone.tokenizerFile)): load it with \
             transformers.AutoModel.from_pretrained(DIR); it computes exactly what the backbone computes, and \
@@ -35,7 +38,8 @@ struct Export: ParsableCommand {
     func validate() throws {
         let files = switch format {
         case .peft: [PeftFormat.configurationFile, PeftFormat.weightsFile]
-        case .adapterhub: ["adapter_config.json", AdapterHubFormat.weightsFiles[1]]
+        case .adapterhub: [AdapterHubFormat.configurationFile, AdapterHubFormat.weightsFiles[1], AdapterHubFormat.headConfigurationFile,
+                           AdapterHubFormat.headWeightsFiles[1]]
         case .transformers: Backbone.exportedFiles
         }
         try checkNotOverwritten([input], by: [output] + files.map { URL(fileURLWithPath: output).appendingPathComponent($0).path })
@@ -45,12 +49,21 @@ struct Export: ParsableCommand {
         switch format {
         case .peft: try exportPeft()
         case .adapterhub:
-            let (name, adapter, model, _, hasHead) = try readAdapter()
-            guard let bottleneck = adapter as? BottleneckAdapter else {
-                throw CommandError("\(input) is a \(adapter.method) adapter; AdapterHub export takes bottleneck adapters")
+            let (name, read, model, _, head) = try readAdapter()
+            let adapter = (read as? any MergeableAdapter)?.asLoRA() ?? read
+            do { try AdapterHubFormat.write(adapter, name: name, model: model, to: output) } catch let error as ConfigurationError {
+                throw CommandError("\(input) cannot be written in AdapterHub's format: \(error.description)")
             }
-            try AdapterHubFormat.write(bottleneck, name: name, model: model, to: output)
-            print("wrote \(output) (AdapterHub \(bottleneck.method) adapter \"\(name)\", \(bottleneck.parameterCount) parameters\(hasHead ? "; the head is not exported" : ""))")
+            var note = ""
+            if let head {
+                if let reason = AdapterHubFormat.headRefusal(head.configuration) {
+                    note = "; the \(head.configuration.kind) head is not exported: \(reason)"
+                } else {
+                    try AdapterHubFormat.writeHead(head.configuration, weights: head.weights, name: name, model: model, to: output)
+                    note = "; \(head.configuration.kind) head with \(head.configuration.labels.count) labels"
+                }
+            }
+            print("wrote \(output) (AdapterHub \(adapter.method) adapter \"\(name)\", \(adapter.parameterCount) parameters\(note))")
         case .transformers:
             let backbone = try Backbone.load(from: input)
             try backbone.exportHuggingFace(to: output)
@@ -60,30 +73,35 @@ struct Export: ParsableCommand {
         }
     }
 
-    /// The adapter to export: from a checkpoint file, or from an adapter directory read on `--backbone`.
-    private func readAdapter() throws -> (name: String, adapter: any Adapter, model: EncoderConfiguration, backboneName: String, hasHead: Bool) {
+    /// The adapter to export and its head's configuration and weights: from a checkpoint file, or from an
+    /// adapter directory read on `--backbone`.
+    private func readAdapter() throws -> (name: String, adapter: any Adapter, model: EncoderConfiguration, backboneName: String,
+                                          head: (configuration: HeadConfiguration, weights: [String: Tensor])?) {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
             guard let backbone else { throw ValidationError("\(input) is an adapter directory: give --backbone, the model it belongs to") }
             let model = try Backbone.load(from: backbone)
             let checkpoint = try AdapterCheckpoint.load(from: input, backbone: model)
-            return (checkpoint.name, checkpoint.adapter, model.configuration, model.name, checkpoint.head != nil)
+            let head = checkpoint.headConfiguration.flatMap { configuration in
+                checkpoint.head.map { (configuration, Dictionary(uniqueKeysWithValues: $0.namedParameters().map { ($0.name, $0.parameter.value) })) }
+            }
+            return (checkpoint.name, checkpoint.adapter, model.configuration, model.name, head)
         }
-        let (header, adapter) = try AdapterCheckpoint.loadAdapter(from: input)
-        return (header.name, adapter, header.backboneConfiguration, header.backboneName, header.headConfiguration != nil)
+        let (header, adapter, headWeights) = try AdapterCheckpoint.loadAdapter(from: input)
+        return (header.name, adapter, header.backboneConfiguration, header.backboneName, header.headConfiguration.map { ($0, headWeights) })
     }
 
     private func exportPeft() throws {
         if PeftFormat.isAdapterDirectory(input) && !AdapterHubFormat.isAdapterDirectory(input) {
             throw CommandError("\(input) is already a peft adapter directory")
         }
-        let (_, adapter, _, backboneName, hasHead) = try readAdapter()
+        let (_, adapter, _, backboneName, head) = try readAdapter()
         guard let mergeable = adapter as? any MergeableAdapter else {
             throw CommandError("\(input) is a \(adapter.method) adapter; peft export supports adapters that are changes of linear weights only")
         }
         let lora = mergeable.asLoRA()
         try PeftFormat.write(lora, baseModel: backboneName, to: output)
-        print("wrote \(output) (peft LoRA, rank \(lora.configuration.rank), \(lora.parameterCount) parameters\(hasHead ? "; the head is not exported" : ""))")
+        print("wrote \(output) (peft LoRA, rank \(lora.configuration.rank), \(lora.parameterCount) parameters\(head != nil ? "; the head is not exported" : ""))")
     }
 }
 

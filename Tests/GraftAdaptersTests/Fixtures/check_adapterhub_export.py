@@ -1,26 +1,42 @@
 """Checks that AdapterHub `adapters` loads an adapter Graft wrote (`adapt export --format adapterhub`) and
-computes what it computed before the round trip: the fixture's MAD-X language adapter, read by Graft from
-AdapterHub's save_adapter output and exported again, must give adapterhub_expected.json.
+computes what it computed before the round trip: a fixture adapter saved by AdapterHub's save_adapter, read by
+Graft and exported again, must give the fixture's expected last hidden state and, with a head, logits
+(adapterhub_expected.json for the MAD-X language adapter adapterhub_seq_bn_inv, the default;
+adapterhub_lora_expected.json for adapterhub_lora_bert and adapterhub_lora_xlmr, LoRA with heads).
     F=Tests/GraftAdaptersTests/Fixtures
-    adapt import $F/adapterhub_bert --output /tmp/b.h5
-    adapt export $F/adapterhub_seq_bn_inv --backbone /tmp/b.h5 --format adapterhub --output /tmp/exported
-    ~/.cache/graft-peers/venv/bin/python $F/check_adapterhub_export.py /tmp/exported
-(2026-12-03: largest difference 0.00e+00.)
+    adapt import $F/adapterhub_bert --output /tmp/bert.h5
+    adapt export $F/adapterhub_seq_bn_inv --backbone /tmp/bert.h5 --format adapterhub --output /tmp/seq_bn_inv
+    ~/.cache/graft-peers/venv/bin/python $F/check_adapterhub_export.py /tmp/seq_bn_inv
+    adapt export $F/adapterhub_lora_bert --backbone /tmp/bert.h5 --format adapterhub --output /tmp/lora_bert
+    ~/.cache/graft-peers/venv/bin/python $F/check_adapterhub_export.py /tmp/lora_bert adapterhub_lora_bert
+    adapt import $F/adapterhub_xlmr --output /tmp/xlmr.h5
+    adapt export $F/adapterhub_lora_xlmr --backbone /tmp/xlmr.h5 --format adapterhub --output /tmp/lora_xlmr
+    ~/.cache/graft-peers/venv/bin/python $F/check_adapterhub_export.py /tmp/lora_xlmr adapterhub_lora_xlmr
+(2026-12-03: largest differences 0.00e+00.)
 """
 import json, os, sys
 import adapters
 import torch
-from transformers import BertModel
+from adapters import AutoAdapterModel
 
 here = os.path.dirname(os.path.abspath(__file__))
-model = BertModel.from_pretrained(os.path.join(here, "adapterhub_bert"), add_pooling_layer=False).eval()
-adapters.init(model)
+fixture = sys.argv[2] if len(sys.argv) > 2 else "adapterhub_seq_bn_inv"
+if fixture == "adapterhub_seq_bn_inv":
+    expected = dict(json.load(open(os.path.join(here, "adapterhub_expected.json"))), base="adapterhub_bert")
+else:
+    expected = json.load(open(os.path.join(here, "adapterhub_lora_expected.json")))[fixture]
+model = AutoAdapterModel.from_pretrained(os.path.join(here, expected["base"])).eval()
 name = model.load_adapter(sys.argv[1], use_safetensors=True)
 model.set_active_adapters(name)
-expected = json.load(open(os.path.join(here, "adapterhub_expected.json")))
-with torch.no_grad():
-    out = model(input_ids=torch.tensor(expected["ids"]), attention_mask=torch.tensor(expected["attention_mask"])).last_hidden_state
+inputs = dict(input_ids=torch.tensor(expected["ids"]), attention_mask=torch.tensor(expected["attention_mask"]))
 mask = torch.tensor(expected["attention_mask"]).bool()
-difference = (out - torch.tensor(expected["last_hidden_state"]))[mask].abs().max().item()
-print(f"adapter {name}: largest difference to AdapterHub's own output {difference:.2e}")
-assert difference < 1e-5, difference
+outputs = {"last_hidden_state": lambda: model.base_model(**inputs).last_hidden_state}
+if "logits" in expected:
+    assert name in model.heads, f"the head {name} was not loaded"
+    outputs["logits"] = lambda: model(**inputs, head=name).logits
+for key, compute in outputs.items():
+    with torch.no_grad():
+        found, wanted = compute(), torch.tensor(expected[key])
+    difference = ((found - wanted)[mask] if found.dim() == 3 else found - wanted).abs().max().item()
+    print(f"adapter {name}: {key}, largest difference to AdapterHub's own output {difference:.2e}")
+    assert difference < 1e-5, difference

@@ -3,8 +3,8 @@ and what AdapterHub computes with them: a LoRA on every adaptable matrix with a 
 the tiny random BERT of make_adapterhub_fixture.py (adapterhub_bert/), saved as torch.save files; and a LoRA on
 query and value of layer 1 only with a tagging head on a tiny random XLM-R, saved as safetensors.
 
-Writes adapterhub_xlmr/ (config.json, model.safetensors; vocab.txt only so that Graft can import it: the tests
-feed token ids), adapterhub_lora_bert/ (adapter_config.json, pytorch_adapter.bin, head_config.json,
+Writes adapterhub_xlmr/ (config.json, model.safetensors; a WordPiece vocab.txt only so that Graft can import it:
+the tests feed token ids), adapterhub_lora_bert/ (adapter_config.json, pytorch_adapter.bin, head_config.json,
 pytorch_model_head.bin), adapterhub_lora_xlmr/ (adapter_config.json, adapter.safetensors, head_config.json,
 model_head.safetensors) and adapterhub_lora_expected.json: for each adapter directory, its base model directory,
 input ids, attention mask, the last hidden state with the adapter active and the head's logits.
@@ -23,7 +23,8 @@ xlmr = XLMRobertaConfig(vocab_size=30, hidden_size=16, num_hidden_layers=2, num_
                         max_position_embeddings=40, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
 XLMRobertaModel(xlmr, add_pooling_layer=False).save_pretrained("adapterhub_xlmr", safe_serialization=True)
 with open(os.path.join("adapterhub_xlmr", "vocab.txt"), "w") as f:
-    f.write("\n".join(["<s>", "<pad>", "</s>", "<unk>", "<mask>"] + [f"w{i}" for i in range(25)]) + "\n")
+    # WordPiece's names for XLM-R's special tokens at XLM-R's ids (<s>, <pad>, </s>, <unk>, <mask>)
+    f.write("\n".join(["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"] + [f"w{i}" for i in range(25)]) + "\n")
 
 cases = [  # adapter directory, base model, LoRA, head, safetensors, inputs
     ("adapterhub_lora_bert", "adapterhub_bert",
