@@ -29,6 +29,12 @@ func runAdapt(_ arguments: [String], input: Data = Data(), outputFile: String? =
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 
+/// A path in the adapter tests' fixtures (`Tests/GraftAdaptersTests/Fixtures`).
+func adapterFixture(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../GraftAdaptersTests/Fixtures")
+        .appendingPathComponent(name).standardizedFileURL.path
+}
+
 @Suite struct AdaptCommand {
     @Test func versionIsPrinted() throws {
         let result = try runAdapt(["--version"])

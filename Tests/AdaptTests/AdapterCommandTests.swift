@@ -9,8 +9,7 @@ import Testing
 /// `adapt params`, `merge`, `export` and `info` on adapter checkpoints.
 @Suite struct AdapterCommands {
     /// `bert-base-multilingual-cased`'s config.json, a fixture of the adapter tests.
-    let mbertConfig = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../GraftAdaptersTests/Fixtures/mbert_config.json").standardizedFileURL.path
+    let mbertConfig = adapterFixture("mbert_config.json")
 
     func params(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
         try runAdapt(["params", "--config", mbertConfig] + arguments)
@@ -107,6 +106,52 @@ import Testing
         defer { for path in [bottleneck.backbone, bottleneck.adapter] { try? FileManager.default.removeItem(atPath: path) } }
         let refused = try runAdapt(["export", bottleneck.adapter, "--format", "peft", "--output", directory])
         #expect(refused.status != 0 && refused.error.contains("is a par_bn adapter; peft export supports adapters that are changes of linear weights only"))
+    }
+
+    /// `adapt export --format adapterhub` of a Graft checkpoint file with a classification head (AdapterHub's
+    /// LoRA fixture, read by Graft and saved as a checkpoint) writes a directory that reads back as the same
+    /// adapter and head; an MoS adapter is written as the LoRA it is; a masked-LM head is left out, with the
+    /// reason; LoRA on `attention.output.dense` is refused.
+    @Test func exportWritesAnAdapterHubLoRAWithItsHead() throws {
+        let directory = TinyBackbone.temporaryPath("")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let backbone = try Backbone.importModel(from: adapterFixture("adapterhub_bert"))
+        let original = try AdapterCheckpoint.load(from: adapterFixture("adapterhub_lora_bert"), backbone: backbone)
+        try original.save(to: directory + "/task.h5")
+        let result = try runAdapt(["export", directory + "/task.h5", "--format", "adapterhub", "--output", directory + "/task"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("AdapterHub lora adapter \"adapterhub_lora_bert\", 1536 parameters; sequence_classification head with 3 labels"),
+                "\(result.output)")
+        let exported = try AdapterCheckpoint.load(from: directory + "/task", backbone: backbone)
+        #expect(exported.configuration == original.configuration && exported.headConfiguration == original.headConfiguration)
+        let values = { (module: (any Module)?) in module?.namedParameters().map { "\($0.name) \($0.parameter.value.scalars)" } ?? [] }
+        #expect(values(exported.adapter) == values(original.adapter) && values(exported.head) == values(original.head))
+        #expect(values(exported.head).count == 2)
+
+        let language = try AdapterCheckpoint(name: "lang", adapter: original.adapter, configuration: original.configuration,
+                                             head: HeadConfiguration.maskedLM.makeHead(backbone: backbone, seed: 0),
+                                             headConfiguration: .maskedLM, backbone: backbone)
+        try language.save(to: directory + "/lang.h5")
+        let withoutHead = try runAdapt(["export", directory + "/lang.h5", "--format", "adapterhub", "--output", directory + "/lang"])
+        #expect(withoutHead.status == 0, "\(withoutHead.error)")
+        #expect(withoutHead.output.contains("the masked_lm head is not exported: Graft does not write masked-LM heads"), "\(withoutHead.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/lang/head_config.json"))
+
+        let mos = try files(AdapterConfiguration(MoSConfiguration(rank: 4, validRank: 2, targets: [.key, .ffnIn])))
+        defer { for path in [mos.backbone, mos.adapter] { try? FileManager.default.removeItem(atPath: path) } }
+        let desharded = try runAdapt(["export", mos.adapter, "--format", "adapterhub", "--output", directory + "/mos"])
+        #expect(desharded.status == 0 && desharded.output.contains("AdapterHub lora adapter"), "\(desharded.error)")
+        let loaded = try AdapterCheckpoint.load(from: directory + "/mos", backbone: try Backbone.load(from: mos.backbone))
+        let expected = mos.model(input, context: mos.model.context()).value
+        try mos.model.add("hub", loaded.adapter)
+        try mos.model.activate(.single("hub"))
+        #expect(mos.model(input, context: mos.model.context()).value.maxAbsDifference(expected) < 1e-5)
+
+        let attentionOutput = try files(AdapterConfiguration(LoRAConfiguration(targets: [.attentionOutput])))
+        defer { for path in [attentionOutput.backbone, attentionOutput.adapter] { try? FileManager.default.removeItem(atPath: path) } }
+        let refused = try runAdapt(["export", attentionOutput.adapter, "--format", "adapterhub", "--output", directory + "/refused"])
+        #expect(refused.status != 0 && refused.error.contains("LoRA on attention.output.dense has no AdapterHub form"), "\(refused.error)")
     }
 
     @Test func infoDescribesAnAdapterCheckpoint() throws {

@@ -2,6 +2,7 @@ import Foundation
 import GraftAdapters
 import GraftData
 import GraftIO
+import GraftTestSupport
 import GraftTrain
 import Testing
 
@@ -36,8 +37,17 @@ import Testing
         try #require(lines.count == texts.count)
 
         let loaded = try AdaptedModel.load(backbone: w.backbone, adapter: task, stackOn: language)
+        #expect(try expectAnswers(lines, to: texts, of: loaded) == ["dry", "wet"])
+
+        let top = try runAdapt(["predict", "--backbone", w.backbone, "--adapter", task, "--stack-on", language, "--top-k", "1"], input: input)
+        let topLines = try top.output.split(separator: "\n").map { try JSONDecoder().decode(SequenceLine.self, from: Data($0.utf8)) }
+        #expect(topLines.map(\.label) == lines.map(\.label))
+        #expect(topLines.allSatisfy { $0.probabilities.count == 1 && $0.probabilities[$0.label] != nil })
+    }
+
+    /// Checks that `lines` answer `texts` with what `loaded` computes text by text, and returns its labels, sorted.
+    func expectAnswers(_ lines: [SequenceLine], to texts: [String], of loaded: AdaptedModel) throws -> [String] {
         let classifier = try #require(loaded.classifier)
-        #expect(classifier.labels.sorted() == ["dry", "wet"])
         for (text, line) in zip(texts, lines) {
             let ids = loaded.backbone.tokenizer.encode(text, maxLength: 128)
             let expected = classifier.logits([ids], context: loaded.model.context()).logits.value.softmax().scalars
@@ -46,11 +56,23 @@ import Testing
             }
             #expect(line.label == classifier.labels[expected.indices.max { expected[$0] < expected[$1] }!])
         }
+        return classifier.labels.sorted()
+    }
 
-        let top = try runAdapt(["predict", "--backbone", w.backbone, "--adapter", task, "--stack-on", language, "--top-k", "1"], input: input)
-        let topLines = try top.output.split(separator: "\n").map { try JSONDecoder().decode(SequenceLine.self, from: Data($0.utf8)) }
-        #expect(topLines.map(\.label) == lines.map(\.label))
-        #expect(topLines.allSatisfy { $0.probabilities.count == 1 && $0.probabilities[$0.label] != nil })
+    /// `adapt predict --adapter DIR` on an AdapterHub directory saved with its classification head answers
+    /// with that head's labels, as the library computes with the adapter and head read from it.
+    @Test func predictAnswersWithAnAdapterHubHeadsLabels() throws {
+        let backbone = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: backbone) }
+        let imported = try runAdapt(["import", adapterFixture("adapterhub_bert"), "--output", backbone])
+        #expect(imported.status == 0, "\(imported.error)")
+        let adapter = adapterFixture("adapterhub_lora_bert")
+        let texts = ["w1 w2 w3", "w4", "w5 w6 w7 w8", "w9 w1"]
+        let result = try runAdapt(["predict", "--backbone", backbone, "--adapter", adapter], input: Data((texts.joined(separator: "\n") + "\n").utf8))
+        #expect(result.status == 0, "\(result.error)")
+        let lines = try result.output.split(separator: "\n").map { try JSONDecoder().decode(SequenceLine.self, from: Data($0.utf8)) }
+        try #require(lines.count == texts.count)
+        #expect(try expectAnswers(lines, to: texts, of: try AdaptedModel.load(backbone: backbone, adapter: adapter)) == ["neg", "neu", "pos"])
     }
 
     @Test func predictLabelsEachWordWithATokenHead() throws {
