@@ -118,8 +118,13 @@ public enum AdapterHubFormat {
         if settings["intermediate_lora"]?.bool == true { targets.append(.ffnIn) }
         if settings["output_lora"]?.bool == true { targets.append(.ffnOut) }
         guard !targets.isEmpty else { throw invalid("the LoRA adapts no matrix (selfattn_lora, intermediate_lora and output_lora are off)") }
-        guard let rank = Int(exactly: settings["r"]?.number ?? 8) else { throw invalid("r must be a whole number, got \(settings["r"]!)") }
-        return LoRAConfiguration(rank: rank, alpha: Float(settings["alpha"]?.number ?? 8), dropout: Float(settings["dropout"]?.number ?? 0),
+        func number(_ key: String, _ fallback: Double) throws -> Double {
+            guard let value = settings[key] else { return fallback }
+            guard let number = value.number else { throw invalid("\(key) must be a number, got \(value)") }
+            return number
+        }
+        guard let rank = Int(exactly: try number("r", 8)) else { throw invalid("r must be a whole number, got \(settings["r"]!)") }
+        return LoRAConfiguration(rank: rank, alpha: Float(try number("alpha", 8)), dropout: Float(try number("dropout", 0)),
                                  targets: targets, leaveOut: settings["leave_out"]?.integers ?? [])
     }
 
@@ -157,7 +162,7 @@ public enum AdapterHubFormat {
         if case .object(let table)? = settings["label2id"] {
             let ids = table.compactMapValues { $0.number.flatMap { Int(exactly: $0) } }
             guard ids.count == count, Set(ids.values) == Set(0..<count) else {
-                throw invalid("label2id must number the \(count) labels 0...\(count - 1), got \(settings["label2id"]!)")
+                throw invalid("label2id must number the \(count) labels 0...\(count - 1), each once")
             }
             for (label, id) in ids { labels[id] = label }
         }

@@ -107,7 +107,7 @@ struct AdapterHubExpected: Decodable {
         ("adapterhub_lora_xlmr", "adapterhub_xlmr", "adapter_config.json",
          [("use_gating", "true", "use_gating true"), ("composition_mode", "\"scale\"", "composition_mode \"scale\""),
           ("use_dora", "true", "use_dora true"), ("vera_d", "0.1", "vera_d 0.1"), ("dtype", "\"float16\"", "dtype \"float16\""),
-          ("attn_matrices", "[\"q\", \"o\"]", "attn_matrices entry \"o\""), ("r", "2.5", "r must be a whole number"),
+          ("attn_matrices", "[\"q\", \"o\"]", "attn_matrices entry \"o\""), ("r", "2.5", "r must be a whole number"), ("alpha", "\"8\"", "alpha must be a number"),
           ("selfattn_lora", "false", "adapts no matrix")]),
         ("adapterhub_lora_bert", "adapterhub_bert", "head_config.json",
          [("layers", "2", "layers 2"), ("head_type", "\"multilabel_classification\"", "head_type \"multilabel_classification\""),
