@@ -32,7 +32,7 @@ from tokenizers.implementations import ByteLevelBPETokenizer
 from transformers import XLMRobertaTokenizerFast
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_wordpiece_fixture import EXTRA_TEXTS  # noqa: E402
+from make_wordpiece_fixture import EXTRA_TEXTS, write_expected  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("GRAFT_CACHE", os.path.expanduser("~/.cache/graft"))
@@ -69,21 +69,6 @@ def training_lines():
         with open(path, encoding="utf-8") as f:
             lines += [json.loads(line)["text"] for line in f][:6000]
     return lines
-
-
-def write_expected(name, tokenizer, cases):
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    full = [tokenizer.encode(text).ids for text in cases]
-    lines = [{"text": t, "max_length": None, "ids": ids} for t, ids in zip(cases, full)]
-    for limit in (16, 512):
-        tokenizer.enable_truncation(max_length=limit)
-        lines += [{"text": t, "max_length": limit, "ids": tokenizer.encode(t).ids}
-                  for t, ids in zip(cases, full) if len(ids) > limit]
-    with open(os.path.join(HERE, f"{name}_expected.jsonl"), "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    print(f"{name}: {len(cases)} texts, {len(lines)} encodings", file=sys.stderr)
 
 
 def sentencepiece_unigram(corpus, work):

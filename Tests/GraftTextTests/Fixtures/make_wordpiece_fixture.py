@@ -40,12 +40,9 @@ EXTRA_TEXTS = [
 ]
 
 
-def main():
-    if not os.path.exists(MODEL):
-        sys.exit(f"missing {MODEL}: run Scripts/fetch-models.sh")
-    with open(os.path.join(HERE, "texts.jsonl"), encoding="utf-8") as f:
-        texts = [json.loads(line)["text"] for line in f if line.strip()] + EXTRA_TEXTS
-    tokenizer = Tokenizer.from_file(MODEL)
+def write_expected(name, tokenizer, texts):
+    """Writes NAME_expected.jsonl: each text's complete encoding, and its encodings
+    truncated to 16 and 512 ids where it is longer."""
     tokenizer.no_padding()
     tokenizer.no_truncation()
     full = [tokenizer.encode(text).ids for text in texts]
@@ -54,10 +51,18 @@ def main():
         tokenizer.enable_truncation(max_length=limit)
         lines += [{"text": t, "max_length": limit, "ids": tokenizer.encode(t).ids}
                   for t, ids in zip(texts, full) if len(ids) > limit]
-    with open(os.path.join(HERE, "wordpiece_expected.jsonl"), "w", encoding="utf-8") as f:
+    with open(os.path.join(HERE, f"{name}_expected.jsonl"), "w", encoding="utf-8") as f:
         for line in lines:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    print(f"{len(texts)} texts, {len(lines)} encodings", file=sys.stderr)
+    print(f"{name}: {len(texts)} texts, {len(lines)} encodings", file=sys.stderr)
+
+
+def main():
+    if not os.path.exists(MODEL):
+        sys.exit(f"missing {MODEL}: run Scripts/fetch-models.sh")
+    with open(os.path.join(HERE, "texts.jsonl"), encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f if line.strip()] + EXTRA_TEXTS
+    write_expected("wordpiece", Tokenizer.from_file(MODEL), texts)
 
 
 if __name__ == "__main__":
