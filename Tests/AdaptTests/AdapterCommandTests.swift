@@ -79,6 +79,13 @@ import Testing
         #expect(merged.name == "tiny-xlmr+task")
         let expected = model(input, context: model.context()).value
         #expect(merged.encoder(input, context: .inference()).value.maxAbsDifference(expected) < 1e-4)
+
+        let directory = TinyBackbone.temporaryPath("")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let exported = try runAdapt(["merge", adapter, "--backbone", backbone, "--output", directory, "--format", "transformers"])
+        #expect(exported.status == 0, "\(exported.error)")
+        let imported = try Backbone.importHuggingFace(directory: directory)
+        #expect(imported.encoder(input, context: .inference()).value.maxAbsDifference(merged.encoder(input, context: .inference()).value) == 0)
     }
 
     @Test func mergeRefusesABottleneckAdapter() throws {
