@@ -136,6 +136,30 @@ private func withRawFile(_ path: String, _ body: (hid_t) -> Void) throws {
         }
     }
 
+    /// libhdf5 1.10 loops forever loading a global heap collection whose free-space object
+    /// has size 0 (found by fuzzing); the file is refused before libhdf5 reads it.
+    @Test func aGlobalHeapThatWouldMakeLibHDF5LoopIsRefused() async throws {
+        try await withTemporaryFile { path in
+            let writer = try HDF5File(path: path, mode: .create)
+            try writer.setAttribute(#"{"layers": 12}"#, named: "config")
+            writer.close()
+            #expect(try HDF5File(path: path).attribute(named: "config") == #"{"layers": 12}"#)
+
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            let start = try #require((0..<(bytes.count - 4)).first { Array(bytes[$0..<($0 + 4)]) == Array("GCOL".utf8) })
+            var object = start + 16  // walk to the free-space object (index 0) and give it size 0
+            while bytes[object] != 0 || bytes[object + 1] != 0 {
+                let size = (0..<8).reduce(0) { $0 | Int(bytes[object + 8 + $1]) << (8 * $1) }
+                object += 16 + (size + 7) / 8 * 8
+            }
+            for i in 0..<8 { bytes[object + 8 + i] = 0 }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let error = try #require(throws: HDF5Error.self) { try HDF5File(path: path) }
+            #expect(error == .cannotOpen(file: path, reason: "corrupt global heap (variable-length strings) at byte \(object): "
+                + "object 0 of 0 bytes does not fit its collection of 4096"))
+        }
+    }
+
     @Test func fixedLengthStringAttributesAreRead() async throws {
         try await withTemporaryFile { path in
             try writeSampleFile(path)
