@@ -143,7 +143,7 @@ public final class UniPT: SideNetworkAdapter {
     public var attachmentPoints: Set<AttachmentPoint> { [] }
 
     public func output(of encoder: TransformerEncoder, input: EncoderInput, context: ForwardContext) -> Variable {
-        self(encoder, input: input, tape: context.tape)
+        self(encoder, input: input, context: context)
     }
 
     /// The hidden states the side network reads: the embedding output and every
@@ -155,8 +155,9 @@ public final class UniPT: SideNetworkAdapter {
 
     /// The side network's output, `[batch * length, hidden]`, from the backbone's
     /// hidden states (`stateCount` tensors of `[batch * length, hidden]`),
-    /// recorded on `tape` if given.
-    public func callAsFunction(_ states: [Tensor], input: EncoderInput, tape: Tape?) -> Variable {
+    /// recorded on the context's tape if it has one.
+    public func callAsFunction(_ states: [Tensor], input: EncoderInput, context: ForwardContext) -> Variable {
+        let tape = context.tape
         precondition(states.count == stateCount, "UniPT: expected \(stateCount) hidden states, got \(states.count)")
         let (batch, length) = (input.batchSize, input.length)
         let width = configuration.width(hiddenSize: hiddenSize)
@@ -187,8 +188,8 @@ public final class UniPT: SideNetworkAdapter {
     }
 
     /// The side network's output for `input`: the backbone runs once without a
-    /// tape, then the side network runs on `tape`.
-    public func callAsFunction(_ encoder: TransformerEncoder, input: EncoderInput, tape: Tape?) -> Variable {
-        self(UniPT.hiddenStates(of: encoder, input: input), input: input, tape: tape)
+    /// tape, then the side network runs in `context`.
+    public func callAsFunction(_ encoder: TransformerEncoder, input: EncoderInput, context: ForwardContext) -> Variable {
+        self(UniPT.hiddenStates(of: encoder, input: input), input: input, context: context)
     }
 }

@@ -84,19 +84,26 @@ public enum ConceptError: Error, CustomStringConvertible, Equatable {
 /// Makes the optimizer of a list of parameters, e.g. `{ AdamW(parameters: $0, learningRate: 1e-2) }`.
 public typealias OptimizerFactory = ([Parameter]) -> any Optimizer
 
+/// The training loop of the models on frozen features: for each batch, `loss(batch, tape)`
+/// is recorded on a fresh tape, differentiated, and `optimizer` steps. Returns each batch's loss.
+@discardableResult
+public func optimise<Batches: Sequence>(_ optimizer: any Optimizer, over batches: Batches,
+                                        loss: (Batches.Element, Tape) -> Variable) -> [Float] {
+    batches.map { batch in
+        let tape = Tape()
+        let value = loss(batch, tape)
+        tape.backward(value)
+        optimizer.step()
+        return value.value.scalar
+    }
+}
+
 /// Full-batch training: `steps` updates of a fresh optimizer of `parameters`
 /// on the gradient of `loss` (recorded on the given tape). Returns the losses.
 @discardableResult
 public func minimise(_ parameters: [Parameter], steps: Int, optimizer makeOptimizer: OptimizerFactory,
                      loss: (Tape) -> Variable) -> [Float] {
-    let optimizer = makeOptimizer(parameters)
-    return (0..<steps).map { _ in
-        let tape = Tape()
-        let value = loss(tape)
-        tape.backward(value)
-        optimizer.step()
-        return value.value.scalar
-    }
+    optimise(makeOptimizer(parameters), over: repeatElement((), count: steps)) { _, tape in loss(tape) }
 }
 
 extension ConceptDataset {

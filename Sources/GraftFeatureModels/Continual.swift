@@ -340,10 +340,9 @@ public enum ContinualLearning {
         classes: Range<Int>, schedule: ContinualSchedule, generator: inout SeededGenerator,
         penalty: ([Int], Variable, Tape) -> Variable? = { _, _, _ in nil }
     ) -> Double {
-        var epochLoss = 0.0
+        var batches: [[Int]] = []
         var replayOrder: [Int] = [], replayNext = 0
         for _ in 0..<schedule.epochs {
-            epochLoss = 0
             let order = rows.shuffled(using: &generator)
             for start in stride(from: 0, to: order.count, by: schedule.batchSize) {
                 var batch = Array(order[start..<min(start + schedule.batchSize, order.count)])
@@ -352,18 +351,22 @@ public enum ContinualLearning {
                     batch.append(replayOrder[replayNext])
                     replayNext += 1
                 }
-                let tape = Tape(), selected = learner.select(batch, of: encoded)
-                learner.recordTraining(selected)
-                let outputs = learner.logits(selected, tape: tape)
-                let crossEntropy = Variable.crossEntropy(logits: outputs.slice(alongAxis: 1, classes),
-                                                         targets: batch.map { labels[$0] - classes.lowerBound })
-                let loss = penalty(batch, outputs, tape).map { crossEntropy + $0 } ?? crossEntropy
-                tape.backward(loss)
-                optimizer.step()
-                epochLoss += Double(loss.value.scalar) * Double(min(schedule.batchSize, order.count - start)) / Double(order.count)
+                batches.append(batch)
             }
         }
-        return epochLoss
+        let losses = optimise(optimizer, over: batches) { batch, tape in
+            let selected = learner.select(batch, of: encoded)
+            learner.recordTraining(selected)
+            let outputs = learner.logits(selected, tape: tape)
+            let crossEntropy = Variable.crossEntropy(logits: outputs.slice(alongAxis: 1, classes),
+                                                     targets: batch.map { labels[$0] - classes.lowerBound })
+            return penalty(batch, outputs, tape).map { crossEntropy + $0 } ?? crossEntropy
+        }
+        // The last epoch's mean loss, each batch weighted by its own (not replayed) rows.
+        let perEpoch = (rows.count + schedule.batchSize - 1) / schedule.batchSize
+        return zip(losses.suffix(perEpoch), stride(from: 0, to: rows.count, by: schedule.batchSize)).reduce(0.0) { total, pair in
+            total + Double(pair.0) * Double(min(schedule.batchSize, rows.count - pair.1)) / Double(rows.count)
+        }
     }
 
     /// Row `through` of the accuracy matrix: tasks `0...through` scored among their classes so far.

@@ -20,7 +20,7 @@ import Testing
     @Test func shapesAndParameterNames() throws {
         let c = backbone.configuration
         let (d, w) = (c.hiddenSize, c.hiddenSize / 2)
-        let output = side(backbone.encoder, input: tinyInput, tape: nil)
+        let output = side(backbone.encoder, input: tinyInput, context: .inference())
         #expect(output.shape == [tinyInput.batchSize * tinyInput.length, d])
         let names = side.namedParameters().map(\.name)
         #expect(names.contains("project.\(c.layerCount).dense.weight") && names.contains("gate.weight") && !names.contains("gate.bias"))
@@ -33,8 +33,8 @@ import Testing
     /// A sequence's outputs at its real tokens do not depend on the padding added for a longer neighbour.
     @Test func paddingIsMasked() {
         let alone = EncoderInput(padding: [[0, 8, 11, 2]], padID: 1)
-        let expected = side(backbone.encoder, input: alone, tape: nil).value
-        let batched = side(backbone.encoder, input: tinyInput, tape: nil).value  // the same sequence second, padded to 6
+        let expected = side(backbone.encoder, input: alone, context: .inference()).value
+        let batched = side(backbone.encoder, input: tinyInput, context: .inference()).value  // the same sequence second, padded to 6
         let rows = batched.slice(alongAxis: 0, tinyInput.length..<(tinyInput.length + 4))
         #expect(rows.maxAbsDifference(expected) < 1e-4)
     }
@@ -47,7 +47,7 @@ import Testing
         let states = UniPT.hiddenStates(of: backbone.encoder, input: tinyInput)
         let parameters = side.namedParameters()
         let errors = parameterGradientErrors(parameters.map(\.parameter), epsilon: 1e-2) { tape in
-            side(states, input: tinyInput, tape: tape)
+            side(states, input: tinyInput, context: ForwardContext(tape: tape, isTraining: false, seed: 0))
         }
         for (named, error) in zip(parameters, errors) { #expect(error < 1e-2, "\(named.name): relative error \(error)") }
     }
@@ -56,9 +56,9 @@ import Testing
     @Test func backboneIsNotOnTheTape() {
         let states = UniPT.hiddenStates(of: backbone.encoder, input: tinyInput)
         let sideOnly = Tape()
-        _ = side(states, input: tinyInput, tape: sideOnly)
+        _ = side(states, input: tinyInput, context: ForwardContext(tape: sideOnly, isTraining: false, seed: 0))
         let tape = Tape()
-        let output = side(backbone.encoder, input: tinyInput, tape: tape)
+        let output = side(backbone.encoder, input: tinyInput, context: ForwardContext(tape: tape, isTraining: false, seed: 0))
         #expect(tape.count == sideOnly.count)
         tape.backward(output.sum())
         #expect(backbone.encoder.namedParameters().allSatisfy { $0.parameter.grad == nil })
@@ -77,7 +77,7 @@ import Testing
         let loaded = try AdapterCheckpoint.load(from: path, backbone: backbone)
         let loadedSide = try #require(loaded.adapter as? UniPT)
         #expect(loaded.headConfiguration == head && loaded.configuration == AdapterConfiguration(side.configuration))
-        #expect(loadedSide(backbone.encoder, input: tinyInput, tape: nil).value == side(backbone.encoder, input: tinyInput, tape: nil).value)
+        #expect(loadedSide(backbone.encoder, input: tinyInput, context: .inference()).value == side(backbone.encoder, input: tinyInput, context: .inference()).value)
         let values = { (module: any Module) in module.namedParameters().map(\.parameter.value) }
         #expect(values(loaded.head!) == values(headModule))
 
@@ -95,7 +95,7 @@ import Testing
         try model.add("side", side)
         try model.add("bottleneck", AdapterConfiguration(method: "seq_bn").makeAdapter(model: backbone.configuration, seed: 0))
         try model.activate(.single("side"))
-        #expect(model(tinyInput, context: model.context()).value == side(backbone.encoder, input: tinyInput, tape: nil).value)
+        #expect(model(tinyInput, context: model.context()).value == side(backbone.encoder, input: tinyInput, context: .inference()).value)
         #expect(throws: CompositionError.self) { try model.activate(.stack([.single("bottleneck"), .single("side")])) }
         #expect(throws: CompositionError.self) { try model.merge("side") }
     }
