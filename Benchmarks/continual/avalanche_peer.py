@@ -32,6 +32,8 @@ def parse_args():
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--memory", type=int, default=200)
+    parser.add_argument("--replay-buffer", choices=["experience-balanced", "reservoir"], default="experience-balanced",
+                        help="Replay's storage policy: Avalanche's default, or reservoir sampling over the stream (Graft's)")
     parser.add_argument("--ewc-lambda", type=float, default=100)
     parser.add_argument("--lwf-alpha", type=float, default=1)
     parser.add_argument("--lwf-temperature", type=float, default=2)
@@ -73,6 +75,11 @@ def strategy(name, net, args):
     if name == "naive":
         return Naive(**common)
     if name == "replay":
+        if args.replay_buffer == "reservoir":
+            from avalanche.training.plugins import ReplayPlugin
+            from avalanche.training.storage_policy import ReservoirSamplingBuffer
+            policy = ReservoirSamplingBuffer(max_size=args.memory)
+            return Naive(plugins=[ReplayPlugin(mem_size=args.memory, storage_policy=policy)], **common)
         return Replay(mem_size=args.memory, **common)
     if name == "ewc":
         return EWC(ewc_lambda=args.ewc_lambda, **common)
