@@ -22,17 +22,28 @@ public struct LabelledFeatures: Sendable {
     public var featureSize: Int { features.shape[1] }
 }
 
-/// A class-incremental stream: tasks of consecutive classes, learned one
-/// after the other, each example tested with no task identity (a prediction
-/// ranges over every class seen so far).
-public struct ClassIncrementalStream: Sendable {
+/// One task of a continual stream: the classes it teaches and its training and test rows.
+public struct ContinualTask: Sendable, Equatable {
+    /// The classes whose examples the task brings.
+    public let classes: Range<Int>
+    /// Its rows of the stream's training and test features.
+    public let train: [Int], test: [Int]
+}
+
+/// A stream of tasks learned one after the other, each example tested with no task
+/// identity (a prediction ranges over every class seen so far):
+/// - class-incremental: each task brings new classes (consecutive ones);
+/// - domain-incremental: each task brings the same classes from another domain
+///   (another language, say), so a prediction ranges over all of them from the start.
+public struct ContinualStream: Sendable {
     public let classNames: [String]
-    /// The classes of each task, in order: task 0 holds `0 ..< tasks[0].upperBound`, and so on.
-    public let tasks: [Range<Int>]
+    public let tasks: [ContinualTask]
     public let train: LabelledFeatures
     public let test: LabelledFeatures
+    /// Each task's name (its classes, or its domain).
+    public let taskNames: [String]
 
-    /// A stream whose task `i` is the next `classesPerTask[i]` classes.
+    /// A class-incremental stream whose task `i` is the next `classesPerTask[i]` classes.
     /// - Throws: `ContinualError` if the task sizes do not cover the classes,
     ///   a label is out of range, the splits' feature sizes differ, or a task
     ///   has no training or no test example.
@@ -40,6 +51,39 @@ public struct ClassIncrementalStream: Sendable {
         guard !classesPerTask.isEmpty, classesPerTask.allSatisfy({ $0 > 0 }), classesPerTask.reduce(0, +) == classNames.count else {
             throw ContinualError.invalidData("tasks of \(classesPerTask) classes do not partition the \(classNames.count) classes")
         }
+        var start = 0
+        let ranges = classesPerTask.map { size in
+            defer { start += size }
+            return start..<(start + size)
+        }
+        func rows(_ classes: Range<Int>, _ data: LabelledFeatures) -> [Int] { data.labels.indices.filter { classes.contains(data.labels[$0]) } }
+        try self.init(classNames: classNames, train: train, test: test,
+                      tasks: ranges.map { ContinualTask(classes: $0, train: rows($0, train), test: rows($0, test)) },
+                      taskNames: ranges.map { $0.map { classNames[$0] }.joined(separator: ", ") })
+    }
+
+    /// A domain-incremental stream: task `i` is every class of domain `i`, in order.
+    /// - Throws: `ContinualError` if a label is out of range, the domains' feature sizes
+    ///   differ, or a domain has no training or no test example.
+    public init(classNames: [String], domains: [(name: String, train: LabelledFeatures, test: LabelledFeatures)]) throws {
+        guard let first = domains.first else { throw ContinualError.invalidData("a domain-incremental stream needs at least one domain") }
+        for domain in domains where domain.train.featureSize != first.train.featureSize {
+            throw ContinualError.featureSizeMismatch(expected: first.train.featureSize, found: domain.train.featureSize)
+        }
+        func joined(_ parts: [LabelledFeatures]) throws -> LabelledFeatures {
+            try LabelledFeatures(features: Tensor.concatenate(parts.map(\.features), alongAxis: 0), labels: parts.flatMap(\.labels))
+        }
+        var (trainStart, testStart) = (0, 0)
+        let tasks = domains.map { domain in
+            defer { (trainStart, testStart) = (trainStart + domain.train.count, testStart + domain.test.count) }
+            return ContinualTask(classes: 0..<classNames.count, train: Array(trainStart..<(trainStart + domain.train.count)),
+                                 test: Array(testStart..<(testStart + domain.test.count)))
+        }
+        try self.init(classNames: classNames, train: try joined(domains.map(\.train)), test: try joined(domains.map(\.test)), tasks: tasks,
+                      taskNames: domains.map(\.name))
+    }
+
+    private init(classNames: [String], train: LabelledFeatures, test: LabelledFeatures, tasks: [ContinualTask], taskNames: [String]) throws {
         guard train.featureSize == test.featureSize else {
             throw ContinualError.featureSizeMismatch(expected: train.featureSize, found: test.featureSize)
         }
@@ -48,22 +92,16 @@ public struct ClassIncrementalStream: Sendable {
                 throw ContinualError.labelOutOfRange(label: label, classCount: classNames.count, split: split)
             }
         }
-        var start = 0
-        tasks = classesPerTask.map { size in
-            defer { start += size }
-            return start..<(start + size)
-        }
-        (self.classNames, self.train, self.test) = (classNames, train, test)
         for (index, task) in tasks.enumerated() {
-            for (split, data) in [("train", train), ("test", test)] where !data.labels.contains(where: { task.contains($0) }) {
-                throw ContinualError.emptyTask(task: index, split: split)
-            }
+            if task.train.isEmpty { throw ContinualError.emptyTask(task: index, split: "train") }
+            if task.test.isEmpty { throw ContinualError.emptyTask(task: index, split: "test") }
         }
+        (self.classNames, self.train, self.test, self.tasks, self.taskNames) = (classNames, train, test, tasks, taskNames)
     }
 
-    /// The rows of `data` whose label is in `classes`.
-    public func rows(of classes: Range<Int>, in data: LabelledFeatures) -> [Int] {
-        data.labels.indices.filter { classes.contains(data.labels[$0]) }
+    /// The classes seen once tasks `0...task` are learned (those a prediction then ranges over).
+    public func seenClasses(through task: Int) -> Range<Int> {
+        0..<(tasks[...task].map(\.classes.upperBound).max() ?? 0)
     }
 }
 
@@ -257,7 +295,7 @@ public enum ContinualLearning {
     /// own examples), one optimizer for the whole stream (GDumb: a fresh one after each
     /// restart), and fills the accuracy matrix after each task. `log` receives one line per task.
     public static func train<Learner: ContinualLearner>(
-        _ learner: Learner, on stream: ClassIncrementalStream, schedule: ContinualSchedule, strategy: ContinualStrategy = .naive,
+        _ learner: Learner, on stream: ContinualStream, schedule: ContinualSchedule, strategy: ContinualStrategy = .naive,
         log: (String) -> Void = { _ in }
     ) throws -> AccuracyMatrix {
         try check(learner, stream, schedule)
@@ -270,9 +308,9 @@ public enum ContinualLearning {
         var state = StrategyState(strategy)
         var rows: [[Double?]] = []
         for (index, task) in stream.tasks.enumerated() {
-            let own = stream.rows(of: task, in: stream.train)
-            let seen = schedule.lossClasses == .all ? 0..<learner.outputSize : 0..<task.upperBound
-            let plan = state.plan(task: index, own: own, classes: schedule.lossClasses == .task ? task : seen, seen: seen,
+            let own = task.train, seenSoFar = stream.seenClasses(through: index)
+            let seen = schedule.lossClasses == .all ? 0..<learner.outputSize : seenSoFar
+            let plan = state.plan(task: index, own: own, classes: schedule.lossClasses == .task ? task.classes : seen, seen: seen,
                                   labels: stream.train.labels, generator: &generator)
             if case .gdumb = strategy {
                 for (parameter, value) in zip(parameters, initialValues) { parameter.value = value }
@@ -284,7 +322,7 @@ public enum ContinualLearning {
                 state.penalty(rows: batch, logits: logits, parameters: parameters, tape: tape)
             }
             state.endTask(learner, task: index, own: own, encoded: train, labels: stream.train.labels, classes: plan.classes,
-                          seenClasses: task.upperBound,
+                          seenClasses: seenSoFar.upperBound,
                           parameters: parameters, batchSize: schedule.batchSize, generator: &generator)
             rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
             log("task \(index + 1)/\(stream.tasks.count): final epoch loss \(String(format: "%.4f", loss))")
@@ -296,19 +334,19 @@ public enum ContinualLearning {
     /// `makeLearner` is trained on the shuffled union of tasks `0...i` for the
     /// same number of epochs, and evaluated like `train`'s.
     public static func trainJointly<Learner: ContinualLearner>(
-        _ makeLearner: () throws -> Learner, on stream: ClassIncrementalStream, schedule: ContinualSchedule,
+        _ makeLearner: () throws -> Learner, on stream: ContinualStream, schedule: ContinualSchedule,
         log: (String) -> Void = { _ in }
     ) throws -> AccuracyMatrix {
         var rows: [[Double?]] = []
-        for (index, task) in stream.tasks.enumerated() {
+        for index in stream.tasks.indices {
             let learner = try makeLearner()
             try check(learner, stream, schedule)
             let optimizer = schedule.makeOptimizer(learner.trainableParameters().map(\.parameter))
             var generator = SeededGenerator(seed: schedule.seed)
-            let seen = 0..<task.upperBound
+            let seen = stream.seenClasses(through: index)
             let train = try learner.encode(stream.train.features), test = try learner.encode(stream.test.features)
             let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels,
-                           rows: stream.rows(of: seen, in: stream.train), classes: seen,
+                           rows: stream.tasks[...index].flatMap(\.train).sorted(), classes: seen,
                            schedule: schedule, generator: &generator)
             rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
             log("tasks 1-\(index + 1) jointly: final epoch loss \(String(format: "%.4f", loss))")
@@ -316,7 +354,7 @@ public enum ContinualLearning {
         return AccuracyMatrix(rows: rows)
     }
 
-    private static func check(_ learner: some ContinualLearner, _ stream: ClassIncrementalStream, _ schedule: ContinualSchedule) throws {
+    private static func check(_ learner: some ContinualLearner, _ stream: ContinualStream, _ schedule: ContinualSchedule) throws {
         guard schedule.epochs > 0, schedule.batchSize > 0, schedule.learningRate > 0, schedule.weightDecay >= 0 else {
             throw ConfigurationError("schedule: epochs, batch size and learning rate must be positive and weight decay >= 0, got \(schedule)")
         }
@@ -371,12 +409,12 @@ public enum ContinualLearning {
 
     /// Row `through` of the accuracy matrix: tasks `0...through` scored among their classes so far.
     private static func evaluate<Learner: ContinualLearner>(
-        _ learner: Learner, encoded: Learner.Encoded, stream: ClassIncrementalStream, through task: Int
+        _ learner: Learner, encoded: Learner.Encoded, stream: ContinualStream, through task: Int
     ) -> [Double?] {
-        let classCount = stream.tasks[task].upperBound
+        let classCount = stream.seenClasses(through: task).upperBound
         return stream.tasks.indices.map { j in
             guard j <= task else { return nil }
-            let rows = stream.rows(of: stream.tasks[j], in: stream.test)
+            let rows = stream.tasks[j].test
             var correct = 0
             for start in stride(from: 0, to: rows.count, by: 1024) {
                 let block = Array(rows[start..<min(start + 1024, rows.count)])

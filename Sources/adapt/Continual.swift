@@ -7,12 +7,14 @@ import Graft
 struct ContinualCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "continual",
-        abstract: "Class-incremental learning on frozen features: the key-value bottleneck, a linear probe and an MLP under continual-learning strategies, and joint training.",
+        abstract: "Class- and domain-incremental learning on frozen features: the key-value bottleneck, a linear probe and an MLP under continual-learning strategies, and joint training.",
         discussion: """
             Streams: bible-genres, the 8 genres of chichewa-genres (english-bible-genres: of english-genres) as 4 tasks of 2 (law, history | wisdom, \
             prophets | gospels, acts | epistles, revelation), features = the backbone's mean-pooled, normalised \
             embeddings of "query: VERSE" (first 128 tokens), a seeded sample of the train and test splits, \
             embedded once and cached in CACHE/features; the keys are initialised on unlabelled dev verses. \
+            language-genres: domain-incremental, the same 8 genres learned language after language (English, \
+            then Chichewa: the two streams' features), each task scored among all 8 genres. \
             fashion-mnist, 10 classes as 5 tasks of 2 (0-1, 2-3, ...), from the prepared fashion-mnist set \
             (prepared into the cache on first use, as by `adapt data prepare fashion-mnist`), features = the pixels in [0, 1] through a \
             fixed random Gaussian projection (seed 0); the keys are initialised on unlabelled training images \
@@ -29,15 +31,17 @@ struct ContinualCommand: ParsableCommand {
 
     /// The streams `--stream` names.
     enum Stream: String, ExpressibleByArgument, CaseIterable {
-        case bibleGenres = "bible-genres", englishBibleGenres = "english-bible-genres", fashionMNIST = "fashion-mnist"
+        case bibleGenres = "bible-genres", englishBibleGenres = "english-bible-genres", languageGenres = "language-genres"
+        case fashionMNIST = "fashion-mnist"
     }
     /// How the bottleneck's keys start.
     enum KeyStart: String, ExpressibleByArgument, CaseIterable { case kmeans, random }
 
-    @Option(help: "The stream: bible-genres or fashion-mnist (or give --tasks).") var stream: Stream?
+    @Option(help: "The stream: bible-genres, english-bible-genres, language-genres or fashion-mnist (or give --tasks).") var stream: Stream?
     @Option(help: """
         A stream of your own: one labelled JSONL file per task ({"text", "label", "split"}: train and test rows; \
-        dev rows, if any, are the unlabelled texts of the keys), comma-separated, in order; each class belongs to one task. Needs --backbone.
+        dev rows, if any, are the unlabelled texts of the keys), comma-separated, in order; each class belongs to one task, \
+        or every file has the same classes (a domain-incremental stream: the task is learned again in each file's domain). Needs --backbone.
         """)
     var tasks: String?
     @Option(help: "With --tasks: what is put before each text when it is embedded (multilingual-e5's query prefix by default).")
@@ -115,6 +119,7 @@ struct ContinualCommand: ParsableCommand {
         let data = switch stream {
         case .bibleGenres?: try bibleGenres(.chichewaGenres, backbone: backbone ?? "", cache: cache.dataCache)
         case .englishBibleGenres?: try bibleGenres(.englishGenres, backbone: backbone ?? "", cache: cache.dataCache)
+        case .languageGenres?: try languageGenres(backbone: backbone ?? "", cache: cache.dataCache)
         case .fashionMNIST?: try fashionMNIST(cache: cache.dataCache)
         case nil: try taskFiles(backbone: backbone ?? "")
         }
@@ -126,7 +131,7 @@ struct ContinualCommand: ParsableCommand {
             data ready in \(seconds(since: started)) s
 
             """)
-        let taskNames = s.tasks.map { $0.map { s.classNames[$0] }.joined(separator: ", ") }
+        let taskNames = s.taskNames
         var summary: [String] = [], results: [RunResult] = []
         for method in try methods() {
             for strategy in method == .linear || method == .mlp ? try strategies() : [.naive] {
@@ -238,12 +243,12 @@ struct ContinualCommand: ParsableCommand {
 
     /// For each task, the share of its test examples' key selections (example, head) whose key
     /// some other task's training example also selects: where learning another task writes.
-    func keySharing(_ bottleneck: KeyValueBottleneck, _ s: ClassIncrementalStream) throws -> String {
+    func keySharing(_ bottleneck: KeyValueBottleneck, _ s: ContinualStream) throws -> String {
         let train = try bottleneck.codes(for: s.train.features), test = try bottleneck.codes(for: s.test.features)
-        let keysOfTask = s.tasks.map { task in Set(s.rows(of: task, in: s.train).flatMap { train.rows([$0]).indices }) }
+        let keysOfTask = s.tasks.map { task in Set(task.train.flatMap { train.rows([$0]).indices }) }
         return s.tasks.indices.map { j in
             let others = keysOfTask.indices.filter { $0 != j }.reduce(into: Set<Int>()) { $0.formUnion(keysOfTask[$1]) }
-            let selections = s.rows(of: s.tasks[j], in: s.test).flatMap { test.rows([$0]).indices }
+            let selections = s.tasks[j].test.flatMap { test.rows([$0]).indices }
             return String(format: "task %d %.2f", j + 1, Double(selections.filter(others.contains).count) / Double(selections.count))
         }.joined(separator: ", ")
     }
@@ -281,32 +286,45 @@ struct ContinualCommand: ParsableCommand {
                              unlabelled: tensor(vectors[testEnd...]), backboneChecksum: model.checksum).save(to: file)
         }
         let features = try FeatureCache.load(from: file, backboneChecksum: model.checksum)
-        let stream = try ClassIncrementalStream(classNames: genres, classesPerTask: [2, 2, 2, 2], train: features.train, test: features.test)
+        let stream = try ContinualStream(classNames: genres, classesPerTask: [2, 2, 2, 2], train: features.train, test: features.test)
         return StreamData(stream: stream, unlabelled: features.unlabelled,
                           features: "\(model.name) embeddings, \(trainCount) train and up to \(testCount) test verses per genre, cached in \(file)")
+    }
+
+    /// `language-genres`: English genres, then Chichewa genres, as one domain-incremental stream.
+    func languageGenres(backbone path: String, cache: DataCache) throws -> StreamData {
+        let english = try bibleGenres(.englishGenres, backbone: path, cache: cache), chichewa = try bibleGenres(.chichewaGenres, backbone: path, cache: cache)
+        let stream = try ContinualStream(classNames: english.stream.classNames, domains: [
+            ("English", english.stream.train, english.stream.test), ("Chichewa", chichewa.stream.train, chichewa.stream.test)])
+        return StreamData(stream: stream, unlabelled: Tensor.concatenate([english.unlabelled, chichewa.unlabelled], alongAxis: 0),
+                          features: "English, then Chichewa: \(english.features); \(chichewa.features)")
     }
 
     /// `--tasks`: one labelled JSONL file per task, embedded by the backbone (not cached).
     func taskFiles(backbone path: String) throws -> StreamData {
         let files = (tasks ?? "").split(separator: ",").map(String.init)
+        let records = try files.map { try LabelledText.read(from: $0) }
+        let labelSets = records.map { Set($0.map(\.label)).sorted() }
+        let sameClasses = files.count > 1 && labelSets.allSatisfy { $0 == labelSets[0] }
         var classNames: [String] = [], classesPerTask: [Int] = [], owner: [String: String] = [:]
         var texts: (train: [(String, Int)], test: [(String, Int)], unlabelled: [String]) = ([], [], [])
-        for file in files {
-            let records = try LabelledText.read(from: file)
-            let labels = Set(records.map(\.label)).sorted()
-            if let shared = labels.first(where: { owner[$0] != nil }) {
+        var trainCounts: [Int] = [], testCounts: [Int] = []
+        for (file, (records, labels)) in zip(files, zip(records, labelSets)) {
+            if !sameClasses, let shared = labels.first(where: { owner[$0] != nil }) {
                 throw CommandError("""
                     \(file) has label "\(shared)", which \(owner[shared]!) already has: in a class-incremental stream each class \
-                    belongs to one task (to learn the same classes again, relabel them, or put them in one file)
+                    belongs to one task; a domain-incremental stream needs every file to have the same classes
                     """)
             }
             for label in labels { owner[label] = file }
-            let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, classNames.count + $0) })
-            classNames += labels
+            let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, (sameClasses ? 0 : classNames.count) + $0) })
+            if !sameClasses || classNames.isEmpty { classNames += labels }
             classesPerTask.append(labels.count)
-            texts.train += records.filter { $0.split == .train }.map { (textPrefix + $0.text, index[$0.label]!) }
-            texts.test += records.filter { $0.split == .test }.map { (textPrefix + $0.text, index[$0.label]!) }
+            let (train, test) = (records.filter { $0.split == .train }, records.filter { $0.split == .test })
+            texts.train += train.map { (textPrefix + $0.text, index[$0.label]!) }
+            texts.test += test.map { (textPrefix + $0.text, index[$0.label]!) }
             texts.unlabelled += records.filter { $0.split == .dev }.map { textPrefix + $0.text }
+            (trainCounts, testCounts) = (trainCounts + [train.count], testCounts + [test.count])
         }
         if texts.unlabelled.isEmpty { texts.unlabelled = texts.train.map(\.0) }
         let model = try Backbone.load(from: path)
@@ -315,10 +333,20 @@ struct ContinualCommand: ParsableCommand {
             let vectors = model.embed(batch, maxLength: 128).embeddings
             return Tensor(shape: [batch.count, model.configuration.hiddenSize], scalars: vectors.flatMap { $0 })
         }
-        let stream = try ClassIncrementalStream(
-            classNames: classNames, classesPerTask: classesPerTask,
-            train: LabelledFeatures(features: features(texts.train.map(\.0)), labels: texts.train.map(\.1)),
-            test: LabelledFeatures(features: features(texts.test.map(\.0)), labels: texts.test.map(\.1)))
+        let train = try LabelledFeatures(features: features(texts.train.map(\.0)), labels: texts.train.map(\.1))
+        let test = try LabelledFeatures(features: features(texts.test.map(\.0)), labels: texts.test.map(\.1))
+        let stream: ContinualStream
+        if sameClasses {
+            func part(_ data: LabelledFeatures, _ counts: [Int], _ file: Int) throws -> LabelledFeatures {
+                let rows = Array(counts[..<file].reduce(0, +)..<counts[...file].reduce(0, +))
+                return try LabelledFeatures(features: data.features.gatherRows(rows), labels: rows.map { data.labels[$0] })
+            }
+            stream = try ContinualStream(classNames: classNames, domains: try files.indices.map { file in
+                (URL(fileURLWithPath: files[file]).lastPathComponent, try part(train, trainCounts, file), try part(test, testCounts, file))
+            })
+        } else {
+            stream = try ContinualStream(classNames: classNames, classesPerTask: classesPerTask, train: train, test: test)
+        }
         return StreamData(stream: stream, unlabelled: features(texts.unlabelled),
                           features: "\(model.name) embeddings of \(files.count) files, prefix \"\(textPrefix)\"")
     }
@@ -342,7 +370,7 @@ struct ContinualCommand: ParsableCommand {
         let trainRows = perClass(train, trainCount), testRows = perClass(test, testCount)
         let chosen = Set(trainRows)
         let unlabelledRows = train.labels.indices.filter { !chosen.contains($0) }.sample(unlabelledCount, seed: 1)
-        let stream = try ClassIncrementalStream(
+        let stream = try ContinualStream(
             classNames: FashionMNIST.classNames, classesPerTask: [2, 2, 2, 2, 2],
             train: LabelledFeatures(features: features(train, trainRows), labels: trainRows.map { train.labels[$0] }),
             test: LabelledFeatures(features: features(test, testRows), labels: testRows.map { test.labels[$0] }))
@@ -365,7 +393,7 @@ extension ContinualSchedule.LossClasses {
 
 /// A stream with the unlabelled features the keys are fitted on.
 struct StreamData {
-    let stream: ClassIncrementalStream
+    let stream: ContinualStream
     let unlabelled: Tensor
     /// What the features are, in words.
     let features: String

@@ -13,7 +13,7 @@ import Testing
 /// a large common offset (as real embeddings share a mean direction), so a
 /// classifier's newest classes also score high on old classes' examples.
 private struct Blobs {
-    let stream: ClassIncrementalStream
+    let stream: ContinualStream
     let unlabelled: Tensor
 
     init(seed: UInt64 = 0) throws {
@@ -26,7 +26,7 @@ private struct Blobs {
             return (centres.gatherRows(labels) + noise, labels)
         }
         let (train, trainLabels) = sample(60), (test, testLabels) = sample(30), (unlabelled, _) = sample(40)
-        stream = try ClassIncrementalStream(classNames: (0..<8).map { "c\($0)" }, classesPerTask: [2, 2, 2, 2],
+        stream = try ContinualStream(classNames: (0..<8).map { "c\($0)" }, classesPerTask: [2, 2, 2, 2],
                                             train: LabelledFeatures(features: train, labels: trainLabels),
                                             test: LabelledFeatures(features: test, labels: testLabels))
         self.unlabelled = unlabelled
@@ -114,24 +114,24 @@ private struct Blobs {
     @Test func invalidStreamsAndSchedulesAreRejected() throws {
         let features = try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 2, 3])
         #expect(throws: ContinualError.invalidData("tasks of [2, 1] classes do not partition the 4 classes")) {
-            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 1], train: features, test: features)
+            try ContinualStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 1], train: features, test: features)
         }
         let wide = try LabelledFeatures(features: Tensor(zeros: [4, 5]), labels: [0, 1, 2, 3])
         #expect(throws: ContinualError.featureSizeMismatch(expected: 3, found: 5)) {
-            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: wide)
+            try ContinualStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: wide)
         }
         let outOfRange = try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 2, 7])
         #expect(throws: ContinualError.labelOutOfRange(label: 7, classCount: 4, split: "test")) {
-            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: outOfRange)
+            try ContinualStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: outOfRange)
         }
         let missing = try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 0, 1])
         #expect(throws: ContinualError.emptyTask(task: 1, split: "train")) {
-            try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: missing, test: features)
+            try ContinualStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: missing, test: features)
         }
         #expect(throws: ContinualError.invalidData("features of shape [4, 3] for 3 labels; expected [3, d]")) {
             try LabelledFeatures(features: Tensor(zeros: [4, 3]), labels: [0, 1, 2])
         }
-        let stream = try ClassIncrementalStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: features)
+        let stream = try ContinualStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: features, test: features)
         #expect(throws: ContinualError.tooFewOutputs(outputs: 3, classes: 4)) {
             try ContinualLearning.train(FeatureClassifier(inputSize: 3, hiddenSize: nil, classCount: 3, seed: 0), on: stream,
                                         schedule: ContinualSchedule())
@@ -189,15 +189,15 @@ private struct Blobs {
 @Suite struct ContinualStrategyTests {
     let schedule = ContinualSchedule(epochs: 5, batchSize: 16, learningRate: 0.01, seed: 1)
 
-    func run(_ strategy: ContinualStrategy, stream: ClassIncrementalStream) throws -> AccuracyMatrix {
+    func run(_ strategy: ContinualStrategy, stream: ContinualStream) throws -> AccuracyMatrix {
         try train(strategy, stream: stream).matrix
     }
 
     /// The matrix; how far the output weights of task 1's classes moved after task 1; and how far
     /// task 2 moved the probabilities among task 1's classes on task 2's examples (mean KL divergence).
-    func train(_ strategy: ContinualStrategy, stream: ClassIncrementalStream) throws -> (matrix: AccuracyMatrix, drift: Float, shift: Float) {
+    func train(_ strategy: ContinualStrategy, stream: ContinualStream) throws -> (matrix: AccuracyMatrix, drift: Float, shift: Float) {
         let probe = FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2)
-        let secondTask = stream.train.features.gatherRows(stream.rows(of: stream.tasks[1], in: stream.train))
+        let secondTask = stream.train.features.gatherRows(stream.tasks[1].train)
         func firstClasses() -> Tensor { probe.logits(secondTask, tape: nil).value.slice(alongAxis: 1, 0..<2).softmax() }
         var weights: Tensor?, probabilities: Tensor?, shift: Float = 0
         let matrix = try ContinualLearning.train(probe, on: stream, schedule: schedule, strategy: strategy) { line in
@@ -270,5 +270,35 @@ private func randomize(_ module: any Module, seed: UInt64, scale: Float = 0.5) {
     var generator = SeededGenerator(seed: seed)
     for (_, parameter) in module.namedParameters() {
         parameter.value = .normal(shape: parameter.value.shape, standardDeviation: scale, generator: &generator)
+    }
+}
+
+/// A domain-incremental stream: the same classes in each task, scored among all of them from the first task on.
+@Suite struct DomainIncrementalStreams {
+    /// Two classes; in domain B every feature is shifted, so a probe fitted on A alone misplaces B's examples.
+    static func domains() throws -> [(name: String, train: LabelledFeatures, test: LabelledFeatures)] {
+        func domain(_ shift: Float, seed: UInt64) throws -> LabelledFeatures {
+            var generator = SeededGenerator(seed: seed)
+            let labels = (0..<40).map { $0 % 2 }
+            let noise = Tensor.normal(shape: [40, 4], standardDeviation: 0.1, generator: &generator)
+            let centres = Tensor(shape: [40, 4], scalars: labels.flatMap { label in [label == 0 ? 1 : -1, shift, shift, 0] })
+            return try LabelledFeatures(features: noise + centres, labels: labels)
+        }
+        return [("A", try domain(0, seed: 1), try domain(0, seed: 2)), ("B", try domain(3, seed: 3), try domain(3, seed: 4))]
+    }
+
+    @Test func everyTaskHoldsEveryClassAndItsOwnRows() throws {
+        let stream = try ContinualStream(classNames: ["x", "y"], domains: try Self.domains())
+        #expect(stream.tasks.map(\.classes) == [0..<2, 0..<2] && stream.taskNames == ["A", "B"])
+        #expect(stream.tasks[0].train == Array(0..<40) && stream.tasks[1].train == Array(40..<80) && stream.tasks[1].test == Array(40..<80))
+        #expect(stream.seenClasses(through: 0) == 0..<2 && stream.train.count == 80)
+    }
+
+    @Test func learningTheSecondDomainIsScoredOnBoth() throws {
+        let stream = try ContinualStream(classNames: ["x", "y"], domains: try Self.domains())
+        let probe = FeatureClassifier(inputSize: 4, hiddenSize: nil, classCount: 2, seed: 0)
+        let matrix = try ContinualLearning.train(probe, on: stream, schedule: ContinualSchedule(epochs: 20, batchSize: 8, learningRate: 0.05, seed: 1))
+        #expect(matrix.rows.count == 2 && matrix.rows[0][1] == nil)
+        #expect(matrix.rows[0][0]! > 0.9 && matrix.rows[1][1]! > 0.9, "\(matrix.rows)")
     }
 }
