@@ -51,7 +51,7 @@ names = {"naive": "", "replay": " + replay (memory 200)", "ewc": " + EWC (lambda
 graft = {}
 for path in glob.glob(f"{out}/graft-*.md"):
     for line in open(path):
-        m = re.match(r"\| ((?:linear|mlp|kv)[^|]*?) \| ([0-9.]+) \| ([-0-9.]+) \| ([-0-9.]+) \| [^|]* \| [^|]* \| ([0-9.]+) \|", line)
+        m = re.match(r"\| ((?:linear|mlp|kv)[^|]*?) \| ([0-9.]+) \| ([-0-9.]+) \| ([-0-9.]+) \| [^|]* \| [^|]* \| [^|]* \| ([0-9.]+) \|", line)
         if m:
             graft.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(3)), float(m.group(5))))
 peer = {}

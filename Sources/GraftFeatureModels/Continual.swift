@@ -226,13 +226,20 @@ public final class FeatureClassifier: ContinualLearner {
 /// `i`, predicting among all classes seen so far; `nil` for tasks not yet seen (`j > i`).
 public struct AccuracyMatrix: Sendable, Equatable {
     public let rows: [[Double?]]
+    /// Each task's accuracy under the untrained learner, when measured.
+    public let untrained: [Double]?
+    /// Task `j + 1`'s accuracy after training tasks `0...j` (before it is learned), when measured.
+    public let ahead: [Double]?
 
-    /// A `T x T` matrix with a value exactly where `j <= i`.
-    public init(rows: [[Double?]]) {
+    /// A `T x T` matrix with a value exactly where `j <= i`; `untrained` (`T` values) and
+    /// `ahead` (`T - 1`) give forward transfer.
+    public init(rows: [[Double?]], untrained: [Double]? = nil, ahead: [Double]? = nil) {
         precondition(rows.enumerated().allSatisfy { i, row in
             row.count == rows.count && row.indices.allSatisfy { (row[$0] != nil) == ($0 <= i) }
         }, "AccuracyMatrix: expected a square matrix with values exactly on and below the diagonal, got \(rows)")
-        self.rows = rows
+        precondition(untrained.map { $0.count == rows.count } ?? true && ahead.map { $0.count == max(rows.count - 1, 0) } ?? true,
+                     "AccuracyMatrix: expected \(rows.count) untrained and \(max(rows.count - 1, 0)) ahead accuracies")
+        (self.rows, self.untrained, self.ahead) = (rows, untrained, ahead)
     }
 
     public var taskCount: Int { rows.count }
@@ -257,6 +264,14 @@ public struct AccuracyMatrix: Sendable, Equatable {
         guard taskCount > 1 else { return 0 }
         let last = taskCount - 1
         return (0..<last).map { rows[last][$0]! - rows[$0][$0]! }.reduce(0, +) / Double(last)
+    }
+
+    /// Forward transfer (Lopez-Paz & Ranzato 2017, as Avalanche's `StreamForwardTransfer`): the mean over
+    /// every task `j` but the first of its accuracy just before it is learned minus the untrained
+    /// learner's; nil when not measured or for a single task.
+    public var forwardTransfer: Double? {
+        guard let untrained, let ahead, taskCount > 1 else { return nil }
+        return (1..<taskCount).map { ahead[$0 - 1] - untrained[$0] }.reduce(0, +) / Double(taskCount - 1)
     }
 
     /// A Markdown table: one row per trained task, one column per evaluated task.
@@ -306,7 +321,8 @@ public enum ContinualLearning {
         var optimizer = schedule.makeOptimizer(parameters)
         var generator = SeededGenerator(seed: schedule.seed)
         var state = StrategyState(strategy)
-        var rows: [[Double?]] = []
+        var rows: [[Double?]] = [], ahead: [Double] = []
+        let initial = stream.tasks.indices.map { accuracy(learner, encoded: test, stream: stream, task: $0, after: nil) }
         for (index, task) in stream.tasks.enumerated() {
             let own = task.train, seenSoFar = stream.seenClasses(through: index)
             let seen = schedule.lossClasses == .all ? 0..<learner.outputSize : seenSoFar
@@ -325,9 +341,10 @@ public enum ContinualLearning {
                           seenClasses: seenSoFar.upperBound,
                           parameters: parameters, batchSize: schedule.batchSize, generator: &generator)
             rows.append(evaluate(learner, encoded: test, stream: stream, through: index))
+            if index + 1 < stream.tasks.count { ahead.append(accuracy(learner, encoded: test, stream: stream, task: index + 1, after: index)) }
             log("task \(index + 1)/\(stream.tasks.count): final epoch loss \(String(format: "%.4f", loss))")
         }
-        return AccuracyMatrix(rows: rows)
+        return AccuracyMatrix(rows: rows, untrained: initial, ahead: ahead)
     }
 
     /// The joint (i.i.d.) upper bound: after each task `i`, a fresh learner from
@@ -411,17 +428,22 @@ public enum ContinualLearning {
     private static func evaluate<Learner: ContinualLearner>(
         _ learner: Learner, encoded: Learner.Encoded, stream: ContinualStream, through task: Int
     ) -> [Double?] {
-        let classCount = stream.seenClasses(through: task).upperBound
-        return stream.tasks.indices.map { j in
-            guard j <= task else { return nil }
-            let rows = stream.tasks[j].test
-            var correct = 0
-            for start in stride(from: 0, to: rows.count, by: 1024) {
-                let block = Array(rows[start..<min(start + 1024, rows.count)])
-                let predictions = seenLogits(learner, learner.select(block, of: encoded), classCount: classCount, tape: nil).value.argmax()
-                correct += zip(predictions, block).filter { $0 == stream.test.labels[$1] }.count
-            }
-            return Double(correct) / Double(rows.count)
+        stream.tasks.indices.map { j in j <= task ? accuracy(learner, encoded: encoded, stream: stream, task: j, after: task) : nil }
+    }
+
+    /// Task `j`'s test accuracy among the classes seen once tasks `0...after` are learned, or, for a task
+    /// not learned yet (`j > after`), among those it will be scored on once it is.
+    private static func accuracy<Learner: ContinualLearner>(
+        _ learner: Learner, encoded: Learner.Encoded, stream: ContinualStream, task j: Int, after: Int?
+    ) -> Double {
+        let classCount = stream.seenClasses(through: max(j, after ?? j)).upperBound
+        let rows = stream.tasks[j].test
+        var correct = 0
+        for start in stride(from: 0, to: rows.count, by: 1024) {
+            let block = Array(rows[start..<min(start + 1024, rows.count)])
+            let predictions = seenLogits(learner, learner.select(block, of: encoded), classCount: classCount, tape: nil).value.argmax()
+            correct += zip(predictions, block).filter { $0 == stream.test.labels[$1] }.count
         }
+        return Double(correct) / Double(rows.count)
     }
 }

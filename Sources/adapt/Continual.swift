@@ -26,7 +26,8 @@ struct ContinualCommand: ParsableCommand {
             The linear probe and the MLP run under each --strategy: naive, replay (a memory joined to every \
             batch), ewc, lwf, gdumb (Avalanche's strategies of those names). Prints each accuracy matrix, the \
             average accuracy after the last task, forgetting (mean drop from a task's best earlier accuracy to \
-            its final one) and backward transfer as Markdown.
+            its final one), backward transfer and forward transfer (a task's accuracy just before it is learned \
+            minus the untrained learner's; in a domain-incremental stream, what one language's training gives the next) as Markdown.
             """)
 
     /// The streams `--stream` names.
@@ -141,18 +142,21 @@ struct ContinualCommand: ParsableCommand {
                 let name = method.rawValue + (strategy == .naive ? "" : " + \(strategy)")
                 results.append(RunResult(
                     name: name, description: detail, matrix: matrix.rows, averageAccuracy: matrix.averageAccuracy, forgetting: matrix.forgetting,
-                    backwardTransfer: matrix.backwardTransfer, trainableParameters: parameters, memoryExamples: strategy.memorySize,
+                    backwardTransfer: matrix.backwardTransfer, forwardTransfer: matrix.forwardTransfer,
+                    trainableParameters: parameters, memoryExamples: strategy.memorySize,
                     memoryBytes: strategy.memorySize * (s.train.featureSize * MemoryLayout<Float>.size + MemoryLayout<Int>.size),
                     seconds: elapsed))
+                let forward = matrix.forwardTransfer.map { String(format: "%.3f", $0) } ?? "-"
                 emit("## \(name): \(detail)\n\n\(matrix.table(taskNames: taskNames))\n\n"
-                     + String(format: "average accuracy %.3f, forgetting %.3f, backward transfer %.3f, %@ trainable parameters, %@ s\n",
-                              matrix.averageAccuracy, matrix.forgetting, matrix.backwardTransfer, grouped(parameters), time))
-                summary.append(String(format: "| %@ | %.3f | %.3f | %.3f | %@ | %@ | %@ |", name, matrix.averageAccuracy, matrix.forgetting,
-                                      matrix.backwardTransfer, grouped(parameters), grouped(strategy.memorySize), time))
+                     + String(format: "average accuracy %.3f, forgetting %.3f, backward transfer %.3f, forward transfer %@, %@ trainable parameters, %@ s\n",
+                              matrix.averageAccuracy, matrix.forgetting, matrix.backwardTransfer, forward, grouped(parameters), time))
+                summary.append(String(format: "| %@ | %.3f | %.3f | %.3f | %@ | %@ | %@ | %@ |", name, matrix.averageAccuracy, matrix.forgetting,
+                                      matrix.backwardTransfer, forward, grouped(parameters), grouped(strategy.memorySize), time))
             }
         }
-        emit((["## Summary\n", "| method | average accuracy | forgetting | backward transfer | trainable parameters | memory (examples) | seconds |",
-               "|---|---:|---:|---:|---:|---:|---:|"] + summary).joined(separator: "\n"))
+        emit((["## Summary\n",
+               "| method | average accuracy | forgetting | backward transfer | forward transfer | trainable parameters | memory (examples) | seconds |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|"] + summary).joined(separator: "\n"))
         if let json {
             let report = StreamReport(stream: streamName, classes: s.classNames, tasks: taskNames, runs: results)
             let encoder = JSONEncoder()
@@ -169,6 +173,8 @@ struct ContinualCommand: ParsableCommand {
         /// `matrix[i][j]`: accuracy on task j after training task i (null for j > i).
         let matrix: [[Double?]]
         let averageAccuracy: Double, forgetting: Double, backwardTransfer: Double
+        /// Null for joint training (a fresh learner after each task).
+        let forwardTransfer: Double?
         let trainableParameters: Int, memoryExamples: Int
         /// The memory's examples as stored: features in float32 plus a label each.
         let memoryBytes: Int

@@ -275,16 +275,16 @@ private func randomize(_ module: any Module, seed: UInt64, scale: Float = 0.5) {
 
 /// A domain-incremental stream: the same classes in each task, scored among all of them from the first task on.
 @Suite struct DomainIncrementalStreams {
-    /// Two classes; in domain B every feature is shifted, so a probe fitted on A alone misplaces B's examples.
+    /// Two classes told apart by the first feature; domain B is shifted on the second.
     static func domains() throws -> [(name: String, train: LabelledFeatures, test: LabelledFeatures)] {
         func domain(_ shift: Float, seed: UInt64) throws -> LabelledFeatures {
             var generator = SeededGenerator(seed: seed)
             let labels = (0..<40).map { $0 % 2 }
             let noise = Tensor.normal(shape: [40, 4], standardDeviation: 0.1, generator: &generator)
-            let centres = Tensor(shape: [40, 4], scalars: labels.flatMap { label in [label == 0 ? 1 : -1, shift, shift, 0] })
+            let centres = Tensor(shape: [40, 4], scalars: labels.flatMap { label in [label == 0 ? 1 : -1, shift, 0, 0] })
             return try LabelledFeatures(features: noise + centres, labels: labels)
         }
-        return [("A", try domain(0, seed: 1), try domain(0, seed: 2)), ("B", try domain(3, seed: 3), try domain(3, seed: 4))]
+        return [("A", try domain(0, seed: 1), try domain(0, seed: 2)), ("B", try domain(0.5, seed: 3), try domain(0.5, seed: 4))]
     }
 
     @Test func everyTaskHoldsEveryClassAndItsOwnRows() throws {
@@ -300,5 +300,21 @@ private func randomize(_ module: any Module, seed: UInt64, scale: Float = 0.5) {
         let matrix = try ContinualLearning.train(probe, on: stream, schedule: ContinualSchedule(epochs: 20, batchSize: 8, learningRate: 0.05, seed: 1))
         #expect(matrix.rows.count == 2 && matrix.rows[0][1] == nil)
         #expect(matrix.rows[0][0]! > 0.9 && matrix.rows[1][1]! > 0.9, "\(matrix.rows)")
+    }
+}
+
+extension DomainIncrementalStreams {
+    @Test func forwardTransferIsTheAccuracyBeforeLearningMinusTheUntrainedLearners() throws {
+        #expect(AccuracyMatrix(rows: [[0.9, nil], [0.8, 0.95]]).forwardTransfer == nil)
+        let measured = AccuracyMatrix(rows: [[0.9, nil, nil], [0.8, 0.95, nil], [0.7, 0.9, 0.85]],
+                                      untrained: [0.5, 0.4, 0.3], ahead: [0.6, 0.5])
+        #expect(abs(measured.forwardTransfer! - ((0.6 - 0.4) + (0.5 - 0.3)) / 2) < 1e-12)
+
+        // What the probe learns on domain A already sorts domain B, which the untrained probe cannot.
+        let stream = try ContinualStream(classNames: ["x", "y"], domains: try Self.domains())
+        let probe = FeatureClassifier(inputSize: 4, hiddenSize: nil, classCount: 2, seed: 0)
+        let matrix = try ContinualLearning.train(probe, on: stream, schedule: ContinualSchedule(epochs: 20, batchSize: 8, learningRate: 0.05, seed: 1))
+        #expect(matrix.untrained?.count == 2 && matrix.ahead?.count == 1)
+        #expect(matrix.ahead![0] > 0.9 && matrix.forwardTransfer! > 0.3, "\(String(describing: matrix.untrained)) \(String(describing: matrix.ahead))")
     }
 }
