@@ -35,10 +35,10 @@ run() { # NAME FLAGS...: runs adapt continual, keeps its output and the command 
     echo "$((SECONDS - start))" > "$out/$name.seconds"
     runs+=("$name")
 }
-run bible-genres --stream bible-genres --backbone "$BACKBONE" --strategy all
-run english-bible-genres --stream english-bible-genres --backbone "$BACKBONE" --strategy all
-run language-genres --stream language-genres --backbone "$BACKBONE" --strategy all
-run fashion-mnist --stream fashion-mnist --strategy all
+run bible-genres --stream bible-genres --backbone "$BACKBONE" --strategy all --plot Docs/figures/continual-bible-genres.svg
+run english-bible-genres --stream english-bible-genres --backbone "$BACKBONE" --strategy all --plot Docs/figures/continual-english-bible-genres.svg
+run language-genres --stream language-genres --backbone "$BACKBONE" --strategy all --plot Docs/figures/continual-language-genres.svg
+run fashion-mnist --stream fashion-mnist --strategy all --plot Docs/figures/continual-fashion-mnist.svg
 if [ "$REFERENCE" = 1 ]; then
     run fashion-mnist-reference --stream fashion-mnist --method kv --keys 4096
     # 1,000 unlabelled verses are too few for k-means with 4,096 keys: random keys, EMA-refined.

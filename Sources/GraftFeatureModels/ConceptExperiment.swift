@@ -66,11 +66,21 @@ extension ConceptSelection {
 /// A line plot of intervention curves (class accuracy against attributes
 /// intervened), with the linear probe's accuracy as a dashed line.
 public func interventionPlot(_ curves: [(name: String, values: [Double])], probe: Double) -> String {
-    let (width, height, left, right, top, bottom) = (640.0, 400.0, 60.0, 170.0, 20.0, 50.0)
     let points = curves.map(\.values.count).max() ?? 1
+    return linePlot(curves, xLabels: (0..<points).map(String.init), labelEvery: 2, xTitle: "attributes intervened",
+                    yTitle: "class accuracy", reference: ("linear probe", probe))
+}
+
+/// An SVG line plot of `curves` over the points `xLabels` (every `labelEvery`-th labelled),
+/// values in [0, 1], with an optional dashed reference line, and a legend.
+public func linePlot(_ curves: [(name: String, values: [Double])], xLabels: [String], labelEvery: Int = 1, xTitle: String,
+                     yTitle: String, reference: (name: String, value: Double)? = nil) -> String {
+    let (width, height, left, right, top, bottom) = (640.0, 400.0, 60.0, 170.0, 20.0, 50.0)
+    let points = max(xLabels.count, 1)
     func x(_ k: Int) -> Double { left + Double(k) / Double(max(points - 1, 1)) * (width - left - right) }
     func y(_ accuracy: Double) -> Double { height - bottom - accuracy * (height - top - bottom) }
-    let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78"]
     func format(_ value: Double) -> String { String(format: "%.1f", value) }
     var svg = [
         ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" font-family="sans-serif" font-size="12">"##,
@@ -80,13 +90,16 @@ public func interventionPlot(_ curves: [(name: String, values: [Double])], probe
         svg.append(##"<line x1="\##(format(left))" y1="\##(format(y(tick)))" x2="\##(format(width - right))" y2="\##(format(y(tick)))" stroke="#ddd"/>"##)
         svg.append(##"<text x="\##(format(left - 8))" y="\##(format(y(tick) + 4))" text-anchor="end">\##(String(format: "%.1f", tick))</text>"##)
     }
-    for k in stride(from: 0, to: points, by: 2) {
-        svg.append(##"<text x="\##(format(x(k)))" y="\##(format(height - bottom + 18))" text-anchor="middle">\##(k)</text>"##)
+    for k in stride(from: 0, to: xLabels.count, by: max(labelEvery, 1)) {
+        svg.append(##"<text x="\##(format(x(k)))" y="\##(format(height - bottom + 18))" text-anchor="middle">\##(xLabels[k])</text>"##)
     }
-    svg.append(##"<text x="\##(format((left + width - right) / 2))" y="\##(format(height - 10))" text-anchor="middle">attributes intervened</text>"##)
-    svg.append(##"<text transform="translate(16 \##(format((top + height - bottom) / 2))) rotate(-90)" text-anchor="middle">class accuracy</text>"##)
-    svg.append(##"<line x1="\##(format(left))" y1="\##(format(y(probe)))" x2="\##(format(width - right))" y2="\##(format(y(probe)))" stroke="#555" stroke-dasharray="5 4"/>"##)
-    var legend = [("linear probe", "#555", true)]
+    svg.append(##"<text x="\##(format((left + width - right) / 2))" y="\##(format(height - 10))" text-anchor="middle">\##(xTitle)</text>"##)
+    svg.append(##"<text transform="translate(16 \##(format((top + height - bottom) / 2))) rotate(-90)" text-anchor="middle">\##(yTitle)</text>"##)
+    var legend: [(String, String, Bool)] = []
+    if let reference {
+        svg.append(##"<line x1="\##(format(left))" y1="\##(format(y(reference.value)))" x2="\##(format(width - right))" y2="\##(format(y(reference.value)))" stroke="#555" stroke-dasharray="5 4"/>"##)
+        legend.append((reference.name, "#555", true))
+    }
     for (index, curve) in curves.enumerated() {
         let colour = colours[index % colours.count]
         let path = curve.values.enumerated().map { "\(format(x($0.offset))),\(format(y($0.element)))" }.joined(separator: " ")

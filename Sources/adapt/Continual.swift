@@ -48,6 +48,8 @@ struct ContinualCommand: ParsableCommand {
     @Option(help: "With --tasks: what is put before each text when it is embedded (multilingual-e5's query prefix by default).")
     var textPrefix = "query: "
     @Option(help: "Also write every run's results as JSON to this file.") var json: String?
+    @Option(help: "Also plot every run's average accuracy over the tasks seen so far, after each task, as SVG to this file.")
+    var plot: String?
     @Option(help: "The backbone file (bible-genres).") var backbone: String?
     @Option(help: "kv, linear, mlp, joint or all.") var method = "all"
 
@@ -157,6 +159,15 @@ struct ContinualCommand: ParsableCommand {
         emit((["## Summary\n",
                "| method | average accuracy | forgetting | backward transfer | forward transfer | trainable parameters | memory (examples) | seconds |",
                "|---|---:|---:|---:|---:|---:|---:|---:|"] + summary).joined(separator: "\n"))
+        if let plot {
+            let curves = results.map { run in
+                (name: run.name.components(separatedBy: " (").first ?? run.name,
+                 values: run.matrix.map { row in row.compactMap { $0 }.reduce(0, +) / Double(row.compactMap { $0 }.count) })
+            }
+            try writeAtomically(Data(linePlot(curves, xLabels: (1...s.tasks.count).map(String.init), xTitle: "tasks learned",
+                                              yTitle: "average accuracy over the tasks so far").utf8), to: plot)
+            emit("wrote \(plot)")
+        }
         if let json {
             let report = StreamReport(stream: streamName, classes: s.classNames, tasks: taskNames, runs: results)
             let encoder = JSONEncoder()

@@ -32,14 +32,16 @@ import Testing
         let w = try Workspace()
         defer { w.remove() }
         let first = try taskFile(w, "first", labels: ["wet", "dry"]), second = try taskFile(w, "second", labels: ["hot", "cold"])
-        let json = w.directory + "/results.json"
+        let json = w.directory + "/results.json", plot = w.directory + "/curves.svg"
         let result = try runAdapt(["continual", "--tasks", "\(first),\(second)", "--backbone", w.backbone, "--method", "linear",
-                                   "--strategy", "naive,replay", "--memory", "4", "--epochs", "2", "--json", json])
+                                   "--strategy", "naive,replay", "--memory", "4", "--epochs", "2", "--json", json, "--plot", plot])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.contains("tasks: 4 classes in 2 tasks; 24 training and 24 test examples"), "\(result.output)")
         let report = try JSONDecoder().decode(Report.self, from: try Data(contentsOf: URL(fileURLWithPath: json)))
         #expect(report.stream == "tasks" && report.classes == ["dry", "wet", "cold", "hot"] && report.tasks == ["dry, wet", "cold, hot"])
         #expect(report.runs.map(\.name) == ["linear", "linear + replay (memory 4)"])
+        let svg = try String(contentsOfFile: plot, encoding: .utf8)
+        #expect(svg.components(separatedBy: "<polyline").count == 3 && svg.contains(">linear + replay</text>"))
         for run in report.runs {
             #expect(run.matrix.count == 2 && run.matrix[0][1] == nil && run.matrix[1].allSatisfy { $0 != nil })
             let last = run.matrix[1].compactMap { $0 }
