@@ -130,6 +130,8 @@ cat "$ablation_table"
         cat "$out/$name.command"
         echo '```'
         echo
+        plot="$(sed -n 's/.*--plot \([^ ]*\).*/\1/p' "$out/$name.command")"
+        if [ -n "$plot" ]; then echo "![$name: each run's average accuracy after each task](${plot#Docs/})"; echo; fi
         echo "Wall time $(cat "$out/$name.seconds") s. Output (progress lines removed):"
         echo
         grep -v '^    ' "$out/$name.md" | sed 's/^## /### /'
