@@ -77,20 +77,6 @@ extension Adapter {
     public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.value.count } }
 }
 
-/// The non-linearity inside an adapter.
-public enum Activation: String, Codable, Sendable {
-    case relu, swish, gelu, tanh
-
-    func callAsFunction(_ x: Variable) -> Variable {
-        switch self {
-        case .relu: x.relu()
-        case .swish: x.silu()
-        case .gelu: x.gelu()
-        case .tanh: x.tanh()
-        }
-    }
-}
-
 /// A down projection, a non-linearity and an up projection: `Up(act(Down(x)))`.
 public final class BottleneckBlock: Module {
     public let down: Linear

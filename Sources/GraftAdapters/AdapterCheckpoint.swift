@@ -5,12 +5,18 @@ import GraftNN
 import GraftTensor
 
 /// The kind and labels of the task head stored with an adapter, as the JSON
-/// attribute `head_config`: `{"kind": "sequence_classification", "labels": [...], "pooling": "first"}`.
+/// attribute `head_config`: `{"kind": "sequence_classification", "labels": [...], "pooling": "first"}`,
+/// with `"hidden_activation": "tanh"` (say) for a classification head with a hidden layer; a head of one
+/// linear layer has no such key.
 public enum HeadConfiguration: Codable, Sendable, Equatable {
     /// `MaskedLMHead`; its decoder is tied to the backbone's word embeddings.
     case maskedLM
-    case sequenceClassification(labels: [String], pooling: Pooling)
-    case tokenClassification(labels: [String])
+    /// `SequenceClassificationHead`: `labels.count` classes of the sequence summarised by `pooling`; with a
+    /// hidden layer (`dense`, then `hiddenActivation`) before the classifier when `hiddenActivation` is given.
+    case sequenceClassification(labels: [String], pooling: Pooling, hiddenActivation: Activation? = nil)
+    /// `TokenClassificationHead`: `labels.count` classes of each token; with a hidden layer (`dense`, then
+    /// `hiddenActivation`) before the classifier when `hiddenActivation` is given.
+    case tokenClassification(labels: [String], hiddenActivation: Activation? = nil)
 
     /// `masked_lm`, `sequence_classification` or `token_classification`.
     public var kind: String {
@@ -25,7 +31,16 @@ public enum HeadConfiguration: Codable, Sendable, Equatable {
     public var labels: [String] {
         switch self {
         case .maskedLM: []
-        case .sequenceClassification(let labels, _), .tokenClassification(let labels): labels
+        case .sequenceClassification(let labels, _, _), .tokenClassification(let labels, _): labels
+        }
+    }
+
+    /// The activation of a classification head's hidden layer; nil for a head of one linear layer
+    /// (and a masked-LM head).
+    public var hiddenActivation: Activation? {
+        switch self {
+        case .maskedLM: nil
+        case .sequenceClassification(_, _, let activation), .tokenClassification(_, let activation): activation
         }
     }
 
@@ -36,14 +51,15 @@ public enum HeadConfiguration: Codable, Sendable, Equatable {
         return switch self {
         case .maskedLM: MaskedLMHead(tiedTo: backbone.encoder, untiedDecoder: backbone.maskedLMHead?.untiedDecoder(of: backbone.encoder),
                                      generator: &generator)
-        case let .sequenceClassification(labels, pooling):
-            SequenceClassificationHead(hiddenSize: hidden, classCount: labels.count, pooling: pooling, generator: &generator)
-        case let .tokenClassification(labels):
-            TokenClassificationHead(hiddenSize: hidden, classCount: labels.count, generator: &generator)
+        case let .sequenceClassification(labels, pooling, activation):
+            SequenceClassificationHead(hiddenSize: hidden, classCount: labels.count, pooling: pooling, hiddenActivation: activation,
+                                       generator: &generator)
+        case let .tokenClassification(labels, activation):
+            TokenClassificationHead(hiddenSize: hidden, classCount: labels.count, hiddenActivation: activation, generator: &generator)
         }
     }
 
-    private enum Key: String, CodingKey { case kind, labels, pooling }
+    private enum Key: String, CodingKey { case kind, labels, pooling, hiddenActivation = "hidden_activation" }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
@@ -51,8 +67,11 @@ public enum HeadConfiguration: Codable, Sendable, Equatable {
         case "masked_lm": self = .maskedLM
         case "sequence_classification":
             self = .sequenceClassification(labels: try c.decode([String].self, forKey: .labels),
-                                           pooling: try c.decode(Pooling.self, forKey: .pooling))
-        case "token_classification": self = .tokenClassification(labels: try c.decode([String].self, forKey: .labels))
+                                           pooling: try c.decode(Pooling.self, forKey: .pooling),
+                                           hiddenActivation: try c.decodeIfPresent(Activation.self, forKey: .hiddenActivation))
+        case "token_classification":
+            self = .tokenClassification(labels: try c.decode([String].self, forKey: .labels),
+                                        hiddenActivation: try c.decodeIfPresent(Activation.self, forKey: .hiddenActivation))
         case let kind:
             throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription:
                 "unknown head kind \"\(kind)\"; expected masked_lm, sequence_classification or token_classification")
@@ -63,7 +82,8 @@ public enum HeadConfiguration: Codable, Sendable, Equatable {
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(kind, forKey: .kind)
         if self != .maskedLM { try c.encode(labels, forKey: .labels) }
-        if case .sequenceClassification(_, let pooling) = self { try c.encode(pooling, forKey: .pooling) }
+        if case .sequenceClassification(_, let pooling, _) = self { try c.encode(pooling, forKey: .pooling) }
+        try c.encodeIfPresent(hiddenActivation, forKey: .hiddenActivation)
     }
 }
 
@@ -237,7 +257,8 @@ public struct AdapterCheckpoint {
             let head = headConfiguration.map { head in
                 var text = head.kind
                 if !head.labels.isEmpty { text += ", \(head.labels.count) labels: \(head.labels.joined(separator: ", "))" }
-                if case .sequenceClassification(_, let pooling) = head { text += "; pooling \(pooling.rawValue)" }
+                if case .sequenceClassification(_, let pooling, _) = head { text += "; pooling \(pooling.rawValue)" }
+                if let activation = head.hiddenActivation { text += "; hidden layer with \(activation.rawValue)" }
                 return text + "; \(headParameterCount) parameters"
             } ?? "none"
             return """

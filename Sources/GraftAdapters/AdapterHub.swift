@@ -129,11 +129,14 @@ public enum AdapterHubFormat {
     }
 
     /// Reads the prediction head saved with the adapter in `directory` (`head_config.json`), for `backbone`;
-    /// nil when there is none. A one-layer `classification` head on the first token's hidden state becomes a
-    /// sequence classification head, a one-layer `tagging` head a token classification head, with the labels
-    /// of `label2id` (`LABEL_0`, ... without one).
-    /// - Throws: `AdapterCheckpointError` naming a head type or setting Graft cannot honour (more layers, the
-    ///   pooler's output, no bias, multi-label or other head types), or a missing, unexpected or mis-shaped weight.
+    /// nil when there is none. A `classification` head on the first token's hidden state becomes a sequence
+    /// classification head, a `tagging` head a token classification head, with the labels of `label2id`
+    /// (`LABEL_0`, ... without one). A head of two layers (AdapterHub's default classification head:
+    /// dropout, `Linear(hidden, hidden)`, `activation_function`, dropout, `Linear(hidden, labels)`) becomes a
+    /// head with a hidden layer of that activation (`relu`, `swish`, `gelu` or `tanh`).
+    /// - Throws: `AdapterCheckpointError` naming a head type or setting Graft cannot honour (more than two
+    ///   layers, another hidden activation, the pooler's output, no bias, multi-label or other head types),
+    ///   or a missing, unexpected or mis-shaped weight.
     public static func readHead(directory: String, backbone: Backbone) throws -> (configuration: HeadConfiguration, head: any Module)? {
         let path = URL(fileURLWithPath: directory).appendingPathComponent(headConfigurationFile).path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
@@ -144,11 +147,16 @@ public enum AdapterHubFormat {
         guard let type = settings["head_type"]?.string, kinds[type] != nil else {
             throw invalid("unsupported head_type \(settings["head_type"].map { "\($0)" } ?? "missing") (Graft reads classification and tagging heads)")
         }
-        let refused = Set(settings.keys).union(["layers"]).sorted().compactMap { key -> String? in
+        let layers = settings["layers"]?.number
+        let activationName = settings["activation_function"]?.string?.lowercased()
+        let refused = Set(settings.keys).union(["layers", "activation_function"]).sorted().compactMap { key -> String? in
             let value = settings[key] ?? .null
             switch key {
-            case "head_type", "num_labels", "label2id", "activation_function", "dropout_prob": return nil
-            case "layers": return value.number == 1 ? nil : "layers \(value) (Graft's \(kinds[type]!) head is one linear layer)"
+            case "head_type", "num_labels", "label2id", "dropout_prob": return nil
+            case "layers": return layers == 1 || layers == 2 ? nil
+                : "layers \(value) (Graft's \(kinds[type]!) head is one linear layer, or two with a hidden layer)"
+            case "activation_function": return layers != 2 || activationName.flatMap(Activation.init(rawValue:)) != nil ? nil
+                : "activation_function \(value) (Graft's hidden layer has relu, swish, gelu or tanh)"
             case "bias": return value.bool == true ? nil : "bias \(value) (Graft's head has a bias)"
             case "use_pooler": return value.isOff ? nil : "use_pooler \(value) (Graft's head reads the first token's hidden state)"
             default: return value.isOff ? nil : "\(key) \(value)"
@@ -166,10 +174,13 @@ public enum AdapterHubFormat {
             }
             for (label, id) in ids { labels[id] = label }
         }
-        let configuration: HeadConfiguration = type == "tagging" ? .tokenClassification(labels: labels)
-            : .sequenceClassification(labels: labels, pooling: .first)
+        let activation = layers == 2 ? activationName.flatMap(Activation.init(rawValue:)) : nil
+        let configuration: HeadConfiguration = type == "tagging" ? .tokenClassification(labels: labels, hiddenActivation: activation)
+            : .sequenceClassification(labels: labels, pooling: .first, hiddenActivation: activation)
         let head = configuration.makeHead(backbone: backbone, seed: 0)
-        try loadWeights(into: head, directory: directory, files: headWeightsFiles, part: "head") { headHubName($0, head: stored.name) }
+        try loadWeights(into: head, directory: directory, files: headWeightsFiles, part: "head") {
+            headHubName($0, head: stored.name, hiddenLayer: activation != nil)
+        }
         return (configuration, head)
     }
 
@@ -221,23 +232,25 @@ public enum AdapterHubFormat {
     public static func headRefusal(_ configuration: HeadConfiguration) -> String? {
         switch configuration {
         case .maskedLM: "Graft does not write masked-LM heads in AdapterHub's format"
-        case .sequenceClassification(_, .mean): "AdapterHub's classification head reads the first token, not the mean of the tokens"
-        case .sequenceClassification(_, .first), .tokenClassification: Set(configuration.labels).count == configuration.labels.count
+        case .sequenceClassification(_, .mean, _): "AdapterHub's classification head reads the first token, not the mean of the tokens"
+        case .sequenceClassification(_, .first, _), .tokenClassification: Set(configuration.labels).count == configuration.labels.count
             ? nil : "AdapterHub's label2id needs distinct labels"
         }
     }
 
     /// Writes a classification (first-token pooling) or token classification head, with its parameters
-    /// `weights` by Graft's names (`classifier.weight`, `classifier.bias`), as `save_head(DIR, name,
-    /// use_safetensors=True)` does (`head_config.json`, `model_head.safetensors`): a one-layer
-    /// `classification` or `tagging` head that `load_adapter(DIR, use_safetensors=True)` on
-    /// AdapterHub's `AutoAdapterModel` loads with the adapter.
+    /// `weights` by Graft's names (`classifier.weight`, `classifier.bias`, and `dense.weight`, `dense.bias`
+    /// with a hidden layer), as `save_head(DIR, name, use_safetensors=True)` does (`head_config.json`,
+    /// `model_head.safetensors`): a `classification` or `tagging` head of one layer, or of two with the
+    /// hidden layer's activation as `activation_function`, that `load_adapter(DIR, use_safetensors=True)`
+    /// on AdapterHub's `AutoAdapterModel` loads with the adapter.
     /// - Throws: `ConfigurationError` with `headRefusal`'s reason for a head with no AdapterHub form.
     public static func writeHead(_ configuration: HeadConfiguration, weights: [String: Tensor], name: String,
                                  model: EncoderConfiguration, to directory: String) throws {
         if let reason = headRefusal(configuration) { throw ConfigurationError("the \(configuration.kind) head: \(reason)") }
         var config: [String: Any] = [
-            "head_type": "tagging", "activation_function": "tanh", "dropout_prob": NSNull(), "layers": 1,
+            "head_type": "tagging", "activation_function": configuration.hiddenActivation?.rawValue ?? "tanh", "dropout_prob": NSNull(),
+            "layers": configuration.hiddenActivation == nil ? 1 : 2,
             "num_labels": configuration.labels.count,
             "label2id": Dictionary(uniqueKeysWithValues: configuration.labels.enumerated().map { ($0.element, $0.offset) }),
         ]
@@ -245,7 +258,7 @@ public enum AdapterHubFormat {
             config.merge(["head_type": "classification", "bias": true, "use_pooler": false]) { $1 }
         }
         try writeFiles(config: config, name: name, model: model, modelClass: "AdapterModel",
-                       tensors: weights.map { (headHubName($0.key, head: name), $0.value) },
+                       tensors: weights.map { (headHubName($0.key, head: name, hiddenLayer: configuration.hiddenActivation != nil), $0.value) },
                        configurationFile: headConfigurationFile, weightsFile: headWeightsFiles[1], directory: directory)
     }
 
@@ -328,10 +341,13 @@ public enum AdapterHubFormat {
         return "encoder.layer.\(parts[1]).\(module).adapters.\(adapter).\(projection).\(parts[4])"
     }
 
-    /// AdapterHub's name of Graft's head parameter `name` (`classifier.weight`) for the head named `head`: the
-    /// linear layer after the dropout of a one-layer head, `heads.NAME.1.weight`.
-    static func headHubName(_ name: String, head: String) -> String {
-        "heads.\(head).1.\(name.split(separator: ".").last!)"
+    /// AdapterHub's name of Graft's head parameter `name` (`classifier.weight`, `dense.bias`) for the head named
+    /// `head`, a module of AdapterHub's sequence: the linear layer after the dropout of a one-layer head,
+    /// `heads.NAME.1.weight`; with a hidden layer, `dense` at 1 and the classifier at 4 (after the
+    /// activation at 2 and the second dropout at 3).
+    static func headHubName(_ name: String, head: String, hiddenLayer: Bool) -> String {
+        let parts = name.split(separator: ".")
+        return "heads.\(head).\(hiddenLayer && parts[0] == "classifier" ? 4 : 1).\(parts.last!)"
     }
 
     /// AdapterHub's `reduction_factor`: one number, or `{"default": x, "LAYER": y, ...}`.

@@ -72,22 +72,80 @@ public enum Pooling: String, Codable, Sendable {
     case mean
 }
 
-/// Pooling, dropout and a linear layer to class logits.
-public final class SequenceClassificationHead: Module {
+/// A non-linearity: inside an adapter, or after the hidden layer of a classification head.
+/// The raw values are the names Hugging Face and AdapterHub use (`swish` is SiLU; `gelu` the exact erf form).
+public enum Activation: String, Codable, Sendable {
+    case relu, swish, gelu, tanh
+
+    /// The activation applied to each element of `x`.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        switch self {
+        case .relu: x.relu()
+        case .swish: x.silu()
+        case .gelu: x.gelu()
+        case .tanh: x.tanh()
+        }
+    }
+}
+
+/// The layers of a classification head after what it reads: an optional hidden layer (`dense`,
+/// `[hidden] -> [hidden]`, then its activation) and the `classifier` to class logits, with dropout
+/// before each linear layer while training, in the order of AdapterHub's heads
+/// (`Dropout, Linear, activation, Dropout, Linear`) and of RoBERTa's classification head.
+public protocol ClassifierLayers: Module {
+    /// The hidden layer and its activation; nil for a head of one linear layer.
+    var hiddenLayer: (dense: Linear, activation: Activation)? { get }
+    /// The linear layer to class logits.
+    var classifier: Linear { get }
+    /// The dropout probability before each linear layer while training.
+    var dropout: Float { get }
+}
+
+extension ClassifierLayers {
+    /// `dense` (when there is a hidden layer), then `classifier`: the parameters' names.
+    public var classifierChildren: [(name: String, module: any Module)] {
+        (hiddenLayer.map { [("dense", $0.dense as any Module)] } ?? []) + [("classifier", classifier)]
+    }
+
+    /// What the classifier reads for `features` (`[rows, hidden]`): the hidden layer's output, or `features`
+    /// themselves when there is none.
+    public func classifierInput(_ features: Variable, context: ForwardContext) -> Variable {
+        guard let (dense, activation) = hiddenLayer else { return features }
+        return activation(dense(context.dropout(features, probability: dropout), tape: context.tape))
+    }
+
+    /// `[rows, classes]` logits for `features` (`[rows, hidden]`).
+    public func logits(_ features: Variable, context: ForwardContext) -> Variable {
+        classifier(context.dropout(classifierInput(features, context: context), probability: dropout), tape: context.tape)
+    }
+}
+
+/// A freshly initialised hidden layer (`[hidden] -> [hidden]`) with `activation`, or nil without one.
+private func makeHiddenLayer(_ activation: Activation?, size: Int, generator: inout SeededGenerator) -> (dense: Linear, activation: Activation)? {
+    activation.map { (Linear(inputSize: size, outputSize: size, generator: &generator), $0) }
+}
+
+/// Pooling, then dropout and a linear layer to class logits, with an optional hidden layer before it
+/// (``ClassifierLayers``).
+public final class SequenceClassificationHead: ClassifierLayers {
+    public let hiddenLayer: (dense: Linear, activation: Activation)?
     public let classifier: Linear
     public let pooling: Pooling
     public let dropout: Float
 
-    public init(hiddenSize: Int, classCount: Int, pooling: Pooling = .first, dropout: Float = 0.1,
+    /// A freshly initialised head (`N(0, 0.02)` weights, zero biases); with a hidden layer of
+    /// `hiddenActivation` (initialised first) when it is given.
+    public init(hiddenSize: Int, classCount: Int, pooling: Pooling = .first, hiddenActivation: Activation? = nil, dropout: Float = 0.1,
                 generator: inout SeededGenerator) {
+        hiddenLayer = makeHiddenLayer(hiddenActivation, size: hiddenSize, generator: &generator)
         classifier = Linear(inputSize: hiddenSize, outputSize: classCount, generator: &generator)
         self.pooling = pooling
         self.dropout = dropout
     }
 
-    public var children: [(name: String, module: any Module)] { [("classifier", classifier)] }
+    public var children: [(name: String, module: any Module)] { classifierChildren }
 
-    /// `[batch, hidden]` summaries of `[batch * length, hidden]` states, as the classifier reads them.
+    /// `[batch, hidden]` summaries of `[batch * length, hidden]` states, as the head reads them.
     public func pool(_ hidden: Variable, input: EncoderInput) -> Variable {
         switch pooling {
         case .first:
@@ -99,24 +157,30 @@ public final class SequenceClassificationHead: Module {
 
     /// `[batch, classes]` logits from `[batch * length, hidden]` states.
     public func callAsFunction(_ hidden: Variable, input: EncoderInput, context: ForwardContext) -> Variable {
-        classifier(context.dropout(pool(hidden, input: input), probability: dropout), tape: context.tape)
+        logits(pool(hidden, input: input), context: context)
     }
 }
 
-/// Dropout and a linear layer applied to every token.
-public final class TokenClassificationHead: Module {
+/// Dropout and a linear layer applied to every token, with an optional hidden layer before it
+/// (``ClassifierLayers``).
+public final class TokenClassificationHead: ClassifierLayers {
+    public let hiddenLayer: (dense: Linear, activation: Activation)?
     public let classifier: Linear
     public let dropout: Float
 
-    public init(hiddenSize: Int, classCount: Int, dropout: Float = 0.1, generator: inout SeededGenerator) {
+    /// A freshly initialised head (`N(0, 0.02)` weights, zero biases); with a hidden layer of
+    /// `hiddenActivation` (initialised first) when it is given.
+    public init(hiddenSize: Int, classCount: Int, hiddenActivation: Activation? = nil, dropout: Float = 0.1,
+                generator: inout SeededGenerator) {
+        hiddenLayer = makeHiddenLayer(hiddenActivation, size: hiddenSize, generator: &generator)
         classifier = Linear(inputSize: hiddenSize, outputSize: classCount, generator: &generator)
         self.dropout = dropout
     }
 
-    public var children: [(name: String, module: any Module)] { [("classifier", classifier)] }
+    public var children: [(name: String, module: any Module)] { classifierChildren }
 
     /// `[batch * length, classes]` logits.
     public func callAsFunction(_ hidden: Variable, context: ForwardContext) -> Variable {
-        classifier(context.dropout(hidden, probability: dropout), tape: context.tape)
+        logits(hidden, context: context)
     }
 }

@@ -50,8 +50,8 @@ public struct AdaptedModel {
     /// A classifier around the head, if it is a sequence or token classification head.
     public var classifier: Classifier? {
         switch head?.configuration {
-        case .sequenceClassification(let labels, _)?: Classifier(backbone: backbone, model: model, head: head!.module, kind: .sequence, labels: labels)
-        case .tokenClassification(let labels)?: Classifier(backbone: backbone, model: model, head: head!.module, kind: .token, labels: labels)
+        case .sequenceClassification(let labels, _, _)?: Classifier(backbone: backbone, model: model, head: head!.module, kind: .sequence, labels: labels)
+        case .tokenClassification(let labels, _)?: Classifier(backbone: backbone, model: model, head: head!.module, kind: .token, labels: labels)
         default: nil
         }
     }

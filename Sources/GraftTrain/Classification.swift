@@ -102,15 +102,17 @@ public final class Classifier {
                 batch.reduce(0) { $0 + $1.ids.count })
     }
 
-    /// The pooled features the head reads, `[examples, hidden]`: the model's output
-    /// (adapters as they are now, no dropout) pooled as the head pools it.
+    /// The features the head's classifier reads, `[examples, hidden]`: the model's output
+    /// (adapters as they are now, no dropout) pooled as the head pools it, through the head's
+    /// hidden layer when it has one.
     public func features(_ examples: [SequenceExample], batchSize: Int = 32) -> Tensor {
         guard let head = head as? SequenceClassificationHead else { preconditionFailure("Classifier.features: a sequence head is needed") }
         let hidden = backbone.configuration.hiddenSize
         var scalars = [Float](repeating: 0, count: examples.count * hidden)
         for batch in lengthBucketedBatches(lengths: examples.map(\.ids.count), batchSize: batchSize, seed: 0) {
             let input = EncoderInput(padding: batch.map { examples[$0].ids }, padID: backbone.tokenizer.padID)
-            let pooled = head.pool(model(input, context: model.context()), input: input).value.scalars
+            let context = model.context()
+            let pooled = head.classifierInput(head.pool(model(input, context: context), input: input), context: context).value.scalars
             for (row, index) in batch.enumerated() {
                 scalars.replaceSubrange((index * hidden)..<((index + 1) * hidden), with: pooled[(row * hidden)..<((row + 1) * hidden)])
             }

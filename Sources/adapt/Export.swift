@@ -61,6 +61,7 @@ struct Export: ParsableCommand {
                 } else {
                     try AdapterHubFormat.writeHead(head.configuration, weights: head.weights, name: name, model: model, to: output)
                     note = "; \(head.configuration.kind) head with \(head.configuration.labels.count) labels"
+                        + (head.configuration.hiddenActivation.map { ", two layers (\($0.rawValue))" } ?? "")
                 }
             }
             print("wrote \(output) (AdapterHub \(adapter.method) adapter \"\(name)\", \(adapter.parameterCount) parameters\(note))")

@@ -161,6 +161,32 @@ import Testing
         #expect(refused.status != 0 && refused.error.contains("LoRA on attention.output.dense has no AdapterHub form"), "\(refused.error)")
     }
 
+    /// `adapt export --format adapterhub` of an AdapterHub directory with a two-layer head (AdapterHub's default
+    /// classification head, `make_adapterhub_lora_fixture.py`), read on `--backbone`, writes the head back as
+    /// AdapterHub saved it: two layers with tanh, and the same tensors by the same names with the same values.
+    @Test func exportWritesATwoLayerAdapterHubHeadBackAsItWasSaved() throws {
+        let directory = TinyBackbone.temporaryPath("")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let imported = try runAdapt(["import", adapterFixture("adapterhub_bert"), "--output", directory + "/bert.h5"])
+        #expect(imported.status == 0, "\(imported.error)")
+        let fixture = adapterFixture("adapterhub_head2_bert")
+        let result = try runAdapt(["export", fixture, "--backbone", directory + "/bert.h5", "--format", "adapterhub", "--output", directory + "/task"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("sequence_classification head with 3 labels"), "\(result.output)")
+        let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/task/head_config.json"))) as? [String: Any]
+        let config = try #require(stored?["config"] as? [String: Any])
+        #expect(config["layers"] as? Int == 2 && config["activation_function"] as? String == "tanh" && config["head_type"] as? String == "classification")
+        let (written, saved) = (try tensorArchive(at: directory + "/task/model_head.safetensors"), try tensorArchive(at: fixture + "/pytorch_model_head.bin"))
+        // The exported head is named after the directory it was read from.
+        let renamed = { (name: String) in name.replacingOccurrences(of: "heads.task.", with: "heads.adapterhub_head2_bert.") }
+        #expect(written.tensorNames == saved.tensorNames.map(renamed) && written.tensorNames.count == 4)
+        for name in saved.tensorNames { #expect(try written.tensor(named: renamed(name)) == saved.tensor(named: name), "\(name)") }
+        let backbone = try Backbone.load(from: directory + "/bert.h5")
+        let (original, exported) = (try AdapterCheckpoint.load(from: fixture, backbone: backbone), try AdapterCheckpoint.load(from: directory + "/task", backbone: backbone))
+        #expect(exported.headConfiguration == original.headConfiguration && exported.headConfiguration?.hiddenActivation == .tanh)
+    }
+
     @Test func infoDescribesAnAdapterCheckpoint() throws {
         let (backbone, adapter, _) = try files(AdapterConfiguration(LoRAConfiguration(rank: 2)))
         defer { for path in [backbone, adapter] { try? FileManager.default.removeItem(atPath: path) } }

@@ -59,14 +59,16 @@ import Testing
         return classifier.labels.sorted()
     }
 
-    /// `adapt predict --adapter DIR` on an AdapterHub directory saved with its classification head answers
-    /// with that head's labels, as the library computes with the adapter and head read from it.
-    @Test func predictAnswersWithAnAdapterHubHeadsLabels() throws {
+    /// `adapt predict --adapter DIR` on an AdapterHub directory saved with its classification head (one layer,
+    /// or AdapterHub's default of two with tanh) answers with that head's labels, as the library computes with
+    /// the adapter and head read from it.
+    @Test(arguments: ["adapterhub_lora_bert", "adapterhub_head2_bert"])
+    func predictAnswersWithAnAdapterHubHeadsLabels(fixture: String) throws {
         let backbone = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: backbone) }
         let imported = try runAdapt(["import", adapterFixture("adapterhub_bert"), "--output", backbone])
         #expect(imported.status == 0, "\(imported.error)")
-        let adapter = adapterFixture("adapterhub_lora_bert")
+        let adapter = adapterFixture(fixture)
         let texts = ["w1 w2 w3", "w4", "w5 w6 w7 w8", "w9 w1"]
         let result = try runAdapt(["predict", "--backbone", backbone, "--adapter", adapter], input: Data((texts.joined(separator: "\n") + "\n").utf8))
         #expect(result.status == 0, "\(result.error)")

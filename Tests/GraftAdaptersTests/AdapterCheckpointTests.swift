@@ -31,6 +31,8 @@ import Testing
          .sequenceClassification(labels: ["neg", "pos", "mixed"], pooling: .mean)),
         (AdapterConfiguration(MoSConfiguration(rank: 4, validRank: 2, indexSeed: 9)), .tokenClassification(labels: ["NOUN", "VERB"])),
         (AdapterConfiguration(BottleneckConfiguration.parBn), nil),
+        (AdapterConfiguration(LoRAConfiguration(rank: 2)), .sequenceClassification(labels: ["a", "b"], pooling: .first, hiddenActivation: .tanh)),
+        (AdapterConfiguration(LoRAConfiguration(rank: 2)), .tokenClassification(labels: ["x", "y", "z"], hiddenActivation: .gelu)),
     ]
 
     @Test(arguments: cases)
@@ -55,6 +57,7 @@ import Testing
         #expect(header.adapterParameterCount == configuration.parameterCount(model: backbone.configuration))
         #expect(header.summary.contains("method: \(configuration.method)"))
         #expect(header.summary.contains("backbone: tiny-xlmr, checksum \(backbone.checksum)"))
+        if let activation = head?.hiddenActivation { #expect(header.summary.contains("hidden layer with \(activation.rawValue)")) }
     }
 
     @Test func anotherBackboneIsRefusedNamingBothChecksums() throws {
@@ -121,12 +124,24 @@ import Testing
             try AdapterCheckpoint(name: "a", adapter: adapter, configuration: AdapterConfiguration(LoRAConfiguration(rank: 2)), head: head,
                                   headConfiguration: .tokenClassification(labels: ["x"]), backbone: backbone)
         }
+        let twoLayers = HeadConfiguration.tokenClassification(labels: ["x"], hiddenActivation: .tanh).makeHead(backbone: backbone, seed: 0)
+        #expect(throws: AdapterCheckpointError.self) {  // a hidden layer the configuration does not have
+            try AdapterCheckpoint(name: "a", adapter: adapter, configuration: AdapterConfiguration(LoRAConfiguration(rank: 2)), head: twoLayers,
+                                  headConfiguration: .tokenClassification(labels: ["x"]), backbone: backbone)
+        }
     }
 
     @Test func headConfigurationIsStoredAsKindAndLabels() throws {
         let json = try AdapterCheckpoint.json(HeadConfiguration.sequenceClassification(labels: ["a", "b"], pooling: .first))
         #expect(json == #"{"kind":"sequence_classification","labels":["a","b"],"pooling":"first"}"#)
         #expect(try AdapterCheckpoint.json(HeadConfiguration.maskedLM) == #"{"kind":"masked_lm"}"#)
+        #expect(try AdapterCheckpoint.json(HeadConfiguration.tokenClassification(labels: ["x"])) == #"{"kind":"token_classification","labels":["x"]}"#)
+        let hidden = HeadConfiguration.tokenClassification(labels: ["x"], hiddenActivation: .relu)
+        let hiddenJSON = try AdapterCheckpoint.json(hidden)
+        #expect(hiddenJSON == #"{"hidden_activation":"relu","kind":"token_classification","labels":["x"]}"#)
+        #expect(try JSONDecoder().decode(HeadConfiguration.self, from: Data(hiddenJSON.utf8)) == hidden)
+        #expect(try JSONDecoder().decode(HeadConfiguration.self, from: Data(#"{"kind":"sequence_classification","labels":["a"],"pooling":"mean"}"#.utf8))
+            == .sequenceClassification(labels: ["a"], pooling: .mean, hiddenActivation: nil))
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(HeadConfiguration.self, from: Data(#"{"kind":"qa"}"#.utf8)) }
     }
 }

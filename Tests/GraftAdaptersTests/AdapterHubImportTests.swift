@@ -58,16 +58,27 @@ struct AdapterHubExpected: Decodable {
         #expect(largest < 1e-5, "largest difference \(largest)")
     }
 
-    /// LoRA with a prediction head, saved by `save_adapter(..., with_head=True)` from AdapterHub's BERT (every
-    /// matrix, classification head, torch.save files) and XLM-R (q and v of layer 1, tagging head, safetensors)
-    /// models: Graft reads the configuration, the labels and the weights, and computes AdapterHub's hidden
-    /// states and logits.
-    @Test(arguments: [
+    /// For each fixture, its base model, its LoRA and its head.
+    static let savedWithHeads: [(String, String, LoRAConfiguration, HeadConfiguration)] = [
         ("adapterhub_lora_bert", "adapterhub_bert", LoRAConfiguration(rank: 4, alpha: 6, targets: [.query, .key, .value, .ffnIn, .ffnOut]),
          HeadConfiguration.sequenceClassification(labels: ["neg", "neu", "pos"], pooling: .first)),
         ("adapterhub_lora_xlmr", "adapterhub_xlmr", LoRAConfiguration(rank: 2, alpha: 8, targets: [.query, .value], leaveOut: [0]),
          HeadConfiguration.tokenClassification(labels: ["O", "B-X", "I-X", "B-Y"])),
-    ])
+        ("adapterhub_head2_bert", "adapterhub_bert", LoRAConfiguration(rank: 2, alpha: 4, targets: [.query, .value]),
+         HeadConfiguration.sequenceClassification(labels: ["neg", "neu", "pos"], pooling: .first, hiddenActivation: .tanh)),
+        ("adapterhub_head2_xlmr_gelu", "adapterhub_xlmr", LoRAConfiguration(rank: 2, alpha: 4, targets: [.query, .value]),
+         HeadConfiguration.tokenClassification(labels: ["O", "B-X", "I-X"], hiddenActivation: .gelu)),
+        ("adapterhub_head2_xlmr_relu", "adapterhub_xlmr", LoRAConfiguration(rank: 2, alpha: 4, targets: [.query, .value]),
+         HeadConfiguration.sequenceClassification(labels: ["no", "yes"], pooling: .first, hiddenActivation: .relu)),
+    ]
+
+    /// LoRA with a prediction head, saved by `save_adapter(..., with_head=True)` from AdapterHub's BERT (every
+    /// matrix, classification head, torch.save files) and XLM-R (q and v of layer 1, tagging head, safetensors)
+    /// models, and with two-layer heads (`make_adapterhub_lora_fixture.py`: AdapterHub's default classification
+    /// head, tanh, on BERT; a GELU tagging head and a ReLU classification head on XLM-R): Graft reads the
+    /// configuration, the labels, the hidden layer's activation and the weights, and computes AdapterHub's
+    /// hidden states and logits.
+    @Test(arguments: savedWithHeads)
     func aSavedLoRAWithItsHeadGivesAdapterHubsOutputs(directory: String, base: String, lora: LoRAConfiguration, head: HeadConfiguration) throws {
         let backbone = try Backbone.importModel(from: fixture(base))
         let checkpoint = try AdapterCheckpoint.load(from: fixture(directory), backbone: backbone)
@@ -76,9 +87,11 @@ struct AdapterHubExpected: Decodable {
         let model = GraftedModel(encoder: backbone.encoder)
         try model.add("task", checkpoint.adapter)
         try model.activate(.single("task"))
-        let all = try JSONDecoder().decode([String: AdapterHubExpected].self,
-                                           from: Data(contentsOf: URL(fileURLWithPath: fixture("adapterhub_lora_expected.json"))))
-        let expected = try #require(all[directory])
+        let expected = try #require(try ["adapterhub_lora_expected.json", "adapterhub_head2_expected.json"].lazy.compactMap { file in
+            try JSONDecoder().decode([String: AdapterHubExpected].self, from: Data(contentsOf: URL(fileURLWithPath: fixture(file))))[directory]
+        }.first)
+        let layers = try #require(checkpoint.head as? any ClassifierLayers)
+        #expect((layers.hiddenLayer != nil) == (head.hiddenActivation != nil) && layers.hiddenLayer?.activation == head.hiddenActivation)
         let context = model.context()
         let hidden = model(expected.input, context: context)
         let largest = AdapterHubExpected.largestDifference(hidden.value, expected.tokenRows(expected.lastHiddenState))
@@ -98,9 +111,8 @@ struct AdapterHubExpected: Decodable {
         #expect(largestLogit < 1e-5, "logits: largest difference \(largestLogit)")
     }
 
-    /// Settings Graft has no form for are refused, naming them: each case sets one key of the fixture's
-    /// configuration file to a JSON value, and loading must fail with an error containing the message.
-    @Test(arguments: [
+    /// For each fixture, its base model, the file changed and the cases: a key, its JSON value and the message.
+    static let unsupportedSettings: [(String, String, String, [(key: String, json: String, message: String)])] = [
         ("adapterhub_seq_bn_inv", "adapterhub_bert", "adapter_config.json",
          [("use_gating", "true", "use_gating"), ("non_linearity", "\"leakyrelu\"", "non_linearity"), ("mh_adapter", "true", "placement"),
           ("inv_adapter", "\"glow\"", "inv_adapter"), ("architecture", "\"prefix_tuning\"", "architecture \"prefix_tuning\"")]),
@@ -110,10 +122,22 @@ struct AdapterHubExpected: Decodable {
           ("attn_matrices", "[\"q\", \"o\"]", "attn_matrices entry \"o\""), ("r", "2.5", "r must be a whole number"), ("alpha", "\"8\"", "alpha must be a number"),
           ("selfattn_lora", "false", "adapts no matrix")]),
         ("adapterhub_lora_bert", "adapterhub_bert", "head_config.json",
-         [("layers", "2", "layers 2"), ("head_type", "\"multilabel_classification\"", "head_type \"multilabel_classification\""),
+         [("layers", "3", "layers 3"), ("head_type", "\"multilabel_classification\"", "head_type \"multilabel_classification\""),
           ("use_pooler", "true", "use_pooler true"), ("bias", "false", "bias false"), ("num_labels", "4", "label2id must number the 4 labels"),
           ("label2id", "{\"neg\": 0, \"neu\": 0, \"pos\": 2}", "label2id must number")]),
-    ])
+        ("adapterhub_head2_bert", "adapterhub_bert", "head_config.json",
+         [("layers", "3", "layers 3.0 (Graft's sequence classification head is one linear layer, or two"),
+          ("activation_function", "\"leakyrelu\"", "activation_function \"leakyrelu\" (Graft's hidden layer has relu, swish, gelu or tanh)"),
+          ("activation_function", "null", "activation_function null"), ("use_pooler", "true", "use_pooler true"),
+          ("bias", "false", "bias false")]),
+        ("adapterhub_head2_xlmr_gelu", "adapterhub_xlmr", "head_config.json",
+         [("layers", "4", "layers 4.0 (Graft's token classification head is one linear layer, or two"),
+          ("activation_function", "\"gelu_new\"", "activation_function \"gelu_new\"")]),
+    ]
+
+    /// Settings Graft has no form for are refused, naming them: each case sets one key of the fixture's
+    /// configuration file to a JSON value, and loading must fail with an error containing the message.
+    @Test(arguments: unsupportedSettings)
     func unsupportedSettingsAreNamed(directory source: String, base: String, file: String, cases: [(key: String, json: String, message: String)]) throws {
         let directory = NSTemporaryDirectory() + "graft-adapterhub-\(UUID().uuidString)"
         try FileManager.default.copyItem(atPath: fixture(source), toPath: directory)
@@ -173,11 +197,16 @@ struct AdapterHubExpected: Decodable {
         #expect(values(read.adapter) == values(adapter))
     }
 
-    /// A LoRA adapter and its classification or tagging head, written by Graft, read back with the same
-    /// configuration, labels and weights; the head's configuration names the AdapterHub model class
-    /// AdapterHub requires of a head it loads.
+    /// A LoRA adapter and its classification or tagging head (one layer, or two with each hidden activation),
+    /// written by Graft, read back with the same configuration, labels, activation and weights; the head's
+    /// configuration names the AdapterHub model class AdapterHub requires of a head it loads, the number of
+    /// layers and the activation.
     @Test(arguments: [HeadConfiguration.sequenceClassification(labels: ["neg", "pos", "neu"], pooling: .first),
-                      .tokenClassification(labels: ["O", "B-PER"])])
+                      .tokenClassification(labels: ["O", "B-PER"]),
+                      .sequenceClassification(labels: ["neg", "pos"], pooling: .first, hiddenActivation: .tanh),
+                      .sequenceClassification(labels: ["neg", "pos"], pooling: .first, hiddenActivation: .swish),
+                      .tokenClassification(labels: ["O", "B-PER", "I-PER"], hiddenActivation: .gelu),
+                      .tokenClassification(labels: ["O", "B-PER"], hiddenActivation: .relu)])
     func writtenLoRAAndHeadReadBackExactly(head headConfiguration: HeadConfiguration) throws {
         let backbone = try Backbone.importModel(from: fixture("adapterhub_xlmr"))
         let settings = LoRAConfiguration(rank: 3, alpha: 2.5, dropout: 0.1, targets: [.query, .value, .ffnOut], leaveOut: [1])
@@ -197,6 +226,12 @@ struct AdapterHubExpected: Decodable {
         #expect(values(try #require(read.head)) == values(head))
         let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/head_config.json"))) as? [String: Any]
         #expect(stored?["model_class"] as? String == "XLMRobertaAdapterModel")
+        let config = stored?["config"] as? [String: Any]
+        #expect(config?["layers"] as? Int == (headConfiguration.hiddenActivation == nil ? 1 : 2))
+        #expect(config?["activation_function"] as? String == headConfiguration.hiddenActivation?.rawValue ?? "tanh")
+        let names = try tensorArchive(at: directory + "/model_head.safetensors").tensorNames.sorted()
+        #expect(names == (headConfiguration.hiddenActivation == nil ? ["heads.task.1.bias", "heads.task.1.weight"]
+            : ["heads.task.1.bias", "heads.task.1.weight", "heads.task.4.bias", "heads.task.4.weight"]))
     }
 
     /// Adapters and heads with no AdapterHub form are refused, naming what has none.
