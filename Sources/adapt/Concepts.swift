@@ -30,6 +30,7 @@ struct Concepts: ParsableCommand {
     @Option(help: "Concept sentences LaBo selects per class.") var laboConcepts = 8
     @Option(help: "LaBo's factor on the logits.") var laboScale: Float = 50
     @Option(help: "Weight of discriminability against coverage in LaBo's selection (0...1).") var selectionWeight: Float = 0.5
+    @Option(help: "ECBM's concept-class energy weight (λ_g, in training and inference).") var ecbmGlobalWeight: Float = 1
     @Option(help: "Random intervention orders averaged per test fold.") var orders = 5
     @Option(help: "Seed of the folds, initialisations and intervention orders.") var seed: UInt64 = 0
     @Option(help: "Write the intervention curves as an SVG plot to this file.") var svg: String?
@@ -113,8 +114,10 @@ struct Concepts: ParsableCommand {
             results.append(("LaBo", try runLaBo(train: train, test: test, sentenceEmbeddings: sentenceEmbeddings, seed: seed)))
         }
         if ["ecbm", "all"].contains(method) {
+            var configuration = EnergyCBMConfiguration()
+            configuration.globalWeight = ecbmGlobalWeight
             let ecbm = try EnergyConceptBottleneck(featureCount: train.featureCount, conceptCount: train.conceptCount,
-                                                   classCount: train.classCount, seed: seed)
+                                                   classCount: train.classCount, configuration: configuration, seed: seed)
             try ecbm.train(train, steps: steps, optimizer: optimizer)
             results.append(("ECBM", try ecbm.evaluate(test, groups: groups, orders: orders, seed: seed)))
         }
@@ -151,7 +154,7 @@ struct Concepts: ParsableCommand {
             "Zoo: \(animals.count) animals (inputs \"\(prefix)NAME\"), \(ZooAnimal.conceptNames.count) binary concepts in \(ZooAnimal.attributes.count) attributes, "
                 + "\(ZooAnimal.classes.count) classes; \(folds)-fold stratified cross-validation x \(repeats) repeats (seed \(seed)); "
                 + "\(steps) full-batch AdamW steps (lr \(learningRate), LaBo \(laboLearningRate), weight decay \(weightDecay)); "
-                + "joint CBM lambda \(conceptLossWeight); LaBo: \(laboConcepts) of \(conceptSentences.count) sentences per class, scale \(laboScale), "
+                + "joint CBM lambda \(conceptLossWeight); ECBM lambda_g \(ecbmGlobalWeight); LaBo: \(laboConcepts) of \(conceptSentences.count) sentences per class, scale \(laboScale), "
                 + "selection weight \(selectionWeight); \(orders) intervention orders per fold. Run time \(String(format: "%.0f", seconds)) s.",
             "",
             "| model | concept accuracy | class accuracy |",

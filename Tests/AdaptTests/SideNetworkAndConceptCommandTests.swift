@@ -39,17 +39,17 @@ import Testing
         return cache
     }
 
-    @Test(arguments: ["cbm", "labo"])
+    @Test(arguments: ["cbm", "labo", "ecbm"])
     func conceptsReportsAccuraciesTheCurveAndAPlot(method: String) throws {
         let w = try Workspace()
         defer { w.remove() }
         let cache = try zooCache(in: w.directory)
         let svg = w.directory + "/curve.svg"
         let run = try runAdapt(["concepts", "--backbone", w.backbone, "--cache", cache, "--method", method, "--folds", "2",
-                                "--repeats", "1", "--steps", "5", "--orders", "1", "--svg", svg])
+                                "--repeats", "1", "--steps", "5", "--orders", "1", "--svg", svg, "--ecbm-global-weight", "3"])
         #expect(run.status == 0, "\(run.error)")
-        #expect(run.output.contains("| linear probe | - |") && run.output.contains("| 16 |"))
-        #expect(run.output.contains(method == "cbm" ? "| CBM joint |" : "| LaBo |"))
+        #expect(run.output.contains("| linear probe | - |") && run.output.contains("| 16 |") && run.output.contains("ECBM lambda_g 3.0;"))
+        #expect(run.output.contains(["cbm": "| CBM joint |", "labo": "| LaBo |", "ecbm": "| ECBM |"][method]!))
         let plot = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(plot.hasPrefix("<svg") && plot.contains("<polyline") && plot.hasSuffix("</svg>\n"))
         let unprepared = try runAdapt(["concepts", "--backbone", w.backbone, "--cache", w.directory + "/empty"])
