@@ -1,0 +1,332 @@
+import Foundation
+import Graft
+import Logging
+
+/// One frozen backbone with adapters loaded by name, answering classification
+/// and embedding requests in dynamic, mixed-adapter batches.
+///
+/// Requests wait in a queue; one worker thread takes the waiting requests (up
+/// to `Settings.maxBatchTokens` padded tokens, after waiting up to
+/// `Settings.batchWait` for more to arrive) and runs them as one forward pass,
+/// each request's texts under its own adapters (``GraftedModel/callAsFunction(_:groups:)``).
+/// Every text gets the output it gets in a batch of its own request's texts
+/// (within 1e-5: padding changes the lengths of some vectorised sums).
+/// Adapters are loaded and removed between forward passes.
+public final class BatchingEngine: @unchecked Sendable {
+    /// How requests are batched and bounded.
+    public struct Settings: Sendable {
+        /// Padded tokens (texts x longest text) per forward pass; a request larger
+        /// than this runs alone. 1 turns batching across requests off.
+        public var maxBatchTokens = 4096
+        /// How long the first waiting request waits for others to join its batch; 0: no waiting.
+        public var batchWait = Duration.milliseconds(2)
+        /// Requests that may wait; more are refused with 429.
+        public var maxQueuedRequests = 256
+        /// Tokens per text (special tokens included); longer texts are cut, as `adapt predict --max-length` does.
+        public var maxLength = 128
+        /// Texts per request.
+        public var maxTexts = 64
+        /// How long a request may take, waiting included (504 after it).
+        public var timeout = Duration.seconds(30)
+
+        public init() {}
+    }
+
+    /// What a request asks of the model.
+    public enum RequestKind: Sendable, Equatable {
+        /// Class probabilities from the sequence head of the top adapter, `topK` most probable (all if `nil`).
+        case classify(topK: Int?)
+        /// Mean-pooled, L2-normalised embeddings.
+        case embed
+    }
+
+    /// What a request gets back, one entry per text.
+    public enum Output: Sendable, Equatable {
+        case predictions([SequencePrediction])
+        case embeddings([[Float]])
+    }
+
+    /// A loaded adapter, as `GET /v1/adapters` lists it.
+    public struct AdapterInfo: Codable, Sendable, Equatable {
+        public let name: String
+        public let method: String
+        /// `sequence_classification`, `token_classification`, `masked_lm`, or `nil` without a head.
+        public let head: String?
+        public let labels: [String]
+    }
+
+    public let backbone: Backbone
+    public let settings: Settings
+    public let metrics: ServeMetrics
+    let logger: Logger
+
+    // Guarded by `modelLock`: the model and the heads of its adapters.
+    private let model: GraftedModel
+    private var heads: [String: (configuration: HeadConfiguration, module: any Module)] = [:]
+    private let modelLock = NSLock()
+
+    // Guarded by `queue`: waiting jobs and the worker's state.
+    private let queue = NSCondition()
+    private var waiting: [Job] = []
+    private var stopping = false
+    private let stopped = DispatchSemaphore(value: 0)
+
+    public init(backbone: Backbone, settings: Settings = Settings(), metrics: ServeMetrics = ServeMetrics(),
+                logger: Logger = Logger(label: "graft.serve")) {
+        self.backbone = backbone
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        model = GraftedModel(encoder: backbone.encoder)
+        let worker = Thread { [unowned self] in
+            while let batch = nextBatch() { run(batch) }
+            stopped.signal()
+        }
+        worker.name = "graft-serve-model"
+        worker.start()
+    }
+
+    /// Finishes the waiting requests, then stops the worker thread. Requests
+    /// after this are refused with 503.
+    public func shutdown() {
+        queue.lock()
+        let wasRunning = !stopping
+        stopping = true
+        queue.broadcast()
+        queue.unlock()
+        if wasRunning { stopped.wait() }
+    }
+
+    deinit { shutdown() }
+
+    // MARK: Adapters
+
+    /// Loads the adapter checkpoint at `path` (a Graft file or a peft directory) under `name`.
+    /// - Throws: `ServeError`: 409 for a name in use, 400 for a file that is not an adapter of this backbone.
+    @discardableResult
+    public func load(name: String, path: String) throws -> AdapterInfo {
+        guard !name.isEmpty, !name.contains(",") else { throw ServeError.badRequest("an adapter name must be non-empty and without commas") }
+        let checkpoint: AdapterCheckpoint
+        do { checkpoint = try AdapterCheckpoint.load(from: path, backbone: backbone) } catch {
+            throw ServeError.badRequest("cannot load adapter \"\(name)\" from \(path): \(error)")
+        }
+        modelLock.lock()
+        defer { modelLock.unlock() }
+        do { try model.add(name, checkpoint.adapter) } catch { throw ServeError(status: 409, "\(error)") }
+        if let configuration = checkpoint.headConfiguration, let module = checkpoint.head { heads[name] = (configuration, module) }
+        logger.info("adapter loaded", metadata: ["name": "\(name)", "method": "\(checkpoint.adapter.method)", "path": "\(path)"])
+        return info(name)
+    }
+
+    /// Removes adapter `name`; requests already batched with it finish first.
+    /// - Throws: `ServeError` (404) if there is none.
+    public func remove(name: String) throws {
+        modelLock.lock()
+        defer { modelLock.unlock() }
+        guard model.adapters[name] != nil else { throw ServeError.notFound(unknown(name).message) }
+        model.remove(name)
+        heads[name] = nil
+        logger.info("adapter removed", metadata: ["name": "\(name)"])
+    }
+
+    /// The loaded adapters, by name.
+    public var adapters: [AdapterInfo] {
+        modelLock.lock()
+        defer { modelLock.unlock() }
+        return model.adapters.keys.sorted().map(info)
+    }
+
+    private func info(_ name: String) -> AdapterInfo {
+        AdapterInfo(name: name, method: model.adapters[name]!.method, head: heads[name]?.configuration.kind,
+                    labels: heads[name]?.configuration.labels ?? [])
+    }
+
+    private func unknown(_ name: String) -> ServeError {
+        ServeError.badRequest("no adapter named \"\(name)\"; loaded: \(model.adapters.keys.sorted().joined(separator: ", "))")
+    }
+
+    // MARK: Requests
+
+    /// The outputs for `texts` under `adapters` (a stack, lowest first; none:
+    /// the plain backbone), computed in a batch with other waiting requests.
+    /// - Throws: `ServeError`: 400 for bad input (an unknown adapter among them),
+    ///   429 when the queue is full, 503 after `shutdown`, 504 after `Settings.timeout`.
+    public func submit(_ kind: RequestKind, adapters: [String], texts: [String]) async throws -> Output {
+        guard !texts.isEmpty else { throw ServeError.badRequest("\"texts\" is empty: give at least one text") }
+        guard texts.count <= settings.maxTexts else {
+            throw ServeError.badRequest("\(texts.count) texts in one request; at most \(settings.maxTexts) are allowed")
+        }
+        let setup: AdapterSetup? = switch adapters.count {
+        case 0: nil
+        case 1: .single(adapters[0])
+        default: .stack(adapters.map { .single($0) })
+        }
+        let job = Job(kind: kind, setup: setup, ids: texts.map { backbone.tokenizer.encode($0, maxLength: backbone.tokenLimit(settings.maxLength)) })
+        _ = try modelLock.withLock { try head(for: job) }
+        return try await withThrowingTaskGroup(of: Output.self) { group in
+            group.addTask { try await self.enqueue(job) }
+            group.addTask {
+                try await Task.sleep(for: self.settings.timeout)
+                throw ServeError(status: 504, "the request took longer than \(self.settings.timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    /// The head a job's output comes from (`nil` for embeddings); call under `modelLock`.
+    private func head(for job: Job) throws -> SequenceClassificationHead? {
+        for name in job.setup?.names ?? [] where model.adapters[name] == nil { throw unknown(name) }
+        guard case .classify = job.kind else { return nil }
+        guard let top = job.setup?.names.last else {
+            throw ServeError.badRequest("classification needs an adapter with a sequence classification head: give \"adapter\" or \"adapters\"")
+        }
+        guard let head = heads[top]?.module as? SequenceClassificationHead else {
+            throw ServeError.badRequest("adapter \"\(top)\" has no sequence classification head"
+                                        + (heads[top].map { " (its head: \($0.configuration.kind))" } ?? ""))
+        }
+        return head
+    }
+
+    private func enqueue(_ job: Job) async throws -> Output {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Output, any Error>) in
+                queue.lock()
+                let refusal: (any Error)? = if job.cancelled { CancellationError() }
+                    else if stopping { ServeError(status: 503, "the server is shutting down") }
+                    else if waiting.count >= settings.maxQueuedRequests {
+                        ServeError(status: 429, "\(waiting.count) requests are waiting; try again shortly", retryAfter: 1)
+                    } else { nil }
+                if refusal == nil {
+                    job.continuation = continuation
+                    waiting.append(job)
+                    metrics.queueDepth.set(Double(waiting.count))
+                    queue.broadcast()
+                }
+                queue.unlock()
+                if let refusal { continuation.resume(throwing: refusal) }
+            }
+        } onCancel: {
+            queue.lock()
+            job.cancelled = true
+            waiting.removeAll { $0 === job }
+            metrics.queueDepth.set(Double(waiting.count))
+            queue.unlock()
+            finish(job, .failure(CancellationError()))
+        }
+    }
+
+    /// Resumes the job's caller once (later calls do nothing).
+    private func finish(_ job: Job, _ result: Result<Output, any Error>) {
+        queue.lock()
+        let continuation = job.continuation
+        job.continuation = nil
+        queue.unlock()
+        continuation?.resume(with: result)
+    }
+
+    // MARK: The worker
+
+    /// The next batch: waits for a request, then up to `batchWait` for others,
+    /// and takes waiting requests in order while they fit `maxBatchTokens`.
+    /// `nil` once stopping with nothing left.
+    private func nextBatch() -> [Job]? {
+        queue.lock()
+        defer { queue.unlock() }
+        while waiting.isEmpty && !stopping { queue.wait() }
+        guard !waiting.isEmpty else { return nil }
+        let deadline = Date().addingTimeInterval(Double(settings.batchWait.nanoseconds) / 1e9)
+        while !stopping, paddedTokens(waiting) < settings.maxBatchTokens, queue.wait(until: deadline) {}
+        var count = 1
+        while count < waiting.count, paddedTokens(waiting[...count]) <= settings.maxBatchTokens { count += 1 }
+        let batch = Array(waiting.prefix(count))
+        waiting.removeFirst(count)
+        metrics.queueDepth.set(Double(waiting.count))
+        return batch
+    }
+
+    /// Texts times the longest text's tokens: the size of these jobs' padded batch.
+    private func paddedTokens(_ jobs: some Collection<Job>) -> Int {
+        jobs.reduce(0) { $0 + $1.ids.count } * (jobs.lazy.flatMap(\.ids).map(\.count).max() ?? 0)
+    }
+
+    /// Runs one forward pass for `jobs`, each under its own setup, and answers them.
+    private func run(_ jobs: [Job]) {
+        modelLock.lock()
+        var ready: [(job: Job, head: SequenceClassificationHead?)] = []
+        for job in jobs {
+            do { ready.append((job, try head(for: job))) } catch { finish(job, .failure(error)) }
+        }
+        // Jobs of one setup side by side: one group (one adapter application) per setup.
+        let order = ready.indices.sorted { (ready[$0].job.setupKey, $0) < (ready[$1].job.setupKey, $1) }
+        ready = order.map { ready[$0] }
+        let start = ContinuousClock.now
+        let outputs = Result { try forward(ready) }
+        modelLock.unlock()
+        let duration = ContinuousClock.now - start
+        guard !ready.isEmpty else { return }
+        let texts = ready.reduce(0) { $0 + $1.job.ids.count }, tokens = ready.reduce(0) { $0 + $1.job.ids.joined().count }
+        let setups = Set(ready.map(\.job.setupKey)).count
+        metrics.batch(texts: texts, setups: setups, tokens: tokens, duration: duration)
+        logger.debug("batch", metadata: ["requests": "\(ready.count)", "texts": "\(texts)", "setups": "\(setups)",
+                                         "tokens": "\(tokens)", "milliseconds": "\(duration.nanoseconds / 1_000_000)"])
+        switch outputs {
+        case .success(let outputs): for (entry, output) in zip(ready, outputs) { finish(entry.job, .success(output)) }
+        case .failure(let error):
+            logger.error("batch failed", metadata: ["error": "\(error)"])
+            for entry in ready { finish(entry.job, .failure(ServeError(status: 500, "\(error)"))) }
+        }
+    }
+
+    /// The outputs of `jobs` from one pass through the backbone; call under `modelLock`.
+    private func forward(_ jobs: [(job: Job, head: SequenceClassificationHead?)]) throws -> [Output] {
+        guard !jobs.isEmpty else { return [] }
+        var groups: [ExampleGroup] = []
+        for (job, _) in jobs {
+            if groups.last?.setup == job.setup { groups[groups.count - 1].examples += job.ids.count }
+            else { groups.append(ExampleGroup(setup: job.setup, examples: job.ids.count)) }
+        }
+        let input = EncoderInput(padding: jobs.flatMap(\.job.ids), padID: backbone.tokenizer.padID)
+        let hidden = try model(input, groups: groups)
+        var first = 0
+        return jobs.map { job, head in
+            let rows = first..<(first + job.ids.count)
+            first = rows.upperBound
+            let tokens = (rows.lowerBound * input.length)..<(rows.upperBound * input.length)
+            let part = EncoderInput(ids: Array(input.ids[tokens]), attentionMask: Array(input.attentionMask[tokens]),
+                                    batchSize: rows.count, length: input.length)
+            let states = hidden.slice(alongAxis: 0, tokens)
+            switch job.kind {
+            case .embed:
+                return .embeddings(normalizedRows(meanPool(states, input: part).value))
+            case .classify(let topK):
+                let probabilities = head!(states, input: part, context: .inference()).value.softmax()
+                let labels = heads[job.setup!.names.last!]!.configuration.labels
+                return .predictions((0..<rows.count).map { row in
+                    SequencePrediction(probabilities: Array(probabilities.scalars[(row * labels.count)..<((row + 1) * labels.count)]),
+                                       labels: labels, topK: topK)
+                })
+            }
+        }
+    }
+}
+
+/// One request's texts waiting for (or in) a forward pass.
+private final class Job: @unchecked Sendable {
+    let kind: BatchingEngine.RequestKind
+    let setup: AdapterSetup?
+    /// Token ids of each text.
+    let ids: [[Int]]
+    /// Orders jobs so that those of one setup are adjacent.
+    let setupKey: String
+    // Guarded by the engine's queue lock.
+    var continuation: CheckedContinuation<BatchingEngine.Output, any Error>?
+    var cancelled = false
+
+    init(kind: BatchingEngine.RequestKind, setup: AdapterSetup?, ids: [[Int]]) {
+        self.kind = kind
+        self.setup = setup
+        self.ids = ids
+        setupKey = setup?.description ?? ""
+    }
+}
