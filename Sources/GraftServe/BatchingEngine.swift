@@ -225,6 +225,9 @@ public final class BatchingEngine: @unchecked Sendable {
         continuation?.resume(with: result)
     }
 
+    /// Requests waiting for the model now.
+    public var queueDepth: Int { queue.withLock { waiting.count } }
+
     // MARK: The worker
 
     /// The next batch: waits for a request, then up to `batchWait` for others,
@@ -283,7 +286,7 @@ public final class BatchingEngine: @unchecked Sendable {
         guard !jobs.isEmpty else { return [] }
         var groups: [ExampleGroup] = []
         for (job, _) in jobs {
-            if groups.last?.setup == job.setup { groups[groups.count - 1].examples += job.ids.count }
+            if let last = groups.last, last.setup == job.setup { groups[groups.count - 1].examples += job.ids.count }
             else { groups.append(ExampleGroup(setup: job.setup, examples: job.ids.count)) }
         }
         let input = EncoderInput(padding: jobs.flatMap(\.job.ids), padID: backbone.tokenizer.padID)
