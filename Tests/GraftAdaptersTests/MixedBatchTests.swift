@@ -62,6 +62,24 @@ import Testing
         #expect(try model(input, groups: groups).value != plain)
     }
 
+    /// Padded to the mixed batch's length, each group alone gives bit-identical
+    /// rows: every GEMM row and every attention block belongs to one example, so
+    /// only the padding (lengths of the vectorised sums) can change the rounding.
+    @Test func eachGroupPaddedAloneIsBitIdentical() throws {
+        let groups = [ExampleGroup(setup: .single("inv"), examples: 3), ExampleGroup(setup: .single("lora"), examples: 3)]
+        let input = EncoderInput(padding: sequences, padID: 1)
+        let mixed = try model(input, groups: groups).value
+        let rows = 3 * input.length
+        for (index, group) in groups.enumerated() {
+            let part = EncoderInput(ids: Array(input.ids[(index * rows)..<((index + 1) * rows)]),
+                                    attentionMask: Array(input.attentionMask[(index * rows)..<((index + 1) * rows)]),
+                                    batchSize: 3, length: input.length)
+            try model.activate(group.setup)
+            let width = backbone.configuration.hiddenSize
+            #expect(model(part, context: model.context()).value.scalars == Array(mixed.scalars[(index * rows * width)..<((index + 1) * rows * width)]))
+        }
+    }
+
     @Test func oneGroupIsTheActiveSetupsBatch() throws {
         let input = EncoderInput(padding: sequences, padID: 1)
         try model.activate(.single("lora"))
