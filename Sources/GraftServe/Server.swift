@@ -96,6 +96,19 @@ public struct GraftServer: Sendable {
     }
 }
 
+/// The names of swift-log's levels, lowest first (`--log-level`).
+public let logLevels = Logger.Level.allCases.map(\.rawValue)
+
+/// A logger that writes structured lines (`key=value` metadata) to standard error
+/// at `level` and above (one of ``logLevels``; info if unknown); the first call sets
+/// the process's log handler.
+public func standardErrorLogger(level: String) -> Logger {
+    LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    var logger = Logger(label: "graft.serve")
+    logger.logLevel = Logger.Level(rawValue: level) ?? .info
+    return logger
+}
+
 /// A JSON response.
 private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
     let encoder = JSONEncoder()

@@ -21,7 +21,7 @@ struct Serve: ParsableCommand {
             help: "A directory POST /v1/adapters may load from; repeatable (without one, loading at run time is off).")
     var adapterDirectories: [String] = []
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
-    @Option(help: "The port to listen on.") var port = 8080
+    @Option(help: "The port to listen on (0: a free port, named in the log).") var port = 8080
     @Option(help: "A file holding the API key that clients send as `Authorization: Bearer KEY` (first line; /health stays open).")
     var apiKeyFile: String?
     @Option(help: "Padded tokens (texts x longest text) per forward pass; 1 runs each request alone.") var maxBatchTokens = 4096
@@ -31,13 +31,19 @@ struct Serve: ParsableCommand {
     @Option(help: "Tokens per text; longer texts are cut (as `adapt predict --max-length`).") var maxLength = 128
     @Option(help: "Bytes per request body.") var maxBodyBytes = 1 << 20
     @Option(help: "Seconds a request may take, waiting included (504 after it).") var timeout = 30
+    @Option(help: "Log level: trace, debug (one line per batch), info (one line per request), notice, warning, error or critical.")
+    var logLevel = "info"
     @OptionGroup var threads: ThreadsOption
 
     func validate() throws {
-        try checkPositive(["--port": port, "--max-batch-tokens": maxBatchTokens, "--max-queue": maxQueue, "--max-texts": maxTexts,
+        try checkPositive(["--max-batch-tokens": maxBatchTokens, "--max-queue": maxQueue, "--max-texts": maxTexts,
                            "--max-body-bytes": maxBodyBytes, "--timeout": timeout])
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard batchWaitMs >= 0 else { throw ValidationError("--batch-wait-ms must not be negative, got \(batchWaitMs)") }
         guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, got \(maxLength)") }
+        guard logLevels.contains(logLevel) else {
+            throw ValidationError("--log-level must be one of \(logLevels.joined(separator: ", ")), got \(logLevel)")
+        }
         _ = try startupAdapters()
     }
 
@@ -53,6 +59,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         try threads.apply()
+        let logger = standardErrorLogger(level: logLevel)
         var engineSettings = BatchingEngine.Settings()
         engineSettings.maxBatchTokens = maxBatchTokens
         engineSettings.batchWait = .milliseconds(batchWaitMs)
@@ -74,9 +81,9 @@ struct Serve: ParsableCommand {
         let server: GraftServer
         do {
             let directories = try AdapterDirectories(adapterDirectories)
-            let engine = BatchingEngine(backbone: try Backbone.load(from: backbone), settings: engineSettings)
+            let engine = BatchingEngine(backbone: try Backbone.load(from: backbone), settings: engineSettings, logger: logger)
             for (name, path) in try startupAdapters() { try engine.load(name: name, path: path) }
-            server = GraftServer(engine: engine, settings: serverSettings, directories: directories)
+            server = GraftServer(engine: engine, settings: serverSettings, directories: directories, logger: logger)
         } catch let error as ServeError { throw CommandError(error.message) }
         try runBlocking { try await server.run() }
     }
