@@ -59,8 +59,10 @@ import Testing
 
         let body = #"{"adapter": "task", "texts": ["water mawu a", "ndi wind a", "mawu"]}"#
         let inFlight = Task { try await request("POST", port: port, "/v1/classify", body: body) }
-        for _ in 0..<500 where try await !String(decoding: request("GET", port: port, "/metrics").body, as: UTF8.self)
-            .contains("graft_serve_queue_depth 1") {
+        var polls = 0
+        while try await !String(decoding: request("GET", port: port, "/metrics").body, as: UTF8.self).contains("graft_serve_queue_depth 1") {
+            polls += 1
+            try #require(polls < 500, "the request never reached the queue")
             try await Task.sleep(for: .milliseconds(20))
         }
         kill(process.processIdentifier, SIGTERM)
