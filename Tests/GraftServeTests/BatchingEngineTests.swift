@@ -1,5 +1,6 @@
 import Foundation
 import Graft
+import GraftTestSupport
 import Testing
 @testable import GraftServe
 
@@ -160,6 +161,58 @@ import Testing
         await #expect(throws: ServeError(status: 503, "the server is shutting down")) {
             try await engine.submit(.embed, adapters: [], texts: ["a"])
         }
+    }
+
+    @Test func anAdapterOfAnotherBackboneIsRefused() throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        let engine = BatchingEngine(backbone: try TinyBackbone.make(seed: 7))
+        #expect { try engine.load(name: "lora", path: fixture.path("lora")) } throws: { error in
+            (error as? ServeError).map { $0.status == 400 && $0.message.contains("cannot load adapter \"lora\"") } ?? false
+        }
+        #expect(engine.adapters.isEmpty)
+    }
+
+    /// Requests keep coming while their adapter is removed and loaded again: each
+    /// one is answered, or refused with 400 naming the missing adapter.
+    @Test func removingAndLoadingAnAdapterUnderTrafficFailsNoOtherWay() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        var settings = BatchingEngine.Settings()
+        settings.batchWait = .milliseconds(1)
+        let engine = try fixture.engine(settings)
+        let path = fixture.path("lora")
+        let outcomes = try await withThrowingTaskGroup(of: [String].self) { group in
+            for client in 0..<4 {
+                group.addTask {
+                    var outcomes: [String] = []
+                    for index in 0..<15 {
+                        do {
+                            let output = try await engine.submit(.classify(topK: nil), adapters: ["lora"], texts: [sampleTexts[(client + index) % 6]])
+                            guard case .predictions(let answer) = output, answer.count == 1 else { return ["wrong answer"] }
+                            outcomes.append("answered")
+                        } catch let error as ServeError where error.status == 400 && error.message.contains("no adapter named \"lora\"") {
+                            outcomes.append("refused")
+                        }
+                        // A refusal takes microseconds: pace the requests over the remove-and-load cycles.
+                        try await Task.sleep(for: .milliseconds(3))
+                    }
+                    return outcomes
+                }
+            }
+            group.addTask {
+                for _ in 0..<10 {
+                    try engine.remove(name: "lora")
+                    try await Task.sleep(for: .milliseconds(2))
+                    try engine.load(name: "lora", path: path)
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                return []
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(outcomes.count == 60 && outcomes.allSatisfy { $0 == "answered" || $0 == "refused" })
+        #expect(outcomes.contains("answered"))
     }
 
     @Test func adaptersAreLoadedAndRemovedByName() async throws {
