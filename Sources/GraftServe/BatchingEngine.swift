@@ -11,7 +11,8 @@ import Logging
 /// each request's texts under its own adapters (``GraftedModel/callAsFunction(_:groups:)``).
 /// Every text gets the output it gets in a batch of its own request's texts
 /// (within 1e-5: padding changes the lengths of some vectorised sums).
-/// Adapters are loaded and removed between forward passes.
+/// Adapters are loaded and removed between forward passes. The engine runs
+/// until ``shutdown()``.
 public final class BatchingEngine: @unchecked Sendable {
     /// How requests are batched and bounded.
     public struct Settings: Sendable {
@@ -78,7 +79,8 @@ public final class BatchingEngine: @unchecked Sendable {
         self.metrics = metrics
         self.logger = logger
         model = GraftedModel(encoder: backbone.encoder)
-        let worker = Thread { [unowned self] in
+        // The thread holds the engine until `shutdown()`.
+        let worker = Thread { [self] in
             while let batch = nextBatch() { run(batch) }
             stopped.signal()
         }
@@ -86,8 +88,8 @@ public final class BatchingEngine: @unchecked Sendable {
         worker.start()
     }
 
-    /// Finishes the waiting requests, then stops the worker thread. Requests
-    /// after this are refused with 503.
+    /// Finishes the waiting requests, then stops the model thread, which holds
+    /// the engine until then. Requests after this are refused with 503.
     public func shutdown() {
         queue.lock()
         let wasRunning = !stopping
@@ -96,8 +98,6 @@ public final class BatchingEngine: @unchecked Sendable {
         queue.unlock()
         if wasRunning { stopped.wait() }
     }
-
-    deinit { shutdown() }
 
     // MARK: Adapters
 
@@ -236,10 +236,13 @@ public final class BatchingEngine: @unchecked Sendable {
     private func nextBatch() -> [Job]? {
         queue.lock()
         defer { queue.unlock() }
-        while waiting.isEmpty && !stopping { queue.wait() }
-        guard !waiting.isEmpty else { return nil }
-        let deadline = Date().addingTimeInterval(Double(settings.batchWait.nanoseconds) / 1e9)
-        while !stopping, paddedTokens(waiting) < settings.maxBatchTokens, queue.wait(until: deadline) {}
+        // Cancelled requests leave the queue meanwhile: it may be empty again after the wait.
+        repeat {
+            while waiting.isEmpty && !stopping { queue.wait() }
+            guard !waiting.isEmpty else { return nil }
+            let deadline = Date().addingTimeInterval(Double(settings.batchWait.nanoseconds) / 1e9)
+            while !stopping, !waiting.isEmpty, paddedTokens(waiting) < settings.maxBatchTokens, queue.wait(until: deadline) {}
+        } while waiting.isEmpty
         var count = 1
         while count < waiting.count, paddedTokens(waiting[...count]) <= settings.maxBatchTokens { count += 1 }
         let batch = Array(waiting.prefix(count))

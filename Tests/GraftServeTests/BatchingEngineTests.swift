@@ -118,10 +118,7 @@ import Testing
         defer { fixture.remove() }
         var settings = BatchingEngine.Settings()
         settings.maxQueuedRequests = 1
-        settings.batchWait = .seconds(30)
-        let engine = try fixture.engine(settings)
-        let waiting = Task { try await engine.submit(.embed, adapters: [], texts: ["a"]) }
-        while engine.queueDepth < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        let (engine, waiting) = try await fixture.engineHoldingARequest(settings)
         do {
             _ = try await engine.submit(.embed, adapters: [], texts: ["a"])
             Issue.record("a second request fitted a queue of one")
@@ -150,11 +147,7 @@ import Testing
     @Test func shutdownFinishesWaitingRequestsThenRefuses() async throws {
         let fixture = try ServeFixture()
         defer { fixture.remove() }
-        var settings = BatchingEngine.Settings()
-        settings.batchWait = .seconds(30)
-        let engine = try fixture.engine(settings)
-        let waiting = Task { try await engine.submit(.classify(topK: nil), adapters: ["lora"], texts: ["water"]) }
-        while engine.queueDepth < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        let (engine, waiting) = try await fixture.engineHoldingARequest(adapters: ["lora"], kind: .classify(topK: nil))
         engine.shutdown()
         guard case .predictions(let answer) = try await waiting.value else { Issue.record("no predictions"); return }
         #expect(answer.count == 1)
@@ -167,6 +160,7 @@ import Testing
         let fixture = try ServeFixture()
         defer { fixture.remove() }
         let engine = BatchingEngine(backbone: try TinyBackbone.make(seed: 7))
+        defer { engine.shutdown() }
         #expect { try engine.load(name: "lora", path: fixture.path("lora")) } throws: { error in
             (error as? ServeError).map { $0.status == 400 && $0.message.contains("cannot load adapter \"lora\"") } ?? false
         }

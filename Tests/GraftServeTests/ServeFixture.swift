@@ -12,6 +12,9 @@ struct ServeFixture {
     let backbone: Backbone
     let directory: String
     static let names = ["lora", "bn", "lang"]
+    /// The engines made here, shut down by `remove()`.
+    private let engines = Engines()
+    private final class Engines: @unchecked Sendable { var made: [BatchingEngine] = [] }
 
     init() throws {
         backbone = try TinyBackbone.make()
@@ -38,8 +41,22 @@ struct ServeFixture {
     /// An engine with the fixture's adapters loaded under their names.
     func engine(_ settings: BatchingEngine.Settings = BatchingEngine.Settings()) throws -> BatchingEngine {
         let engine = BatchingEngine(backbone: backbone, settings: settings)
+        engines.made.append(engine)
         for name in Self.names { try engine.load(name: name, path: path(name)) }
         return engine
+    }
+
+    /// An engine (batches wait 30 s for more requests) holding one request of
+    /// `adapters` in its queue, and that request's task.
+    func engineHoldingARequest(_ settings: BatchingEngine.Settings = BatchingEngine.Settings(), adapters: [String] = [],
+                               kind: BatchingEngine.RequestKind = .embed) async throws
+        -> (engine: BatchingEngine, waiting: Task<BatchingEngine.Output, any Error>) {
+        var settings = settings
+        settings.batchWait = .seconds(30)
+        let engine = try engine(settings)
+        let waiting = Task { try await engine.submit(kind, adapters: adapters, texts: ["water"]) }
+        while engine.queueDepth < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        return (engine, waiting)
     }
 
     /// A server over `engine` that may load adapters from the fixture's directory.
@@ -50,7 +67,11 @@ struct ServeFixture {
         return GraftServer(engine: engine, settings: settings, directories: try AdapterDirectories([directory]))
     }
 
-    func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    /// Shuts the engines down and removes the directory.
+    func remove() {
+        for engine in engines.made { engine.shutdown() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
 }
 
 /// Texts of different token lengths for the tiny tokenizer.

@@ -143,11 +143,8 @@ import Testing
         defer { fixture.remove() }
         var settings = BatchingEngine.Settings()
         settings.maxQueuedRequests = 1
-        settings.batchWait = .seconds(30)
-        let engine = try fixture.engine(settings)
-        let waiting = Task { try await engine.submit(.embed, adapters: [], texts: ["a"]) }
+        let (engine, waiting) = try await fixture.engineHoldingARequest(settings)
         defer { waiting.cancel() }
-        while engine.queueDepth < 1 { try await Task.sleep(for: .milliseconds(5)) }
         try await fixture.server(engine).application().test(.router) { client in
             let refused = try await client.send(.post, "/v1/embed", #"{"texts": ["a"]}"#)
             #expect(refused.status == .tooManyRequests && refused.headers[.retryAfter] == "1")
