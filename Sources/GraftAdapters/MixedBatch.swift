@@ -8,6 +8,7 @@ public struct ExampleGroup: Sendable, Equatable {
     /// How many consecutive examples of the batch the group holds.
     public var examples: Int
 
+    /// `examples` consecutive examples under `setup`.
     public init(setup: AdapterSetup?, examples: Int) {
         self.setup = setup
         self.examples = examples

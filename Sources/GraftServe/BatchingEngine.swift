@@ -30,6 +30,7 @@ public final class BatchingEngine: @unchecked Sendable {
         /// How long a request may take, waiting included (504 after it).
         public var timeout = Duration.seconds(30)
 
+        /// The defaults of `adapt serve`.
         public init() {}
     }
 
@@ -56,8 +57,11 @@ public final class BatchingEngine: @unchecked Sendable {
         public let labels: [String]
     }
 
+    /// The frozen backbone every request runs through.
     public let backbone: Backbone
+    /// How requests are batched and bounded.
     public let settings: Settings
+    /// Batch sizes, queue depth and tokens (the server adds its request counts).
     public let metrics: ServeMetrics
     let logger: Logger
 
@@ -72,6 +76,7 @@ public final class BatchingEngine: @unchecked Sendable {
     private var stopping = false
     private let stopped = DispatchSemaphore(value: 0)
 
+    /// An engine with no adapters yet over `backbone` (frozen here); starts the model thread.
     public init(backbone: Backbone, settings: Settings = Settings(), metrics: ServeMetrics = ServeMetrics(),
                 logger: Logger = Logger(label: "graft.serve")) {
         self.backbone = backbone

@@ -3,10 +3,12 @@
 public struct ServeError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The HTTP status code.
     public let status: Int
+    /// What was wrong, for the client.
     public let message: String
     /// Seconds after which the client may retry (the `Retry-After` header), for 429 and 503.
     public let retryAfter: Int?
 
+    /// An error answered with HTTP status `status` and `{"error": message}`.
     public init(status: Int, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.message = message

@@ -2,6 +2,7 @@ import Prometheus
 
 /// The server's Prometheus metrics (`GET /metrics`), all prefixed `graft_serve_`.
 public final class ServeMetrics: Sendable {
+    /// The Prometheus registry the metrics live in.
     public let registry = PrometheusCollectorRegistry()
     /// Texts per forward pass.
     let batchTexts: ValueHistogram
@@ -14,6 +15,7 @@ public final class ServeMetrics: Sendable {
     /// Real tokens per second of the latest forward pass.
     let tokensPerSecond: Gauge
 
+    /// A new registry holding the server's metrics.
     public init() {
         let name = Self.name
         let sizes: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]

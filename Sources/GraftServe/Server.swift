@@ -11,21 +11,28 @@ import Logging
 public struct GraftServer: Sendable {
     /// Where and how the server listens and what it accepts.
     public struct Settings: Sendable {
+        /// The address to listen on.
         public var host = "127.0.0.1"
+        /// The port to listen on; 0 picks a free one (named in the log).
         public var port = 8080
         /// Request bodies larger than this are refused with 413.
         public var maxBodyBytes = 1 << 20
         /// When set, every endpoint but `/health` needs `Authorization: Bearer KEY`.
         public var apiKey: String?
 
+        /// The defaults of `adapt serve`: 127.0.0.1:8080, 1 MiB bodies, no API key.
         public init() {}
     }
 
+    /// The model behind the endpoints.
     public let engine: BatchingEngine
+    /// Address, body limit and API key.
     public let settings: Settings
+    /// Where `POST /v1/adapters` may read.
     public let directories: AdapterDirectories
     let logger: Logger
 
+    /// A server over `engine` that loads adapters at run time only from `directories`.
     public init(engine: BatchingEngine, settings: Settings = Settings(), directories: AdapterDirectories,
                 logger: Logger = Logger(label: "graft.serve")) {
         self.engine = engine
