@@ -75,14 +75,21 @@ extension AdapterSetup {
     }
 }
 
-/// The attachment points of a mixed batch: each group's rows under its own setup.
+/// The attachment points of a mixed batch: each group's rows under its own
+/// setup. A point where no group's adapters act runs on all rows at once, as
+/// the plain backbone (the same output, without splitting the rows).
 private final class RowGroupAdapters: EncoderAdapters {
     let model: GraftedModel
     let groups: [ExampleGroup]
+    /// Where the groups' adapters act, and whether any has an invertible block.
+    let points: Set<AttachmentPoint>, invertible: Bool
 
     init(model: GraftedModel, groups: [ExampleGroup]) {
         self.model = model
         self.groups = groups
+        let adapters = Set(groups.flatMap { $0.setup?.names ?? [] }).map { model.adapters[$0]! }
+        points = adapters.reduce(into: []) { $0.formUnion($1.attachmentPoints) }
+        invertible = adapters.contains { $0.invertible != nil }
     }
 
     private func eachGroup(_ tensors: [Variable], _ body: (AdapterSetup?, [Variable]) -> Variable) -> Variable {
@@ -90,23 +97,29 @@ private final class RowGroupAdapters: EncoderAdapters {
     }
 
     func linear(_ slot: LinearSlot, layer: Int, input: Variable, base: Variable, context: ForwardContext) -> Variable {
-        eachGroup([input, base]) { setup, parts in
+        guard points.contains(.linear(layer: layer, slot)) else { return base }
+        return eachGroup([input, base]) { setup, parts in
             model.linear(setup, slot, layer: layer, input: parts[0], base: parts[1], context: context)
         }
     }
 
     func subLayer(_ subLayer: SubLayer, layer: Int, output h: Variable, residual x: Variable, layerNorm: LayerNorm,
                   context: ForwardContext) -> Variable {
-        eachGroup([h, x]) { setup, parts in
+        guard points.contains(.subLayer(layer: layer, subLayer)) else {
+            return model.subLayer(nil, subLayer, layer: layer, output: h, residual: x, layerNorm: layerNorm, context: context)
+        }
+        return eachGroup([h, x]) { setup, parts in
             model.subLayer(setup, subLayer, layer: layer, output: parts[0], residual: parts[1], layerNorm: layerNorm, context: context)
         }
     }
 
     func embeddings(_ embeddings: Variable, context: ForwardContext) -> Variable {
-        eachGroup([embeddings]) { setup, parts in model.embeddings(setup, parts[0], context: context) }
+        guard invertible else { return embeddings }
+        return eachGroup([embeddings]) { setup, parts in model.embeddings(setup, parts[0], context: context) }
     }
 
     func beforeDecoder(_ states: Variable, context: ForwardContext) -> Variable {
-        eachGroup([states]) { setup, parts in model.beforeDecoder(setup, parts[0], context: context) }
+        guard invertible else { return states }
+        return eachGroup([states]) { setup, parts in model.beforeDecoder(setup, parts[0], context: context) }
     }
 }
