@@ -7,8 +7,8 @@ import Logging
 ///
 /// Requests wait in a queue; one worker thread takes the waiting requests (up
 /// to `Settings.maxBatchTokens` padded tokens, after waiting up to
-/// `Settings.batchWait` for more to arrive) and runs them as one forward pass,
-/// each request's texts under its own adapters (``GraftedModel/callAsFunction(_:groups:)``).
+/// `Settings.batchWait` for more to arrive) and runs them in forward passes of
+/// similar lengths, each request's texts under its own adapters (``GraftedModel/callAsFunction(_:groups:)``).
 /// Every text gets the output it gets in a batch of its own request's texts
 /// (within 1e-5: padding changes the lengths of some vectorised sums).
 /// Adapters are loaded and removed between forward passes. The engine runs
@@ -258,25 +258,50 @@ public final class BatchingEngine: @unchecked Sendable {
 
     /// Texts times the longest text's tokens: the size of these jobs' padded batch.
     private func paddedTokens(_ jobs: some Collection<Job>) -> Int {
-        jobs.reduce(0) { $0 + $1.ids.count } * (jobs.lazy.flatMap(\.ids).map(\.count).max() ?? 0)
+        jobs.reduce(0) { $0 + $1.ids.count } * (jobs.map(\.longest).max() ?? 0)
     }
 
-    /// Runs one forward pass for `jobs`, each under its own setup, and answers them.
+    /// A job ready to run, with the head its output comes from.
+    private typealias Entry = (job: Job, head: SequenceClassificationHead?)
+
+    /// Runs a batch's jobs, each under its own setup, in passes of similar lengths, and answers them.
     private func run(_ jobs: [Job]) {
         modelLock.lock()
-        var ready: [(job: Job, head: SequenceClassificationHead?)] = []
+        defer { modelLock.unlock() }
+        var ready: [Entry] = []
         for job in jobs {
             do { ready.append((job, try head(for: job))) } catch { finish(job, .failure(error)) }
         }
-        // Jobs of one setup side by side: one group (one adapter application) per setup.
-        let order = ready.indices.sorted { (ready[$0].job.setupKey, $0) < (ready[$1].job.setupKey, $1) }
-        ready = order.map { ready[$0] }
+        for pass in passes(ready) { run(pass: pass) }
+    }
+
+    /// The forward passes of a batch: its jobs by length, a new pass wherever the
+    /// next job would make padding more than a quarter of the pass's tokens (a
+    /// padded batch computes every padded position), and within a pass the jobs
+    /// of one setup side by side (one group, one adapter application, per setup).
+    private func passes(_ jobs: [Entry]) -> [[Entry]] {
+        let byLength = jobs.indices.sorted { (jobs[$0].job.longest, $0) < (jobs[$1].job.longest, $1) }.map { jobs[$0] }
+        var passes: [[Entry]] = []
+        var rows = 0, tokens = 0
+        for entry in byLength {
+            let (newRows, newTokens) = (rows + entry.job.ids.count, tokens + entry.job.tokens)
+            if passes.isEmpty || 4 * newTokens < 3 * newRows * entry.job.longest {
+                passes.append([entry])
+                (rows, tokens) = (entry.job.ids.count, entry.job.tokens)
+            } else {
+                passes[passes.count - 1].append(entry)
+                (rows, tokens) = (newRows, newTokens)
+            }
+        }
+        return passes.map { pass in pass.indices.sorted { (pass[$0].job.setupKey, $0) < (pass[$1].job.setupKey, $1) }.map { pass[$0] } }
+    }
+
+    /// Runs one forward pass and answers its jobs; call under `modelLock`.
+    private func run(pass ready: [Entry]) {
         let start = ContinuousClock.now
         let outputs = Result { try forward(ready) }
-        modelLock.unlock()
         let duration = ContinuousClock.now - start
-        guard !ready.isEmpty else { return }
-        let texts = ready.reduce(0) { $0 + $1.job.ids.count }, tokens = ready.reduce(0) { $0 + $1.job.ids.joined().count }
+        let texts = ready.reduce(0) { $0 + $1.job.ids.count }, tokens = ready.reduce(0) { $0 + $1.job.tokens }
         let setups = Set(ready.map(\.job.setupKey)).count
         metrics.batch(texts: texts, setups: setups, tokens: tokens, duration: duration)
         logger.debug("batch", metadata: ["requests": "\(ready.count)", "texts": "\(texts)", "setups": "\(setups)",
@@ -290,8 +315,7 @@ public final class BatchingEngine: @unchecked Sendable {
     }
 
     /// The outputs of `jobs` from one pass through the backbone; call under `modelLock`.
-    private func forward(_ jobs: [(job: Job, head: SequenceClassificationHead?)]) throws -> [Output] {
-        guard !jobs.isEmpty else { return [] }
+    private func forward(_ jobs: [Entry]) throws -> [Output] {
         var groups: [ExampleGroup] = []
         for (job, _) in jobs {
             if let last = groups.last, last.setup == job.setup { groups[groups.count - 1].examples += job.ids.count }
@@ -330,6 +354,8 @@ private final class Job: @unchecked Sendable {
     let ids: [[Int]]
     /// Orders jobs so that those of one setup are adjacent.
     let setupKey: String
+    /// Tokens of the longest text, and of all texts.
+    let longest: Int, tokens: Int
     // Guarded by the engine's queue lock.
     var continuation: CheckedContinuation<BatchingEngine.Output, any Error>?
     var cancelled = false
@@ -339,5 +365,7 @@ private final class Job: @unchecked Sendable {
         self.setup = setup
         self.ids = ids
         setupKey = setup?.description ?? ""
+        longest = ids.map(\.count).max() ?? 0
+        tokens = ids.reduce(0) { $0 + $1.count }
     }
 }

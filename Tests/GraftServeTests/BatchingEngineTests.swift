@@ -8,7 +8,8 @@ import Testing
 /// and the queue's limits, timeout, cancellation and shutdown.
 @Suite struct BatchingEngines {
     /// The requests of the mixed batch: each task and adapter setup on a slice of the sample texts.
-    static let requests: [(kind: BatchingEngine.RequestKind, adapters: [String], texts: ArraySlice<String>)] = [
+    typealias Request = (kind: BatchingEngine.RequestKind, adapters: [String], texts: ArraySlice<String>)
+    static let requests: [Request] = [
         (.classify(topK: nil), ["lora"], sampleTexts[0..<2]),
         (.classify(topK: nil), ["bn"], sampleTexts[1..<5]),
         (.classify(topK: nil), ["lang", "bn"], sampleTexts[2..<6]),
@@ -18,12 +19,12 @@ import Testing
     ]
 
     /// Submits all `requests` at once and returns their outputs in order.
-    func submitTogether(_ engine: BatchingEngine) async throws -> [BatchingEngine.Output] {
+    func submitTogether(_ engine: BatchingEngine, _ requests: [Request] = requests) async throws -> [BatchingEngine.Output] {
         try await withThrowingTaskGroup(of: (Int, BatchingEngine.Output).self) { group in
-            for (index, request) in Self.requests.enumerated() {
+            for (index, request) in requests.enumerated() {
                 group.addTask { (index, try await engine.submit(request.kind, adapters: request.adapters, texts: Array(request.texts))) }
             }
-            var outputs = [BatchingEngine.Output?](repeating: nil, count: Self.requests.count)
+            var outputs = [BatchingEngine.Output?](repeating: nil, count: requests.count)
             for try await (index, output) in group { outputs[index] = output }
             return outputs.map { $0! }
         }
@@ -62,6 +63,19 @@ import Testing
             default: Issue.record("request \(index): \(got) against \(want)")
             }
         }
+    }
+
+    /// A batch runs in passes of similar lengths: a long text does not pad short ones.
+    @Test func textsOfVeryDifferentLengthsRunInSeparatePasses() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        var settings = BatchingEngine.Settings()
+        settings.batchWait = .milliseconds(300)
+        let engine = try fixture.engine(settings)
+        let long = String(repeating: "water mawu ", count: 8)
+        _ = try await submitTogether(engine, [(.embed, ["lang"], ["ndi"]), (.embed, [], ["water"]), (.classify(topK: nil), ["lora"], [long])])
+        #expect(try forwardPasses(engine) == 2)
+        #expect(engine.metrics.text().contains("graft_serve_batch_setups_bucket{le=\"1.0\"} 1"))
     }
 
     @Test func answersAsAdaptPredictAndEmbedDo() async throws {
