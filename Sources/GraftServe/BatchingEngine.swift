@@ -65,10 +65,19 @@ public final class BatchingEngine: @unchecked Sendable {
     public let metrics: ServeMetrics
     let logger: Logger
 
-    // Guarded by `modelLock`: the model and the heads of its adapters.
+    // Guarded by `modelLock`, which the model thread holds for a whole batch.
     private let model: GraftedModel
-    private var heads: [String: (configuration: HeadConfiguration, module: any Module)] = [:]
     private let modelLock = NSLock()
+    // Guarded by `registryLock`, held only briefly (requests are checked against
+    // it without waiting for a batch); changed only under `modelLock` too.
+    private var loaded: [String: Loaded] = [:]
+    private let registryLock = NSLock()
+
+    /// A loaded adapter's method and head.
+    private struct Loaded {
+        let method: String
+        let head: (configuration: HeadConfiguration, module: any Module)?
+    }
 
     // Guarded by `queue`: waiting jobs and the worker's state.
     private let queue = NSCondition()
@@ -115,10 +124,11 @@ public final class BatchingEngine: @unchecked Sendable {
         do { checkpoint = try AdapterCheckpoint.load(from: path, backbone: backbone) } catch {
             throw ServeError.badRequest("cannot load adapter \"\(name)\" from \(path): \(error)")
         }
-        modelLock.lock()
-        defer { modelLock.unlock() }
-        do { try model.add(name, checkpoint.adapter) } catch { throw ServeError(status: 409, "\(error)") }
-        if let configuration = checkpoint.headConfiguration, let module = checkpoint.head { heads[name] = (configuration, module) }
+        let head = checkpoint.headConfiguration.flatMap { configuration in checkpoint.head.map { (configuration, $0) } }
+        try modelLock.withLock {
+            do { try model.add(name, checkpoint.adapter) } catch { throw ServeError(status: 409, "\(error)") }
+            registryLock.withLock { loaded[name] = Loaded(method: checkpoint.adapter.method, head: head) }
+        }
         logger.info("adapter loaded", metadata: ["name": "\(name)", "method": "\(checkpoint.adapter.method)", "path": "\(path)"])
         return info(name)
     }
@@ -126,28 +136,30 @@ public final class BatchingEngine: @unchecked Sendable {
     /// Removes adapter `name`; requests already batched with it finish first.
     /// - Throws: `ServeError` (404) if there is none.
     public func remove(name: String) throws {
-        modelLock.lock()
-        defer { modelLock.unlock() }
-        guard model.adapters[name] != nil else { throw ServeError.notFound(unknown(name).message) }
-        model.remove(name)
-        heads[name] = nil
+        try modelLock.withLock {
+            try registryLock.withLock {
+                guard loaded.removeValue(forKey: name) != nil else { throw ServeError.notFound(unknown(name).message) }
+            }
+            model.remove(name)
+        }
         logger.info("adapter removed", metadata: ["name": "\(name)"])
     }
 
     /// The loaded adapters, by name.
-    public var adapters: [AdapterInfo] {
-        modelLock.lock()
-        defer { modelLock.unlock() }
-        return model.adapters.keys.sorted().map(info)
+    public var adapters: [AdapterInfo] { registryLock.withLock { loaded.keys.sorted().map(infoLocked) } }
+
+    private func info(_ name: String) -> AdapterInfo { registryLock.withLock { infoLocked(name) } }
+
+    /// Call under `registryLock`.
+    private func infoLocked(_ name: String) -> AdapterInfo {
+        let adapter = loaded[name]!
+        return AdapterInfo(name: name, method: adapter.method, head: adapter.head?.configuration.kind,
+                           labels: adapter.head?.configuration.labels ?? [])
     }
 
-    private func info(_ name: String) -> AdapterInfo {
-        AdapterInfo(name: name, method: model.adapters[name]!.method, head: heads[name]?.configuration.kind,
-                    labels: heads[name]?.configuration.labels ?? [])
-    }
-
+    /// Call under `registryLock`.
     private func unknown(_ name: String) -> ServeError {
-        ServeError.badRequest("no adapter named \"\(name)\"; loaded: \(model.adapters.keys.sorted().joined(separator: ", "))")
+        ServeError.badRequest("no adapter named \"\(name)\"; loaded: \(loaded.keys.sorted().joined(separator: ", "))")
     }
 
     // MARK: Requests
@@ -167,7 +179,7 @@ public final class BatchingEngine: @unchecked Sendable {
         default: .stack(adapters.map { .single($0) })
         }
         let job = Job(kind: kind, setup: setup, ids: texts.map { backbone.tokenizer.encode($0, maxLength: backbone.tokenLimit(settings.maxLength)) })
-        _ = try modelLock.withLock { try head(for: job) }
+        _ = try head(for: job)
         return try await withThrowingTaskGroup(of: Output.self) { group in
             group.addTask { try await self.enqueue(job) }
             group.addTask {
@@ -179,18 +191,20 @@ public final class BatchingEngine: @unchecked Sendable {
         }
     }
 
-    /// The head a job's output comes from (`nil` for embeddings); call under `modelLock`.
-    private func head(for job: Job) throws -> SequenceClassificationHead? {
-        for name in job.setup?.names ?? [] where model.adapters[name] == nil { throw unknown(name) }
+    /// The head a job's output comes from (`nil` for embeddings), and its labels.
+    private func head(for job: Job) throws -> (module: SequenceClassificationHead, labels: [String])? {
+        registryLock.lock()
+        defer { registryLock.unlock() }
+        for name in job.setup?.names ?? [] where loaded[name] == nil { throw unknown(name) }
         guard case .classify = job.kind else { return nil }
         guard let top = job.setup?.names.last else {
             throw ServeError.badRequest("classification needs an adapter with a sequence classification head: give \"adapter\" or \"adapters\"")
         }
-        guard let head = heads[top]?.module as? SequenceClassificationHead else {
+        guard let head = loaded[top]?.head, let module = head.module as? SequenceClassificationHead else {
             throw ServeError.badRequest("adapter \"\(top)\" has no sequence classification head"
-                                        + (heads[top].map { " (its head: \($0.configuration.kind))" } ?? ""))
+                                        + (loaded[top]?.head.map { " (its head: \($0.configuration.kind))" } ?? ""))
         }
-        return head
+        return (module, head.configuration.labels)
     }
 
     private func enqueue(_ job: Job) async throws -> Output {
@@ -262,7 +276,7 @@ public final class BatchingEngine: @unchecked Sendable {
     }
 
     /// A job ready to run, with the head its output comes from.
-    private typealias Entry = (job: Job, head: SequenceClassificationHead?)
+    private typealias Entry = (job: Job, head: (module: SequenceClassificationHead, labels: [String])?)
 
     /// Runs a batch's jobs, each under its own setup, in passes of similar lengths, and answers them.
     private func run(_ jobs: [Job]) {
@@ -335,8 +349,8 @@ public final class BatchingEngine: @unchecked Sendable {
             case .embed:
                 return .embeddings(normalizedRows(meanPool(states, input: part).value))
             case .classify(let topK):
-                let probabilities = head!(states, input: part, context: .inference()).value.softmax()
-                let labels = heads[job.setup!.names.last!]!.configuration.labels
+                let (module, labels) = head!
+                let probabilities = module(states, input: part, context: .inference()).value.softmax()
                 return .predictions((0..<rows.count).map { row in
                     SequencePrediction(probabilities: Array(probabilities.scalars[(row * labels.count)..<((row + 1) * labels.count)]),
                                        labels: labels, topK: topK)

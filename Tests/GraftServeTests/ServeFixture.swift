@@ -46,13 +46,13 @@ struct ServeFixture {
         return engine
     }
 
-    /// An engine (batches wait 30 s for more requests) holding one request of
+    /// An engine (batches wait an hour for more requests) holding one request of
     /// `adapters` in its queue, and that request's task.
     func engineHoldingARequest(_ settings: BatchingEngine.Settings = BatchingEngine.Settings(), adapters: [String] = [],
                                kind: BatchingEngine.RequestKind = .embed) async throws
         -> (engine: BatchingEngine, waiting: Task<BatchingEngine.Output, any Error>) {
         var settings = settings
-        settings.batchWait = .seconds(30)
+        settings.batchWait = .seconds(3600)
         let engine = try engine(settings)
         let waiting = Task { try await engine.submit(kind, adapters: adapters, texts: ["water"]) }
         while engine.queueDepth < 1 { try await Task.sleep(for: .milliseconds(5)) }
