@@ -12,6 +12,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Only `GraftServe` (and `adapt`, which runs it) link these: library users don't get SwiftNIO.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries (apt: libopenblas-dev, libhdf5-dev).
@@ -40,9 +44,14 @@ let package = Package(
         .target(name: "GraftFeatureModels", dependencies: ["GraftTrain", "GraftFiles"]),
         .target(name: "Graft", dependencies: ["GraftTensor", "GraftAutodiff", "GraftNN", "GraftIO", "GraftText", "GraftAdapters", "GraftTrain",
                                               "GraftFeatureModels", "GraftData", "GraftFiles"]),
+        // The HTTP server of `adapt serve`: many adapters over one frozen backbone, mixed-adapter batches.
+        .target(name: "GraftServe", dependencies: [
+            "Graft", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(
             name: "adapt",
-            dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Graft", "GraftServe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "GraftBench", dependencies: ["Graft", "AllocationCounter"], path: "Benchmarks/GraftBench"),
         // Counts the benchmark's heap allocations (interposes malloc in graft-bench only).
@@ -58,6 +67,7 @@ let package = Package(
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData", "GraftTensor"]),
         .testTarget(name: "GraftFeatureModelsTests", dependencies: ["GraftFeatureModels", "GraftFiles", "GraftTestSupport"]),
+        .testTarget(name: "GraftServeTests", dependencies: ["GraftServe", "GraftTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "AdaptTests", dependencies: ["adapt", "GraftIO", "GraftAdapters", "GraftTestSupport"]),
         // The fuzzing corpora (Tests/Fuzz/Corpus), read again on every test run.
         .testTarget(name: "FuzzCorpusTests", dependencies: ["Graft"]),

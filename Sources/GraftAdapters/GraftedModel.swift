@@ -93,7 +93,7 @@ public final class GraftedModel: EncoderAdapters {
     }
 
     /// Checks that `setup` is defined and creates what it needs (fusion layers, averaged adapters).
-    private func prepare(_ setup: AdapterSetup, seed: UInt64) throws {
+    func prepare(_ setup: AdapterSetup, seed: UInt64) throws {
         for name in setup.names where adapters[name] == nil {
             throw CompositionError.unknownAdapter(name, known: adapters.keys.sorted())
         }
@@ -176,29 +176,50 @@ public final class GraftedModel: EncoderAdapters {
     // MARK: EncoderAdapters
 
     public func linear(_ slot: LinearSlot, layer: Int, input: Variable, base: Variable, context: ForwardContext) -> Variable {
-        guard let active else { return base }
-        return linearOutput(active, slot: slot, layer: layer, input: input, base: base, context: context)
+        linear(active, slot, layer: layer, input: input, base: base, context: context)
     }
 
     public func subLayer(_ subLayer: SubLayer, layer: Int, output h: Variable, residual x: Variable, layerNorm: LayerNorm,
                          context: ForwardContext) -> Variable {
-        let u = h + x
-        guard let active else { return layerNorm(u, tape: context.tape) }
-        return layerNorm(advance(active, subLayer: subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context),
-                         tape: context.tape)
+        self.subLayer(active, subLayer, layer: layer, output: h, residual: x, layerNorm: layerNorm, context: context)
     }
 
     public func embeddings(_ embeddings: Variable, context: ForwardContext) -> Variable {
-        guard let active else { return embeddings }
-        return invertible(active, embeddings, context: context) { $0.forward($1, context: context) }
+        self.embeddings(active, embeddings, context: context)
     }
 
     public func beforeDecoder(_ states: Variable, context: ForwardContext) -> Variable {
-        guard let active else { return states }
-        return invertible(active, states, context: context) { $0.inverse($1, context: context) }
+        beforeDecoder(active, states, context: context)
     }
 
     // MARK: Composition
+
+    // The attachment points under a given setup (`nil`: the plain backbone), for
+    // the active setup above and for each example group of a mixed batch.
+
+    func linear(_ setup: AdapterSetup?, _ slot: LinearSlot, layer: Int, input: Variable, base: Variable,
+                context: ForwardContext) -> Variable {
+        guard let setup else { return base }
+        return linearOutput(setup, slot: slot, layer: layer, input: input, base: base, context: context)
+    }
+
+    func subLayer(_ setup: AdapterSetup?, _ subLayer: SubLayer, layer: Int, output h: Variable, residual x: Variable,
+                  layerNorm: LayerNorm, context: ForwardContext) -> Variable {
+        let u = h + x
+        guard let setup else { return layerNorm(u, tape: context.tape) }
+        return layerNorm(advance(setup, subLayer: subLayer, layer: layer, x: x, u: u, layerNorm: layerNorm, context: context),
+                         tape: context.tape)
+    }
+
+    func embeddings(_ setup: AdapterSetup?, _ embeddings: Variable, context: ForwardContext) -> Variable {
+        guard let setup else { return embeddings }
+        return invertible(setup, embeddings, context: context) { $0.forward($1, context: context) }
+    }
+
+    func beforeDecoder(_ setup: AdapterSetup?, _ states: Variable, context: ForwardContext) -> Variable {
+        guard let setup else { return states }
+        return invertible(setup, states, context: context) { $0.inverse($1, context: context) }
+    }
 
     private func linearOutput(_ setup: AdapterSetup, slot: LinearSlot, layer: Int, input: Variable, base: Variable,
                               context: ForwardContext) -> Variable {
@@ -264,12 +285,22 @@ public final class GraftedModel: EncoderAdapters {
     /// consecutive groups of examples, runs `body` on each and joins the results.
     private func splitByExamples(_ tensors: [Variable], groups: Int, context: ForwardContext,
                                  _ body: (Int, [Variable]) -> Variable) -> Variable {
-        let rows = tensors[0].shape[0]
         precondition(context.batchSize % groups == 0,
                      "Parallel with \(groups) adapters needs a batch divisible by \(groups), got \(context.batchSize) examples")
-        let share = rows / groups
-        let outputs = (0..<groups).map { group in
-            body(group, tensors.map { $0.slice(alongAxis: 0, (group * share)..<((group + 1) * share)) })
+        return splitByExamples(tensors, sizes: [Int](repeating: context.batchSize / groups, count: groups), body)
+    }
+
+    /// Splits row-major `[examples * length, d]` tensors into consecutive groups
+    /// of `sizes[i]` examples, runs `body` on each and joins the results (one
+    /// group: `body` on the tensors themselves).
+    func splitByExamples(_ tensors: [Variable], sizes: [Int], _ body: (Int, [Variable]) -> Variable) -> Variable {
+        guard sizes.count > 1 else { return body(0, tensors) }
+        let rowsPerExample = tensors[0].shape[0] / sizes.reduce(0, +)
+        var start = 0
+        let outputs = sizes.enumerated().map { group, size in
+            let rows = start..<(start + size * rowsPerExample)
+            start = rows.upperBound
+            return body(group, tensors.map { $0.slice(alongAxis: 0, rows) })
         }
         return Variable.concatenate(outputs, alongAxis: 0)
     }

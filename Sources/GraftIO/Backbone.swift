@@ -169,7 +169,7 @@ public final class Backbone {
     /// `forward` (final hidden states; default: this backbone's encoder).
     public func embed(_ texts: [String], maxLength: Int? = nil, batchSize: Int = 32,
                       forward: ((EncoderInput) -> Variable)? = nil) -> (ids: [[Int]], embeddings: [[Float]]) {
-        let limit = min(maxLength ?? Int.max, configuration.maxPositions - (configuration.offsetsPositions ? configuration.padTokenID + 1 : 0))
+        let limit = tokenLimit(maxLength)
         let ids = texts.map { tokenizer.encode($0, maxLength: limit) }
         var embeddings = [[Float]](repeating: [], count: texts.count)
         let order = ids.indices.sorted { ids[$0].count < ids[$1].count }
@@ -177,14 +177,26 @@ public final class Backbone {
             let rows = Array(order[start..<min(start + batchSize, order.count)])
             let input = EncoderInput(padding: rows.map { ids[$0] }, padID: tokenizer.padID)
             let pooled = meanPool(forward?(input) ?? encoder(input, context: .inference()), input: input).value
-            let width = pooled.shape[1]
-            for (i, row) in rows.enumerated() {
-                let vector = Array(pooled.scalars[(i * width)..<((i + 1) * width)])
-                let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                embeddings[row] = vector.map { $0 / max(norm, 1e-12) }
-            }
+            for (row, vector) in zip(rows, normalizedRows(pooled)) { embeddings[row] = vector }
         }
         return (ids, embeddings)
+    }
+
+    /// The most tokens a text may have: `maxLength` if given, and never more than
+    /// the position embeddings cover.
+    public func tokenLimit(_ maxLength: Int?) -> Int {
+        min(maxLength ?? Int.max, configuration.maxPositions - (configuration.offsetsPositions ? configuration.padTokenID + 1 : 0))
+    }
+}
+
+/// The rows of a `[rows, width]` tensor, each divided by its L2 norm (at least
+/// 1e-12): sentence embeddings from mean-pooled states.
+public func normalizedRows(_ pooled: Tensor) -> [[Float]] {
+    let width = pooled.shape[1]
+    return (0..<pooled.shape[0]).map { i in
+        let vector = Array(pooled.scalars[(i * width)..<((i + 1) * width)])
+        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return vector.map { $0 / max(norm, 1e-12) }
     }
 }
 

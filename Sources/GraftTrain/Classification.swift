@@ -188,3 +188,17 @@ public final class Classifier {
         return ClassificationReport(predictions: predictions, truth: truth, labels: labels)
     }
 }
+
+/// The answer of a sequence head for one text: the most probable label and the
+/// labels' probabilities (what `adapt predict` prints and `adapt serve` returns).
+public struct SequencePrediction: Codable, Sendable, Equatable {
+    public let label: String
+    public let probabilities: [String: Float]
+
+    /// The most probable label, and the probabilities of all labels or of the `topK` most probable.
+    public init(probabilities: [Float], labels: [String], topK: Int?) {
+        let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
+        label = labels[ranked[0]]
+        self.probabilities = Dictionary(uniqueKeysWithValues: ranked.prefix(topK ?? ranked.count).map { (labels[$0], probabilities[$0]) })
+    }
+}

@@ -8,7 +8,7 @@ struct Adapt: ParsableCommand {
         commandName: "adapt",
         abstract: "Parameter-efficient adaptation of frozen transformers.",
         version: Graft.version,
-        subcommands: [Import.self, Info.self, Embed.self, Predict.self, DataCommand.self, MLM.self, Train.self, Eval.self, Params.self, Merge.self, Export.self, ContinualCommand.self, Concepts.self]
+        subcommands: [Import.self, Info.self, Embed.self, Predict.self, Serve.self, DataCommand.self, MLM.self, Train.self, Eval.self, Params.self, Merge.self, Export.self, ContinualCommand.self, Concepts.self]
     )
 
     static func main() {

@@ -60,19 +60,6 @@ struct Predict: ParsableCommand {
     }
 }
 
-/// One line of `adapt predict` for a sequence head.
-struct SequencePrediction: Encodable {
-    let label: String
-    let probabilities: [String: Float]
-
-    /// The most probable label, and the probabilities of all labels or of the `topK` most probable.
-    init(probabilities: [Float], labels: [String], topK: Int?) {
-        let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
-        label = labels[ranked[0]]
-        self.probabilities = Dictionary(uniqueKeysWithValues: ranked.prefix(topK ?? ranked.count).map { (labels[$0], probabilities[$0]) })
-    }
-}
-
 /// One line of `adapt predict` for a token head.
 struct TokenPrediction: Encodable {
     let words: [String]

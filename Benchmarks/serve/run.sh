@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `adapt serve` under load with wrk: requests/s and p50 / p99 latency at 1, 8 and 64 connections, for
+# single-adapter traffic (every request to one task adapter) and mixed traffic (requests cycle over 6
+# setups: 3 task adapters alone and 3 task adapters stacked on the Chichewa language adapter), with
+# dynamic mixed-adapter batching on (--max-batch-tokens 4096 --batch-wait-ms 2) and off
+# (--max-batch-tokens 1 --batch-wait-ms 0: one request per forward pass). Each request classifies one
+# verse of the test books of chichewa-genres-books; the backbone is multilingual-e5-small.
+#   bash Benchmarks/serve/run.sh            # about 6 minutes; DURATION=20s THREADS=2 CONNECTIONS="1 8 64"
+# Needs the adapters of Benchmarks/chichewa/run.sh in $OUT (default ~/.cache/graft/experiment).
+# ADAPT names a built adapt binary to use instead of building the release one.
+# Writes $OUT/serve-bench.md (a Markdown table) and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source Benchmarks/common.sh
+command -v wrk > /dev/null || apt-get install -y wrk > /dev/null
+cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+OUT="${OUT:-$cache/experiment}"
+THREADS="${THREADS:-2}"; DURATION="${DURATION:-20s}"; CONNECTIONS="${CONNECTIONS:-1 8 64}"; PORT="${PORT:-18431}"
+if [ -z "${ADAPT:-}" ]; then swift build -c release --product adapt > /dev/null; ADAPT=.build/release/adapt; fi
+import_default_backbone "$ADAPT" "$OUT/e5.h5"
+adapters=(--adapter lang="$OUT/mlm-ny-seq_bn_inv.h5")
+for seed in 0 1 2; do
+    adapters+=(--adapter "a$seed=$OUT/chichewa-genres-books-seq_bn-alone-seed$seed.h5"
+               --adapter "s$seed=$OUT/chichewa-genres-books-seq_bn-stacked-seed$seed.h5")
+done
+for value in "${adapters[@]}"; do
+    [ "$value" = --adapter ] || [ -e "${value#*=}" ] || { echo "missing ${value#*=}: run Benchmarks/chichewa/run.sh first" >&2; exit 1; }
+done
+work="$(mktemp -d)"
+server=""
+trap '[ -n "$server" ] && kill "$server" 2> /dev/null; rm -rf "$work"' EXIT
+
+# The wrk scripts: each request classifies the next test verse under the next setup of the traffic.
+python3 - "$cache/data/chichewa-genres-books.jsonl" "$work" <<'PY'
+import json, sys
+texts = [row["text"] for row in map(json.loads, open(sys.argv[1])) if row["split"] == "test"][:256]
+traffic = {"single": [{"adapter": "a0"}],
+           "mixed": [{"adapter": "a0"}, {"adapters": ["lang", "s0"]}, {"adapter": "a1"}, {"adapters": ["lang", "s1"]},
+                     {"adapter": "a2"}, {"adapters": ["lang", "s2"]}]}
+for name, setups in traffic.items():
+    bodies = [json.dumps({**setups[i % len(setups)], "texts": [text]}) for i, text in enumerate(texts)]
+    with open(f"{sys.argv[2]}/{name}.lua", "w") as script:
+        script.write("local bodies = {" + ",".join("[==[" + body + "]==]" for body in bodies) + "}\n")
+        script.write("""local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+    counter = counter + 1
+    return wrk.format(nil, "/v1/classify", nil, bodies[(counter % #bodies) + 1])
+end
+""")
+PY
+
+tokens() { curl -s "localhost:$PORT/metrics" | awk '$1 == "graft_serve_tokens_total" { print $2 }'; }
+table="$OUT/serve-bench.md"
+{
+    echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; adapt serve --threads $THREADS; wrk $DURATION per row"
+    echo
+    echo "| batching | traffic | connections | requests/s | p50 ms | p99 ms | tokens/s | non-2xx |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+} > "$table"
+for batching in on off; do
+    if [ "$batching" = on ]; then limits=(--max-batch-tokens 4096 --batch-wait-ms 2); else limits=(--max-batch-tokens 1 --batch-wait-ms 0); fi
+    "$ADAPT" serve --backbone "$OUT/e5.h5" "${adapters[@]}" --port "$PORT" --threads "$THREADS" --max-length 128 \
+        --log-level warning "${limits[@]}" &
+    server=$!
+    until curl -s "localhost:$PORT/health" > /dev/null; do sleep 0.5; done
+    for traffic in single mixed; do
+        for connections in $CONNECTIONS; do
+            before=$(tokens)
+            wrk -t "$((connections < 2 ? 1 : 2))" -c "$connections" -d "$DURATION" --timeout 60s --latency \
+                -s "$work/$traffic.lua" "http://127.0.0.1:$PORT" > "$work/wrk.txt"
+            after=$(tokens)
+            seconds=$(awk '/requests in/ { sub(/s,?$/, "", $4); print $4 }' "$work/wrk.txt")
+            python3 - "$work/wrk.txt" "$batching" "$traffic" "$connections" "$before" "$after" "$seconds" >> "$table" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+batching, traffic, connections, before, after, seconds = sys.argv[2:8]
+def milliseconds(percentile):
+    value, unit = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()
+    return float(value) * {"us": 1e-3, "ms": 1, "s": 1e3}[unit]
+rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+failed = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+tokens = (float(after) - float(before)) / float(seconds)
+print(f"| {batching} | {traffic} | {connections} | {rate:.1f} | {milliseconds(50):.1f} | {milliseconds(99):.1f} | "
+      f"{tokens:.0f} | {failed.group(1) if failed else 0} |")
+PY
+        done
+    done
+    kill -TERM "$server"; wait "$server"; server=""
+done
+cat "$table"

@@ -1,0 +1,385 @@
+import Foundation
+import Graft
+import Logging
+
+/// One frozen backbone with adapters loaded by name, answering classification
+/// and embedding requests in dynamic, mixed-adapter batches.
+///
+/// Requests wait in a queue; one worker thread takes the waiting requests (up
+/// to `Settings.maxBatchTokens` padded tokens, after waiting up to
+/// `Settings.batchWait` for more to arrive) and runs them in forward passes of
+/// similar lengths, each request's texts under its own adapters (``GraftedModel/callAsFunction(_:groups:)``).
+/// Every text gets the output it gets in a batch of its own request's texts
+/// (within 1e-5: padding changes the lengths of some vectorised sums).
+/// Adapters are loaded and removed between forward passes. The engine runs
+/// until ``shutdown()``.
+public final class BatchingEngine: @unchecked Sendable {
+    /// How requests are batched and bounded.
+    public struct Settings: Sendable {
+        /// Padded tokens (texts x longest text) per forward pass; a request larger
+        /// than this runs alone. 1 turns batching across requests off.
+        public var maxBatchTokens = 4096
+        /// How long the first waiting request waits for others to join its batch; 0: no waiting.
+        public var batchWait = Duration.milliseconds(2)
+        /// Requests that may wait; more are refused with 429.
+        public var maxQueuedRequests = 256
+        /// Tokens per text (special tokens included); longer texts are cut, as `adapt predict --max-length` does.
+        public var maxLength = 128
+        /// Texts per request.
+        public var maxTexts = 64
+        /// How long a request may take, waiting included (504 after it).
+        public var timeout = Duration.seconds(30)
+
+        /// The defaults of `adapt serve`.
+        public init() {}
+    }
+
+    /// What a request asks of the model.
+    public enum RequestKind: Sendable, Equatable {
+        /// Class probabilities from the sequence head of the top adapter, `topK` most probable (all if `nil`).
+        case classify(topK: Int?)
+        /// Mean-pooled, L2-normalised embeddings.
+        case embed
+    }
+
+    /// What a request gets back, one entry per text.
+    public enum Output: Sendable, Equatable {
+        case predictions([SequencePrediction])
+        case embeddings([[Float]])
+    }
+
+    /// A loaded adapter, as `GET /v1/adapters` lists it.
+    public struct AdapterInfo: Codable, Sendable, Equatable {
+        public let name: String
+        public let method: String
+        /// `sequence_classification`, `token_classification`, `masked_lm`, or `nil` without a head.
+        public let head: String?
+        public let labels: [String]
+    }
+
+    /// The frozen backbone every request runs through.
+    public let backbone: Backbone
+    /// How requests are batched and bounded.
+    public let settings: Settings
+    /// Batch sizes, queue depth and tokens (the server adds its request counts).
+    public let metrics: ServeMetrics
+    let logger: Logger
+
+    // Guarded by `modelLock`, which the model thread holds for a whole batch.
+    private let model: GraftedModel
+    private let modelLock = NSLock()
+    // Guarded by `registryLock`, held only briefly (requests are checked against
+    // it without waiting for a batch); changed only under `modelLock` too.
+    private var loaded: [String: Loaded] = [:]
+    private let registryLock = NSLock()
+
+    /// A loaded adapter's method and head.
+    private struct Loaded {
+        let method: String
+        let head: (configuration: HeadConfiguration, module: any Module)?
+    }
+
+    // Guarded by `queue`: waiting jobs and the worker's state.
+    private let queue = NSCondition()
+    private var waiting: [Job] = []
+    private var stopping = false
+    private let stopped = DispatchSemaphore(value: 0)
+
+    /// An engine with no adapters yet over `backbone` (frozen here); starts the model thread.
+    public init(backbone: Backbone, settings: Settings = Settings(), metrics: ServeMetrics = ServeMetrics(),
+                logger: Logger = Logger(label: "graft.serve")) {
+        self.backbone = backbone
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        model = GraftedModel(encoder: backbone.encoder)
+        // The thread holds the engine until `shutdown()`.
+        let worker = Thread { [self] in
+            while let batch = nextBatch() { run(batch) }
+            stopped.signal()
+        }
+        worker.name = "graft-serve-model"
+        worker.start()
+    }
+
+    /// Finishes the waiting requests, then stops the model thread, which holds
+    /// the engine until then. Requests after this are refused with 503.
+    public func shutdown() {
+        queue.lock()
+        let wasRunning = !stopping
+        stopping = true
+        queue.broadcast()
+        queue.unlock()
+        if wasRunning { stopped.wait() }
+    }
+
+    // MARK: Adapters
+
+    /// Loads the adapter checkpoint at `path` (a Graft file or a peft directory) under `name`.
+    /// - Throws: `ServeError`: 409 for a name in use, 400 for a file that is not an adapter of this backbone.
+    @discardableResult
+    public func load(name: String, path: String) throws -> AdapterInfo {
+        guard !name.isEmpty, !name.contains(",") else { throw ServeError.badRequest("an adapter name must be non-empty and without commas") }
+        let checkpoint: AdapterCheckpoint
+        do { checkpoint = try AdapterCheckpoint.load(from: path, backbone: backbone) } catch {
+            throw ServeError.badRequest("cannot load adapter \"\(name)\" from \(path): \(error)")
+        }
+        let head = checkpoint.headConfiguration.flatMap { configuration in checkpoint.head.map { (configuration, $0) } }
+        try modelLock.withLock {
+            do { try model.add(name, checkpoint.adapter) } catch { throw ServeError(status: 409, "\(error)") }
+            registryLock.withLock { loaded[name] = Loaded(method: checkpoint.adapter.method, head: head) }
+        }
+        logger.info("adapter loaded", metadata: ["name": "\(name)", "method": "\(checkpoint.adapter.method)", "path": "\(path)"])
+        return info(name)
+    }
+
+    /// Removes adapter `name`; requests already batched with it finish first.
+    /// - Throws: `ServeError` (404) if there is none.
+    public func remove(name: String) throws {
+        try modelLock.withLock {
+            try registryLock.withLock {
+                guard loaded.removeValue(forKey: name) != nil else { throw ServeError.notFound(unknown(name).message) }
+            }
+            model.remove(name)
+        }
+        logger.info("adapter removed", metadata: ["name": "\(name)"])
+    }
+
+    /// The loaded adapters, by name.
+    public var adapters: [AdapterInfo] { registryLock.withLock { loaded.keys.sorted().map(infoLocked) } }
+
+    private func info(_ name: String) -> AdapterInfo { registryLock.withLock { infoLocked(name) } }
+
+    /// Call under `registryLock`.
+    private func infoLocked(_ name: String) -> AdapterInfo {
+        let adapter = loaded[name]!
+        return AdapterInfo(name: name, method: adapter.method, head: adapter.head?.configuration.kind,
+                           labels: adapter.head?.configuration.labels ?? [])
+    }
+
+    /// Call under `registryLock`.
+    private func unknown(_ name: String) -> ServeError {
+        ServeError.badRequest("no adapter named \"\(name)\"; loaded: \(loaded.keys.sorted().joined(separator: ", "))")
+    }
+
+    // MARK: Requests
+
+    /// The outputs for `texts` under `adapters` (a stack, lowest first; none:
+    /// the plain backbone), computed in a batch with other waiting requests.
+    /// - Throws: `ServeError`: 400 for bad input (an unknown adapter among them),
+    ///   429 when the queue is full, 503 after `shutdown`, 504 after `Settings.timeout`.
+    public func submit(_ kind: RequestKind, adapters: [String], texts: [String]) async throws -> Output {
+        guard !texts.isEmpty else { throw ServeError.badRequest("\"texts\" is empty: give at least one text") }
+        guard texts.count <= settings.maxTexts else {
+            throw ServeError.badRequest("\(texts.count) texts in one request; at most \(settings.maxTexts) are allowed")
+        }
+        let setup: AdapterSetup? = switch adapters.count {
+        case 0: nil
+        case 1: .single(adapters[0])
+        default: .stack(adapters.map { .single($0) })
+        }
+        let job = Job(kind: kind, setup: setup, ids: texts.map { backbone.tokenizer.encode($0, maxLength: backbone.tokenLimit(settings.maxLength)) })
+        _ = try head(for: job)
+        return try await withThrowingTaskGroup(of: Output.self) { group in
+            group.addTask { try await self.enqueue(job) }
+            group.addTask {
+                try await Task.sleep(for: self.settings.timeout)
+                throw ServeError(status: 504, "the request took longer than \(self.settings.timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    /// The head a job's output comes from (`nil` for embeddings), and its labels.
+    private func head(for job: Job) throws -> (module: SequenceClassificationHead, labels: [String])? {
+        registryLock.lock()
+        defer { registryLock.unlock() }
+        for name in job.setup?.names ?? [] where loaded[name] == nil { throw unknown(name) }
+        guard case .classify = job.kind else { return nil }
+        guard let top = job.setup?.names.last else {
+            throw ServeError.badRequest("classification needs an adapter with a sequence classification head: give \"adapter\" or \"adapters\"")
+        }
+        guard let head = loaded[top]?.head, let module = head.module as? SequenceClassificationHead else {
+            throw ServeError.badRequest("adapter \"\(top)\" has no sequence classification head"
+                                        + (loaded[top]?.head.map { " (its head: \($0.configuration.kind))" } ?? ""))
+        }
+        return (module, head.configuration.labels)
+    }
+
+    private func enqueue(_ job: Job) async throws -> Output {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Output, any Error>) in
+                queue.lock()
+                let refusal: (any Error)? = if job.cancelled { CancellationError() }
+                    else if stopping { ServeError(status: 503, "the server is shutting down") }
+                    else if waiting.count >= settings.maxQueuedRequests {
+                        ServeError(status: 429, "\(waiting.count) requests are waiting; try again shortly", retryAfter: 1)
+                    } else { nil }
+                if refusal == nil {
+                    job.continuation = continuation
+                    waiting.append(job)
+                    metrics.queueDepth.set(Double(waiting.count))
+                    queue.broadcast()
+                }
+                queue.unlock()
+                if let refusal { continuation.resume(throwing: refusal) }
+            }
+        } onCancel: {
+            queue.lock()
+            job.cancelled = true
+            waiting.removeAll { $0 === job }
+            metrics.queueDepth.set(Double(waiting.count))
+            queue.unlock()
+            finish(job, .failure(CancellationError()))
+        }
+    }
+
+    /// Resumes the job's caller once (later calls do nothing).
+    private func finish(_ job: Job, _ result: Result<Output, any Error>) {
+        queue.lock()
+        let continuation = job.continuation
+        job.continuation = nil
+        queue.unlock()
+        continuation?.resume(with: result)
+    }
+
+    /// Requests waiting for the model now.
+    public var queueDepth: Int { queue.withLock { waiting.count } }
+
+    // MARK: The worker
+
+    /// The next batch: waits for a request, then up to `batchWait` for others,
+    /// and takes waiting requests in order while they fit `maxBatchTokens`.
+    /// `nil` once stopping with nothing left.
+    private func nextBatch() -> [Job]? {
+        queue.lock()
+        defer { queue.unlock() }
+        // Cancelled requests leave the queue meanwhile: it may be empty again after the wait.
+        repeat {
+            while waiting.isEmpty && !stopping { queue.wait() }
+            guard !waiting.isEmpty else { return nil }
+            let deadline = Date().addingTimeInterval(Double(settings.batchWait.nanoseconds) / 1e9)
+            while !stopping, !waiting.isEmpty, paddedTokens(waiting) < settings.maxBatchTokens, queue.wait(until: deadline) {}
+        } while waiting.isEmpty
+        var count = 1
+        while count < waiting.count, paddedTokens(waiting[...count]) <= settings.maxBatchTokens { count += 1 }
+        let batch = Array(waiting.prefix(count))
+        waiting.removeFirst(count)
+        metrics.queueDepth.set(Double(waiting.count))
+        return batch
+    }
+
+    /// Texts times the longest text's tokens: the size of these jobs' padded batch.
+    private func paddedTokens(_ jobs: some Collection<Job>) -> Int {
+        jobs.reduce(0) { $0 + $1.ids.count } * (jobs.map(\.longest).max() ?? 0)
+    }
+
+    /// A job ready to run, with the head its output comes from.
+    private typealias Entry = (job: Job, head: (module: SequenceClassificationHead, labels: [String])?)
+
+    /// Runs a batch's jobs, each under its own setup, in passes of similar lengths, and answers them.
+    private func run(_ jobs: [Job]) {
+        modelLock.lock()
+        defer { modelLock.unlock() }
+        var ready: [Entry] = []
+        for job in jobs {
+            do { ready.append((job, try head(for: job))) } catch { finish(job, .failure(error)) }
+        }
+        for pass in passes(ready) { run(pass: pass) }
+    }
+
+    /// The forward passes of a batch: its jobs by length, a new pass wherever the
+    /// next job would make padding more than a quarter of the pass's tokens (a
+    /// padded batch computes every padded position), and within a pass the jobs
+    /// of one setup side by side (one group, one adapter application, per setup).
+    private func passes(_ jobs: [Entry]) -> [[Entry]] {
+        let byLength = jobs.indices.sorted { (jobs[$0].job.longest, $0) < (jobs[$1].job.longest, $1) }.map { jobs[$0] }
+        var passes: [[Entry]] = []
+        var rows = 0, tokens = 0
+        for entry in byLength {
+            let (newRows, newTokens) = (rows + entry.job.ids.count, tokens + entry.job.tokens)
+            if passes.isEmpty || 4 * newTokens < 3 * newRows * entry.job.longest {
+                passes.append([entry])
+                (rows, tokens) = (entry.job.ids.count, entry.job.tokens)
+            } else {
+                passes[passes.count - 1].append(entry)
+                (rows, tokens) = (newRows, newTokens)
+            }
+        }
+        return passes.map { pass in pass.indices.sorted { (pass[$0].job.setupKey, $0) < (pass[$1].job.setupKey, $1) }.map { pass[$0] } }
+    }
+
+    /// Runs one forward pass and answers its jobs; call under `modelLock`.
+    private func run(pass ready: [Entry]) {
+        let start = ContinuousClock.now
+        let outputs = Result { try forward(ready) }
+        let duration = ContinuousClock.now - start
+        let texts = ready.reduce(0) { $0 + $1.job.ids.count }, tokens = ready.reduce(0) { $0 + $1.job.tokens }
+        let setups = Set(ready.map(\.job.setupKey)).count
+        metrics.batch(texts: texts, setups: setups, tokens: tokens, duration: duration)
+        logger.debug("batch", metadata: ["requests": "\(ready.count)", "texts": "\(texts)", "setups": "\(setups)",
+                                         "tokens": "\(tokens)", "milliseconds": "\(duration.nanoseconds / 1_000_000)"])
+        switch outputs {
+        case .success(let outputs): for (entry, output) in zip(ready, outputs) { finish(entry.job, .success(output)) }
+        case .failure(let error):
+            logger.error("batch failed", metadata: ["error": "\(error)"])
+            for entry in ready { finish(entry.job, .failure(ServeError(status: 500, "\(error)"))) }
+        }
+    }
+
+    /// The outputs of `jobs` from one pass through the backbone; call under `modelLock`.
+    private func forward(_ jobs: [Entry]) throws -> [Output] {
+        var groups: [ExampleGroup] = []
+        for (job, _) in jobs {
+            if let last = groups.last, last.setup == job.setup { groups[groups.count - 1].examples += job.ids.count }
+            else { groups.append(ExampleGroup(setup: job.setup, examples: job.ids.count)) }
+        }
+        let input = EncoderInput(padding: jobs.flatMap(\.job.ids), padID: backbone.tokenizer.padID)
+        let hidden = try model(input, groups: groups)
+        var first = 0
+        return jobs.map { job, head in
+            let rows = first..<(first + job.ids.count)
+            first = rows.upperBound
+            let tokens = (rows.lowerBound * input.length)..<(rows.upperBound * input.length)
+            let part = EncoderInput(ids: Array(input.ids[tokens]), attentionMask: Array(input.attentionMask[tokens]),
+                                    batchSize: rows.count, length: input.length)
+            let states = hidden.slice(alongAxis: 0, tokens)
+            switch job.kind {
+            case .embed:
+                return .embeddings(normalizedRows(meanPool(states, input: part).value))
+            case .classify(let topK):
+                let (module, labels) = head!
+                let probabilities = module(states, input: part, context: .inference()).value.softmax()
+                return .predictions((0..<rows.count).map { row in
+                    SequencePrediction(probabilities: Array(probabilities.scalars[(row * labels.count)..<((row + 1) * labels.count)]),
+                                       labels: labels, topK: topK)
+                })
+            }
+        }
+    }
+}
+
+/// One request's texts waiting for (or in) a forward pass.
+private final class Job: @unchecked Sendable {
+    let kind: BatchingEngine.RequestKind
+    let setup: AdapterSetup?
+    /// Token ids of each text.
+    let ids: [[Int]]
+    /// Orders jobs so that those of one setup are adjacent.
+    let setupKey: String
+    /// Tokens of the longest text, and of all texts.
+    let longest: Int, tokens: Int
+    // Guarded by the engine's queue lock.
+    var continuation: CheckedContinuation<BatchingEngine.Output, any Error>?
+    var cancelled = false
+
+    init(kind: BatchingEngine.RequestKind, setup: AdapterSetup?, ids: [[Int]]) {
+        self.kind = kind
+        self.setup = setup
+        self.ids = ids
+        setupKey = setup?.description ?? ""
+        longest = ids.map(\.count).max() ?? 0
+        tokens = ids.reduce(0) { $0 + $1.count }
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Graft
+import GraftTestSupport
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import GraftServe
+
+/// The HTTP API, through Hummingbird's router test client (no port).
+@Suite struct ServerEndpoints {
+    struct Classified: Decodable { let results: [SequencePrediction] }
+    struct Embedded: Decodable { let embeddings: [[Float]] }
+    struct Listed: Decodable { let adapters: [BatchingEngine.AdapterInfo] }
+
+    @Test func classifyAndEmbedAnswerInTextOrder() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        let engine = try fixture.engine()
+        let texts = ["water mawu a", "ndi", "a a ndi water mawu"]
+        guard case .predictions(let expected) = try await engine.submit(.classify(topK: nil), adapters: ["lang", "bn"], texts: texts),
+              case .embeddings(let vectors) = try await engine.submit(.embed, adapters: ["lora"], texts: texts) else {
+            Issue.record("wrong kind of output"); return
+        }
+        try await fixture.server(engine).application().test(.router) { client in
+            let classified = try await client.send(.post, "/v1/classify", #"{"adapters": ["lang", "bn"], "texts": ["water mawu a", "ndi", "a a ndi water mawu"]}"#)
+            #expect(classified.status == .ok)
+            #expect(classified.headers[.contentType] == "application/json")
+            let results = try classified.decoded(Classified.self).results
+            #expect(results.map(\.label) == expected.map(\.label) && largestDifference(results, expected) <= 1e-6)
+            #expect(results.allSatisfy { Set($0.probabilities.keys) == ["a", "b", "c"] })
+
+            let top = try await client.send(.post, "/v1/classify", #"{"adapter": "lora", "texts": ["ndi"], "top_k": 1}"#)
+            #expect(try top.decoded(Classified.self).results.map { $0.probabilities.count } == [1])
+
+            let embedded = try await client.send(.post, "/v1/embed", #"{"adapter": "lora", "texts": ["water mawu a", "ndi", "a a ndi water mawu"]}"#)
+            let embeddings = try embedded.decoded(Embedded.self).embeddings
+            #expect(embeddings.count == 3 && largestDifference(embeddings, vectors) <= 1e-6)
+            #expect(embeddings.allSatisfy { abs($0.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4 })
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"adapter": "nope", "texts": ["a"]}"#, 400, "no adapter named \"nope\""),
+        (#"{"adapter": "lora", "texts": []}"#, 400, "\"texts\" is empty"),
+        (#"{"adapter": "lora", "texts": "a"}"#, 400, "\"texts\" must be of type"),
+        (#"{"adapter": "lora", "texts": [1, 2]}"#, 400, "\"texts.0\" must be of type"),
+        (#"{"adapter": "lora"}"#, 400, "\"texts\" is missing"),
+        (#"{"adapter": "lora", "adapters": ["bn"], "texts": ["a"]}"#, 400, "not both"),
+        (#"{"adapters": [], "texts": ["a"]}"#, 400, "\"adapters\" is empty"),
+        (#"{"adapter": "lora", "texts": ["a"], "top_k": 0}"#, 400, "\"top_k\" must be positive"),
+        (#"{"adapter": "lang", "texts": ["a"]}"#, 400, "no sequence classification head"),
+        (#"{"texts": ["a"]}"#, 400, "classification needs an adapter"),
+        (#"{"adapter": "lora", "texts": ["a""#, 400, "not JSON"),
+        ("\u{FF}", 400, "not JSON (or not UTF-8)"),
+    ])
+    func badInputGetsAClearError(body: String, status: Int, message: String) async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        try await fixture.server(try fixture.engine()).application().test(.router) { client in
+            let response = try await client.send(.post, "/v1/classify", body)
+            #expect(response.status.code == status)
+            #expect(response.error.contains(message), "\(response.error)")
+            // The server keeps serving.
+            #expect(try await client.send(.get, "/health").status == .ok)
+        }
+    }
+
+    @Test func oversizedBodiesAndTooManyTextsAreRefused() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        var settings = BatchingEngine.Settings()
+        settings.maxTexts = 2
+        try await fixture.server(try fixture.engine(settings), maxBodyBytes: 100).application().test(.router) { client in
+            let large = try await client.send(.post, "/v1/embed", #"{"texts": [""# + String(repeating: "a", count: 200) + #""]}"#)
+            #expect(large.status.code == 413 && large.error.contains("larger than 100 bytes"))
+            let many = try await client.send(.post, "/v1/embed", #"{"texts": ["a", "b", "c"]}"#)
+            #expect(many.status.code == 400 && many.error.contains("at most 2"))
+        }
+    }
+
+    @Test func adaptersAreListedLoadedFromTheDirectoriesAndRemoved() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        let outside = TinyBackbone.temporaryPath("")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.copyItem(atPath: fixture.path("lora"), toPath: outside + "/secret.h5")
+        try FileManager.default.createSymbolicLink(atPath: fixture.directory + "/escape.h5", withDestinationPath: outside + "/secret.h5")
+        try await fixture.server(try fixture.engine()).application().test(.router) { client in
+            let listed = try await client.send(.get, "/v1/adapters").decoded(Listed.self).adapters
+            #expect(listed.map(\.name) == ["bn", "lang", "lora"])
+            #expect(listed.first { $0.name == "lang" }?.head == nil)
+
+            let loaded = try await client.send(.post, "/v1/adapters", #"{"name": "second", "path": "lora.h5"}"#)
+            #expect(loaded.status == .created)
+            #expect(try loaded.decoded(BatchingEngine.AdapterInfo.self).labels == ["dry", "wet"])
+            #expect(try await client.send(.post, "/v1/classify", #"{"adapter": "second", "texts": ["ndi"]}"#).status == .ok)
+            let again = try await client.send(.post, "/v1/adapters", #"{"name": "second", "path": "bn.h5"}"#)
+            #expect(again.status == .conflict)
+
+            for (path, status) in [("../x.h5", 400), ("sub/../../x.h5", 400), (outside + "/secret.h5", 403), ("escape.h5", 403),
+                                   ("missing.h5", 404), ("/etc/passwd", 403)] {
+                let refused = try await client.send(.post, "/v1/adapters", #"{"name": "x", "path": "\#(path)"}"#)
+                #expect(refused.status.code == status, "\(path): \(refused.error)")
+            }
+
+            #expect(try await client.send(.delete, "/v1/adapters/second").status == .noContent)
+            #expect(try await client.send(.delete, "/v1/adapters/second").status == .notFound)
+            let gone = try await client.send(.post, "/v1/classify", #"{"adapter": "second", "texts": ["ndi"]}"#)
+            #expect(gone.status == .badRequest && gone.error.contains("no adapter named \"second\""))
+        }
+    }
+
+    @Test func loadingAtRunTimeIsOffWithoutDirectories() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        let server = GraftServer(engine: try fixture.engine(), directories: try AdapterDirectories([]))
+        let path = fixture.path("lora")
+        try await server.application().test(.router) { client in
+            let refused = try await client.send(.post, "/v1/adapters", #"{"name": "x", "path": "\#(path)"}"#)
+            #expect(refused.status == .forbidden && refused.error.contains("--adapter-directory"))
+        }
+    }
+
+    @Test func anAPIKeyGuardsEverythingButHealth() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        try await fixture.server(try fixture.engine(), apiKey: "s3cret").application().test(.router) { client in
+            #expect(try await client.send(.get, "/health").status == .ok)
+            let missing = try await client.send(.get, "/v1/adapters")
+            #expect(missing.status == .unauthorized && missing.headers[.wwwAuthenticate] == "Bearer")
+            #expect(try await client.send(.get, "/v1/adapters", headers: [.authorization: "Bearer s3cre"]).status == .unauthorized)
+            #expect(try await client.send(.get, "/v1/adapters", headers: [.authorization: "Bearer s3cret!"]).status == .unauthorized)
+            #expect(try await client.send(.get, "/metrics", headers: [.authorization: "s3cret"]).status == .unauthorized)
+            #expect(try await client.send(.get, "/v1/adapters", headers: [.authorization: "Bearer s3cret"]).status == .ok)
+        }
+        #expect(constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!constantTimeEqual(Array("abc".utf8), Array("abd".utf8)) && !constantTimeEqual(Array("ab".utf8), Array("abc".utf8)))
+    }
+
+    @Test func aFullQueueAnswers429WithRetryAfter() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        var settings = BatchingEngine.Settings()
+        settings.maxQueuedRequests = 1
+        let (engine, waiting) = try await fixture.engineHoldingARequest(settings)
+        defer { waiting.cancel() }
+        try await fixture.server(engine).application().test(.router) { client in
+            let refused = try await client.send(.post, "/v1/embed", #"{"texts": ["a"]}"#)
+            #expect(refused.status == .tooManyRequests && refused.headers[.retryAfter] == "1")
+            let metrics = String(buffer: try await client.send(.get, "/metrics").body)
+            #expect(metrics.contains("graft_serve_queue_depth 1"))
+        }
+    }
+
+    @Test func metricsCountRequestsBatchesAndTokens() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        try await fixture.server(try fixture.engine()).application().test(.router) { client in
+            #expect(try await client.send(.post, "/v1/classify", #"{"adapter": "lora", "texts": ["ndi", "water a"]}"#).status == .ok)
+            #expect(try await client.send(.post, "/v1/classify", #"{"adapter": "nope", "texts": ["ndi"]}"#).status == .badRequest)
+            let response = try await client.send(.get, "/metrics")
+            #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+            let metrics = String(buffer: response.body)
+            for line in [#"graft_serve_requests_total{endpoint="/v1/classify",status="200"} 1"#,
+                         #"graft_serve_requests_total{endpoint="/v1/classify",status="400"} 1"#,
+                         #"graft_serve_request_duration_seconds_count{endpoint="/v1/classify"} 2"#,
+                         "graft_serve_batch_texts_sum 2", "graft_serve_batch_setups_count 1", "graft_serve_tokens_total 7",
+                         "graft_serve_queue_depth 0", "graft_serve_tokens_per_second "] {
+                #expect(metrics.contains(line), "\(line) in\n\(metrics)")
+            }
+        }
+    }
+}
