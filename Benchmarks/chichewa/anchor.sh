@@ -2,7 +2,10 @@
 # The anchored language adapter (Docs/stacking.md, "A language adapter that keeps the sentence embeddings"):
 # run.sh's Chichewa language adapter (seq_bn_inv, 2 epochs, batch 16, lr 1e-3) trained with --anchor-weight,
 # then Stack(anchored language, task) on unseen books with run.sh's task recipe, seeds 0-2. Compare with
-# run.sh's chichewa-genres-books-seq_bn-{alone,stacked}-seedS.
+# run.sh's chichewa-genres-books-seq_bn-{alone,stacked}-seedS. Then cross-lingual transfer (run.sh's part c)
+# with anchored language adapters on both sides: an anchored English adapter, the English task adapter on
+# Stack(English, task), evaluated on Chichewa with the anchored Chichewa adapter swapped in. Compare with
+# run.sh's transfer-ny-{with-ny-lang,no-lang}-seedS.
 #   bash Benchmarks/chichewa/anchor.sh     # ~2 hours on 2 cores; rerun to continue
 # Variables: OUT (default ~/.cache/graft/anchor), EXPERIMENT (run.sh's output, for e5.h5), ANCHOR_WEIGHT (10), SEEDS, THREADS.
 set -euo pipefail
@@ -30,6 +33,18 @@ for seed in $SEEDS; do
         --test-examples 1200 --checkpoint-every 50 --log "$OUT/$name.jsonl" --output "$OUT/$name.h5" --method seq_bn \
         --seed "$seed" --stack-on "$language"
 done
+english="$OUT/mlm-en-anchor$ANCHOR_WEIGHT.h5"
+run "mlm-en-anchor$ANCHOR_WEIGHT" $adapt mlm "${common[@]}" --data english-bible --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" \
+    --epochs 2 --batch-size 16 --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 \
+    --log "$OUT/mlm-en-anchor$ANCHOR_WEIGHT.jsonl" --output "$english"
+for seed in $SEEDS; do
+    name="transfer-en-stacked-anchor$ANCHOR_WEIGHT-seed$seed"
+    run "$name" $adapt train "${common[@]}" --data english-genres-books --epochs 1 --train-examples 9600 --dev-examples 600 \
+        --test-examples 1200 --checkpoint-every 50 --log "$OUT/$name.jsonl" --output "$OUT/$name.h5" --method seq_bn \
+        --seed "$seed" --stack-on "$english"
+    run "transfer-ny-with-ny-anchor$ANCHOR_WEIGHT-seed$seed" $adapt eval "${common[@]}" --examples 1200 --adapter "$OUT/$name.h5" \
+        --stack-on "$language" --data chichewa-genres-books
+done
 for seed in $SEEDS; do
     printf 'seed %s: ' "$seed"
     for name in "$EXPERIMENT/chichewa-genres-books-seq_bn-alone-seed$seed" "$EXPERIMENT/chichewa-genres-books-seq_bn-stacked-seed$seed" \
@@ -37,6 +52,15 @@ for seed in $SEEDS; do
         [ -f "$name.txt" ] || continue
         printf '%s probe dev %s test %s; ' "$(basename "$name" | sed 's/chichewa-genres-books-seq_bn-//; s/-seed[0-9]*//')" \
             "$(grep -o 'starting features: dev macro-F1 [0-9.]*' "$name.txt" | awk '{print $NF}')" \
+            "$(grep -o 'macro-F1 [0-9.]* (' "$name.txt" | tail -1 | awk '{print $2}')"
+    done
+    echo
+done
+for seed in $SEEDS; do
+    printf 'transfer, seed %s (Chichewa test macro-F1): ' "$seed"
+    for name in "$EXPERIMENT/transfer-ny-no-lang-seed$seed" "$EXPERIMENT/transfer-ny-with-ny-lang-seed$seed" \
+                "$OUT/transfer-ny-with-ny-anchor$ANCHOR_WEIGHT-seed$seed"; do
+        [ -f "$name.txt" ] && printf '%s %s; ' "$(basename "$name" | sed 's/transfer-ny-//; s/-seed[0-9]*//')" \
             "$(grep -o 'macro-F1 [0-9.]* (' "$name.txt" | tail -1 | awk '{print $2}')"
     done
     echo
