@@ -23,10 +23,12 @@ mkdir -p "$OUT"
 common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
 source Benchmarks/common.sh
 run() { resumable_run "$@"; }  # NAME COMMAND...: see Benchmarks/common.sh
+anchored() { # NAME DATA: an anchored seq_bn_inv language adapter at $OUT/NAME.h5, with run.sh's recipe
+    run "$1" $adapt mlm "${common[@]}" --data "$2" --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" --epochs 2 --batch-size 16 \
+        --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 --log "$OUT/$1.jsonl" --output "$OUT/$1.h5"
+}
 language="$OUT/mlm-ny-anchor$ANCHOR_WEIGHT.h5"
-run "mlm-ny-anchor$ANCHOR_WEIGHT" $adapt mlm "${common[@]}" --data chichewa-bible --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" \
-    --epochs 2 --batch-size 16 --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 \
-    --log "$OUT/mlm-ny-anchor$ANCHOR_WEIGHT.jsonl" --output "$language"
+anchored "mlm-ny-anchor$ANCHOR_WEIGHT" chichewa-bible
 for seed in $SEEDS; do
     name="chichewa-genres-books-seq_bn-stacked-anchor$ANCHOR_WEIGHT-seed$seed"
     run "$name" $adapt train "${common[@]}" --data chichewa-genres-books --epochs 1 --train-examples 9600 --dev-examples 600 \
@@ -34,9 +36,7 @@ for seed in $SEEDS; do
         --seed "$seed" --stack-on "$language"
 done
 english="$OUT/mlm-en-anchor$ANCHOR_WEIGHT.h5"
-run "mlm-en-anchor$ANCHOR_WEIGHT" $adapt mlm "${common[@]}" --data english-bible --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" \
-    --epochs 2 --batch-size 16 --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 \
-    --log "$OUT/mlm-en-anchor$ANCHOR_WEIGHT.jsonl" --output "$english"
+anchored "mlm-en-anchor$ANCHOR_WEIGHT" english-bible
 for seed in $SEEDS; do
     name="transfer-en-stacked-anchor$ANCHOR_WEIGHT-seed$seed"
     run "$name" $adapt train "${common[@]}" --data english-genres-books --epochs 1 --train-examples 9600 --dev-examples 600 \
