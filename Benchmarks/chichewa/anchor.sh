@@ -27,21 +27,20 @@ anchored() { # NAME DATA: an anchored seq_bn_inv language adapter at $OUT/NAME.h
     run "$1" $adapt mlm "${common[@]}" --data "$2" --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" --epochs 2 --batch-size 16 \
         --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 --log "$OUT/$1.jsonl" --output "$OUT/$1.h5"
 }
+stacked() { # NAME DATA SEED LANGUAGE: run.sh's seq_bn task recipe on Stack(LANGUAGE, task), at $OUT/NAME.h5
+    run "$1" $adapt train "${common[@]}" --data "$2" --epochs 1 --train-examples 9600 --dev-examples 600 --test-examples 1200 \
+        --checkpoint-every 50 --log "$OUT/$1.jsonl" --output "$OUT/$1.h5" --method seq_bn --seed "$3" --stack-on "$4"
+}
 language="$OUT/mlm-ny-anchor$ANCHOR_WEIGHT.h5"
 anchored "mlm-ny-anchor$ANCHOR_WEIGHT" chichewa-bible
 for seed in $SEEDS; do
-    name="chichewa-genres-books-seq_bn-stacked-anchor$ANCHOR_WEIGHT-seed$seed"
-    run "$name" $adapt train "${common[@]}" --data chichewa-genres-books --epochs 1 --train-examples 9600 --dev-examples 600 \
-        --test-examples 1200 --checkpoint-every 50 --log "$OUT/$name.jsonl" --output "$OUT/$name.h5" --method seq_bn \
-        --seed "$seed" --stack-on "$language"
+    stacked "chichewa-genres-books-seq_bn-stacked-anchor$ANCHOR_WEIGHT-seed$seed" chichewa-genres-books "$seed" "$language"
 done
 english="$OUT/mlm-en-anchor$ANCHOR_WEIGHT.h5"
 anchored "mlm-en-anchor$ANCHOR_WEIGHT" english-bible
 for seed in $SEEDS; do
     name="transfer-en-stacked-anchor$ANCHOR_WEIGHT-seed$seed"
-    run "$name" $adapt train "${common[@]}" --data english-genres-books --epochs 1 --train-examples 9600 --dev-examples 600 \
-        --test-examples 1200 --checkpoint-every 50 --log "$OUT/$name.jsonl" --output "$OUT/$name.h5" --method seq_bn \
-        --seed "$seed" --stack-on "$english"
+    stacked "$name" english-genres-books "$seed" "$english"
     run "transfer-ny-with-ny-anchor$ANCHOR_WEIGHT-seed$seed" $adapt eval "${common[@]}" --examples 1200 --adapter "$OUT/$name.h5" \
         --stack-on "$language" --data chichewa-genres-books
 done
