@@ -28,6 +28,9 @@ import Testing
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         request.httpBody = body.map { Data($0.utf8) }
+        // Tests run in parallel: on 2 cores another suite's subprocesses can hold the CPU for minutes, so wait
+        // long rather than fail on URLSession's 60 s default (a full run on a loaded machine once timed out here).
+        request.timeoutInterval = 900
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
