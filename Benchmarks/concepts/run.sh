@@ -133,6 +133,11 @@ pulling towards the class the input alone suggests. If that is why, weighting th
 
 $ecbm_sweep
 
+Evidence for the explanation: the more the concept-class energy weighs, the more given concepts move the
+class (all 16 attributes: 0.696 at lambda_g = 0.3, 0.818 at 1, 0.861 at 10), and the class accuracy without
+intervention does not fall. It does not close the gap to CBM's 0.97: the input-class energy still takes part
+in every prediction. The default stays lambda_g = 1.
+
 ## Reading the tables (default settings)
 
 - **The inputs.** e5's embeddings of single animal names say little about the animals: its probe is
