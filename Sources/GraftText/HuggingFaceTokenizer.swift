@@ -4,10 +4,10 @@ import Foundation
 /// WordPiece model, a ``HuggingFaceTokenizer`` for the others.
 /// - Throws: ``TokenizerError`` naming the file and what in it cannot be used.
 public func loadTokenizer(tokenizerJSON path: String) throws -> any Tokenizer {
-    guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
-    let type = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]).flatMap { $0["model"] as? [String: Any] }?["type"]
-    if type as? String == "WordPiece" { return try WordPieceTokenizer.load(tokenizerJSON: path) }
-    return try HuggingFaceTokenizer.load(tokenizerJSON: path)
+    try HuggingFaceTokenizer.reading(tokenizerJSON: path) { root, text in
+        if (try? root.child("model").string("type")) == "WordPiece" { return try WordPieceTokenizer.load(tokenizerJSON: path) }
+        return try HuggingFaceTokenizer(HuggingFaceTokenizer.Specification(tokenizerJSON: text), root: root)
+    }
 }
 
 /// A tokenizer defined by a Hugging Face `tokenizer.json` with a SentencePiece-unigram
@@ -50,9 +50,14 @@ public struct HuggingFaceTokenizer: Tokenizer {
     /// - Throws: ``TokenizerError/fileNotFound(path:)``, or ``TokenizerError/invalidFile(path:reason:)``
     ///   naming the component that is missing, malformed or of a kind Graft does not implement.
     public static func load(tokenizerJSON path: String) throws -> HuggingFaceTokenizer {
+        try reading(tokenizerJSON: path) { root, text in try HuggingFaceTokenizer(Specification(tokenizerJSON: text), root: root) }
+    }
+
+    /// `body` of the file's parsed JSON and its text, errors naming the file.
+    static func reading<Result>(tokenizerJSON path: String, _ body: (JSONNode, String) throws -> Result) throws -> Result {
         guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
         do {
-            return try HuggingFaceTokenizer(Specification(tokenizerJSON: String(decoding: data, as: UTF8.self)))
+            return try body(try JSONNode(parsing: data), String(decoding: data, as: UTF8.self))
         } catch TokenizerError.invalidSpecification(let reason) {
             throw TokenizerError.invalidFile(path: path, reason: reason)
         }
@@ -61,7 +66,11 @@ public struct HuggingFaceTokenizer: Tokenizer {
     /// Builds the tokenizer a `tokenizer.json` text describes.
     /// - Throws: ``TokenizerError/invalidSpecification(_:)`` naming what is missing, malformed or unsupported.
     public init(_ specification: Specification) throws {
-        let root = try JSONNode(parsing: Data(specification.tokenizerJSON.utf8))
+        try self.init(specification, root: try JSONNode(parsing: Data(specification.tokenizerJSON.utf8)))
+    }
+
+    /// The tokenizer of `specification`, whose JSON is already parsed as `root`.
+    init(_ specification: Specification, root: JSONNode) throws {
         self.specification = specification
         let modelNode = try root.child("model")
         switch try modelNode.string("type") {
@@ -111,7 +120,12 @@ public struct HuggingFaceTokenizer: Tokenizer {
             }
             return (before, after)
         case "RobertaProcessing", "BertProcessing":
-            return ([try node.child("cls").array()[1].integer()], [try node.child("sep").array()[1].integer()])
+            func id(_ key: String) throws -> Int {
+                let pair = try node.child(key).array()
+                guard pair.count == 2 else { throw node.invalid("\(key) must be [token, id]") }
+                return try pair[1].integer()
+            }
+            return ([try id("cls")], [try id("sep")])
         case "ByteLevel":
             return ([], [])
         case let other:
@@ -180,7 +194,10 @@ struct AddedToken: Sendable {
             }
         }
         while position < scalars.count {
-            let found = tokens.filter { $0.matches(scalars, at: position) }.max { $0.content.count < $1.content.count }
+            var found: AddedToken?
+            for token in tokens where token.content.count > found?.content.count ?? 0 && token.matches(scalars, at: position) {
+                found = token
+            }
             guard let token = found else {
                 position += 1
                 continue
@@ -216,9 +233,12 @@ enum TextNormalizer: Sendable {
     case precompiled(PrecompiledCharsmap)
     case strip(left: Bool, right: Bool)
     case replace(pattern: ReplacePattern, content: String)
-    case unicodeForm(String)
+    case unicodeForm(UnicodeForm)
     case lowercase
     case prepend(String)
+
+    /// A Unicode normalisation form, named as `tokenizer.json` names it.
+    enum UnicodeForm: String { case nfc = "NFC", nfd = "NFD", nfkc = "NFKC", nfkd = "NFKD" }
 
     /// A literal or regular-expression pattern of a Replace normaliser.
     enum ReplacePattern: @unchecked Sendable {  // NSRegularExpression is immutable and thread-safe
@@ -248,10 +268,11 @@ enum TextNormalizer: Sendable {
             } catch {
                 throw node.invalid("Replace pattern \(expression) is not a regular expression Graft can compile")
             }
-        case "NFC", "NFD", "NFKC", "NFKD": return [.unicodeForm(type)]
         case "Lowercase": return [.lowercase]
         case "Prepend": return [.prepend(try node.string("prepend"))]
-        default: throw node.invalid("normalizer type \(type) is not implemented")
+        default:
+            guard let form = UnicodeForm(rawValue: type) else { throw node.invalid("normalizer type \(type) is not implemented") }
+            return [.unicodeForm(form)]
         }
     }
 
@@ -267,10 +288,10 @@ enum TextNormalizer: Sendable {
         case let .replace(.regex(expression), content):
             return expression.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text),
                                                       withTemplate: NSRegularExpression.escapedTemplate(for: content))
-        case .unicodeForm("NFC"): return Self.composingHangul(text.precomposedStringWithCanonicalMapping)
-        case .unicodeForm("NFD"): return text.decomposedStringWithCanonicalMapping
-        case .unicodeForm("NFKC"): return Self.composingHangul(text.precomposedStringWithCompatibilityMapping)
-        case .unicodeForm: return text.decomposedStringWithCompatibilityMapping
+        case .unicodeForm(.nfc): return Self.composingHangul(text.precomposedStringWithCanonicalMapping)
+        case .unicodeForm(.nfd): return text.decomposedStringWithCanonicalMapping
+        case .unicodeForm(.nfkc): return Self.composingHangul(text.precomposedStringWithCompatibilityMapping)
+        case .unicodeForm(.nfkd): return text.decomposedStringWithCompatibilityMapping
         case .lowercase: return text.lowercased()
         case .prepend(let prefix): return text.isEmpty ? text : prefix + text
         }
@@ -423,7 +444,7 @@ struct UnigramModel: Sendable {
         unknownID = unknown
         if try node.optional("byte_fallback")?.bool() == true {
             let ids = (0..<256).map { vocabulary.id(of: String(format: "<0x%02X>", $0)) }
-            byteIDs = ids.allSatisfy { $0 != nil } ? ids.map { $0! } : nil
+            byteIDs = ids.contains(nil) ? nil : ids.compactMap { $0 }
         } else {
             byteIDs = nil
         }
@@ -433,7 +454,7 @@ struct UnigramModel: Sendable {
         var bytes: [UInt8] = [], starts: [Int] = []
         for scalar in word.unicodeScalars {
             starts.append(bytes.count)
-            Unicode.UTF8.encode(scalar) { bytes.append($0) }
+            bytes.append(contentsOf: scalar.utf8)
         }
         starts.append(bytes.count)
         var ids: [Int] = [], unknownStart: Int?

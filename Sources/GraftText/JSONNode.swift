@@ -61,10 +61,8 @@ struct JSONNode {
     func string(_ key: String) throws -> String { try child(key).string() }
 
     func number() throws -> Double {
-        guard let number = value as? NSNumber, let double = Double(exactly: number.doubleValue) else {
-            throw invalid("expected a number")
-        }
-        return double
+        guard let number = value as? NSNumber else { throw invalid("expected a number") }
+        return number.doubleValue
     }
 
     func integer() throws -> Int {

@@ -34,13 +34,12 @@ public struct PrecompiledCharsmap: Sendable, Equatable {
     public func normalize(_ text: String) -> String {
         var result = String.UnicodeScalarView()
         for grapheme in text {
-            let utf8 = Array(grapheme.utf8)
-            if utf8.count < 6, let replacement = replacement(startingWith: utf8) {
+            if grapheme.utf8.count < 6, let replacement = replacement(startingWith: grapheme.utf8) {
                 result.append(contentsOf: replacement)
                 continue
             }
             for scalar in grapheme.unicodeScalars {
-                if let replacement = replacement(startingWith: Array(String(scalar).utf8)) {
+                if let replacement = replacement(startingWith: scalar.utf8) {
                     result.append(contentsOf: replacement)
                 } else {
                     result.append(scalar)
@@ -51,7 +50,7 @@ public struct PrecompiledCharsmap: Sendable, Equatable {
     }
 
     /// The replacement of the shortest key that is a prefix of `key` (the search stops at a NUL byte).
-    private func replacement(startingWith key: [UInt8]) -> String.UnicodeScalarView? {
+    private func replacement(startingWith key: some Sequence<UInt8>) -> String.UnicodeScalarView? {
         guard let first = units.first else { return nil }
         var position = Int(Self.offset(first))
         for byte in key {

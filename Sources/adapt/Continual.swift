@@ -341,7 +341,8 @@ struct ContinualCommand: ParsableCommand {
             texts.train += train.map { (textPrefix + $0.text, index[$0.label]!) }
             texts.test += test.map { (textPrefix + $0.text, index[$0.label]!) }
             texts.unlabelled += records.filter { $0.split == .dev }.map { textPrefix + $0.text }
-            (trainCounts, testCounts) = (trainCounts + [train.count], testCounts + [test.count])
+            trainCounts.append(train.count)
+            testCounts.append(test.count)
         }
         if texts.unlabelled.isEmpty { texts.unlabelled = texts.train.map(\.0) }
         let model = try Backbone.load(from: path)
