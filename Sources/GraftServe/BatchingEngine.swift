@@ -36,7 +36,8 @@ public final class BatchingEngine: @unchecked Sendable {
 
     /// What a request asks of the model.
     public enum RequestKind: Sendable, Equatable {
-        /// Class probabilities from the sequence head of the top adapter, `topK` most probable (all if `nil`).
+        /// From the top adapter's head: a sequence head's class probabilities (the `topK`
+        /// most probable, all if `nil`), or a token head's label for each word.
         case classify(topK: Int?)
         /// Mean-pooled, L2-normalised embeddings.
         case embed
@@ -45,6 +46,7 @@ public final class BatchingEngine: @unchecked Sendable {
     /// What a request gets back, one entry per text.
     public enum Output: Sendable, Equatable {
         case predictions([SequencePrediction])
+        case wordLabels([TokenPrediction])
         case embeddings([[Float]])
     }
 
@@ -178,8 +180,13 @@ public final class BatchingEngine: @unchecked Sendable {
         case 1: .single(adapters[0])
         default: .stack(adapters.map { .single($0) })
         }
-        let job = Job(kind: kind, setup: setup, ids: texts.map { backbone.tokenizer.encode($0, maxLength: backbone.tokenLimit(settings.maxLength)) })
-        _ = try head(for: job)
+        let maxLength = backbone.tokenLimit(settings.maxLength)
+        let job = switch try head(for: kind, setup: setup) {
+        case .token:
+            Job(kind: kind, setup: setup, frames: texts.map { TokenPrediction.frame($0, tokenizer: backbone.tokenizer, maxLength: maxLength) })
+        case .sequence, nil:
+            Job(kind: kind, setup: setup, ids: texts.map { backbone.tokenizer.encode($0, maxLength: maxLength) })
+        }
         return try await withThrowingTaskGroup(of: Output.self) { group in
             group.addTask { try await self.enqueue(job) }
             group.addTask {
@@ -191,20 +198,38 @@ public final class BatchingEngine: @unchecked Sendable {
         }
     }
 
-    /// The head a job's output comes from (`nil` for embeddings), and its labels.
-    private func head(for job: Job) throws -> (module: SequenceClassificationHead, labels: [String])? {
+    /// A classification head and its labels.
+    private enum Head {
+        case sequence(SequenceClassificationHead, labels: [String])
+        case token(TokenClassificationHead, labels: [String])
+    }
+
+    /// The head the output of a `kind` request under `setup` comes from (`nil` for embeddings).
+    private func head(for kind: RequestKind, setup: AdapterSetup?) throws -> Head? {
         registryLock.lock()
         defer { registryLock.unlock() }
-        for name in job.setup?.names ?? [] where loaded[name] == nil { throw unknown(name) }
-        guard case .classify = job.kind else { return nil }
-        guard let top = job.setup?.names.last else {
-            throw ServeError.badRequest("classification needs an adapter with a sequence classification head: give \"adapter\" or \"adapters\"")
+        for name in setup?.names ?? [] where loaded[name] == nil { throw unknown(name) }
+        guard case .classify(let topK) = kind else { return nil }
+        guard let top = setup?.names.last else {
+            throw ServeError.badRequest("classification needs an adapter with a classification head: give \"adapter\" or \"adapters\"")
         }
-        guard let head = loaded[top]?.head, let module = head.module as? SequenceClassificationHead else {
-            throw ServeError.badRequest("adapter \"\(top)\" has no sequence classification head"
-                                        + (loaded[top]?.head.map { " (its head: \($0.configuration.kind))" } ?? ""))
+        switch loaded[top]?.head {
+        case let (configuration, module as SequenceClassificationHead)?: return .sequence(module, labels: configuration.labels)
+        case let (configuration, module as TokenClassificationHead)?:
+            guard topK == nil else { throw ServeError.badRequest("\"top_k\" applies to sequence heads; adapter \"\(top)\" labels words") }
+            return .token(module, labels: configuration.labels)
+        case let head: throw ServeError.badRequest("adapter \"\(top)\" has no classification head" + (head.map { " (its head: \($0.configuration.kind))" } ?? ""))
         }
-        return (module, head.configuration.labels)
+    }
+
+    /// The head of a job about to run: the one it was framed for, unless its adapter changed meanwhile.
+    private func head(for job: Job) throws -> Head? {
+        let head = try head(for: job.kind, setup: job.setup)
+        let isToken = if case .token = head { true } else { false }
+        guard isToken == (job.frames != nil) else {
+            throw ServeError(status: 409, "adapter \"\(job.setup?.names.last ?? "")\" was replaced by one with another kind of head while the request waited")
+        }
+        return head
     }
 
     private func enqueue(_ job: Job) async throws -> Output {
@@ -276,7 +301,7 @@ public final class BatchingEngine: @unchecked Sendable {
     }
 
     /// A job ready to run, with the head its output comes from.
-    private typealias Entry = (job: Job, head: (module: SequenceClassificationHead, labels: [String])?)
+    private typealias Entry = (job: Job, head: Head?)
 
     /// Runs a batch's jobs, each under its own setup, in passes of similar lengths, and answers them.
     private func run(_ jobs: [Job]) {
@@ -345,16 +370,21 @@ public final class BatchingEngine: @unchecked Sendable {
             let part = EncoderInput(ids: Array(input.ids[tokens]), attentionMask: Array(input.attentionMask[tokens]),
                                     batchSize: rows.count, length: input.length)
             let states = hidden.slice(alongAxis: 0, tokens)
-            switch job.kind {
-            case .embed:
+            switch (job.kind, head) {
+            case (.embed, _):
                 return .embeddings(normalizedRows(meanPool(states, input: part).value))
-            case .classify(let topK):
-                let (module, labels) = head!
+            case let (.classify(topK), .sequence(module, labels)?):
                 let probabilities = module(states, input: part, context: .inference()).value.softmax()
                 return .predictions((0..<rows.count).map { row in
                     SequencePrediction(probabilities: Array(probabilities.scalars[(row * labels.count)..<((row + 1) * labels.count)]),
                                        labels: labels, topK: topK)
                 })
+            case let (.classify, .token(module, labels)?):
+                let predicted = module(states, context: .inference()).value.argmax()  // one row per token position
+                return .wordLabels(job.frames!.enumerated().map { row, frame in
+                    TokenPrediction(words: frame.words, example: frame.example, labels: labels) { predicted[row * input.length + $0] }
+                })
+            case (.classify, nil): preconditionFailure("a classification job without a head")
             }
         }
     }
@@ -366,6 +396,8 @@ private final class Job: @unchecked Sendable {
     let setup: AdapterSetup?
     /// Token ids of each text.
     let ids: [[Int]]
+    /// For a token head: each text's words and their frame (whose ids are `ids`).
+    let frames: [(words: [String], example: TokenExample)]?
     /// Orders jobs so that those of one setup are adjacent.
     let setupKey: String
     /// Tokens of the longest text, and of all texts.
@@ -374,10 +406,15 @@ private final class Job: @unchecked Sendable {
     var continuation: CheckedContinuation<BatchingEngine.Output, any Error>?
     var cancelled = false
 
-    init(kind: BatchingEngine.RequestKind, setup: AdapterSetup?, ids: [[Int]]) {
+    convenience init(kind: BatchingEngine.RequestKind, setup: AdapterSetup?, frames: [(words: [String], example: TokenExample)]) {
+        self.init(kind: kind, setup: setup, ids: frames.map(\.example.ids), frames: frames)
+    }
+
+    init(kind: BatchingEngine.RequestKind, setup: AdapterSetup?, ids: [[Int]], frames: [(words: [String], example: TokenExample)]? = nil) {
         self.kind = kind
         self.setup = setup
         self.ids = ids
+        self.frames = frames
         setupKey = setup?.description ?? ""
         longest = ids.map(\.count).max() ?? 0
         tokens = ids.reduce(0) { $0 + $1.count }

@@ -67,9 +67,11 @@ public struct GraftServer: Sendable {
         }
         router.post("/v1/classify") { request, _ in
             let body = try await decode(ModelRequest.self, from: request)
-            guard case .predictions(let results) = try await engine.submit(.classify(topK: body.topK), adapters: try body.stack(),
-                                                                             texts: body.texts) else { preconditionFailure("classify answered embeddings") }
-            return try json(ClassifyResponse(results: results))
+            switch try await engine.submit(.classify(topK: body.topK), adapters: try body.stack(), texts: body.texts) {
+            case .predictions(let results): return try json(ClassifyResponse(results: results))
+            case .wordLabels(let results): return try json(ClassifyResponse(results: results))
+            case .embeddings: preconditionFailure("classify answered embeddings")
+            }
         }
         router.post("/v1/embed") { request, _ in
             let body = try await decode(ModelRequest.self, from: request)
@@ -170,7 +172,8 @@ struct LoadRequest: Decodable {
     let path: String
 }
 
-struct ClassifyResponse: Codable { let results: [SequencePrediction] }
+/// `results` are `SequencePrediction`s, or `TokenPrediction`s for a token head.
+struct ClassifyResponse<Result: Codable>: Codable { let results: [Result] }
 struct EmbedResponse: Codable { let embeddings: [[Float]] }
 struct AdapterList: Codable { let adapters: [BatchingEngine.AdapterInfo] }
 struct Health: Codable { let status: String; let adapters: Int }

@@ -189,6 +189,33 @@ public final class Classifier {
     }
 }
 
+/// The answer of a token head for one text: its words (split on white space) and
+/// the most probable label of each (what `adapt predict` prints and `adapt serve`
+/// returns for a tagger).
+public struct TokenPrediction: Codable, Sendable, Equatable {
+    public let words: [String]
+    /// One per word; `nil` for a word cut off by the token limit.
+    public let labels: [String?]
+
+    /// The words of `text` and their frame for a token head, built as training builds it
+    /// (each word tokenized on its own, its first piece labelled).
+    public static func frame(_ text: String, tokenizer: any Tokenizer, maxLength: Int) -> (words: [String], example: TokenExample) {
+        let words = text.split(whereSeparator: \.isWhitespace).map(String.init)
+        return (words, TokenExample(words: words, tags: [Int](repeating: 0, count: words.count), tokenizer: tokenizer, maxLength: maxLength))
+    }
+
+    /// The labels of `words` framed as `example`: `predictedClass(position)` is the
+    /// head's most probable class at a token position, read at each word's first piece.
+    public init(words: [String], example: TokenExample, labels: [String], predictedClass: (_ position: Int) -> Int) {
+        self.words = words
+        var wordLabels: [String?] = words.map { _ in nil }
+        // The labelled positions are the first pieces of the words that fit, in order.
+        let firstPieces = example.labels.indices.filter { example.labels[$0] != Variable.ignoreIndex }
+        for (word, position) in firstPieces.enumerated() { wordLabels[word] = labels[predictedClass(position)] }
+        self.labels = wordLabels
+    }
+}
+
 /// The answer of a sequence head for one text: the most probable label and the
 /// labels' probabilities (what `adapt predict` prints and `adapt serve` returns).
 public struct SequencePrediction: Codable, Sendable, Equatable {

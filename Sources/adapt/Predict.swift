@@ -43,26 +43,14 @@ struct Predict: ParsableCommand {
                 output += try encoder.encode(SequencePrediction(probabilities: rows[0], labels: classifier.labels, topK: topK)) + Data("\n".utf8)
             }
         } else {
-            let words = texts.map { $0.split(whereSeparator: \.isWhitespace).map(String.init) }
-            let examples = words.map {
-                TokenExample(words: $0, tags: [Int](repeating: 0, count: $0.count), tokenizer: loaded.backbone.tokenizer, maxLength: maxLength)
-            }
-            for (index, rows) in classifier.probabilities(examples.map(\.ids), batchSize: batchSize).enumerated() {
-                // The labelled positions are the first pieces of the words that fit, in order.
-                var labels: [String?] = words[index].map { _ in nil }
-                for (word, position) in examples[index].labels.indices.filter({ examples[index].labels[$0] != Variable.ignoreIndex }).enumerated() {
-                    labels[word] = classifier.labels[rows[position].indices.max { rows[position][$0] < rows[position][$1] }!]
+            let frames = texts.map { TokenPrediction.frame($0, tokenizer: loaded.backbone.tokenizer, maxLength: maxLength) }
+            for (frame, rows) in zip(frames, classifier.probabilities(frames.map(\.example.ids), batchSize: batchSize)) {
+                let prediction = TokenPrediction(words: frame.words, example: frame.example, labels: classifier.labels) { position in
+                    rows[position].indices.max { rows[position][$0] < rows[position][$1] }!
                 }
-                output += try encoder.encode(TokenPrediction(words: words[index], labels: labels)) + Data("\n".utf8)
+                output += try encoder.encode(prediction) + Data("\n".utf8)
             }
         }
         try write(output, to: FileHandle.standardOutput, name: "standard output")
     }
-}
-
-/// One line of `adapt predict` for a token head.
-struct TokenPrediction: Encodable {
-    let words: [String]
-    /// One per word; null (a nil in the array) for a word cut off by --max-length.
-    let labels: [String?]
 }

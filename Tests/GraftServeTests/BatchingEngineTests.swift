@@ -16,6 +16,8 @@ import Testing
         (.embed, ["lang"], sampleTexts[0..<3]),
         (.embed, [], sampleTexts[3..<6]),
         (.classify(topK: nil), ["lora"], sampleTexts[4..<6]),
+        (.classify(topK: nil), ["tag"], sampleTexts[0..<3]),
+        (.classify(topK: nil), ["lang", "tag"], sampleTexts[3..<6]),
     ]
 
     /// Submits all `requests` at once and returns their outputs in order.
@@ -57,6 +59,8 @@ import Testing
             case let (.predictions(got), .predictions(want)):
                 #expect(got.count == Self.requests[index].texts.count && got.map(\.label) == want.map(\.label))
                 #expect(largestDifference(got, want) <= 1e-5, "request \(index)")
+            case let (.wordLabels(got), .wordLabels(want)):
+                #expect(got.count == Self.requests[index].texts.count && got == want, "request \(index)")
             case let (.embeddings(got), .embeddings(want)):
                 #expect(got.count == Self.requests[index].texts.count)
                 #expect(largestDifference(got, want) <= 1e-5, "request \(index)")
@@ -96,6 +100,24 @@ import Testing
         guard case .predictions(let top) = try await engine.submit(.classify(topK: 1), adapters: ["lang", "bn"], texts: texts) else { return }
         #expect(top.allSatisfy { $0.probabilities.count == 1 && $0.probabilities[$0.label] != nil })
 
+        // adapt predict --adapter tag --stack-on lang --max-length 6: a label per word, null past the limit.
+        var short = BatchingEngine.Settings()
+        short.maxLength = 6
+        let shortEngine = try fixture.engine(short)
+        let tagger = try #require(try AdaptedModel.load(backbone: try saveBackbone(fixture), adapter: fixture.path("tag"),
+                                                        stackOn: fixture.path("lang")).classifier)
+        let frames = texts.map { TokenPrediction.frame($0, tokenizer: tagger.backbone.tokenizer, maxLength: 6) }
+        let tagged = zip(frames, tagger.probabilities(frames.map(\.example.ids), batchSize: 4)).map { frame, rows in
+            TokenPrediction(words: frame.words, example: frame.example, labels: tagger.labels) { position in
+                rows[position].indices.max { rows[position][$0] < rows[position][$1] }!
+            }
+        }
+        #expect(tagged.contains { $0.labels.contains(nil) } && tagged.contains { !$0.labels.contains(nil) })
+        guard case .wordLabels(let servedTags) = try await shortEngine.submit(.classify(topK: nil), adapters: ["lang", "tag"], texts: texts) else {
+            Issue.record("a tagger answered no word labels"); return
+        }
+        #expect(servedTags == tagged)
+
         // adapt embed --adapter lang: AdaptedModel.embed.
         let language = try AdaptedModel.load(backbone: try saveBackbone(fixture), adapter: fixture.path("lang"))
         guard case .embeddings(let embedded) = try await engine.submit(.embed, adapters: ["lang"], texts: texts) else { return }
@@ -122,7 +144,8 @@ import Testing
         #expect(unknown?.status == 400 && unknown?.message.contains("no adapter named \"nope\"") == true)
         #expect(await refusal(.classify(topK: nil), ["lora"], [])?.status == 400)
         #expect(await refusal(.classify(topK: nil), ["lora"], ["a", "b", "c", "d"])?.message.contains("at most 3") == true)
-        #expect(await refusal(.classify(topK: nil), ["lang"], ["a"])?.message.contains("no sequence classification head") == true)
+        #expect(await refusal(.classify(topK: nil), ["lang"], ["a"])?.message.contains("adapter \"lang\" has no classification head") == true)
+        #expect(await refusal(.classify(topK: 2), ["tag"], ["a"])?.message.contains("\"top_k\" applies to sequence heads") == true)
         #expect(await refusal(.classify(topK: nil), [], ["a"])?.status == 400)
         #expect(await refusal(.embed, ["lora"], ["a"]) == nil)
     }
@@ -167,6 +190,20 @@ import Testing
         #expect(answer.count == 1)
         await #expect(throws: ServeError(status: 503, "the server is shutting down")) {
             try await engine.submit(.embed, adapters: [], texts: ["a"])
+        }
+    }
+
+    /// A tagger's request framed its texts as words: if the adapter is replaced by a
+    /// sequence classifier while it waits, it is refused (409), not answered wrongly.
+    @Test func anAdapterReplacedByAnotherKindOfHeadWhileARequestWaitsIsRefused() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        let (engine, waiting) = try await fixture.engineHoldingARequest(adapters: ["tag"], kind: .classify(topK: nil))
+        try engine.remove(name: "tag")
+        try engine.load(name: "tag", path: fixture.path("bn"))
+        engine.shutdown()
+        await #expect(throws: ServeError(status: 409, "adapter \"tag\" was replaced by one with another kind of head while the request waited")) {
+            try await waiting.value
         }
     }
 
@@ -227,14 +264,14 @@ import Testing
         let fixture = try ServeFixture()
         defer { fixture.remove() }
         let engine = try fixture.engine()
-        #expect(engine.adapters.map(\.name) == ["bn", "lang", "lora"])
+        #expect(engine.adapters.map(\.name) == ["bn", "lang", "lora", "tag"])
         #expect(engine.adapters.first { $0.name == "lora" } == .init(name: "lora", method: "lora", head: "sequence_classification",
                                                                        labels: ["dry", "wet"]))
         #expect(throws: ServeError.self) { try engine.load(name: "lora", path: fixture.path("bn")) }
         #expect((try? engine.load(name: "x", path: fixture.directory + "/missing.h5")) == nil)
         try engine.remove(name: "lora")
-        #expect(engine.adapters.map(\.name) == ["bn", "lang"])
-        #expect(throws: ServeError.notFound("no adapter named \"lora\"; loaded: bn, lang")) { try engine.remove(name: "lora") }
+        #expect(engine.adapters.map(\.name) == ["bn", "lang", "tag"])
+        #expect(throws: ServeError.notFound("no adapter named \"lora\"; loaded: bn, lang, tag")) { try engine.remove(name: "lora") }
         await #expect(throws: ServeError.self) { try await engine.submit(.classify(topK: nil), adapters: ["lora"], texts: ["a"]) }
         try engine.load(name: "again", path: fixture.path("lora"))
         guard case .predictions(let answer) = try await engine.submit(.classify(topK: nil), adapters: ["again"], texts: ["a"]) else { return }

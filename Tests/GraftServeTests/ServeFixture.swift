@@ -5,13 +5,14 @@ import GraftTestSupport
 import Hummingbird
 import HummingbirdTesting
 
-/// A tiny backbone and three adapters saved in a temporary adapter directory:
+/// A tiny backbone and four adapters saved in a temporary adapter directory:
 /// `lora` (a LoRA task adapter with a two-label head), `bn` (a bottleneck task
-/// adapter with a three-label head) and `lang` (a bottleneck language adapter, no head).
+/// adapter with a three-label head), `lang` (a bottleneck language adapter, no head)
+/// and `tag` (a LoRA tagger: a token head of three labels).
 struct ServeFixture {
     let backbone: Backbone
     let directory: String
-    static let names = ["lora", "bn", "lang"]
+    static let names = ["lora", "bn", "lang", "tag"]
     /// The engines made here, shut down by `remove()`.
     private let engines = Engines()
     private final class Engines: @unchecked Sendable { var made: [BatchingEngine] = [] }
@@ -25,6 +26,8 @@ struct ServeFixture {
              .sequenceClassification(labels: ["dry", "wet"], pooling: .mean)),
             ("bn", AdapterConfiguration(BottleneckConfiguration.seqBn), .sequenceClassification(labels: ["a", "b", "c"], pooling: .first)),
             ("lang", AdapterConfiguration(BottleneckConfiguration.seqBnInv), nil),
+            ("tag", AdapterConfiguration(LoRAConfiguration(rank: 2, alpha: 4, targets: [.query, .value])),
+             .tokenClassification(labels: ["NOUN", "VERB", "X"])),
         ]
         for (seed, (name, configuration, head)) in adapters.enumerated() {
             let adapter = try configuration.makeAdapter(model: backbone.configuration, seed: UInt64(seed))

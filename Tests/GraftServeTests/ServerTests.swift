@@ -9,6 +9,7 @@ import Testing
 /// The HTTP API, through Hummingbird's router test client (no port).
 @Suite struct ServerEndpoints {
     struct Classified: Decodable { let results: [SequencePrediction] }
+    struct Tagged: Decodable { let results: [TokenPrediction] }
     struct Embedded: Decodable { let embeddings: [[Float]] }
     struct Listed: Decodable { let adapters: [BatchingEngine.AdapterInfo] }
 
@@ -18,7 +19,8 @@ import Testing
         let engine = try fixture.engine()
         let texts = ["water mawu a", "ndi", "a a ndi water mawu"]
         guard case .predictions(let expected) = try await engine.submit(.classify(topK: nil), adapters: ["lang", "bn"], texts: texts),
-              case .embeddings(let vectors) = try await engine.submit(.embed, adapters: ["lora"], texts: texts) else {
+              case .embeddings(let vectors) = try await engine.submit(.embed, adapters: ["lora"], texts: texts),
+              case .wordLabels(let expectedTags) = try await engine.submit(.classify(topK: nil), adapters: ["tag"], texts: Array(texts.prefix(2))) else {
             Issue.record("wrong kind of output"); return
         }
         try await fixture.server(engine).application().test(.router) { client in
@@ -31,6 +33,11 @@ import Testing
 
             let top = try await client.send(.post, "/v1/classify", #"{"adapter": "lora", "texts": ["ndi"], "top_k": 1}"#)
             #expect(try top.decoded(Classified.self).results.map { $0.probabilities.count } == [1])
+
+            let tagged = try await client.send(.post, "/v1/classify", #"{"adapter": "tag", "texts": ["water mawu a", "ndi"]}"#)
+            #expect(try tagged.decoded(Tagged.self).results == expectedTags)
+            let taggedTopK = try await client.send(.post, "/v1/classify", #"{"adapter": "tag", "texts": ["ndi"], "top_k": 1}"#)
+            #expect(taggedTopK.status == .badRequest && taggedTopK.error.contains("\"top_k\" applies to sequence heads"))
 
             let embedded = try await client.send(.post, "/v1/embed", #"{"adapter": "lora", "texts": ["water mawu a", "ndi", "a a ndi water mawu"]}"#)
             let embeddings = try embedded.decoded(Embedded.self).embeddings
@@ -48,7 +55,7 @@ import Testing
         (#"{"adapter": "lora", "adapters": ["bn"], "texts": ["a"]}"#, 400, "not both"),
         (#"{"adapters": [], "texts": ["a"]}"#, 400, "\"adapters\" is empty"),
         (#"{"adapter": "lora", "texts": ["a"], "top_k": 0}"#, 400, "\"top_k\" must be positive"),
-        (#"{"adapter": "lang", "texts": ["a"]}"#, 400, "no sequence classification head"),
+        (#"{"adapter": "lang", "texts": ["a"]}"#, 400, "adapter \"lang\" has no classification head"),
         (#"{"texts": ["a"]}"#, 400, "classification needs an adapter"),
         (#"{"adapter": "lora", "texts": ["a""#, 400, "not JSON"),
         ("\u{FF}", 400, "not JSON (or not UTF-8)"),
@@ -88,7 +95,7 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: fixture.directory + "/escape.h5", withDestinationPath: outside + "/secret.h5")
         try await fixture.server(try fixture.engine()).application().test(.router) { client in
             let listed = try await client.send(.get, "/v1/adapters").decoded(Listed.self).adapters
-            #expect(listed.map(\.name) == ["bn", "lang", "lora"])
+            #expect(listed.map(\.name) == ["bn", "lang", "lora", "tag"])
             #expect(listed.first { $0.name == "lang" }?.head == nil)
 
             let loaded = try await client.send(.post, "/v1/adapters", #"{"name": "second", "path": "lora.h5"}"#)

@@ -100,7 +100,8 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
             options.learningRate = 1e-2
             let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: nil)
             try trainer.run(loss: { step, micro, tape in
-                task.loss(batch, seed: trainer.seed(step: step, micro: micro), tape: tape)
+                let (loss, tokens) = task.loss(batch, seed: trainer.seed(step: step, micro: micro), tape: tape)
+                return (loss, items: tokens)
             })
             return featureAnchor(task, batch).value.scalar
         }
