@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "GraftServe", dependencies: [
             "Graft", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], resources: [.embedInCode("Resources/openapi.json")]),
         .executableTarget(
             name: "adapt",
             dependencies: ["Graft", "GraftServe", .product(name: "ArgumentParser", package: "swift-argument-parser")]

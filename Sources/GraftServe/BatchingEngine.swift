@@ -140,7 +140,7 @@ public final class BatchingEngine: @unchecked Sendable {
     public func remove(name: String) throws {
         try modelLock.withLock {
             try registryLock.withLock {
-                guard loaded.removeValue(forKey: name) != nil else { throw ServeError.notFound(unknown(name).message) }
+                guard loaded.removeValue(forKey: name) != nil else { throw unknown(name) }
             }
             model.remove(name)
         }
@@ -161,14 +161,14 @@ public final class BatchingEngine: @unchecked Sendable {
 
     /// Call under `registryLock`.
     private func unknown(_ name: String) -> ServeError {
-        ServeError.badRequest("no adapter named \"\(name)\"; loaded: \(loaded.keys.sorted().joined(separator: ", "))")
+        ServeError.notFound("no adapter named \"\(name)\"; loaded: \(loaded.keys.sorted().joined(separator: ", "))")
     }
 
     // MARK: Requests
 
     /// The outputs for `texts` under `adapters` (a stack, lowest first; none:
     /// the plain backbone), computed in a batch with other waiting requests.
-    /// - Throws: `ServeError`: 400 for bad input (an unknown adapter among them),
+    /// - Throws: `ServeError`: 400 for bad input, 404 for an unknown adapter among them,
     ///   429 when the queue is full, 503 after `shutdown`, 504 after `Settings.timeout`.
     public func submit(_ kind: RequestKind, adapters: [String], texts: [String]) async throws -> Output {
         guard !texts.isEmpty else { throw ServeError.badRequest("\"texts\" is empty: give at least one text") }

@@ -6,7 +6,8 @@ import Logging
 /// The HTTP JSON API of `adapt serve` over a ``BatchingEngine``.
 ///
 /// Endpoints: `POST /v1/classify`, `POST /v1/embed`, `GET`/`POST /v1/adapters`,
-/// `DELETE /v1/adapters/{name}`, `GET /health`, `GET /metrics` (see `Docs/cli.md`).
+/// `DELETE /v1/adapters/{name}`, `GET /health`, `GET /metrics`, and `GET /openapi.json`,
+/// the OpenAPI 3 document of them all (``openAPIDocument``; see `Docs/cli.md`).
 /// Errors are `{"error": MESSAGE}` with a 4xx or 5xx status.
 public struct GraftServer: Sendable {
     /// Where and how the server listens and what it accepts.
@@ -48,12 +49,16 @@ public struct GraftServer: Sendable {
         router.middlewares.add(MetricsMiddleware(metrics: engine.metrics))
         router.middlewares.add(JSONErrorMiddleware())
         if let apiKey = settings.apiKey { router.middlewares.add(APIKeyMiddleware(key: Array(apiKey.utf8))) }
+        router.middlewares.add(MethodNotAllowedMiddleware())
         router.get("/health") { _, _ in
             try json(Health(status: "ok", adapters: engine.adapters.count))
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: engine.metrics.text())))
+        }
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPIDocument)))
         }
         router.get("/v1/adapters") { _, _ in try json(AdapterList(adapters: engine.adapters)) }
         router.post("/v1/adapters") { request, _ in
@@ -105,6 +110,9 @@ public struct GraftServer: Sendable {
     }
 }
 
+/// The OpenAPI 3 document of the API (`Sources/GraftServe/Resources/openapi.json`), served at `/openapi.json`.
+public let openAPIDocument: [UInt8] = PackageResources.openapi_json
+
 /// The names of swift-log's levels, lowest first (`--log-level`).
 public let logLevels = Logger.Level.allCases.map(\.rawValue)
 
@@ -134,7 +142,7 @@ private func describe(_ error: DecodingError) -> String {
     return switch error {
     case let .keyNotFound(key, context): "\(path(context.codingPath + [key])) is missing"
     case let .typeMismatch(type, context): "\(path(context.codingPath)) must be of type \(type)"
-    case let .valueNotFound(type, context): "\(path(context.codingPath)) must be a \(type), not null"
+    case let .valueNotFound(_, context): "\(path(context.codingPath)) must not be null: give a value or leave the field out"
     case let .dataCorrupted(context):
         context.codingPath.isEmpty ? "not JSON (or not UTF-8)" : "\(path(context.codingPath)): \(context.debugDescription)"
     @unknown default: "\(error)"
@@ -151,6 +159,18 @@ struct ModelRequest: Decodable {
     let topK: Int?
 
     enum CodingKeys: String, CodingKey { case adapter, adapters, texts, topK = "top_k" }
+
+    /// An optional field may be left out, not given as null (which would hide a client's mistake).
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func optional<T: Decodable>(_ type: T.Type, _ key: CodingKeys) throws -> T? {
+            container.contains(key) ? try container.decode(type, forKey: key) : nil
+        }
+        adapter = try optional(String.self, .adapter)
+        adapters = try optional([String].self, .adapters)
+        texts = try container.decode([String].self, forKey: .texts)
+        topK = try optional(Int.self, .topK)
+    }
 
     /// The adapters, lowest first; none for the plain backbone.
     func stack() throws -> [String] {
@@ -215,6 +235,29 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         }
         return try await next(request, context)
+    }
+}
+
+/// The OpenAPI document's path templates (`/v1/adapters/{name}`), split at `/`, and their methods.
+private let documentedOperations: [(template: [Substring], methods: [String])] = {
+    let document = try? JSONSerialization.jsonObject(with: Data(openAPIDocument)) as? [String: Any]
+    let paths = document?["paths"] as? [String: [String: Any]] ?? [:]
+    return paths.map { path, operations in (path.split(separator: "/"), operations.keys.map { $0.uppercased() }.sorted()) }
+}()
+
+/// Answers 405 (with `Allow`) for a path of the API asked with a method that the
+/// OpenAPI document does not list for it; other requests go on to the router.
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let components = request.uri.path.split(separator: "/")
+        let matching = documentedOperations.first { template, _ in
+            template.count == components.count && zip(template, components).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+        }
+        guard let allowed = matching?.methods, !allowed.contains(request.method.rawValue) else { return try await next(request, context) }
+        var response = try json(ErrorBody(error: "\(request.method.rawValue) is not allowed on \(request.uri.path): use \(allowed.joined(separator: " or "))"),
+                                status: .methodNotAllowed)
+        response.headers[.allow] = allowed.joined(separator: ", ")
+        return response
     }
 }
 

@@ -141,7 +141,7 @@ import Testing
             do { _ = try await engine.submit(kind, adapters: adapters, texts: texts); return nil } catch { return error as? ServeError }
         }
         let unknown = await refusal(.classify(topK: nil), ["nope"], ["a"])
-        #expect(unknown?.status == 400 && unknown?.message.contains("no adapter named \"nope\"") == true)
+        #expect(unknown?.status == 404 && unknown?.message.contains("no adapter named \"nope\"") == true)
         #expect(await refusal(.classify(topK: nil), ["lora"], [])?.status == 400)
         #expect(await refusal(.classify(topK: nil), ["lora"], ["a", "b", "c", "d"])?.message.contains("at most 3") == true)
         #expect(await refusal(.classify(topK: nil), ["lang"], ["a"])?.message.contains("adapter \"lang\" has no classification head") == true)
@@ -236,7 +236,7 @@ import Testing
                             let output = try await engine.submit(.classify(topK: nil), adapters: ["lora"], texts: [sampleTexts[(client + index) % 6]])
                             guard case .predictions(let answer) = output, answer.count == 1 else { return ["wrong answer"] }
                             outcomes.append("answered")
-                        } catch let error as ServeError where error.status == 400 && error.message.contains("no adapter named \"lora\"") {
+                        } catch let error as ServeError where error.status == 404 && error.message.contains("no adapter named \"lora\"") {
                             outcomes.append("refused")
                         }
                         // A refusal takes microseconds: pace the requests over the remove-and-load cycles.

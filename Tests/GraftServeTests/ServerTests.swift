@@ -47,8 +47,9 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"{"adapter": "nope", "texts": ["a"]}"#, 400, "no adapter named \"nope\""),
+        (#"{"adapter": "nope", "texts": ["a"]}"#, 404, "no adapter named \"nope\""),
         (#"{"adapter": "lora", "texts": []}"#, 400, "\"texts\" is empty"),
+        (#"{"adapters": null, "texts": ["a"]}"#, 400, "\"adapters\" must not be null: give a value or leave the field out"),
         (#"{"adapter": "lora", "texts": "a"}"#, 400, "\"texts\" must be of type"),
         (#"{"adapter": "lora", "texts": [1, 2]}"#, 400, "\"texts.0\" must be of type"),
         (#"{"adapter": "lora"}"#, 400, "\"texts\" is missing"),
@@ -114,7 +115,7 @@ import Testing
             #expect(try await client.send(.delete, "/v1/adapters/second").status == .noContent)
             #expect(try await client.send(.delete, "/v1/adapters/second").status == .notFound)
             let gone = try await client.send(.post, "/v1/classify", #"{"adapter": "second", "texts": ["ndi"]}"#)
-            #expect(gone.status == .badRequest && gone.error.contains("no adapter named \"second\""))
+            #expect(gone.status == .notFound && gone.error.contains("no adapter named \"second\""))
         }
     }
 
@@ -165,17 +166,60 @@ import Testing
         defer { fixture.remove() }
         try await fixture.server(try fixture.engine()).application().test(.router) { client in
             #expect(try await client.send(.post, "/v1/classify", #"{"adapter": "lora", "texts": ["ndi", "water a"]}"#).status == .ok)
-            #expect(try await client.send(.post, "/v1/classify", #"{"adapter": "nope", "texts": ["ndi"]}"#).status == .badRequest)
+            #expect(try await client.send(.post, "/v1/classify", #"{"adapter": "nope", "texts": ["ndi"]}"#).status == .notFound)
             let response = try await client.send(.get, "/metrics")
             #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
             let metrics = String(buffer: response.body)
             for line in [#"graft_serve_requests_total{endpoint="/v1/classify",status="200"} 1"#,
-                         #"graft_serve_requests_total{endpoint="/v1/classify",status="400"} 1"#,
+                         #"graft_serve_requests_total{endpoint="/v1/classify",status="404"} 1"#,
                          #"graft_serve_request_duration_seconds_count{endpoint="/v1/classify"} 2"#,
                          "graft_serve_batch_texts_sum 2", "graft_serve_batch_setups_count 1", "graft_serve_tokens_total 7",
                          "graft_serve_queue_depth 0", "graft_serve_tokens_per_second "] {
                 #expect(metrics.contains(line), "\(line) in\n\(metrics)")
             }
+        }
+    }
+
+    /// The OpenAPI document is served and lists exactly the operations the server answers, each
+    /// answering one of its documented statuses (schemathesis checks the bodies: Benchmarks/serve/schemathesis.sh).
+    @Test func theOpenAPIDocumentDescribesEveryOperation() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(openAPIDocument)) as? [String: Any])
+        #expect((document["openapi"] as? String)?.hasPrefix("3.") == true)
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        var documented: [String: Set<Int>] = [:]
+        for (path, operations) in paths {
+            for (method, operation) in operations {
+                let responses = try #require((operation as? [String: Any])?["responses"] as? [String: Any])
+                documented["\(method.uppercased()) \(path)"] = Set(responses.keys.compactMap(Int.init))
+            }
+        }
+        // One request per operation (the removal last: it removes what the load added).
+        let requests: [(key: String, method: HTTPRequest.Method, uri: String, body: String?)] = [
+            ("GET /health", .get, "/health", nil), ("GET /metrics", .get, "/metrics", nil),
+            ("GET /openapi.json", .get, "/openapi.json", nil), ("GET /v1/adapters", .get, "/v1/adapters", nil),
+            ("POST /v1/adapters", .post, "/v1/adapters", #"{"name": "again", "path": "bn.h5"}"#),
+            ("POST /v1/classify", .post, "/v1/classify", #"{"adapters": ["lang", "tag"], "texts": ["water mawu a"]}"#),
+            ("POST /v1/embed", .post, "/v1/embed", #"{"texts": ["water mawu a"]}"#),
+            ("DELETE /v1/adapters/{name}", .delete, "/v1/adapters/again", nil),
+        ]
+        #expect(Set(documented.keys) == Set(requests.map(\.key)))
+        let statuses = documented
+        try await fixture.server(try fixture.engine()).application().test(.router) { client in
+            for request in requests {
+                let response = try await client.send(request.method, request.uri, request.body)
+                #expect((200..<300).contains(response.status.code) && statuses[request.key]?.contains(response.status.code) == true,
+                        "\(request.key): \(response.status) \(response.error)")
+            }
+            let served = try await client.send(.get, "/openapi.json")
+            #expect(Array(served.body.readableBytesView) == openAPIDocument)
+            for (method, uri, allow) in [(HTTPRequest.Method.trace, "/health", "GET"), (.put, "/v1/adapters/lora", "DELETE"),
+                                         (.patch, "/v1/adapters", "GET, POST")] {
+                let refused = try await client.send(method, uri)
+                #expect(refused.status == .methodNotAllowed && refused.headers[.allow] == allow, "\(method) \(uri): \(refused.status)")
+            }
+            #expect(try await client.send(.get, "/v2/nothing").status == .notFound)
         }
     }
 }
