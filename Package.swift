@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // Only `GraftServe` (and `adapt`, which runs it) link these: library users don't get SwiftNIO.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),  // Hummingbird's: GraftServe sets its idle timeout, reads its parser errors
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -46,7 +47,8 @@ let package = Package(
                                               "GraftFeatureModels", "GraftData", "GraftFiles"]),
         // The HTTP server of `adapt serve`: many adapters over one frozen backbone, mixed-adapter batches.
         .target(name: "GraftServe", dependencies: [
-            "Graft", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            "Graft", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], resources: [.embedInCode("Resources/openapi.json")]),
         .executableTarget(

@@ -22,3 +22,18 @@ resumable_run() {
     echo "elapsed $((SECONDS - start)) s" >> "$OUT/$name.partial"
     mv "$OUT/$name.partial" "$OUT/$name.txt"
 }
+
+# serve_adapters OUT: sets `adapters` to adapt serve's --adapter flags for Benchmarks/chichewa/run.sh's
+# adapters in OUT: lang (the Chichewa language adapter), aS (the seq_bn genre adapter of seed S alone) and
+# sS (the one trained on Stack(lang, task)), S = 0, 1, 2; exits naming a missing file.
+serve_adapters() {
+    local out="$1" seed value
+    adapters=(--adapter "lang=$out/mlm-ny-seq_bn_inv.h5")
+    for seed in 0 1 2; do
+        adapters+=(--adapter "a$seed=$out/chichewa-genres-books-seq_bn-alone-seed$seed.h5"
+                   --adapter "s$seed=$out/chichewa-genres-books-seq_bn-stacked-seed$seed.h5")
+    done
+    for value in "${adapters[@]}"; do
+        [ "$value" = --adapter ] || [ -e "${value#*=}" ] || { echo "missing ${value#*=}: run Benchmarks/chichewa/run.sh first" >&2; exit 1; }
+    done
+}

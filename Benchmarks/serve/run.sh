@@ -18,14 +18,7 @@ OUT="${OUT:-$cache/experiment}"
 THREADS="${THREADS:-2}"; DURATION="${DURATION:-20s}"; CONNECTIONS="${CONNECTIONS:-1 8 64}"; PORT="${PORT:-18431}"
 if [ -z "${ADAPT:-}" ]; then swift build -c release --product adapt > /dev/null; ADAPT=.build/release/adapt; fi
 import_default_backbone "$ADAPT" "$OUT/e5.h5"
-adapters=(--adapter lang="$OUT/mlm-ny-seq_bn_inv.h5")
-for seed in 0 1 2; do
-    adapters+=(--adapter "a$seed=$OUT/chichewa-genres-books-seq_bn-alone-seed$seed.h5"
-               --adapter "s$seed=$OUT/chichewa-genres-books-seq_bn-stacked-seed$seed.h5")
-done
-for value in "${adapters[@]}"; do
-    [ "$value" = --adapter ] || [ -e "${value#*=}" ] || { echo "missing ${value#*=}: run Benchmarks/chichewa/run.sh first" >&2; exit 1; }
-done
+serve_adapters "$OUT"
 work="$(mktemp -d)"
 server=""
 trap '[ -n "$server" ] && kill "$server" 2> /dev/null; rm -rf "$work"' EXIT

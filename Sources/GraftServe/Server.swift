@@ -2,6 +2,8 @@ import Foundation
 import Graft
 import Hummingbird
 import Logging
+import NIOCore
+import NIOHTTP1
 
 /// The HTTP JSON API of `adapt serve` over a ``BatchingEngine``.
 ///
@@ -20,8 +22,12 @@ public struct GraftServer: Sendable {
         public var maxBodyBytes = 1 << 20
         /// When set, every endpoint but `/health` needs `Authorization: Bearer KEY`.
         public var apiKey: String?
+        /// How long a connection may go without the server receiving a complete request
+        /// (head and body) or writing an answer: a slow client and an idle keep-alive
+        /// connection are closed after it.
+        public var clientTimeout = Duration.seconds(30)
 
-        /// The defaults of `adapt serve`: 127.0.0.1:8080, 1 MiB bodies, no API key.
+        /// The defaults of `adapt serve`: 127.0.0.1:8080, 1 MiB bodies, no API key, 30 s for a client's request.
         public init() {}
     }
 
@@ -86,7 +92,8 @@ public struct GraftServer: Sendable {
         }
         var configuration = ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "graft")
         configuration.reuseAddress = true
-        return Application(router: router, configuration: configuration, logger: logger)
+        let idle = TimeAmount.nanoseconds(Int64(clamping: settings.clientTimeout.nanoseconds))
+        return Application(router: router, server: .http1(configuration: .init(idleTimeout: idle)), configuration: configuration, logger: logger)
     }
 
     /// Serves until SIGTERM or SIGINT, then lets the requests in flight finish
@@ -212,6 +219,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try json(ErrorBody(error: error.body ?? error.status.reasonPhrase), status: error.status)
         } catch let error as any HTTPResponseError {
             return try json(ErrorBody(error: "\(error)"), status: error.status)
+        } catch let error as HTTPParserError where error == .invalidEOFState {
+            // The client left (or was cut off by the client timeout) before its request was complete.
+            context.logger.debug("incomplete request", metadata: ["error": "\(error)"])
+            return try json(ErrorBody(error: "the request ended before its body was complete"), status: .badRequest)
         } catch is CancellationError {
             return try json(ErrorBody(error: "the request was cancelled"), status: .serviceUnavailable)
         } catch {

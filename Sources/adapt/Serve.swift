@@ -31,13 +31,18 @@ struct Serve: ParsableCommand {
     @Option(help: "Tokens per text; longer texts are cut (as `adapt predict --max-length`).") var maxLength = 128
     @Option(help: "Bytes per request body.") var maxBodyBytes = 1 << 20
     @Option(help: "Seconds a request may take, waiting included (504 after it).") var timeout = 30
+    @Option(help: """
+        Seconds a connection may go without a complete request arriving or an answer leaving: slow clients and idle \
+        keep-alive connections are closed after it.
+        """) var clientTimeout = 30
     @Option(help: "Log level: trace, debug (one line per batch), info (one line per request), notice, warning, error or critical.")
     var logLevel = "info"
     @OptionGroup var threads: ThreadsOption
 
     func validate() throws {
         try checkPositive(["--max-batch-tokens": maxBatchTokens, "--max-queue": maxQueue, "--max-texts": maxTexts,
-                           "--max-body-bytes": maxBodyBytes, "--timeout": timeout])
+                           "--max-body-bytes": maxBodyBytes, "--timeout": timeout,
+                           "--client-timeout": clientTimeout])
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard batchWaitMs >= 0 else { throw ValidationError("--batch-wait-ms must not be negative, got \(batchWaitMs)") }
         guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, got \(maxLength)") }
@@ -71,6 +76,7 @@ struct Serve: ParsableCommand {
         serverSettings.host = host
         serverSettings.port = port
         serverSettings.maxBodyBytes = maxBodyBytes
+        serverSettings.clientTimeout = .seconds(clientTimeout)
         if let apiKeyFile {
             guard let contents = try? String(contentsOfFile: apiKeyFile, encoding: .utf8),
                   let key = contents.split(separator: "\n").first.map({ $0.trimmingCharacters(in: .whitespaces) }), !key.isEmpty else {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Graft
 import GraftServe
 import GraftTestSupport
@@ -102,4 +105,44 @@ extension TestResponse {
     func decoded<T: Decodable>(_ type: T.Type) throws -> T { try JSONDecoder().decode(T.self, from: Data(body.readableBytesView)) }
     /// The `"error"` message of an error body.
     var error: String { (try? decoded([String: String].self))?["error"] ?? String(buffer: body) }
+}
+
+/// A raw TCP connection to the server on 127.0.0.1, to play a slow or vanishing client.
+final class RawConnection: @unchecked Sendable {
+    private let socket: Int32
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard socket >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)  // reads give up after 10 s
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func send(_ text: String) {
+        _ = Array(text.utf8).withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// What the server sends until it closes the connection, and whether it closed it
+    /// (false: 10 s passed first). Reads on a Dispatch thread, not the test's.
+    func readUntilClosed() async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { [socket] in
+                var received: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = recv(socket, &buffer, buffer.count, 0)
+                    if count <= 0 { continuation.resume(returning: (String(decoding: received, as: UTF8.self), count == 0)); return }
+                    received += buffer[..<count]
+                }
+            }
+        }
+    }
+
+    func close() { Glibc.close(socket) }
 }

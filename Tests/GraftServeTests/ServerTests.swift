@@ -222,4 +222,37 @@ import Testing
             #expect(try await client.send(.get, "/v2/nothing").status == .notFound)
         }
     }
+
+    /// A client that never finishes its request head, one that never finishes its body and one that
+    /// leaves before its answer: the slow ones are disconnected after the client timeout, and the
+    /// server answers everyone else meanwhile and afterwards (over a real port).
+    @Test func slowAndVanishingClientsDoNotStopTheServer() async throws {
+        let fixture = try ServeFixture()
+        defer { fixture.remove() }
+        let engine = try fixture.engine()
+        var settings = GraftServer.Settings()
+        settings.port = 0
+        settings.clientTimeout = .milliseconds(500)
+        let server = GraftServer(engine: engine, settings: settings, directories: try AdapterDirectories([]))
+        try await server.application().test(.live) { client in
+            let port = try #require(client.port)
+            let body = #"{"adapter": "lora", "texts": ["water mawu a"]}"#
+            let head = "POST /v1/classify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            let slowHead = try RawConnection(port: port)
+            slowHead.send(head)
+            let slowBody = try RawConnection(port: port)
+            slowBody.send(head + "Content-Length: \(body.utf8.count)\r\n\r\n" + body.prefix(10))
+            let leaving = try RawConnection(port: port)
+            leaving.send(head + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
+            leaving.close()
+            for _ in 0..<5 { #expect(try await client.send(.post, "/v1/classify", body).status == .ok) }
+            for (name, connection) in [("head", slowHead), ("body", slowBody)] {
+                let (answer, closed) = await connection.readUntilClosed()
+                #expect(closed && answer.isEmpty, "a request without its complete \(name) stayed open or was answered: \(answer)")
+            }
+            for connection in [slowHead, slowBody] { connection.close() }
+            #expect(try await client.send(.post, "/v1/classify", body).status == .ok)
+            #expect(engine.queueDepth == 0)
+        }
+    }
 }
