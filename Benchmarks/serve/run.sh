@@ -8,6 +8,7 @@
 #   bash Benchmarks/serve/run.sh            # about 6 minutes; DURATION=20s THREADS=2 CONNECTIONS="1 8 64"
 # Needs the adapters of Benchmarks/chichewa/run.sh in $OUT (default ~/.cache/graft/experiment).
 # ADAPT names a built adapt binary to use instead of building the release one.
+# Then the same verses offline (adapt predict) for the served / offline ratio.
 # Writes $OUT/serve-bench.md (a Markdown table) and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +31,8 @@ texts = [row["text"] for row in map(json.loads, open(sys.argv[1])) if row["split
 traffic = {"single": [{"adapter": "a0"}],
            "mixed": [{"adapter": "a0"}, {"adapters": ["lang", "s0"]}, {"adapter": "a1"}, {"adapters": ["lang", "s1"]},
                      {"adapter": "a2"}, {"adapters": ["lang", "s2"]}]}
+open(f"{sys.argv[2]}/texts.txt", "w").write("".join(text + "\n" for text in texts * 4))
+open(f"{sys.argv[2]}/one.txt", "w").write(texts[0] + "\n")
 for name, setups in traffic.items():
     bodies = [json.dumps({**setups[i % len(setups)], "texts": [text]}) for i, text in enumerate(texts)]
     with open(f"{sys.argv[2]}/{name}.lua", "w") as script:
@@ -82,4 +85,23 @@ PY
     done
     kill -TERM "$server"; wait "$server"; server=""
 done
+
+# Offline, the same work without HTTP: adapt predict with a0 on the same verses (4 x 256, batches of 32),
+# less a run on one verse (loading the backbone and adapter), in verses/s, against the served requests/s.
+seconds() { local start=$EPOCHREALTIME; "$@" > /dev/null; python3 -c "print($EPOCHREALTIME - $start)"; }
+offline=(predict --backbone "$OUT/e5.h5" --adapter "$OUT/chichewa-genres-books-seq_bn-alone-seed0.h5" --max-length 128
+         --threads "$THREADS" --batch-size 32)
+one=$(seconds "$ADAPT" "${offline[@]}" --input "$work/one.txt")
+all=$(seconds "$ADAPT" "${offline[@]}" --input "$work/texts.txt")
+python3 - "$table" "$one" "$all" >> "$table" <<'PY'
+import re, sys
+rows = [line.split("|")[1:-1] for line in open(sys.argv[1]) if re.match(r"\| (on|off) ", line)]
+rate = {(r[0].strip(), r[1].strip(), r[2].strip()): float(r[3]) for r in rows}
+offline = 1023 / (float(sys.argv[3]) - float(sys.argv[2]))
+print(f"\noffline (adapt predict, a0, batches of 32, 1,024 verses): {offline:.1f} verses/s")
+if ("on", "single", "64") in rate:
+    print(f"served at 64 connections, batching on: single {rate[('on', 'single', '64')] / offline:.2f}x offline; "
+          f"mixed {rate[('on', 'mixed', '64')] / rate[('on', 'single', '64')]:.2f}x single "
+          f"(8 connections: {rate[('on', 'mixed', '8')] / rate[('on', 'single', '8')]:.2f}x)")
+PY
 cat "$table"
