@@ -303,7 +303,14 @@ public final class BatchingEngine: @unchecked Sendable {
     /// A job ready to run, with the head its output comes from.
     private typealias Entry = (job: Job, head: Head?)
 
-    /// Runs a batch's jobs, each under its own setup, in passes of similar lengths, and answers them.
+    /// Some texts of a ready job (indices into `ready`, and into the job's texts) that run in one pass.
+    private struct Part {
+        let entry: Int
+        var texts: [Int]
+    }
+
+    /// Runs a batch's jobs, each under its own setup, in passes of texts of similar
+    /// lengths, and answers each job as soon as all its texts have run.
     private func run(_ jobs: [Job]) {
         modelLock.lock()
         defer { modelLock.unlock() }
@@ -311,81 +318,140 @@ public final class BatchingEngine: @unchecked Sendable {
         for job in jobs {
             do { ready.append((job, try head(for: job))) } catch { finish(job, .failure(error)) }
         }
-        for pass in passes(ready) { run(pass: pass) }
-    }
-
-    /// The forward passes of a batch: its jobs by length, a new pass wherever the
-    /// next job would make padding more than a quarter of the pass's tokens (a
-    /// padded batch computes every padded position), and within a pass the jobs
-    /// of one setup side by side (one group, one adapter application, per setup).
-    private func passes(_ jobs: [Entry]) -> [[Entry]] {
-        let byLength = jobs.indices.sorted { (jobs[$0].job.longest, $0) < (jobs[$1].job.longest, $1) }.map { jobs[$0] }
-        var passes: [[Entry]] = []
-        var rows = 0, tokens = 0
-        for entry in byLength {
-            let (newRows, newTokens) = (rows + entry.job.ids.count, tokens + entry.job.tokens)
-            if passes.isEmpty || 4 * newTokens < 3 * newRows * entry.job.longest {
-                passes.append([entry])
-                (rows, tokens) = (entry.job.ids.count, entry.job.tokens)
-            } else {
-                passes[passes.count - 1].append(entry)
-                (rows, tokens) = (newRows, newTokens)
+        var answered = ready.map { [Output?](repeating: nil, count: $0.job.ids.count) }
+        var failed = [Bool](repeating: false, count: ready.count)
+        var remaining = ready.map(\.job.ids.count)
+        for pass in passes(ready) {
+            let outputs = run(pass: pass, of: ready)
+            for (part, output) in zip(pass, outputs) {
+                switch output {
+                case .success(let output): for (index, text) in part.texts.enumerated() { answered[part.entry][text] = output.element(index) }
+                case .failure(let error):
+                    if !failed[part.entry] { finish(ready[part.entry].job, .failure(error)) }
+                    failed[part.entry] = true
+                }
+                remaining[part.entry] -= part.texts.count
+                if remaining[part.entry] == 0 && !failed[part.entry] {
+                    finish(ready[part.entry].job, .success(Output(joining: answered[part.entry].map { $0! })))
+                }
             }
         }
-        return passes.map { pass in pass.indices.sorted { (pass[$0].job.setupKey, $0) < (pass[$1].job.setupKey, $1) }.map { pass[$0] } }
     }
 
-    /// Runs one forward pass and answers its jobs; call under `modelLock`.
-    private func run(pass ready: [Entry]) {
+    /// The forward passes of a batch: all its texts by length, a new pass wherever
+    /// the next text would make padding more than a quarter of the pass's tokens (a
+    /// padded batch computes every padded position), and within a pass the texts
+    /// of one setup side by side (one group, one adapter application, per setup).
+    /// A request's texts may run in several passes.
+    private func passes(_ ready: [Entry]) -> [[Part]] {
+        let texts = ready.indices.flatMap { entry in ready[entry].job.ids.indices.map { (entry: entry, text: $0) } }
+        func length(_ unit: (entry: Int, text: Int)) -> Int { ready[unit.entry].job.ids[unit.text].count }
+        let byLength = texts.sorted { (length($0), $0.entry, $0.text) < (length($1), $1.entry, $1.text) }
+        var passes: [[(entry: Int, text: Int)]] = []
+        var tokens = 0
+        for unit in byLength {
+            let rows = (passes.last?.count ?? 0) + 1
+            if passes.isEmpty || 4 * (tokens + length(unit)) < 3 * rows * length(unit) {
+                passes.append([unit])
+                tokens = length(unit)
+            } else {
+                passes[passes.count - 1].append(unit)
+                tokens += length(unit)
+            }
+        }
+        return passes.map { pass in
+            var parts: [Part] = []
+            for unit in pass.sorted(by: { (ready[$0.entry].job.setupKey, $0.entry, $0.text) < (ready[$1.entry].job.setupKey, $1.entry, $1.text) }) {
+                if parts.last?.entry == unit.entry { parts[parts.count - 1].texts.append(unit.text) }
+                else { parts.append(Part(entry: unit.entry, texts: [unit.text])) }
+            }
+            return parts
+        }
+    }
+
+    /// Runs one forward pass; each part's outputs, in the order of its texts. Call under `modelLock`.
+    private func run(pass parts: [Part], of ready: [Entry]) -> [Result<Output, any Error>] {
         let start = ContinuousClock.now
-        let outputs = Result { try forward(ready) }
+        let outputs = Result { try forward(parts, of: ready) }
         let duration = ContinuousClock.now - start
-        let texts = ready.reduce(0) { $0 + $1.job.ids.count }, tokens = ready.reduce(0) { $0 + $1.job.tokens }
-        let setups = Set(ready.map(\.job.setupKey)).count
+        let texts = parts.reduce(0) { $0 + $1.texts.count }
+        let tokens = parts.reduce(0) { total, part in part.texts.reduce(total) { $0 + ready[part.entry].job.ids[$1].count } }
+        let setups = Set(parts.map { ready[$0.entry].job.setupKey }).count
         metrics.batch(texts: texts, setups: setups, tokens: tokens, duration: duration)
-        logger.debug("batch", metadata: ["requests": "\(ready.count)", "texts": "\(texts)", "setups": "\(setups)",
+        logger.debug("batch", metadata: ["requests": "\(Set(parts.map(\.entry)).count)", "texts": "\(texts)", "setups": "\(setups)",
                                          "tokens": "\(tokens)", "milliseconds": "\(duration.nanoseconds / 1_000_000)"])
         switch outputs {
-        case .success(let outputs): for (entry, output) in zip(ready, outputs) { finish(entry.job, .success(output)) }
+        case .success(let outputs): return outputs.map { .success($0) }
         case .failure(let error):
             logger.error("batch failed", metadata: ["error": "\(error)"])
-            for entry in ready { finish(entry.job, .failure(ServeError(status: 500, "\(error)"))) }
+            return parts.map { _ in .failure(ServeError(status: 500, "\(error)")) }
         }
     }
 
-    /// The outputs of `jobs` from one pass through the backbone; call under `modelLock`.
-    private func forward(_ jobs: [Entry]) throws -> [Output] {
+    /// The outputs of `parts` from one pass through the backbone; call under `modelLock`.
+    private func forward(_ parts: [Part], of ready: [Entry]) throws -> [Output] {
         var groups: [ExampleGroup] = []
-        for (job, _) in jobs {
-            if let last = groups.last, last.setup == job.setup { groups[groups.count - 1].examples += job.ids.count }
-            else { groups.append(ExampleGroup(setup: job.setup, examples: job.ids.count)) }
+        for part in parts {
+            let setup = ready[part.entry].job.setup
+            if let last = groups.last, last.setup == setup { groups[groups.count - 1].examples += part.texts.count }
+            else { groups.append(ExampleGroup(setup: setup, examples: part.texts.count)) }
         }
-        let input = EncoderInput(padding: jobs.flatMap(\.job.ids), padID: backbone.tokenizer.padID)
+        let input = EncoderInput(padding: parts.flatMap { part in part.texts.map { ready[part.entry].job.ids[$0] } }, padID: backbone.tokenizer.padID)
         let hidden = try model(input, groups: groups)
         var first = 0
-        return jobs.map { job, head in
-            let rows = first..<(first + job.ids.count)
+        return parts.map { part in
+            let (job, head) = ready[part.entry]
+            let rows = first..<(first + part.texts.count)
             first = rows.upperBound
             let tokens = (rows.lowerBound * input.length)..<(rows.upperBound * input.length)
-            let part = EncoderInput(ids: Array(input.ids[tokens]), attentionMask: Array(input.attentionMask[tokens]),
-                                    batchSize: rows.count, length: input.length)
+            let slice = EncoderInput(ids: Array(input.ids[tokens]), attentionMask: Array(input.attentionMask[tokens]),
+                                     batchSize: rows.count, length: input.length)
             let states = hidden.slice(alongAxis: 0, tokens)
             switch (job.kind, head) {
             case (.embed, _):
-                return .embeddings(normalizedRows(meanPool(states, input: part).value))
+                return .embeddings(normalizedRows(meanPool(states, input: slice).value))
             case let (.classify(topK), .sequence(module, labels)?):
-                let probabilities = module(states, input: part, context: .inference()).value.softmax()
+                let probabilities = module(states, input: slice, context: .inference()).value.softmax()
                 return .predictions((0..<rows.count).map { row in
                     SequencePrediction(probabilities: Array(probabilities.scalars[(row * labels.count)..<((row + 1) * labels.count)]),
                                        labels: labels, topK: topK)
                 })
             case let (.classify, .token(module, labels)?):
                 let predicted = module(states, context: .inference()).value.argmax()  // one row per token position
-                return .wordLabels(job.frames!.enumerated().map { row, frame in
-                    TokenPrediction(words: frame.words, example: frame.example, labels: labels) { predicted[row * input.length + $0] }
+                return .wordLabels(part.texts.enumerated().map { row, text in
+                    let frame = job.frames![text]
+                    return TokenPrediction(words: frame.words, example: frame.example, labels: labels) { predicted[row * input.length + $0] }
                 })
             case (.classify, nil): preconditionFailure("a classification job without a head")
             }
+        }
+    }
+}
+
+extension BatchingEngine.Output {
+    /// The output for one text: the entry at `index`.
+    fileprivate func element(_ index: Int) -> Self {
+        switch self {
+        case .predictions(let all): .predictions([all[index]])
+        case .wordLabels(let all): .wordLabels([all[index]])
+        case .embeddings(let all): .embeddings([all[index]])
+        }
+    }
+
+    /// One output of the kind of `pieces` (one text each, all of a kind) holding them all, in order.
+    fileprivate init(joining pieces: [Self]) {
+        var (predictions, wordLabels, embeddings) = ([SequencePrediction](), [TokenPrediction](), [[Float]]())
+        for piece in pieces {
+            switch piece {
+            case .predictions(let some): predictions += some
+            case .wordLabels(let some): wordLabels += some
+            case .embeddings(let some): embeddings += some
+            }
+        }
+        switch pieces.first {
+        case .predictions?: self = .predictions(predictions)
+        case .wordLabels?: self = .wordLabels(wordLabels)
+        case .embeddings?, nil: self = .embeddings(embeddings)
         }
     }
 }
