@@ -9,7 +9,7 @@
 # Needs the adapters of Benchmarks/chichewa/run.sh in $OUT (default ~/.cache/graft/experiment).
 # ADAPT names a built adapt binary to use instead of building the release one.
 # Then the same verses offline (adapt predict) for the served / offline ratio.
-# Writes $OUT/serve-bench.md (a Markdown table) and prints it.
+# Writes $OUT/serve-bench.md (a Markdown table) and Docs/figures/serve-throughput.svg, and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Benchmarks/common.sh
@@ -104,4 +104,5 @@ if ("on", "single", "64") in rate:
           f"mixed {rate[('on', 'mixed', '64')] / rate[('on', 'single', '64')]:.2f}x single "
           f"(8 connections: {rate[('on', 'mixed', '8')] / rate[('on', 'single', '8')]:.2f}x)")
 PY
+python3 Benchmarks/serve/plot.py "$table" Docs/figures/serve-throughput.svg
 cat "$table"
