@@ -37,3 +37,13 @@ serve_adapters() {
         [ "$value" = --adapter ] || [ -e "${value#*=}" ] || { echo "missing ${value#*=}: run Benchmarks/chichewa/run.sh first" >&2; exit 1; }
     done
 }
+
+# wait_for_server PID PORT [LOG]: waits until the adapt serve process PID answers /health on PORT; exits
+# (printing LOG, its standard error, if given) should the process end first.
+wait_for_server() {
+    local pid="$1" port="$2" log="${3:-}"
+    until curl -s "localhost:$port/health" > /dev/null; do
+        kill -0 "$pid" 2> /dev/null || { [ -z "$log" ] || cat "$log" >&2; echo "adapt serve exited before serving" >&2; exit 1; }
+        sleep 0.5
+    done
+}

@@ -60,7 +60,7 @@ for batching in on off; do
     "$ADAPT" serve --backbone "$OUT/e5.h5" "${adapters[@]}" --port "$PORT" --threads "$THREADS" --max-length 128 \
         --log-level warning "${limits[@]}" &
     server=$!
-    until curl -s "localhost:$PORT/health" > /dev/null; do sleep 0.5; done
+    wait_for_server "$server" "$PORT"
     for traffic in single mixed; do
         for connections in $CONNECTIONS; do
             before=$(tokens)

@@ -32,10 +32,7 @@ cp "$OUT/chichewa-genres-books-seq_bn-alone-seed0.h5" "$work/genres.h5"
     --log-level warning 2> "$OUT/schemathesis-server.log" &
 server=$!
 trap 'kill "$server" 2> /dev/null || true; rm -rf "$work"' EXIT
-until curl -s "localhost:$PORT/health" > /dev/null; do
-    kill -0 "$server" 2> /dev/null || { cat "$OUT/schemathesis-server.log" >&2; exit 1; }
-    sleep 0.5
-done
+wait_for_server "$server" "$PORT" "$OUT/schemathesis-server.log"
 status=0
 "$SCHEMATHESIS" run "http://127.0.0.1:$PORT/openapi.json" --checks all --max-examples "$EXAMPLES" --seed "$SEED" \
     --workers 1 --no-color > "$OUT/schemathesis.txt" 2>&1 || status=$?

@@ -41,10 +41,7 @@ done
 "$ADAPT" serve --backbone "$OUT/e5.h5" "${adapters[@]}" --adapter-directory "$work" --port "$PORT" --threads "$THREADS" \
     --max-length 128 --log-level warning 2> "$work/server.log" &
 server=$!
-until curl -s "localhost:$PORT/health" > /dev/null; do
-    kill -0 "$server" 2> /dev/null || { cat "$work/server.log" >&2; exit 1; }
-    sleep 0.5
-done
+wait_for_server "$server" "$PORT" "$work/server.log"
 start=$(date +%s)
 python3 Benchmarks/serve/soak.py traffic --url "http://127.0.0.1:$PORT" --texts "$work/texts.json" --seconds "$SECONDS_OF_LOAD" \
     --clients "$CLIENTS" --output "$work/responses.jsonl"

@@ -287,8 +287,12 @@ public final class BatchingEngine: @unchecked Sendable {
             let deadline = Date().addingTimeInterval(Double(settings.batchWait.nanoseconds) / 1e9)
             while !stopping, !waiting.isEmpty, paddedTokens(waiting) < settings.maxBatchTokens, queue.wait(until: deadline) {}
         } while waiting.isEmpty
-        var count = 1
-        while count < waiting.count, paddedTokens(waiting[...count]) <= settings.maxBatchTokens { count += 1 }
+        var count = 1, texts = waiting[0].ids.count, longest = waiting[0].longest
+        while count < waiting.count {
+            let (moreTexts, moreLongest) = (texts + waiting[count].ids.count, max(longest, waiting[count].longest))
+            guard moreTexts * moreLongest <= settings.maxBatchTokens else { break }
+            (texts, longest, count) = (moreTexts, moreLongest, count + 1)
+        }
         let batch = Array(waiting.prefix(count))
         waiting.removeFirst(count)
         metrics.queueDepth.set(Double(waiting.count))

@@ -10,7 +10,7 @@ struct Serve: ParsableCommand {
         discussion: """
             Endpoints: POST /v1/classify and /v1/embed ({"adapter": NAME} or {"adapters": [NAME, ...]} for a stack, \
             and "texts"), GET and POST /v1/adapters, DELETE /v1/adapters/NAME, GET /health, GET /metrics \
-            (Prometheus). Requests that wait together run as one forward pass, each under its own adapters. \
+            (Prometheus), GET /openapi.json (the OpenAPI document of them all). Requests that wait together run as one forward pass, each under its own adapters. \
             SIGTERM or SIGINT stops the server after the requests in flight. See Docs/cli.md.
             """)
 

@@ -242,7 +242,7 @@ import Testing
     }
 
     /// Requests keep coming while their adapter is removed and loaded again: each
-    /// one is answered, or refused with 400 naming the missing adapter.
+    /// one is answered, or refused with 404 naming the missing adapter.
     @Test func removingAndLoadingAnAdapterUnderTrafficFailsNoOtherWay() async throws {
         let fixture = try ServeFixture()
         defer { fixture.remove() }
