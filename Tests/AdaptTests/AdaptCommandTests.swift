@@ -20,13 +20,29 @@ func runAdapt(_ arguments: [String], input: Data = Data(), outputFile: String? =
     process.standardError = error
     process.standardInput = standardInput
     try process.run()
+    let err = readInBackground(error.fileHandleForReading)
     try? standardInput.fileHandleForWriting.write(contentsOf: input)
     try standardInput.fileHandleForWriting.close()
     if file != nil { try output.fileHandleForWriting.close() }
     let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err(), as: UTF8.self))
+}
+
+/// Reads `handle` to its end on a thread of its own, so that a child process never blocks on a
+/// full pipe (64 KiB) while the caller reads another; the function returned waits for the end and
+/// returns all that was read.
+func readInBackground(_ handle: FileHandle) -> @Sendable () -> Data {
+    final class Reading: @unchecked Sendable { var data = Data() }
+    let reading = Reading(), finished = DispatchSemaphore(value: 0)
+    Thread {
+        reading.data = handle.readDataToEndOfFile()
+        finished.signal()
+    }.start()
+    return {
+        finished.wait()
+        return reading.data
+    }
 }
 
 /// A path in the adapter tests' fixtures (`Tests/GraftAdaptersTests/Fixtures`).

@@ -23,9 +23,10 @@ func runMPI(ranks: Int, _ arguments: [String], perRank: [[String]]? = nil) throw
     process.standardOutput = output
     process.standardError = error
     try process.run()
-    let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+    let err = readInBackground(error.fileHandleForReading)
+    let out = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err(), as: UTF8.self))
 }
 
 /// `mpirun -np N adapt mlm|train`: each update's micro-batches shared by the ranks, the same result as one process.

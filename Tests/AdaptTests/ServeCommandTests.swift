@@ -28,9 +28,8 @@ import Testing
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         request.httpBody = body.map { Data($0.utf8) }
-        // Tests run in parallel: on 2 cores another suite's subprocesses can hold the CPU for minutes, so wait
-        // long rather than fail on URLSession's 60 s default (a full run on a loaded machine once timed out here).
-        request.timeoutInterval = 900
+        // Tests run in parallel: on 2 cores another suite's subprocesses can hold the CPU for a while.
+        request.timeoutInterval = 180
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
@@ -51,14 +50,17 @@ import Testing
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adapt")
-        // The request waits 2 s for others to join its batch: SIGTERM arrives while it waits.
-        process.arguments = ["serve", "--backbone", w.backbone, "--adapter", "task=\(task)", "--port", "0", "--batch-wait-ms", "2000"]
+        // The request waits 10 s for others to join its batch: SIGTERM arrives while it waits, even when
+        // other suites hold both cores and each poll below takes a while.
+        process.arguments = ["serve", "--backbone", w.backbone, "--adapter", "task=\(task)", "--port", "0", "--batch-wait-ms", "10000"]
         let log = Pipe()
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         let port = try listeningPort(log)
+        // The server logs every request: unread, its log would fill the pipe and stop it.
+        _ = readInBackground(log.fileHandleForReading)
 
         let body = #"{"adapter": "task", "texts": ["water mawu a", "ndi wind a", "mawu"]}"#
         let inFlight = Task { try await request("POST", port: port, "/v1/classify", body: body) }
