@@ -99,6 +99,15 @@ public struct ContinualStream: Sendable {
         (self.classNames, self.train, self.test, self.tasks, self.taskNames) = (classNames, train, test, tasks, taskNames)
     }
 
+    /// The same tasks over other rows for the same examples (their token ids, say), in the same order.
+    /// - Throws: `ContinualError.invalidData` if the labels differ from this stream's.
+    public func replacingRows(train: LabelledFeatures, test: LabelledFeatures) throws -> ContinualStream {
+        guard train.labels == self.train.labels, test.labels == self.test.labels else {
+            throw ContinualError.invalidData("the new rows' labels are not the stream's: give the same examples in the same order")
+        }
+        return try ContinualStream(classNames: classNames, train: train, test: test, tasks: tasks, taskNames: taskNames)
+    }
+
     /// The classes seen once tasks `0...task` are learned (those a prediction then ranges over).
     public func seenClasses(through task: Int) -> Range<Int> {
         0..<(tasks[...task].map(\.classes.upperBound).max() ?? 0)
@@ -171,10 +180,14 @@ public protocol ContinualLearner: Module {
     func logits(_ encoded: Encoded, tape: Tape?) -> Variable
     /// Told of each training batch before its step (default: nothing to do).
     func recordTraining(_ batch: Encoded)
+    /// Told that task `index` (its `classes`, its own training examples `training`) is about
+    /// to be learned, before any of its batches (default: nothing to do).
+    func beginTask(_ index: Int, classes: Range<Int>, training: Encoded)
 }
 
 extension ContinualLearner {
     public func recordTraining(_ batch: Encoded) {}
+    public func beginTask(_ index: Int, classes: Range<Int>, training: Encoded) {}
 }
 
 extension KeyValueBottleneck: ContinualLearner {
@@ -332,6 +345,7 @@ public enum ContinualLearning {
                 for (parameter, value) in zip(parameters, initialValues) { parameter.value = value }
                 optimizer = schedule.makeOptimizer(parameters)
             }
+            learner.beginTask(index, classes: task.classes, training: learner.select(own, of: train))
             state.beginTask(learner, encoded: train, rows: plan.rows)
             let loss = fit(learner, optimizer: optimizer, encoded: train, labels: stream.train.labels, rows: plan.rows,
                            replayed: plan.replayed, classes: plan.classes, schedule: schedule, generator: &generator) { batch, logits, tape in

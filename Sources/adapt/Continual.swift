@@ -22,8 +22,13 @@ struct ContinualCommand: ParsableCommand {
             after each task every task seen so far is scored among all classes seen so far (no task identity). \
             Methods: kv (the bottleneck: values trained by plain SGD on each task's own classes, keys k-means- or \
             randomly initialised, EMA-refined, frozen), linear (linear probe), mlp (one ReLU hidden layer), \
-            joint (the MLP retrained from scratch on all tasks so far, shuffled together: the upper bound), all. \
-            The linear probe and the MLP run under each --strategy: naive, replay (a memory joined to every \
+            joint (the MLP retrained from scratch on all tasks so far, shuffled together: the upper bound), all (these four); \
+            linear-per-task (a linear probe per task and a router that picks an example's task by the nearest \
+            task prototype, the mean of the task's training features: no task identity at test time); over the backbone \
+            itself, on the same texts (not on fashion-mnist): adapter (an --adapter-method adapter and a head, the \
+            backbone frozen), adapter-per-task (an adapter and head per task, routed by the frozen backbone's \
+            embeddings). Methods may be comma-separated. \
+            The linear probe, the MLP and the adapter run under each --strategy: naive, replay (a memory joined to every \
             batch), ewc, lwf, gdumb (Avalanche's strategies of those names). Prints each accuracy matrix, the \
             average accuracy after the last task, forgetting (mean drop from a task's best earlier accuracy to \
             its final one), backward transfer and forward transfer (a task's accuracy just before it is learned \
@@ -51,7 +56,10 @@ struct ContinualCommand: ParsableCommand {
     @Option(help: "Also plot every run's average accuracy over the tasks seen so far, after each task, as SVG to this file.")
     var plot: String?
     @Option(help: "The backbone file (bible-genres).") var backbone: String?
-    @Option(help: "kv, linear, mlp, joint or all.") var method = "all"
+    @Option(help: "kv, linear, mlp, joint, linear-per-task, adapter, adapter-per-task (comma-separated), or all (kv, linear, mlp, joint).")
+    var method = "all"
+    @Option(help: "adapter and adapter-per-task: the adapter method, with its defaults (\(AdapterMethods.names.joined(separator: ", "))).")
+    var adapterMethod = "seq_bn"
 
     @Option(help: "Training examples per class (default: bible-genres 300, fashion-mnist 1000).") var trainPerClass: Int?
     @Option(help: "Test examples per class, at most (default: bible-genres 100, fashion-mnist 500).") var testPerClass: Int?
@@ -72,7 +80,7 @@ struct ContinualCommand: ParsableCommand {
 
     @Option(help: "Epochs per task.") var epochs = 5
     @Option(help: "Examples per mini-batch.") var batchSize = 32
-    @Option(help: "AdamW learning rate of the linear probe and the MLPs.") var learningRate: Float = 1e-3
+    @Option(help: "AdamW learning rate of the linear probes, the MLPs and the adapters with their heads.") var learningRate: Float = 1e-3
     @Option(help: "Learning rate of the bottleneck's values (the reference's SGD rate).") var kvLearningRate: Float = 0.3
     @Flag(help: "Bottleneck inference averages over every head, also those whose selected value was never trained (an ablation).")
     var kvAverageAllHeads = false
@@ -80,11 +88,12 @@ struct ContinualCommand: ParsableCommand {
     @Option(help: """
         The classes each task's loss runs over, for every method but joint: seen (all classes so far), all (every output, \
         as Avalanche) or task \
-        (its own; the default of kv, whose shared values would otherwise unlearn earlier classes; linear and mlp default to seen).
+        (its own; the default of kv, whose shared values would otherwise unlearn earlier classes, and of the per-task methods; \
+        linear, mlp and adapter default to seen).
         """)
     var lossClasses: ContinualSchedule.LossClasses?
     @Option(help: "Hidden units of the MLP.") var hiddenSize = 256
-    @Option(help: "Strategies of the linear probe and the MLP: naive, replay, ewc, lwf, gdumb (comma-separated) or all.")
+    @Option(help: "Strategies of the linear probe, the MLP and the adapter: naive, replay, ewc, lwf, gdumb (comma-separated) or all.")
     var strategy = "naive"
     @Option(help: "Examples the replay and GDumb memories hold.") var memory = 200
     @Option(help: "EWC's penalty weight lambda.") var ewcLambda: Float = 100
@@ -94,13 +103,27 @@ struct ContinualCommand: ParsableCommand {
     @OptionGroup var threads: ThreadsOption
     @OptionGroup var cache: CacheOption
 
-    enum Method: String, CaseIterable { case kv, linear, mlp, joint }
+    enum Method: String, CaseIterable {
+        case kv, linear, mlp, joint
+        case linearPerTask = "linear-per-task", adapter, adapterPerTask = "adapter-per-task"
+
+        /// What `--method all` runs: the methods on features.
+        static let onFeatures: [Method] = [.kv, .linear, .mlp, .joint]
+        /// Whether it runs under each `--strategy` (the others run naive only).
+        var takesStrategies: Bool { [.linear, .mlp, .adapter].contains(self) }
+        /// Whether it trains over the backbone, on the texts.
+        var readsTexts: Bool { self == .adapter || self == .adapterPerTask }
+    }
 
     func validate() throws {
         guard (stream == nil) != (tasks == nil) else { throw ValidationError("give either --stream or --tasks") }
         if stream != .fashionMNIST && backbone == nil {
             throw ValidationError("\(stream.map { "--stream \($0.rawValue)" } ?? "--tasks") needs --backbone FILE.h5")
         }
+        if stream == .fashionMNIST, let method = try methods().first(where: \.readsTexts) {
+            throw ValidationError("--method \(method.rawValue) trains over the backbone on texts; fashion-mnist has images")
+        }
+        do { _ = try AdapterConfiguration(method: adapterMethod) } catch { throw ValidationError("--adapter-method: \(error)") }
         if let json { try checkWritable(json) }
         _ = try methods()
         _ = try strategies().map { try $0.validate() }
@@ -111,9 +134,13 @@ struct ContinualCommand: ParsableCommand {
     }
 
     func methods() throws -> [Method] {
-        if method == "all" { return Method.allCases }
-        guard let one = Method(rawValue: method) else { throw ValidationError("--method must be kv, linear, mlp, joint or all, got \(method)") }
-        return [one]
+        if method == "all" { return Method.onFeatures }
+        return try method.split(separator: ",").map { name in
+            guard let one = Method(rawValue: String(name)) else {
+                throw ValidationError("--method takes \(Method.allCases.map(\.rawValue).joined(separator: ", ")) (comma-separated) or all, got \(name)")
+            }
+            return one
+        }
     }
 
     func run() throws {
@@ -135,18 +162,20 @@ struct ContinualCommand: ParsableCommand {
 
             """)
         let taskNames = s.taskNames
+        let overBackbone = try methods().contains(where: \.readsTexts) ? try textStream(data) : nil
         var summary: [String] = [], results: [RunResult] = []
         for method in try methods() {
-            for strategy in method == .linear || method == .mlp ? try strategies() : [.naive] {
+            for strategy in method.takesStrategies ? try strategies() : [.naive] {
                 let start = clock.now
-                let (matrix, parameters, detail) = try run(method, strategy: strategy, data: data)
+                let (matrix, parameters, detail) = try run(method, strategy: strategy, data: data, overBackbone: overBackbone)
                 let elapsed = (clock.now - start) / .seconds(1), time = String(format: "%.1f", elapsed)
+                let rowSize = (method.readsTexts ? overBackbone?.stream : s)?.train.featureSize ?? 0
                 let name = method.rawValue + (strategy == .naive ? "" : " + \(strategy)")
                 results.append(RunResult(
                     name: name, description: detail, matrix: matrix.rows, averageAccuracy: matrix.averageAccuracy, forgetting: matrix.forgetting,
                     backwardTransfer: matrix.backwardTransfer, forwardTransfer: matrix.forwardTransfer,
                     trainableParameters: parameters, memoryExamples: strategy.memorySize,
-                    memoryBytes: strategy.memorySize * (s.train.featureSize * MemoryLayout<Float>.size + MemoryLayout<Int>.size),
+                    memoryBytes: strategy.memorySize * (rowSize * MemoryLayout<Float>.size + MemoryLayout<Int>.size),
                     seconds: elapsed))
                 let forward = matrix.forwardTransfer.map { String(format: "%.3f", $0) } ?? "-"
                 emit("## \(name): \(detail)\n\n\(matrix.table(taskNames: taskNames))\n\n"
@@ -187,7 +216,7 @@ struct ContinualCommand: ParsableCommand {
         /// Null for joint training (a fresh learner after each task).
         let forwardTransfer: Double?
         let trainableParameters: Int, memoryExamples: Int
-        /// The memory's examples as stored: features in float32 plus a label each.
+        /// The memory's examples as stored: features (or, over the backbone, token-id rows) in float32 plus a label each.
         let memoryBytes: Int
         let seconds: Double
     }
@@ -212,10 +241,25 @@ struct ContinualCommand: ParsableCommand {
         }
     }
 
+    /// The stream's texts as token-id rows (at most 128 tokens, as embedded), with the backbone that reads them.
+    func textStream(_ data: StreamData) throws -> (backbone: Backbone, stream: ContinualStream) {
+        guard let texts = data.texts else { throw CommandError("this stream has no texts for the methods over the backbone") }
+        let model = try Backbone.load(from: backbone ?? "")
+        let limit = model.tokenLimit(128)
+        func rows(_ texts: [String], _ labels: [Int]) throws -> LabelledFeatures {
+            try LabelledFeatures(tokenIDs: texts.map { model.tokenizer.encode($0, maxLength: limit) }, labels: labels, width: limit)
+        }
+        let s = data.stream
+        return (model, try s.replacingRows(train: try rows(texts.train, s.train.labels), test: try rows(texts.test, s.test.labels)))
+    }
+
     /// Trains and scores one method; returns its matrix, trainable parameter count and a description.
-    func run(_ method: Method, strategy: ContinualStrategy, data: StreamData) throws -> (AccuracyMatrix, Int, String) {
+    func run(_ method: Method, strategy: ContinualStrategy, data: StreamData,
+             overBackbone: (backbone: Backbone, stream: ContinualStream)?) throws -> (AccuracyMatrix, Int, String) {
         let s = data.stream, classes = s.classNames.count, size = s.train.featureSize
-        let schedule = ContinualSchedule(epochs: epochs, batchSize: batchSize, learningRate: learningRate, lossClasses: lossClasses ?? .seen, seed: seed)
+        let perTask = method == .linearPerTask || method == .adapterPerTask
+        let schedule = ContinualSchedule(epochs: epochs, batchSize: batchSize, learningRate: learningRate,
+                                         lossClasses: lossClasses ?? (perTask ? .task : .seen), seed: seed)
         func count(_ module: any Module) -> Int { module.trainableParameters().reduce(0) { $0 + $1.parameter.value.count } }
         func mlp() -> FeatureClassifier { FeatureClassifier(inputSize: size, hiddenSize: hiddenSize, classCount: classes, seed: seed &+ 1) }
         let log: (String) -> Void = { emit("    \(method.rawValue) \(strategy) \($0)") }
@@ -231,6 +275,27 @@ struct ContinualCommand: ParsableCommand {
         case .joint:
             return (try ContinualLearning.trainJointly(mlp, on: s, schedule: schedule, log: log), count(mlp()),
                     "the MLP trained from scratch on all tasks so far, shuffled together (upper bound)")
+        case .linearPerTask:
+            let router = TaskRoutedLearner(experts: s.tasks.indices.map { task in
+                FeatureClassifier(inputSize: size, hiddenSize: nil, classCount: classes, seed: seed &+ 1 &+ UInt64(task))
+            }) { features, _ in features }
+            let (matrix, routed) = try trainRouted(router, on: s, schedule: schedule, log: log)
+            return (matrix, count(router),
+                    "a linear probe per task, routed by the nearest task prototype (\(routed)), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
+        case .adapter:
+            let (model, texts) = overBackbone!
+            let learner = try AdapterLearner(backbone: model, adapter: try AdapterConfiguration(method: adapterMethod), classCount: classes, seed: seed &+ 1)
+            return (try ContinualLearning.train(learner, on: texts, schedule: schedule, strategy: strategy, log: log), count(learner),
+                    "\(adapterMethod) adapter and head over \(model.name) (frozen), \(strategy), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
+        case .adapterPerTask:
+            let (model, texts) = overBackbone!
+            let experts = try s.tasks.indices.map { task in
+                try AdapterLearner(backbone: model, adapter: try AdapterConfiguration(method: adapterMethod), classCount: classes, seed: seed &+ 1 &+ UInt64(task))
+            }
+            let router = TaskRoutedLearner(experts: experts) { _, ids in experts[0].frozenEmbeddings(ids) }
+            let (matrix, routed) = try trainRouted(router, on: texts, schedule: schedule, log: log)
+            return (matrix, count(router),
+                    "an \(adapterMethod) adapter and head per task over \(model.name) (frozen), routed by the nearest task prototype of the frozen embeddings (\(routed)), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .kv:
             let configuration = KeyValueBottleneckConfiguration(
                 inputSize: size, heads: heads, keysPerHead: keys, keySize: keySize, valueSize: decoderSize ?? classes,
@@ -258,6 +323,17 @@ struct ContinualCommand: ParsableCommand {
         }
     }
 
+    /// Trains a routed learner (naive: each expert its own task) and measures its router: the share
+    /// of test examples routed to their own task once every task is learned.
+    func trainRouted<Expert>(_ router: TaskRoutedLearner<Expert>, on s: ContinualStream, schedule: ContinualSchedule,
+                             log: (String) -> Void) throws -> (AccuracyMatrix, String) {
+        let matrix = try ContinualLearning.train(router, on: s, schedule: schedule, log: log)
+        let routes = router.route(try router.encode(s.test.features))
+        let taskOf = Dictionary(uniqueKeysWithValues: s.tasks.enumerated().flatMap { task, t in t.test.map { ($0, task) } })
+        let correct = routes.indices.filter { taskOf[$0] == routes[$0] }.count
+        return (matrix, String(format: "%.3f of test examples routed to their task", Double(correct) / Double(routes.count)))
+    }
+
     /// For each task, the share of its test examples' key selections (example, head) whose key
     /// some other task's training example also selects: where learning another task writes.
     func keySharing(_ bottleneck: KeyValueBottleneck, _ s: ContinualStream) throws -> String {
@@ -280,17 +356,23 @@ struct ContinualCommand: ParsableCommand {
         let name = recipe == .chichewaGenres ? "bible-genres" : "english-bible-genres"
         let file = "\(cache.root)/features/\(name)-\(model.checksum.prefix(16))-\(trainCount)-\(testCount)-\(unlabelledCount).h5"
         let genres = Genre.allCases.map(\.rawValue)
-        if !FileManager.default.fileExists(atPath: file) {
+        /// The seeded sample: training and test verses with their genres, unlabelled dev verses, each as embedded.
+        func sample() throws -> (train: [(text: String, label: Int)], test: [(text: String, label: Int)], dev: [String]) {
             try cache.prepare(recipe, log: emit)
             let records = try LabelledText.read(from: cache.path(of: recipe), labels: genres)
             func sample(_ split: DataSplit, perClass: Int) -> [(text: String, label: Int)] {
                 genres.enumerated().flatMap { label, genre in
-                    records.filter { $0.split == split && $0.label == genre }.sample(perClass, seed: 0).map { ($0.text, label) }
+                    records.filter { $0.split == split && $0.label == genre }.sample(perClass, seed: 0).map { ("query: " + $0.text, label) }
                 }
             }
-            let train = sample(.train, perClass: trainCount), test = sample(.test, perClass: testCount)
-            let dev = records.filter { $0.split == .dev }.sample(unlabelledCount, seed: 0).map(\.text)
-            let texts = (train.map(\.text) + test.map(\.text) + dev).map { "query: " + $0 }
+            return (sample(.train, perClass: trainCount), sample(.test, perClass: testCount),
+                    records.filter { $0.split == .dev }.sample(unlabelledCount, seed: 0).map { "query: " + $0.text })
+        }
+        var sampled: (train: [(text: String, label: Int)], test: [(text: String, label: Int)], dev: [String])?
+        if !FileManager.default.fileExists(atPath: file) {
+            let (train, test, dev) = try sample()
+            sampled = (train, test, dev)
+            let texts = train.map(\.text) + test.map(\.text) + dev
             emit("embedding \(texts.count) verses with \(model.name) (once; cached in \(file))")
             let start = ContinuousClock.now
             let vectors = model.embed(texts, maxLength: 128).embeddings
@@ -304,8 +386,10 @@ struct ContinualCommand: ParsableCommand {
         }
         let features = try FeatureCache.load(from: file, backboneChecksum: model.checksum)
         let stream = try ContinualStream(classNames: genres, classesPerTask: [2, 2, 2, 2], train: features.train, test: features.test)
+        if try methods().contains(where: \.readsTexts), sampled == nil { sampled = try sample() }
         return StreamData(stream: stream, unlabelled: features.unlabelled,
-                          features: "\(model.name) embeddings, \(trainCount) train and up to \(testCount) test verses per genre, cached in \(file)")
+                          features: "\(model.name) embeddings, \(trainCount) train and up to \(testCount) test verses per genre, cached in \(file)",
+                          texts: sampled.map { ($0.train.map(\.text), $0.test.map(\.text)) })
     }
 
     /// `language-genres`: English genres, then Chichewa genres, as one domain-incremental stream.
@@ -314,7 +398,8 @@ struct ContinualCommand: ParsableCommand {
         let stream = try ContinualStream(classNames: english.stream.classNames, domains: [
             ("English", english.stream.train, english.stream.test), ("Chichewa", chichewa.stream.train, chichewa.stream.test)])
         return StreamData(stream: stream, unlabelled: Tensor.concatenate([english.unlabelled, chichewa.unlabelled], alongAxis: 0),
-                          features: "English, then Chichewa: \(english.features); \(chichewa.features)")
+                          features: "English, then Chichewa: \(english.features); \(chichewa.features)",
+                          texts: english.texts.flatMap { english in chichewa.texts.map { (english.train + $0.train, english.test + $0.test) } })
     }
 
     /// `--tasks`: one labelled JSONL file per task, embedded by the backbone (not cached).
@@ -366,7 +451,8 @@ struct ContinualCommand: ParsableCommand {
             stream = try ContinualStream(classNames: classNames, classesPerTask: classesPerTask, train: train, test: test)
         }
         return StreamData(stream: stream, unlabelled: features(texts.unlabelled),
-                          features: "\(model.name) embeddings of \(files.count) files, prefix \"\(textPrefix)\"")
+                          features: "\(model.name) embeddings of \(files.count) files, prefix \"\(textPrefix)\"",
+                          texts: (texts.train.map(\.0), texts.test.map(\.0)))
     }
 
     /// `fashion-mnist`: a per-class sample of the prepared images, pixels through a fixed random projection.
@@ -415,6 +501,9 @@ struct StreamData {
     let unlabelled: Tensor
     /// What the features are, in words.
     let features: String
+    /// The texts of the training and test rows, in the stream's order, when its examples are texts
+    /// (read only for the methods over the backbone).
+    var texts: (train: [String], test: [String])? = nil
 }
 
 /// Prints a line at once.

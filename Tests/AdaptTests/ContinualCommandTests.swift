@@ -22,7 +22,7 @@ import Testing
 
     struct Report: Decodable {
         struct Run: Decodable {
-            let name: String; let matrix: [[Double?]]; let average_accuracy: Double; let forgetting: Double
+            let name: String; let description: String; let matrix: [[Double?]]; let average_accuracy: Double; let forgetting: Double
             let backward_transfer: Double; let memory_examples: Int; let memory_bytes: Int
         }
         let stream: String; let classes: [String]; let tasks: [String]; let runs: [Run]
@@ -65,6 +65,26 @@ import Testing
         #expect(report.classes == ["dry", "wet"] && report.tasks == ["first.jsonl", "second.jsonl"])
         // the first domain is scored after each task, the second once learned
         #expect(report.runs[0].matrix.count == 2 && report.runs[0].matrix[0][1] == nil && report.runs[0].matrix[1].allSatisfy { $0 != nil })
+    }
+
+    /// An adapter over the backbone under two strategies, and an adapter per task with its router,
+    /// on the files' texts (token ids, not embeddings).
+    @Test func adaptersOverTheBackboneLearnTheStreamsTexts() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let first = try taskFile(w, "first", labels: ["wet", "dry"]), second = try taskFile(w, "second", labels: ["hot", "cold"])
+        let json = w.directory + "/results.json"
+        let result = try runAdapt(["continual", "--tasks", "\(first),\(second)", "--backbone", w.backbone, "--method", "adapter,adapter-per-task",
+                                   "--strategy", "naive,replay", "--memory", "4", "--epochs", "2", "--json", json])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try JSONDecoder().decode(Report.self, from: try Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(report.runs.map(\.name) == ["adapter", "adapter + replay (memory 4)", "adapter-per-task"])
+        #expect(report.runs[0].description.hasPrefix("seq_bn adapter and head over tiny-xlmr (frozen), naive"), "\(report.runs[0].description)")
+        #expect(report.runs[2].description.contains("of test examples routed to their task"), "\(report.runs[2].description)")
+        #expect(report.runs.allSatisfy { $0.matrix.count == 2 && $0.matrix[1].allSatisfy { $0 != nil } })
+        let images = try runAdapt(["continual", "--stream", "fashion-mnist", "--method", "adapter"])
+        #expect(images.status != 0 && images.error.contains("--method adapter trains over the backbone on texts; fashion-mnist has images"),
+                "\(images.error)")
     }
 
     @Test func aStreamThatCannotBeClassIncrementalIsRefused() throws {

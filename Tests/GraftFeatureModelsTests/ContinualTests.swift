@@ -1,7 +1,10 @@
 import Foundation
+import GraftAdapters
 import GraftAutodiff
+import GraftIO
 import GraftNN
 import GraftTensor
+import GraftTestSupport
 import Testing
 @testable import GraftData
 @testable import GraftText
@@ -316,5 +319,84 @@ extension DomainIncrementalStreams {
         let matrix = try ContinualLearning.train(probe, on: stream, schedule: ContinualSchedule(epochs: 20, batchSize: 8, learningRate: 0.05, seed: 1))
         #expect(matrix.untrained?.count == 2 && matrix.ahead?.count == 1)
         #expect(matrix.ahead![0] > 0.9 && matrix.forwardTransfer! > 0.3, "\(String(describing: matrix.untrained)) \(String(describing: matrix.ahead))")
+    }
+}
+
+@Suite struct TaskRoutedLearnerTests {
+    /// Expert `k` learns during task `k` only (later tasks leave it bit for bit), so the routed
+    /// learner forgets only through routing mistakes: far less than one probe fine-tuned naively.
+    @Test func eachExpertLearnsOnlyItsOwnTask() throws {
+        let stream = try Blobs().stream
+        let experts = (0..<4).map { FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2 &+ UInt64($0)) }
+        let router = TaskRoutedLearner(experts: experts) { features, _ in features }
+        let schedule = ContinualSchedule(epochs: 5, batchSize: 16, learningRate: 0.01, lossClasses: .task, seed: 1)
+        var learned: [[Float]] = []
+        let matrix = try ContinualLearning.train(router, on: stream, schedule: schedule) { _ in
+            learned.append(experts[learned.count].output.weight.value.scalars)
+        }
+        #expect(learned.indices.allSatisfy { experts[$0].output.weight.value.scalars == learned[$0] })
+        let naive = try ContinualLearning.train(FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2), on: stream,
+                                                schedule: ContinualSchedule(epochs: 5, batchSize: 16, learningRate: 0.01, seed: 1))
+        #expect(matrix.forgetting < naive.forgetting - 0.3 && matrix.averageAccuracy > naive.averageAccuracy + 0.3,
+                "routed: \(matrix.averageAccuracy), forgetting \(matrix.forgetting); naive \(naive.averageAccuracy), \(naive.forgetting)")
+    }
+
+    /// The router picks the task whose prototype (normalised mean of its training rows) is nearest by
+    /// cosine, and scores a row among that task's classes only.
+    @Test func rowsGoToTheNearestTaskPrototypeAndItsClasses() throws {
+        let experts = (0..<2).map { FeatureClassifier(inputSize: 2, hiddenSize: nil, classCount: 4, seed: UInt64($0)) }
+        let router = TaskRoutedLearner(experts: experts) { features, _ in features }
+        let rows = Tensor(shape: [4, 2], scalars: [1, 0.1, 2, -0.1, 0.1, 1, -0.2, 3])
+        router.beginTask(0, classes: 0..<2, training: try router.encode(rows.slice(alongAxis: 0, 0..<2)))
+        router.beginTask(1, classes: 2..<4, training: try router.encode(rows.slice(alongAxis: 0, 2..<4)))
+        let test = try router.encode(Tensor(shape: [3, 2], scalars: [5, 1, 1, 5, 3, 2.9]))
+        #expect(router.route(test) == [0, 1, 0])
+        let logits = router.logits(test, tape: nil).value
+        let direct = experts[1].logits(Tensor(shape: [1, 2], scalars: [1, 5]), tape: nil).value.scalars
+        #expect(logits.scalars[4..<8].elementsEqual([-1e9, -1e9, direct[2], direct[3]]))
+        #expect(logits.scalars[0..<4].suffix(2).allSatisfy { $0 == -1e9 })
+    }
+}
+
+@Suite struct AdapterLearnerTests {
+    let texts = ["water mawu a", "ndi wind a", "mawu", "a a a water wind ndi mawu", "wind", "ndi", "water a"]
+
+    func rows(_ backbone: Backbone) throws -> LabelledFeatures {
+        try LabelledFeatures(tokenIDs: texts.map { backbone.tokenizer.encode($0, maxLength: 16) }, labels: texts.indices.map { $0 % 4 }, width: 16)
+    }
+
+    @Test func tokenIDRowsRoundTripAndFeaturesAreRefused() throws {
+        let backbone = try TinyBackbone.make()
+        let ids = texts.map { backbone.tokenizer.encode($0, maxLength: 16) }
+        #expect(try LabelledFeatures.tokenIDs(of: try rows(backbone).features) == ids)
+        #expect(throws: ContinualError.self) { try LabelledFeatures(tokenIDs: ids, labels: [0], width: 16) }
+        #expect(throws: ContinualError.invalidData("text 1 has 3 token ids; rows hold 2")) {
+            try LabelledFeatures(tokenIDs: [[1, 2, 3]], labels: [0], width: 2)
+        }
+        let learner = try AdapterLearner(backbone: backbone, adapter: try AdapterConfiguration(method: "seq_bn"), classCount: 2, seed: 0)
+        #expect(throws: ContinualError.invalidData("row 1 is not token ids followed by -1s: are these features rather than texts?")) {
+            try learner.encode(Tensor(shape: [1, 3], scalars: [0.25, -0.5, 1]))
+        }
+    }
+
+    /// Only the adapter and the head train (the backbone stays bit for bit), and scoring in small
+    /// batches gives what scoring at once does.
+    @Test func onlyTheAdapterAndHeadLearnAndScoringIsBatchedFaithfully() throws {
+        let backbone = try TinyBackbone.make()
+        let frozen = backbone.encoder.namedParameters().map(\.parameter.value)
+        let learner = try AdapterLearner(backbone: backbone, adapter: try AdapterConfiguration(method: "seq_bn"), classCount: 4, seed: 0)
+        let data = try rows(backbone)
+        let stream = try ContinualStream(classNames: ["a", "b", "c", "d"], classesPerTask: [2, 2], train: data, test: data)
+        let head = learner.classifier.head.namedParameters().map(\.parameter.value)
+        _ = try ContinualLearning.train(learner, on: stream, schedule: ContinualSchedule(epochs: 2, batchSize: 3, learningRate: 0.01, seed: 0))
+        #expect(backbone.encoder.namedParameters().map(\.parameter.value) == frozen)
+        #expect(learner.classifier.head.namedParameters().map(\.parameter.value) != head)
+        #expect(learner.trainableParameters().count == learner.adapter.namedParameters().count + head.count)
+        let encoded = try learner.encode(data.features)
+        let atOnce = learner.logits(encoded, tape: nil).value
+        learner.inferenceBatchSize = 2
+        let inPairs = learner.logits(encoded, tape: nil).value
+        #expect(atOnce.shape == [texts.count, 4] && zip(atOnce.scalars, inPairs.scalars).allSatisfy { abs($0 - $1) <= 1e-5 })
+        #expect(learner.frozenEmbeddings(encoded).shape == [texts.count, backbone.configuration.hiddenSize])
     }
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Continual learning over the backbone (Docs/continual-adapters.md): on the bible-genres stream
+# (Chichewa verses, 8 genres as 4 tasks of 2, no task identity at test time), a seq_bn adapter and
+# head over frozen multilingual-e5-small under naive fine-tuning, replay, EWC and LwF, and an adapter
+# per task with a nearest-prototype router, beside the same learners on frozen embeddings (linear
+# probe, a probe per task with the router, the key-value bottleneck), all on one sample in one command
+# per seed.
+#   bash Benchmarks/continual/adapters.sh   # ~1.5 hours per seed on one core (the adapter runs)
+# Resumable: a seed whose results are in OUT is not run again. Writes Docs/continual-adapters.md.
+# Variables: SEEDS (default "0 1 2"), OUT (default ~/.cache/graft/continual-adapters), SCRATCH
+# (build folder, default .build), THREADS (default 1), BACKBONE (default ~/.cache/graft/quickstart/e5.h5).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SCRATCH="${SCRATCH:-.build}"
+THREADS="${THREADS:-1}"
+SEEDS="${SEEDS:-0 1 2}"
+cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+BACKBONE="${BACKBONE:-$cache/quickstart/e5.h5}"
+OUT="${OUT:-$cache/continual-adapters}"
+swift build --scratch-path "$SCRATCH" -c release --product adapt
+adapt="$SCRATCH/release/adapt"
+source Benchmarks/common.sh
+import_default_backbone "$adapt" "$BACKBONE"
+"$adapt" data prepare chichewa-genres
+mkdir -p "$OUT"
+
+flags=(--stream bible-genres --backbone "$BACKBONE" --method linear,linear-per-task,kv,adapter-per-task,adapter
+       --strategy naive,replay,ewc,lwf --train-per-class 100 --test-per-class 50 --epochs 3 --threads "$THREADS")
+for seed in $SEEDS; do
+    if [ -s "$OUT/seed$seed.json" ]; then echo "seed $seed: done ($OUT/seed$seed.json)"; continue; fi
+    echo "seed $seed: adapt continual ${flags[*]} --seed $seed"
+    "$adapt" continual "${flags[@]}" --seed "$seed" --json "$OUT/seed$seed.json.partial" > "$OUT/seed$seed.md"
+    mv "$OUT/seed$seed.json.partial" "$OUT/seed$seed.json"
+done
+python3 Benchmarks/continual/summarize_adapters.py "$OUT" "adapt continual ${flags[*]//$HOME/~} --seed N" $SEEDS > Docs/continual-adapters.md
+echo "wrote Docs/continual-adapters.md"
