@@ -5,7 +5,7 @@
 # per task with a nearest-prototype router, beside the same learners on frozen embeddings (linear
 # probe, a probe per task with the router, the key-value bottleneck), all on one sample in one command
 # per seed.
-#   bash Benchmarks/continual/adapters.sh   # ~1.5 hours per seed on one core (the adapter runs)
+#   bash Benchmarks/continual/adapters.sh   # ~1 hour per seed on two threads (the adapter runs)
 # Resumable: a seed whose results are in OUT is not run again. Writes Docs/continual-adapters.md.
 # Variables: SEEDS (default "0 1 2"), OUT (default ~/.cache/graft/continual-adapters), SCRATCH
 # (build folder, default .build), THREADS (default 1), BACKBONE (default ~/.cache/graft/quickstart/e5.h5).
@@ -25,7 +25,7 @@ import_default_backbone "$adapt" "$BACKBONE"
 mkdir -p "$OUT"
 
 flags=(--stream bible-genres --backbone "$BACKBONE" --method linear,linear-per-task,kv,adapter-per-task,adapter
-       --strategy naive,replay,ewc,lwf --train-per-class 100 --test-per-class 50 --epochs 3 --threads "$THREADS")
+       --strategy naive,replay,ewc,lwf --train-per-class 100 --test-per-class 50 --epochs 10 --threads "$THREADS")
 for seed in $SEEDS; do
     if [ -s "$OUT/seed$seed.json" ]; then echo "seed $seed: done ($OUT/seed$seed.json)"; continue; fi
     echo "seed $seed: adapt continual ${flags[*]} --seed $seed"

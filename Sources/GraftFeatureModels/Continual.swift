@@ -401,8 +401,8 @@ public enum ContinualLearning {
         return classCount < learner.outputSize ? logits.slice(alongAxis: 1, 0..<classCount) : logits
     }
 
-    /// Trains on `rows` for `schedule.epochs` epochs, each batch joined by as many of
-    /// `replayed` (cycled in shuffled order), the loss over the outputs of `classes` plus
+    /// Trains on `rows` for `schedule.epochs` epochs, each batch joined by a batch of `replayed` (as Avalanche's `ReplayDataLoader`: `batchSize` rows at a time from shuffled
+    /// passes over them, the last batch of each pass short), the loss over the outputs of `classes` plus
     /// `penalty` of each batch (its rows, all outputs, the tape); returns the last epoch's mean loss.
     private static func fit<Learner: ContinualLearner>(
         _ learner: Learner, optimizer: any Optimizer, encoded: Learner.Encoded, labels: [Int], rows: [Int], replayed: [Int] = [],
@@ -415,10 +415,11 @@ public enum ContinualLearning {
             let order = rows.shuffled(using: &generator)
             for start in stride(from: 0, to: order.count, by: schedule.batchSize) {
                 var batch = Array(order[start..<min(start + schedule.batchSize, order.count)])
-                for _ in 0..<(replayed.isEmpty ? 0 : batch.count) {
+                if !replayed.isEmpty {
                     if replayNext == replayOrder.count { (replayOrder, replayNext) = (replayed.shuffled(using: &generator), 0) }
-                    batch.append(replayOrder[replayNext])
-                    replayNext += 1
+                    let end = min(replayNext + schedule.batchSize, replayOrder.count)
+                    batch += replayOrder[replayNext..<end]
+                    replayNext = end
                 }
                 batches.append(batch)
             }

@@ -10,9 +10,10 @@ import GraftTrain
 public enum ContinualStrategy: Sendable, Equatable, CustomStringConvertible {
     /// Fine-tuning on each task's own examples (Avalanche's `Naive`).
     case naive
-    /// Experience replay: each mini-batch of the task's own examples is joined by as many
-    /// examples from a memory of at most `memory` earlier ones (cycled in shuffled order),
-    /// the loss over all classes seen so far (Avalanche's `Replay` and its `ReplayDataLoader`).
+    /// Experience replay: each mini-batch of the task's own examples is joined by a mini-batch
+    /// from a memory of at most `memory` earlier examples, the loss over all classes seen so far
+    /// (Avalanche's `Replay` and its `ReplayDataLoader`: memory batches of the batch size from
+    /// shuffled passes over the memory, each pass's last batch short).
     /// The memory is experience-balanced (Avalanche's default buffer): after each task,
     /// every task seen keeps a random `memory / tasks` of its examples.
     case replay(memory: Int)

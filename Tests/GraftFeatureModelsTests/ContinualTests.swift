@@ -83,12 +83,28 @@ private struct Blobs {
     final class RecordingProbe: ContinualLearner {
         let probe = FeatureClassifier(inputSize: 16, hiddenSize: nil, classCount: 8, seed: 2)
         var weights: [Tensor] = []
+        var batchSizes: [Int] = []
         var children: [(name: String, module: any Module)] { [("probe", probe)] }
         var outputSize: Int { probe.outputSize }
         func encode(_ features: Tensor) throws -> Tensor { try probe.encode(features) }
         func select(_ rows: [Int], of encoded: Tensor) -> Tensor { probe.select(rows, of: encoded) }
         func logits(_ encoded: Tensor, tape: Tape?) -> Variable { probe.logits(encoded, tape: tape) }
-        func recordTraining(_ batch: Tensor) { weights.append(probe.output.weight.value) }
+        func recordTraining(_ batch: Tensor) {
+            weights.append(probe.output.weight.value)
+            batchSizes.append(batch.shape[0])
+        }
+    }
+
+    /// Replay joins each batch of a task's own rows with a batch of the memory as Avalanche's
+    /// `ReplayDataLoader` does: batch-size memory batches from shuffled passes over the memory,
+    /// each pass's last one short, the short last batch of own rows joined by a full memory batch.
+    @Test func replayBatchesAreComposedAsAvalanches() throws {
+        let learner = RecordingProbe()
+        _ = try ContinualLearning.train(learner, on: try Blobs().stream, schedule: ContinualSchedule(epochs: 1, batchSize: 16, seed: 1),
+                                        strategy: .replay(memory: 40))
+        // Task 1: 120 own rows, no memory yet. Task 2: own 16 x 7 + 8; memory (40 rows) 16, 16, 8, 16, 16, 8, 16, 16.
+        #expect(learner.batchSizes[0..<8].elementsEqual([16, 16, 16, 16, 16, 16, 16, 8]))
+        #expect(learner.batchSizes[8..<16].elementsEqual([32, 32, 24, 32, 32, 24, 32, 24]))
     }
 
     /// With the loss over the task's own classes and plain SGD, learning a task leaves the earlier
