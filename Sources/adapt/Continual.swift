@@ -162,6 +162,13 @@ struct ContinualCommand: ParsableCommand {
 
             """)
         let taskNames = s.taskNames
+        if try methods().contains(where: \.takesStrategies), try strategies().contains(where: { $0.memorySize >= s.train.count }) {
+            FileHandle.standardError.write(Data("""
+                note: --memory \(memory) holds all \(s.train.count) training examples of the stream: replay and GDumb keep every \
+                example, which makes them joint training on all tasks so far
+
+                """.utf8))
+        }
         let overBackbone = try methods().contains(where: \.readsTexts) ? try textStream(data) : nil
         var summary: [String] = [], results: [RunResult] = []
         for method in try methods() {

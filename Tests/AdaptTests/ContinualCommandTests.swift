@@ -100,5 +100,9 @@ import Testing
         #expect(both.status != 0 && both.error.contains("give either --stream or --tasks"), "\(both.error)")
         let replay = try runAdapt(["continual", "--tasks", first, "--backbone", w.backbone, "--strategy", "replay", "--memory", "0"])
         #expect(replay.status != 0 && replay.error.contains("the memory must hold at least one example"), "\(replay.error)")
+        let everything = try runAdapt(["continual", "--tasks", first, "--backbone", w.backbone, "--method", "linear", "--strategy", "gdumb",
+                                       "--memory", "100", "--epochs", "1"])
+        #expect(everything.status == 0 && everything.error.contains("note: --memory 100 holds all 12 training examples of the stream"),
+                "\(everything.error)")
     }
 }
