@@ -302,7 +302,7 @@ struct ContinualCommand: ParsableCommand {
             let router = TaskRoutedLearner(experts: experts) { _, ids in experts[0].frozenEmbeddings(ids) }
             let (matrix, routed) = try trainRouted(router, on: texts, schedule: schedule, log: log)
             return (matrix, count(router),
-                    "an \(adapterMethod) adapter and head per task over \(model.name) (frozen), routed by the nearest task prototype of the frozen embeddings (\(routed)), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
+                    "a \(adapterMethod) adapter and head per task over \(model.name) (frozen), routed by the nearest task prototype of the frozen embeddings (\(routed)), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .kv:
             let configuration = KeyValueBottleneckConfiguration(
                 inputSize: size, heads: heads, keysPerHead: keys, keySize: keySize, valueSize: decoderSize ?? classes,
