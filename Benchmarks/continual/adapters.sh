@@ -6,7 +6,8 @@
 # probe, a probe per task with the router, the key-value bottleneck), all on one sample in one command
 # per seed.
 #   bash Benchmarks/continual/adapters.sh   # ~1 hour per seed on two threads (the adapter runs)
-# Resumable: a seed whose results are in OUT is not run again. Writes Docs/continual-adapters.md.
+# Resumable: a seed whose results are in OUT is not run again. Writes Docs/continual-adapters.md from
+# every seed in OUT.
 # Variables: SEEDS (default "0 1 2"), OUT (default ~/.cache/graft/continual-adapters), SCRATCH
 # (build folder, default .build), THREADS (default 1), BACKBONE (default ~/.cache/graft/quickstart/e5.h5).
 set -euo pipefail
@@ -32,5 +33,7 @@ for seed in $SEEDS; do
     "$adapt" continual "${flags[@]}" --seed "$seed" --json "$OUT/seed$seed.json.partial" > "$OUT/seed$seed.md"
     mv "$OUT/seed$seed.json.partial" "$OUT/seed$seed.json"
 done
-python3 Benchmarks/continual/summarize_adapters.py "$OUT" "adapt continual ${flags[*]//$HOME/~} --seed N" $SEEDS > Docs/continual-adapters.md
+# The page covers every seed finished in OUT, earlier invocations' included.
+done_seeds="$(ls "$OUT" | sed -n 's/^seed\([0-9]*\)\.json$/\1/p' | sort -n)"
+python3 Benchmarks/continual/summarize_adapters.py "$OUT" "adapt continual ${flags[*]//$HOME/~} --seed N" $done_seeds > Docs/continual-adapters.md
 echo "wrote Docs/continual-adapters.md"
