@@ -35,5 +35,5 @@ for seed in $SEEDS; do
 done
 # The page covers every seed finished in OUT, earlier invocations' included.
 done_seeds="$(ls "$OUT" | sed -n 's/^seed\([0-9]*\)\.json$/\1/p' | sort -n)"
-python3 Benchmarks/continual/summarize_adapters.py "$OUT" "adapt continual ${flags[*]//$HOME/~} --seed N" $done_seeds > Docs/continual-adapters.md
+python3 Benchmarks/continual/summarize_adapters.py "$OUT" "adapt continual ${flags[*]//$HOME/\~} --seed N" $done_seeds > Docs/continual-adapters.md
 echo "wrote Docs/continual-adapters.md"
