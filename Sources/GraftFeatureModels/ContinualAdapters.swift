@@ -89,10 +89,7 @@ public final class AdapterLearner: ContinualLearner {
     /// (no adapter): what ``TaskRoutedLearner`` routes adapter experts by.
     public func frozenEmbeddings(_ encoded: [[Int]]) -> Tensor {
         let backbone = classifier.backbone
-        let rows = stride(from: 0, to: encoded.count, by: inferenceBatchSize).flatMap { start in
-            let input = EncoderInput(padding: Array(encoded[start..<min(start + inferenceBatchSize, encoded.count)]), padID: backbone.tokenizer.padID)
-            return normalizedRows(meanPool(backbone.encoder(input, context: .inference()), input: input).value)
-        }
+        let rows = backbone.embeddings(ofTokenIDs: encoded, batchSize: inferenceBatchSize)
         return Tensor(shape: [encoded.count, backbone.configuration.hiddenSize], scalars: rows.flatMap { $0 })
     }
 }
@@ -140,26 +137,18 @@ public final class TaskRoutedLearner<Expert: ContinualLearner>: ContinualLearner
     /// - Precondition: an expert for task `index` exists.
     public func beginTask(_ index: Int, classes: Range<Int>, training: Encoded) {
         precondition(index < experts.count, "TaskRoutedLearner: task \(index + 1) has no expert (\(experts.count) experts)")
-        let routing = training.routing, width = routing.shape[1]
-        var mean = [Float](repeating: 0, count: width)
-        for row in 0..<routing.shape[0] {
-            for column in 0..<width { mean[column] += routing.scalars[row * width + column] }
-        }
-        let norm = max(mean.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-        let prototype = (mean.map { $0 / norm }, classes)
+        let prototype = (normalizedRows(training.routing.mean(alongAxis: 0, keepingDimension: true))[0], classes)
         if index < prototypes.count { prototypes[index] = prototype } else { prototypes.append(prototype) }
         current = index
     }
 
     /// The task each row is routed to (0 before any task is begun).
     public func route(_ encoded: Encoded) -> [Int] {
-        let routing = encoded.routing, width = routing.shape[1]
-        return (0..<routing.shape[0]).map { row in
-            let vector = routing.scalars[(row * width)..<((row + 1) * width)]
-            let norm = max(vector.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-            let similarities = prototypes.map { prototype in zip(prototype.vector, vector).reduce(0) { $0 + $1.0 * $1.1 } / norm }
-            return similarities.indices.max { similarities[$0] < similarities[$1] } ?? 0
-        }
+        let routing = encoded.routing
+        guard !prototypes.isEmpty, routing.shape[0] > 0 else { return [Int](repeating: 0, count: routing.shape[0]) }
+        let matrix = Tensor(shape: [prototypes.count, routing.shape[1]], scalars: prototypes.flatMap(\.vector))
+        // Each row's cosines times its norm: the same nearest prototype.
+        return Tensor.matmul(routing, matrix, transposeB: true).argmax()
     }
 
     /// With a tape (training): the current task's expert. Without: each row routed, scored by

@@ -171,7 +171,13 @@ public final class Backbone {
                       forward: ((EncoderInput) -> Variable)? = nil) -> (ids: [[Int]], embeddings: [[Float]]) {
         let limit = tokenLimit(maxLength)
         let ids = texts.map { tokenizer.encode($0, maxLength: limit) }
-        var embeddings = [[Float]](repeating: [], count: texts.count)
+        return (ids, embeddings(ofTokenIDs: ids, batchSize: batchSize, forward: forward))
+    }
+
+    /// ``embed(_:maxLength:batchSize:forward:)`` of texts already tokenized: each sequence's
+    /// mean-pooled, L2-normalised embedding, in batches of sequences of similar length.
+    public func embeddings(ofTokenIDs ids: [[Int]], batchSize: Int = 32, forward: ((EncoderInput) -> Variable)? = nil) -> [[Float]] {
+        var embeddings = [[Float]](repeating: [], count: ids.count)
         let order = ids.indices.sorted { ids[$0].count < ids[$1].count }
         for start in stride(from: 0, to: order.count, by: batchSize) {
             let rows = Array(order[start..<min(start + batchSize, order.count)])
@@ -179,7 +185,7 @@ public final class Backbone {
             let pooled = meanPool(forward?(input) ?? encoder(input, context: .inference()), input: input).value
             for (row, vector) in zip(rows, normalizedRows(pooled)) { embeddings[row] = vector }
         }
-        return (ids, embeddings)
+        return embeddings
     }
 
     /// The most tokens a text may have: `maxLength` if given, and never more than

@@ -269,6 +269,9 @@ struct ContinualCommand: ParsableCommand {
                                          lossClasses: lossClasses ?? (perTask ? .task : .seen), seed: seed)
         func count(_ module: any Module) -> Int { module.trainableParameters().reduce(0) { $0 + $1.parameter.value.count } }
         func mlp() -> FeatureClassifier { FeatureClassifier(inputSize: size, hiddenSize: hiddenSize, classCount: classes, seed: seed &+ 1) }
+        func adapterLearner(_ model: Backbone, seed: UInt64) throws -> AdapterLearner {
+            try AdapterLearner(backbone: model, adapter: try AdapterConfiguration(method: adapterMethod), classCount: classes, seed: seed)
+        }
         let log: (String) -> Void = { emit("    \(method.rawValue) \(strategy) \($0)") }
         switch method {
         case .linear:
@@ -291,14 +294,12 @@ struct ContinualCommand: ParsableCommand {
                     "a linear probe per task, routed by the nearest task prototype (\(routed)), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .adapter:
             let (model, texts) = overBackbone!
-            let learner = try AdapterLearner(backbone: model, adapter: try AdapterConfiguration(method: adapterMethod), classCount: classes, seed: seed &+ 1)
+            let learner = try adapterLearner(model, seed: seed &+ 1)
             return (try ContinualLearning.train(learner, on: texts, schedule: schedule, strategy: strategy, log: log), count(learner),
                     "\(adapterMethod) adapter and head over \(model.name) (frozen), \(strategy), AdamW lr \(learningRate), \(epochs) epochs per task, batch \(batchSize), \(schedule.lossClasses.phrase)")
         case .adapterPerTask:
             let (model, texts) = overBackbone!
-            let experts = try s.tasks.indices.map { task in
-                try AdapterLearner(backbone: model, adapter: try AdapterConfiguration(method: adapterMethod), classCount: classes, seed: seed &+ 1 &+ UInt64(task))
-            }
+            let experts = try s.tasks.indices.map { try adapterLearner(model, seed: seed &+ 1 &+ UInt64($0)) }
             let router = TaskRoutedLearner(experts: experts) { _, ids in experts[0].frozenEmbeddings(ids) }
             let (matrix, routed) = try trainRouted(router, on: texts, schedule: schedule, log: log)
             return (matrix, count(router),
@@ -364,7 +365,8 @@ struct ContinualCommand: ParsableCommand {
         let file = "\(cache.root)/features/\(name)-\(model.checksum.prefix(16))-\(trainCount)-\(testCount)-\(unlabelledCount).h5"
         let genres = Genre.allCases.map(\.rawValue)
         /// The seeded sample: training and test verses with their genres, unlabelled dev verses, each as embedded.
-        func sample() throws -> (train: [(text: String, label: Int)], test: [(text: String, label: Int)], dev: [String]) {
+        typealias Sample = (train: [(text: String, label: Int)], test: [(text: String, label: Int)], dev: [String])
+        func sample() throws -> Sample {
             try cache.prepare(recipe, log: emit)
             let records = try LabelledText.read(from: cache.path(of: recipe), labels: genres)
             func sample(_ split: DataSplit, perClass: Int) -> [(text: String, label: Int)] {
@@ -375,7 +377,7 @@ struct ContinualCommand: ParsableCommand {
             return (sample(.train, perClass: trainCount), sample(.test, perClass: testCount),
                     records.filter { $0.split == .dev }.sample(unlabelledCount, seed: 0).map { "query: " + $0.text })
         }
-        var sampled: (train: [(text: String, label: Int)], test: [(text: String, label: Int)], dev: [String])?
+        var sampled: Sample?
         if !FileManager.default.fileExists(atPath: file) {
             let (train, test, dev) = try sample()
             sampled = (train, test, dev)
