@@ -23,6 +23,29 @@ resumable_run() {
     mv "$OUT/$name.partial" "$OUT/$name.txt"
 }
 
+# The Chichewa experiment's recipes (Benchmarks/chichewa), as resumable runs in $OUT; they need $adapt and the
+# array `common` (--backbone, --max-length, --threads).
+# language_adapter_run NAME DATA [flags...]: masked LM for $MLM_EPOCHS (2) epochs, batch 16, lr 1e-3, 5% warm-up.
+language_adapter_run() {
+    local name="$1" data="$2"; shift 2
+    resumable_run "$name" "$adapt" mlm "${common[@]}" --data "$data" --epochs "${MLM_EPOCHS:-2}" --batch-size 16 \
+        --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 --log "$OUT/$name.jsonl" "$@"
+}
+# task_run NAME DATA [flags...]: adapt train's default recipe for $TASK_EPOCHS (1) epochs of $TRAIN_EXAMPLES (9,600)
+# verses, $DEV_EXAMPLES (600) dev and $TEST_EXAMPLES (1,200) test verses; the adapter at $OUT/NAME.h5.
+task_run() {
+    local name="$1" data="$2"; shift 2
+    resumable_run "$name" "$adapt" train "${common[@]}" --data "$data" --epochs "${TASK_EPOCHS:-1}" \
+        --train-examples "${TRAIN_EXAMPLES:-9600}" --dev-examples "${DEV_EXAMPLES:-600}" --test-examples "${TEST_EXAMPLES:-1200}" \
+        --checkpoint-every 50 --log "$OUT/$name.jsonl" --output "$OUT/$name.h5" "$@"
+}
+# probe_run NAME DATA [flags...]: the logistic-regression probe on the frozen backbone, on task_run's sample.
+probe_run() {
+    local name="$1" data="$2"; shift 2
+    resumable_run "$name" "$adapt" train "${common[@]}" --data "$data" --head-only --train-examples "${TRAIN_EXAMPLES:-9600}" \
+        --dev-examples "${DEV_EXAMPLES:-600}" --test-examples "${TEST_EXAMPLES:-1200}" "$@"
+}
+
 # serve_adapters OUT: sets `adapters` to adapt serve's --adapter flags for Benchmarks/chichewa/run.sh's
 # adapters in OUT: lang (the Chichewa language adapter), aS (the seq_bn genre adapter of seed S alone) and
 # sS (the one trained on Stack(lang, task)), S = 0, 1, 2; exits naming a missing file.

@@ -24,12 +24,10 @@ common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
 source Benchmarks/common.sh
 run() { resumable_run "$@"; }  # NAME COMMAND...: see Benchmarks/common.sh
 anchored() { # NAME DATA: an anchored seq_bn_inv language adapter at $OUT/NAME.h5, with run.sh's recipe
-    run "$1" $adapt mlm "${common[@]}" --data "$2" --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" --epochs 2 --batch-size 16 \
-        --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 --log "$OUT/$1.jsonl" --output "$OUT/$1.h5"
+    language_adapter_run "$1" "$2" --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" --output "$OUT/$1.h5"
 }
 stacked() { # NAME DATA SEED LANGUAGE: run.sh's seq_bn task recipe on Stack(LANGUAGE, task), at $OUT/NAME.h5
-    run "$1" $adapt train "${common[@]}" --data "$2" --epochs 1 --train-examples 9600 --dev-examples 600 --test-examples 1200 \
-        --checkpoint-every 50 --log "$OUT/$1.jsonl" --output "$OUT/$1.h5" --method seq_bn --seed "$3" --stack-on "$4"
+    task_run "$1" "$2" --method seq_bn --seed "$3" --stack-on "$4"
 }
 language="$OUT/mlm-ny-anchor$ANCHOR_WEIGHT.h5"
 anchored "mlm-ny-anchor$ANCHOR_WEIGHT" chichewa-bible

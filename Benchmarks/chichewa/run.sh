@@ -41,22 +41,6 @@ common=(--backbone "$OUT/e5.h5" --max-length "$MAX_LENGTH" --threads "$THREADS")
 
 source Benchmarks/common.sh
 run() { resumable_run "$@"; }  # NAME COMMAND...: see Benchmarks/common.sh
-mlm() { # NAME DATA [flags...]
-    local name="$1" data="$2"; shift 2
-    run "$name" $adapt mlm "${common[@]}" --data "$data" --epochs "$MLM_EPOCHS" --batch-size 16 --learning-rate 1e-3 \
-        --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 --log "$OUT/$name.jsonl" "$@"
-}
-task() { # NAME DATA [flags...]
-    local name="$1" data="$2"; shift 2
-    run "$name" $adapt train "${common[@]}" --data "$data" --epochs "$TASK_EPOCHS" --train-examples "$TRAIN_EXAMPLES" \
-        --dev-examples "$DEV_EXAMPLES" --test-examples "$TEST_EXAMPLES" --checkpoint-every 50 \
-        --log "$OUT/$name.jsonl" --output "$OUT/$name.h5" "$@"
-}
-probe() { # NAME DATA [flags...]
-    local name="$1" data="$2"; shift 2
-    run "$name" $adapt train "${common[@]}" --data "$data" --head-only --train-examples "$TRAIN_EXAMPLES" \
-        --dev-examples "$DEV_EXAMPLES" --test-examples "$TEST_EXAMPLES" "$@"
-}
 evaluate() { # NAME [flags...]
     local name="$1"; shift
     run "$name" $adapt eval "${common[@]}" --examples "$TEST_EXAMPLES" "$@"
@@ -75,31 +59,31 @@ peer() { # DATA
 # Runs in order of importance, so that an interrupted experiment has the main results first.
 # (a) the Chichewa language adapter
 ny_language="$OUT/mlm-ny-$LANGUAGE_METHOD.h5"; en_language="$OUT/mlm-en-$LANGUAGE_METHOD.h5"
-mlm mlm-ny-$LANGUAGE_METHOD chichewa-bible --method "$LANGUAGE_METHOD" --output "$ny_language"
+language_adapter_run mlm-ny-$LANGUAGE_METHOD chichewa-bible --method "$LANGUAGE_METHOD" --output "$ny_language"
 genre_split() { # DATA: (b) on one split
     local data="$1" seed method
     for seed in $SEEDS; do
-        probe "$data-probe-seed$seed" "$data" --seed "$seed"
+        probe_run "$data-probe-seed$seed" "$data" --seed "$seed"
         for method in $TASK_METHODS; do
-            task "$data-$method-alone-seed$seed" "$data" --method "$method" --seed "$seed"
-            task "$data-$method-stacked-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$ny_language"
+            task_run "$data-$method-alone-seed$seed" "$data" --method "$method" --seed "$seed"
+            task_run "$data-$method-stacked-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$ny_language"
         done
-        task "$data-full-seed$seed" "$data" --method full --seed "$seed"
+        task_run "$data-full-seed$seed" "$data" --method full --seed "$seed"
     done
 }
 # (b) on unseen books first (what users' text is like)
 genre_split chichewa-genres-books
 # (c) cross-lingual transfer, on unseen books
-mlm mlm-en-$LANGUAGE_METHOD english-bible --method "$LANGUAGE_METHOD" --output "$en_language"
+language_adapter_run mlm-en-$LANGUAGE_METHOD english-bible --method "$LANGUAGE_METHOD" --output "$en_language"
 for seed in $SEEDS; do
-    task "transfer-en-stacked-seed$seed" english-genres-books --method seq_bn --seed "$seed" --stack-on "$en_language"
-    task "transfer-en-alone-seed$seed" english-genres-books --method seq_bn --seed "$seed"
+    task_run "transfer-en-stacked-seed$seed" english-genres-books --method seq_bn --seed "$seed" --stack-on "$en_language"
+    task_run "transfer-en-alone-seed$seed" english-genres-books --method seq_bn --seed "$seed"
     evaluate "transfer-ny-with-ny-lang-seed$seed" --adapter "$OUT/transfer-en-stacked-seed$seed.h5" --stack-on "$ny_language" \
         --data chichewa-genres-books
     evaluate "transfer-ny-no-lang-seed$seed" --adapter "$OUT/transfer-en-alone-seed$seed.h5" --data chichewa-genres-books
 done
 # (b) on unseen chapters, after (a)'s baseline (the masked-LM head trained alone)
-mlm mlm-ny-head-only chichewa-bible --head-only
+language_adapter_run mlm-ny-head-only chichewa-bible --head-only
 genre_split chichewa-genres
 # (d) the peer, slowest of all (about 1.7 h per seq_bn run on 2 cores)
 peer chichewa-genres-books
