@@ -2,11 +2,12 @@
 # Few labelled verses (Docs/stacking.md, "When labelled verses are scarce"): does the Chichewa language adapter
 # help the genre task when labels are scarce, where the reference study's gains come from? On unseen books
 # (chichewa-genres-books), for each training size in SIZES and each seed: the linear probe, the seq_bn task adapter
-# alone and Stack(language, task), with run.sh's recipe for STEPS optimizer steps of 16 (epochs = STEPS x 16 / size,
-# rounded up). run.sh's backbone and Chichewa language adapter in $EXPERIMENT are used, and trained there first
-# (run.sh's first runs, which it then skips) if absent. Compare with run.sh's 9,600-verse rows (Docs/results.md).
+# alone, Stack(language, task) and Stack(anchored language, task), with run.sh's recipe for STEPS optimizer steps of 16
+# (epochs = STEPS x 16 / size, rounded up). The language adapters are run.sh's (in $EXPERIMENT) and anchor.sh's (in
+# $ANCHOR, anchor weight 10), trained there first if absent (so those scripts then skip them). Compare with run.sh's
+# and anchor.sh's 9,600-verse rows (Docs/results.md, Docs/stacking.md).
 #   bash Benchmarks/chichewa/scarce.sh      # about 2.5 h on 2 cores with the defaults; rerun to continue
-# Variables: OUT (~/.cache/graft/scarce), EXPERIMENT (~/.cache/graft/experiment), SIZES ("600 2400"), STEPS (300),
+# Variables: OUT (~/.cache/graft/scarce), EXPERIMENT (~/.cache/graft/experiment), ANCHOR (~/.cache/graft/anchor), SIZES ("600 2400"), STEPS (300),
 # SEEDS ("0 1 2"), THREADS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,14 +16,17 @@ adapt=.build/release/adapt
 cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
 EXPERIMENT="${EXPERIMENT:-$cache/experiment}"
 OUT="${OUT:-$cache/scarce}"
+ANCHOR="${ANCHOR:-$cache/anchor}"
 SIZES="${SIZES:-600 2400}"; STEPS="${STEPS:-300}"; SEEDS="${SEEDS:-0 1 2}"; THREADS="${THREADS:-$(nproc)}"
-mkdir -p "$OUT" "$EXPERIMENT"
+mkdir -p "$OUT" "$EXPERIMENT" "$ANCHOR"
 source Benchmarks/common.sh
 import_default_backbone "$adapt" "$EXPERIMENT/e5.h5"
 for set in chichewa-bible chichewa-genres-books; do $adapt data prepare "$set" > /dev/null; done
 common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
 language="$EXPERIMENT/mlm-ny-seq_bn_inv.h5"
 OUT="$EXPERIMENT" language_adapter_run mlm-ny-seq_bn_inv chichewa-bible --method seq_bn_inv --output "$language"
+anchored="$ANCHOR/mlm-ny-anchor10.h5"
+OUT="$ANCHOR" language_adapter_run mlm-ny-anchor10 chichewa-bible --method seq_bn_inv --anchor-weight 10 --output "$anchored"
 
 data=chichewa-genres-books
 for size in $SIZES; do
@@ -32,17 +36,19 @@ for size in $SIZES; do
         TRAIN_EXAMPLES=$size TASK_EPOCHS=$epochs task_run "n$size-alone-seed$seed" $data --method seq_bn --seed "$seed"
         TRAIN_EXAMPLES=$size TASK_EPOCHS=$epochs task_run "n$size-stacked-seed$seed" $data --method seq_bn --seed "$seed" \
             --stack-on "$language"
+        TRAIN_EXAMPLES=$size TASK_EPOCHS=$epochs task_run "n$size-stacked-anchored-seed$seed" $data --method seq_bn \
+            --seed "$seed" --stack-on "$anchored"
     done
 done
 
 # test macro-F1 by size and setup: each seed, then mean ± sample standard deviation
 for size in $SIZES; do
-    for setup in probe alone stacked; do
+    for setup in probe alone stacked stacked-anchored; do
         scores=()
         for seed in $SEEDS; do
             scores+=("$(grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$OUT/n$size-$setup-seed$seed.txt" | tail -1 | awk '{print $2}')")
         done
-        printf '%s verses, %-7s: %s -> ' "$size" "$setup" "${scores[*]}"
+        printf '%s verses, %-16s: %s -> ' "$size" "$setup" "${scores[*]}"
         printf '%s\n' "${scores[@]}" | awk '{s += $1; q += $1 * $1; n++}
             END {m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0; printf "%.4f ± %.4f\n", m, sqrt(v > 0 ? v : 0)}'
     done
