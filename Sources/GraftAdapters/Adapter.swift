@@ -64,6 +64,7 @@ public enum AttachmentPoint: Hashable, Sendable, Comparable, CustomStringConvert
         }
     }
 
+    /// Orders points by `description`, as strings (so `layer.10` sorts before `layer.2`).
     public static func < (a: AttachmentPoint, b: AttachmentPoint) -> Bool { a.description < b.description }
 }
 
@@ -101,6 +102,7 @@ public final class BottleneckBlock: Module {
 
     public var children: [(name: String, module: any Module)] { [("down", down), ("up", up)] }
 
+    /// `up(activation(down(x)))`: the bottleneck's output for rows `x`, without a residual.
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
         up(activation(down(x, tape: context.tape)), tape: context.tape)
     }

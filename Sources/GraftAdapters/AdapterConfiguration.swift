@@ -115,6 +115,7 @@ public struct AdapterConfiguration: Codable, Sendable, Equatable {
     /// The method's settings.
     public let settings: any AdapterMethodSettings
 
+    /// Wraps one method's settings.
     public init(_ settings: any AdapterMethodSettings) { self.settings = settings }
 
     /// The defaults of method `name`.
@@ -137,6 +138,7 @@ public struct AdapterConfiguration: Codable, Sendable, Equatable {
     /// The number of trainable parameters `makeAdapter` would allocate for a model of this shape.
     public func parameterCount(model: EncoderConfiguration) -> Int { settings.parameterCount(model: model) }
 
+    /// Equal when both settings are of the same type and equal.
     public static func == (a: AdapterConfiguration, b: AdapterConfiguration) -> Bool { a.settings.isEqual(to: b.settings) }
 
     private enum Key: String, CodingKey { case method }

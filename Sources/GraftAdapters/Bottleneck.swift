@@ -34,6 +34,8 @@ public struct BottleneckConfiguration: AdapterMethodSettings {
     /// Reduction factor inside the invertible block's coupling networks.
     public var invertibleReductionFactor: Float
 
+    /// Settings of the given placement, reduction factor and activation; by default no per-layer
+    /// factors or left-out layers, scaling 1, `bert` initialisation and no invertible block.
     public init(placement: Placement, reductionFactor: Float, reductionFactorPerLayer: [String: Float] = [:],
                 leaveOut: [Int] = [], activation: Activation, scaling: Float = 1,
                 initialization: BottleneckInitialization = .bert, invertible: Bool = false,

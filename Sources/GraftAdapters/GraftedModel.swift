@@ -19,6 +19,7 @@ public final class GraftedModel: EncoderAdapters {
     /// Weighted averages materialised by `activate`, by setup description.
     private var averages: [String: any Adapter] = [:]
 
+    /// Wraps `encoder`, freezing all its parameters, with no adapters and no active setup.
     public init(encoder: TransformerEncoder) {
         self.encoder = encoder
         encoder.setTrainable(false)

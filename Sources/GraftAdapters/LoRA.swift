@@ -17,6 +17,8 @@ public struct LoRAConfiguration: AdapterMethodSettings {
     /// Layers that get no update.
     public var leaveOut: [Int]
 
+    /// LoRA settings; by default peft's: rank 8, alpha 8, no dropout, `query` and `value`
+    /// in every layer, scaling `alpha / r`.
     public init(rank: Int = 8, alpha: Float = 8, dropout: Float = 0, targets: [LinearSlot] = [.query, .value],
                 rankStabilized: Bool = false, leaveOut: [Int] = []) {
         self.rank = rank

@@ -28,6 +28,8 @@ public struct MoSConfiguration: AdapterMethodSettings {
     /// Seed of the index vectors, which are fixed at initialisation and not stored.
     public var indexSeed: UInt64
 
+    /// MoS settings; by default rank 8 on the budget of LoRA at rank 2, 2 shards, 1 private rank,
+    /// alpha 8, no dropout, `query` and `value` in every layer, index seed 0.
     public init(rank: Int = 8, validRank: Int = 2, shards: Int = 2, privateRank: Int = 1, alpha: Float = 8,
                 dropout: Float = 0, targets: [LinearSlot] = [.query, .value], leaveOut: [Int] = [], indexSeed: UInt64 = 0) {
         self.rank = rank

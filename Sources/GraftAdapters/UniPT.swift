@@ -11,6 +11,7 @@ public struct UniPTConfiguration: AdapterMethodSettings {
     /// Epsilon of the side network's LayerNorms (PyTorch's default).
     public var layerNormEpsilon: Float
 
+    /// Settings with reduction factor `f` (default 2) and LayerNorm epsilon (default `1e-5`).
     public init(reductionFactor: Int = 2, layerNormEpsilon: Float = 1e-5) {
         self.reductionFactor = reductionFactor
         self.layerNormEpsilon = layerNormEpsilon

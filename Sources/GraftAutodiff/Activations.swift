@@ -3,16 +3,19 @@ import GraftTensor
 
 /// Activations and (log-)softmax over the last axis.
 extension Variable {
+    /// GELU in BERT's exact erf form: `x * Φ(x)`.
     public func gelu() -> Variable {
         guard isTracked else { return Variable(value.gelu()) }
         let (y, derivative) = value.geluWithDerivative()
         return differentiable(y, self) { g, _ in [g * derivative] }
     }
 
+    /// `max(x, 0)` element-wise; the gradient passes only where `x > 0`.
     public func relu() -> Variable {
         differentiable(value.relu(), self) { [x = value] g, _ in [Tensor.combine(g, x) { $1 > 0 ? $0 : 0 }] }
     }
 
+    /// The logistic function `1 / (1 + exp(-x))` element-wise.
     public func sigmoid() -> Variable {
         let y = value.sigmoid()
         return differentiable(y, self) { g, _ in [Tensor.combine(g, y) { $0 * $1 * (1 - $1) }] }
@@ -28,16 +31,19 @@ extension Variable {
         }
     }
 
+    /// Hyperbolic tangent, element-wise.
     public func tanh() -> Variable {
         let y = value.tanh()
         return differentiable(y, self) { g, _ in [Tensor.combine(g, y) { $0 * (1 - $1 * $1) }] }
     }
 
+    /// `exp(x)` element-wise.
     public func exp() -> Variable {
         let y = value.exp()
         return differentiable(y, self) { g, _ in [g * y] }
     }
 
+    /// Natural logarithm, element-wise.
     public func log() -> Variable {
         differentiable(value.log(), self) { [x = value] g, _ in [g / x] }
     }

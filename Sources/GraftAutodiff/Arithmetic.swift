@@ -4,6 +4,7 @@ import GraftTensor
 /// back to its operand's shape. Pullbacks keep shapes, and operand values only
 /// where the other operand's gradient needs them.
 extension Variable {
+    /// `a + b` element-wise, broadcasting.
     public static func + (a: Variable, b: Variable) -> Variable {
         let (shapeA, shapeB) = (a.shape, b.shape)
         return differentiable(a.value + b.value, a, b) { g, needed in
@@ -11,6 +12,7 @@ extension Variable {
         }
     }
 
+    /// `a - b` element-wise, broadcasting.
     public static func - (a: Variable, b: Variable) -> Variable {
         let (shapeA, shapeB) = (a.shape, b.shape)
         return differentiable(a.value - b.value, a, b) { g, needed in
@@ -18,6 +20,7 @@ extension Variable {
         }
     }
 
+    /// `a * b` element-wise, broadcasting.
     public static func * (a: Variable, b: Variable) -> Variable {
         let (shapeA, shapeB) = (a.shape, b.shape)
         let (valueA, valueB) = (b.isTracked ? a.value : nil, a.isTracked ? b.value : nil)
@@ -27,6 +30,7 @@ extension Variable {
         }
     }
 
+    /// `a / b` element-wise, broadcasting.
     public static func / (a: Variable, b: Variable) -> Variable {
         let quotient = a.value / b.value
         let (shapeA, shapeB, divisor) = (a.shape, b.shape, b.value)
@@ -37,16 +41,20 @@ extension Variable {
         }
     }
 
+    /// Every element of `a` times `s`.
     public static func * (a: Variable, s: Float) -> Variable {
         differentiable(a.value * s, a) { g, _ in [g * s] }
     }
 
+    /// Every element of `a` times `s`.
     public static func * (s: Float, a: Variable) -> Variable { a * s }
 
+    /// `s` added to every element of `a`.
     public static func + (a: Variable, s: Float) -> Variable {
         differentiable(a.value + s, a) { g, _ in [g] }
     }
 
+    /// `-a` element-wise.
     public static prefix func - (a: Variable) -> Variable { a * -1 }
 }
 

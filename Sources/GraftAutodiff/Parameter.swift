@@ -10,6 +10,7 @@ public final class Parameter {
     /// Frozen parameters get no tape node, no gradient and no weight-gradient GEMM.
     public var isTrainable: Bool
 
+    /// A parameter holding `value`; pass `isTrainable: false` to freeze it.
     public init(_ value: Tensor, isTrainable: Bool = true) {
         self.value = value
         self.isTrainable = isTrainable

@@ -2,6 +2,7 @@ import GraftTensor
 
 /// Reshaping, permuting, slicing, joining and gathering.
 extension Variable {
+    /// The same elements with another shape; one dimension may be `-1`. See `Tensor.reshaped`.
     public func reshaped(_ newShape: [Int]) -> Variable {
         let inputShape = shape
         return differentiable(value.reshaped(newShape), self) { g, _ in [g.reshaped(inputShape)] }

@@ -22,6 +22,7 @@ public final class Tape {
     private var parameterLeaves: [ObjectIdentifier: Int] = [:]
     private var leafParameters: [Int: Parameter] = [:]
 
+    /// An empty tape.
     public init() {}
 
     /// Number of recorded nodes (leaves and operations).

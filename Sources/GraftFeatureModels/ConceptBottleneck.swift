@@ -243,6 +243,8 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
     public var conceptCount: Int { conceptPredictor.outputSize }
     public var classCount: Int { labelPredictor.outputSize }
 
+    /// An untrained model for `featureCount` input features, `conceptCount` concepts and
+    /// `classCount` classes, initialised from `seed`.
     public init(featureCount: Int, conceptCount: Int, classCount: Int, seed: UInt64) {
         var generator = SeededGenerator(seed: seed)
         conceptPredictor = Linear(inputSize: featureCount, outputSize: conceptCount, generator: &generator)

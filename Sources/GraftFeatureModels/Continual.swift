@@ -151,6 +151,8 @@ public struct ContinualSchedule: Sendable, Equatable {
     /// Seeds the order of the examples.
     public var seed: UInt64
 
+    /// A schedule; by default 5 epochs of batches of 32 at learning rate `1e-3`, no weight decay,
+    /// AdamW, the loss over the classes seen so far, seed 0.
     public init(epochs: Int = 5, batchSize: Int = 32, learningRate: Float = 1e-3, weightDecay: Float = 0,
                 optimizer: OptimizerKind = .adamW, lossClasses: LossClasses = .seen, seed: UInt64 = 0) {
         (self.epochs, self.batchSize, self.learningRate, self.weightDecay, self.optimizer, self.lossClasses, self.seed) =

@@ -50,6 +50,8 @@ public struct EnergyCBMConfiguration: Codable, Sendable, Equatable {
     /// Step size of that gradient descent.
     public var inferenceLearningRate: Float = 0.5
 
+    /// The defaults: hidden size 64, embeddings of 16, both energy weights 1, 100 inference
+    /// steps of size 0.5.
     public init() {}
 
     func validate() throws {

@@ -36,6 +36,9 @@ public struct KeyValueBottleneckConfiguration: Codable, Sendable, Equatable {
     /// non-parametric decoder).
     public var decoderOutputs: Int?
 
+    /// Sizes for `inputSize`-wide features and `valueSize`-wide values; by default the CPU
+    /// sizes (64 heads of 512 keys of 14 dimensions), the projection splitter and no decoder.
+    /// `validate()` checks them.
     public init(inputSize: Int, heads: Int = 64, keysPerHead: Int = 512, keySize: Int = 14, valueSize: Int,
                 splitter: KeyValueSplitter = .projection, decoderOutputs: Int? = nil) {
         (self.inputSize, self.heads, self.keysPerHead, self.keySize) = (inputSize, heads, keysPerHead, keySize)
@@ -93,6 +96,8 @@ public struct KeyRefinement: Sendable, Equatable {
     /// usage again. 0 disables replacement.
     public var deadCodeThreshold: Float
 
+    /// Refinement settings; by default 2 epochs of batches of 256, decay 0.95 and dead-code
+    /// threshold 0.1.
     public init(epochs: Int = 2, batchSize: Int = 256, decay: Float = 0.95, deadCodeThreshold: Float = 0.1) {
         (self.epochs, self.batchSize, self.decay, self.deadCodeThreshold) = (epochs, batchSize, decay, deadCodeThreshold)
     }

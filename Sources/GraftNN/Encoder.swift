@@ -12,6 +12,8 @@ public struct EncoderInput: Sendable {
     public var batchSize: Int
     public var length: Int
 
+    /// A batch of `batchSize` rows of `length` tokens.
+    /// - Precondition: `ids` and `attentionMask` each hold `batchSize * length` entries.
     public init(ids: [Int], attentionMask: [Int], tokenTypeIDs: [Int]? = nil, batchSize: Int, length: Int) {
         precondition(ids.count == batchSize * length && attentionMask.count == ids.count,
                      "EncoderInput: \(ids.count) ids and \(attentionMask.count) mask entries for batch \(batchSize) x \(length)")
@@ -89,6 +91,7 @@ public final class SubLayerOutput: Module {
 
     public var children: [(name: String, module: any Module)] { [("dense", dense), ("LayerNorm", layerNorm)] }
 
+    /// `LayerNorm(residual + dropout(dense(x)))` in layer `layer`, with the adapters at `dense` and at this sub-layer applied.
     public func callAsFunction(_ x: Variable, residual: Variable, layer: Int, context: ForwardContext) -> Variable {
         let slot: LinearSlot = kind == .attention ? .attentionOutput : .ffnOut
         let h = context.dropout(context.apply(dense, slot, layer: layer, to: x), probability: dropout)
@@ -151,6 +154,7 @@ public final class EncoderLayer: Module {
          ("intermediate.dense", intermediate), ("output", output)]
     }
 
+    /// The layer's output for `batchSize x length` token rows `x`; `attentionMask` holds 1 for real tokens, 0 for padding.
     public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, attentionMask: [Int],
                                context: ForwardContext) -> Variable {
         let attended = selfAttention(x, batchSize: batchSize, length: length, attentionMask: attentionMask,

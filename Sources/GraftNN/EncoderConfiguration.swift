@@ -28,6 +28,8 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         case attentionDropout = "attention_probs_dropout_prob", hiddenActivation = "hidden_act"
     }
 
+    /// A configuration whose optional settings default to BERT's: 512 positions, 2 token types,
+    /// LayerNorm epsilon `1e-12`, pad id 0, dropout 0.1 and GELU.
     public init(modelType: String = "bert", vocabularySize: Int, hiddenSize: Int, layerCount: Int, headCount: Int,
                 intermediateSize: Int, maxPositions: Int = 512, typeVocabularySize: Int = 2,
                 layerNormEpsilon: Float = 1e-12, padTokenID: Int = 0, hiddenDropout: Float = 0.1,
@@ -129,5 +131,6 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
 /// An invalid or unsupported model configuration.
 public struct ConfigurationError: Error, CustomStringConvertible {
     public let description: String
+    /// An error whose description is `invalid configuration: ` followed by `description`.
     public init(_ description: String) { self.description = "invalid configuration: " + description }
 }

@@ -76,6 +76,7 @@ public final class ForwardContext {
 /// Children named `0`, `1`, ... (as PyTorch's `nn.ModuleList`).
 public final class ModuleList<Element: Module>: Module {
     public let elements: [Element]
+    /// A list of `elements`, named by their index.
     public init(_ elements: [Element]) { self.elements = elements }
     public var children: [(name: String, module: any Module)] {
         elements.enumerated().map { (String($0.offset), $0.element) }

@@ -40,6 +40,7 @@ public final class LayerNorm: Module {
     public let bias: Parameter
     public let epsilon: Float
 
+    /// Normalisation over `size` features; the weight starts at 1, the bias at 0.
     public init(size: Int, epsilon: Float = 1e-12) {
         weight = Parameter(Tensor(repeating: 1, shape: [size]))
         bias = Parameter(Tensor(zeros: [size]))
@@ -48,6 +49,7 @@ public final class LayerNorm: Module {
 
     public var localParameters: [(name: String, parameter: Parameter)] { [("weight", weight), ("bias", bias)] }
 
+    /// Each row of `x` normalised to mean 0 and variance 1, then scaled by `weight` and shifted by `bias`.
     public func callAsFunction(_ x: Variable, tape: Tape? = nil) -> Variable {
         x.layerNorm(gamma: tape.variable(weight), beta: tape.variable(bias), epsilon: epsilon)
     }
@@ -57,6 +59,7 @@ public final class LayerNorm: Module {
 public final class Embedding: Module {
     public let weight: Parameter
 
+    /// Wraps an existing `[count, size]` table as the (trainable) weight.
     public init(table: Tensor) {
         precondition(table.rank == 2, "Embedding: table must be [count, size], got \(table.shape)")
         weight = Parameter(table)

@@ -32,11 +32,15 @@ extension Tensor {
         return (value, derivative)
     }
 
+    /// `max(x, 0)` element-wise.
     public func relu() -> Tensor { map { Swift.max($0, 0) } }
+    /// The logistic function `1 / (1 + exp(-x))` element-wise, stable for large `|x|`.
     public func sigmoid() -> Tensor { map(Tensor.sigmoid) }
     /// Swish / SiLU: `x * sigmoid(x)`.
     public func silu() -> Tensor { map { $0 * Tensor.sigmoid($0) } }
+    /// Hyperbolic tangent, element-wise.
     public func tanh() -> Tensor { map { tanhf($0) } }
+    /// `exp(x)` element-wise (vectorised kernel).
     public func exp() -> Tensor {
         var out = Tensor(uninitialized: shape)
         scalars.withUnsafeBufferPointer { x in
@@ -48,7 +52,9 @@ extension Tensor {
         }
         return out
     }
+    /// Natural logarithm, element-wise (`-inf` at 0, NaN below).
     public func log() -> Tensor { map { logf($0) } }
+    /// Square root, element-wise (NaN for negative elements).
     public func squareRoot() -> Tensor { map { sqrtf($0) } }
 
     @inlinable

@@ -139,6 +139,7 @@ public final class GEMMCounter: @unchecked Sendable {
     private var counts = (calls: 0, flops: 0)
     private let lock = NSLock()  // workers of `BLAS.concurrentPerform` record concurrently
 
+    /// A counter with nothing counted yet.
     public init() {}
 
     func record(m: Int, n: Int, k: Int) {

@@ -121,13 +121,21 @@ extension Tensor {
         return out
     }
 
+    /// `a + b` element-wise, broadcasting (see `broadcastShape`).
     public static func + (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_add, +) }
+    /// `a - b` element-wise, broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_subtract, -) }
+    /// `a * b` element-wise, broadcasting.
     public static func * (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_multiply, *) }
+    /// `a / b` element-wise, broadcasting.
     public static func / (a: Tensor, b: Tensor) -> Tensor { combine(a, b, kernel: graft_divide, /) }
+    /// Every element of `a` times `s`.
     public static func * (a: Tensor, s: Float) -> Tensor { a.affine(scale: s, offset: 0) }
+    /// Every element of `a` times `s`.
     public static func * (s: Float, a: Tensor) -> Tensor { a.affine(scale: s, offset: 0) }
+    /// `s` added to every element of `a`.
     public static func + (a: Tensor, s: Float) -> Tensor { a.affine(scale: 1, offset: s) }
+    /// `-a` element-wise.
     public static prefix func - (a: Tensor) -> Tensor { a.affine(scale: -1, offset: 0) }
 
     /// A vectorised C kernel `out = a ∘ b` over `count` elements.

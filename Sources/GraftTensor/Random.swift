@@ -6,6 +6,7 @@ import Foundation
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
+    /// A generator whose state is the first four SplitMix64 outputs for `seed`.
     public init(seed: UInt64) {
         var seeder = SplitMix64(seed: seed)
         state = (seeder.next(), seeder.next(), seeder.next(), seeder.next())

@@ -4,6 +4,7 @@ import Foundation
 /// read for the pieces, scores and normalisation rules an XLM-R checkpoint needs when it
 /// ships no `tokenizer.json`.
 public struct SentencePieceModel: Sendable {
+    /// A vocabulary entry: the piece's text and its score (a log probability in a unigram model).
     public struct Piece: Sendable, Equatable {
         public var text: String
         public var score: Float

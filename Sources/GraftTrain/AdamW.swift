@@ -24,6 +24,8 @@ public final class AdamW: Optimizer {
     /// Each parameter's position in `parameters`.
     private let indices: [ObjectIdentifier: Int]
 
+    /// AdamW over `parameters` with PyTorch's defaults: learning rate `1e-3`, betas 0.9 and
+    /// 0.999, epsilon `1e-8`, weight decay 0.01.
     public init(parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
         self.parameters = parameters
@@ -112,6 +114,8 @@ public final class SGD: Optimizer {
     public let parameters: [Parameter]
     private var buffers: [Tensor?]
 
+    /// SGD over `parameters` with PyTorch's defaults: no momentum, dampening or weight decay,
+    /// and no Nesterov.
     public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
                 weightDecay: Float = 0, nesterov: Bool = false) {
         self.parameters = parameters

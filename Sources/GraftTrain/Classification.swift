@@ -42,6 +42,7 @@ public struct TokenExample: Sendable, Equatable {
 
 /// A backbone with adapters and a classification head (per sequence or per token).
 public final class Classifier {
+    /// What the head classifies: whole sequences or single tokens.
     public enum Kind: Sendable { case sequence, token }
 
     public let backbone: Backbone

@@ -8,6 +8,8 @@ public final class EpochBatches {
     /// Batches in one pass over the examples.
     public let batchesPerEpoch: Int
 
+    /// Batches of `batchSize` examples of the given token `lengths`, epoch `e` drawn with
+    /// seed `seed + e`.
     public init(lengths: [Int], batchSize: Int, seed: UInt64) {
         self.lengths = lengths
         self.batchSize = batchSize

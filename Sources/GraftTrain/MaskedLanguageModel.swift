@@ -40,6 +40,8 @@ public final class MaskedLanguageModel {
     /// where they were. It costs one more forward pass of the frozen backbone per step.
     public var anchorWeight: Float = 0
 
+    /// The task with BERT's 15% masking by the backbone's tokenizer, the full vocabulary,
+    /// no negative samples and no anchor.
     public init(backbone: Backbone, model: GraftedModel, head: MaskedLMHead) {
         self.backbone = backbone
         self.model = model

@@ -13,6 +13,8 @@ public struct MaskedLanguageModeling: Sendable {
     public let vocabularySize: Int
     public let specialIDs: Set<Int>
 
+    /// The corruption for `tokenizer`'s mask id, vocabulary and special ids, selecting
+    /// each token with `probability`.
     public init(tokenizer: any Tokenizer, probability: Float = 0.15) {
         self.probability = probability
         maskID = tokenizer.maskID

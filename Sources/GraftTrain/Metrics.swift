@@ -2,6 +2,7 @@ import Foundation
 
 /// Classification quality of predicted against true labels.
 public struct ClassificationReport: Sendable, Codable, Equatable, CustomStringConvertible {
+    /// Precision, recall and F1 of one class, and its support (the true examples of the class).
     public struct ClassScores: Sendable, Codable, Equatable {
         public let label: String
         public let precision: Double, recall: Double, f1: Double

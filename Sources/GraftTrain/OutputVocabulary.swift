@@ -92,6 +92,7 @@ public struct TokenizerCoverage: Sendable, Equatable {
     /// Text tokens that are the unknown token.
     public let unknown: Int
 
+    /// Counts the text tokens of `texts` (ids from `tokenizer`) and how many are its unknown id.
     public init(texts: [[Int]], tokenizer: any Tokenizer) {
         let special = tokenizer.specialIDs
         var tokens = 0, unknown = 0

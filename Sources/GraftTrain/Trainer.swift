@@ -32,6 +32,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var restoresBest = false
     public var seed: UInt64 = 0
 
+    /// Options with every setting at its default (1000 steps at learning rate `1e-4`, no warm-up,
+    /// weight decay 0.01, clipping at norm 1, seed 0).
     public init() {}
 
     /// These options with `steps` derived from `epochs` (rounded up to whole updates
@@ -132,6 +134,9 @@ public final class Trainer {
     /// The parameter values of the best evaluation (when `restoresBest`).
     private var bestValues: [Tensor]?
 
+    /// A trainer of `parameters` under `options`, with a fresh AdamW (their learning rate and
+    /// weight decay); checkpoints go to `checkpointPath` if given.
+    /// - Throws: `ConfigurationError` if `options` are invalid.
     public init(parameters: [(name: String, parameter: Parameter)], options: TrainingOptions, checkpointPath: String? = nil) throws {
         try options.validate()
         self.parameters = parameters
