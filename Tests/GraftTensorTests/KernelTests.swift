@@ -121,7 +121,10 @@ import CKernels
             let whole = Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB)
             BLAS.setThreadCount(2)
             let (counter, split) = GEMMCounter.measure { Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB) }
-            #expect(split == whole)
+            // Bit-equal on the machines this was written on; on AMD family 25 (Zen 3/4) OpenBLAS 0.3.21
+            // rounds a block's products differently from the whole (last bits only), so: equal to float rounding.
+            let scale = whole.scalars.map(abs).max() ?? 1
+            #expect(split.shape == whole.shape && zip(split.scalars, whole.scalars).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
             #expect(counter.calls == 1 && counter.flops == 2 * m * n * k)
             let reference = naiveMatmul((transposeA ? transpose2D(a) : a).scalars, (transposeB ? transpose2D(b) : b).scalars,
                                         m: m, k: k, n: n)
