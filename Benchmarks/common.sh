@@ -45,6 +45,8 @@ probe_run() {
     resumable_run "$name" "$adapt" train "${common[@]}" --data "$data" --head-only --train-examples "${TRAIN_EXAMPLES:-9600}" \
         --dev-examples "${DEV_EXAMPLES:-600}" --test-examples "${TEST_EXAMPLES:-1200}" "$@"
 }
+# test_macro_f1 FILE: the test macro-F1 that an `adapt train` or `adapt eval` output FILE ends with.
+test_macro_f1() { grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$1" | tail -1 | awk '{print $2}'; }
 
 # serve_adapters OUT: sets `adapters` to adapt serve's --adapter flags for Benchmarks/chichewa/run.sh's
 # adapters in OUT: lang (the Chichewa language adapter), aS (the seq_bn genre adapter of seed S alone) and

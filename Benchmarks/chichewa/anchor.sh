@@ -49,7 +49,7 @@ for seed in $SEEDS; do
         [ -f "$name.txt" ] || continue
         printf '%s probe dev %s test %s; ' "$(basename "$name" | sed 's/chichewa-genres-books-seq_bn-//; s/-seed[0-9]*//')" \
             "$(grep -o 'starting features: dev macro-F1 [0-9.]*' "$name.txt" | awk '{print $NF}')" \
-            "$(grep -o 'macro-F1 [0-9.]* (' "$name.txt" | tail -1 | awk '{print $2}')"
+            "$(test_macro_f1 "$name.txt")"
     done
     echo
 done
@@ -58,7 +58,7 @@ for seed in $SEEDS; do
     for name in "$EXPERIMENT/transfer-ny-no-lang-seed$seed" "$EXPERIMENT/transfer-ny-with-ny-lang-seed$seed" \
                 "$OUT/transfer-ny-with-ny-anchor$ANCHOR_WEIGHT-seed$seed"; do
         [ -f "$name.txt" ] && printf '%s %s; ' "$(basename "$name" | sed 's/transfer-ny-//; s/-seed[0-9]*//')" \
-            "$(grep -o 'macro-F1 [0-9.]* (' "$name.txt" | tail -1 | awk '{print $2}')"
+            "$(test_macro_f1 "$name.txt")"
     done
     echo
 done

@@ -11,6 +11,7 @@ cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
 OUT="${OUT:-$cache/experiment}"
 language="${1:-$OUT/mlm-ny-seq_bn_inv.h5}"
 adapt=.build/release/adapt
+source Benchmarks/common.sh  # test_macro_f1
 [ -f "$language" ] || { echo "no language adapter at $language: run Benchmarks/chichewa/run.sh first" >&2; exit 1; }
 common=(--backbone "$OUT/e5.h5" --data chichewa-genres --method seq_bn --seed 0 --train-examples 2000 --dev-examples 200
         --test-examples 500 --max-length 48 --batch-size 16 --steps 100 --warmup-steps 15 --threads "${THREADS:-$(nproc)}")
@@ -39,6 +40,6 @@ for name in earlier-alone earlier-stacked stacked-balanced stacked-probe-start s
         "$(grep -o 'eval [0-9.]*' "$file" | tail -1 | awk '{print $2}')" \
         "$(grep 'step 100/100' "$file" | grep -o 'loss [0-9.]*' | awk '{print $2}')" \
         "$(grep -q 'before training' "$file" && echo 'the start' || echo 'step 100')" \
-        "$(grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$file" | tail -1 | awk '{print $2}')" \
+        "$(test_macro_f1 "$file")" \
         "$(awk '/^test split:/{t=1} t && NF==5 && $3+0 > 0 {n++} END {print n+0}' "$file")"
 done

@@ -46,7 +46,7 @@ for size in $SIZES; do
     for setup in probe alone stacked stacked-anchored; do
         scores=()
         for seed in $SEEDS; do
-            scores+=("$(grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$OUT/n$size-$setup-seed$seed.txt" | tail -1 | awk '{print $2}')")
+            scores+=("$(test_macro_f1 "$OUT/n$size-$setup-seed$seed.txt")")
         done
         printf '%s verses, %-16s: %s -> ' "$size" "$setup" "${scores[*]}"
         printf '%s\n' "${scores[@]}" | awk '{s += $1; q += $1 * $1; n++}
