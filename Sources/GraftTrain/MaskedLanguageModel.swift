@@ -38,6 +38,10 @@ public final class MaskedLanguageModel {
     /// the adapter learns the language while the sentence embeddings the backbone
     /// was trained to produce (a contrastive model's, such as multilingual-e5) stay
     /// where they were. It costs one more forward pass of the frozen backbone per step.
+    /// With `anchorTargets` passed to ``loss(_:anchorTargets:seed:tape:training:)``, `p₀` is
+    /// the plain backbone's pooled output of each text's translation instead, without
+    /// dropout: the adapter pulls the language's embeddings onto the translations'
+    /// (multilingual distillation, Reimers & Gurevych 2020, with the frozen backbone as teacher).
     public var anchorWeight: Float = 0
 
     /// The task with BERT's 15% masking by the backbone's tokenizer, the full vocabulary,
@@ -55,8 +59,11 @@ public final class MaskedLanguageModel {
     ///
     /// `training` turns dropout on and, with a `trainingVocabulary`, restricts the
     /// softmax to it (every masked token must be in it); with `training` false
-    /// (evaluation) the loss is over the full vocabulary.
-    public func loss(_ sequences: [[Int]], seed: UInt64, tape: Tape?, training: Bool = true) -> (loss: Variable, tokens: Int) {
+    /// (evaluation) the loss is over the full vocabulary. `anchorTargets`, one per
+    /// sequence (such as its translation), are what the feature anchor pulls each
+    /// sequence's pooled output toward; `nil`: the sequence itself (see ``anchorWeight``).
+    public func loss(_ sequences: [[Int]], anchorTargets: [[Int]]? = nil, seed: UInt64, tape: Tape?,
+                     training: Bool = true) -> (loss: Variable, tokens: Int) {
         let (input, rows, targets) = maskedBatch(sequences, seed: seed)
         let context = model.context(tape: tape, isTraining: training, seed: seed)
         let hidden = model(input, context: context)
@@ -68,16 +75,27 @@ public final class MaskedLanguageModel {
         } else {
             loss = head.loss(hidden, rows: rows, targets: targets, context: context)
         }
-        if training, anchorWeight > 0 { loss = loss + anchorWeight * featureAnchor(hidden, input: input, seed: seed, isTraining: true) }
+        if training, anchorWeight > 0 {
+            loss = loss + anchorWeight * featureAnchor(hidden, input: input, targets: anchorTargets, seed: seed, isTraining: true)
+        }
         return (loss, sequences.reduce(0) { $0 + $1.count })
     }
 
     /// `anchorWeight`'s penalty: the mean over the batch of `‖p − p₀‖² / ‖p₀‖²`, with `p`
     /// pooled from `hidden` (the adapted model's output, computed with `seed` and
-    /// `isTraining`) and `p₀` from the plain backbone with the same dropout stream.
-    func featureAnchor(_ hidden: Variable, input: EncoderInput, seed: UInt64, isTraining: Bool) -> Variable {
-        let plain = ForwardContext(tape: nil, isTraining: isTraining, seed: seed)
-        let target = meanPool(model.encoder(input, context: plain), input: input).value
+    /// `isTraining`) and `p₀` from the plain backbone: on `input` with the same dropout
+    /// stream, or on `targets` (one per row) without dropout.
+    func featureAnchor(_ hidden: Variable, input: EncoderInput, targets: [[Int]]? = nil, seed: UInt64, isTraining: Bool) -> Variable {
+        let target: Tensor
+        if let targets {
+            precondition(targets.count == input.batchSize, "one anchor target per sequence")
+            let targetInput = EncoderInput(padding: targets, padID: backbone.tokenizer.padID)
+            target = meanPool(model.encoder(targetInput, context: ForwardContext(tape: nil, isTraining: false, seed: seed)),
+                              input: targetInput).value
+        } else {
+            target = meanPool(model.encoder(input, context: ForwardContext(tape: nil, isTraining: isTraining, seed: seed)),
+                              input: input).value
+        }
         let width = target.shape[1]
         let inverseSquaredNorms = Tensor(shape: [input.batchSize], generating: { row in
             1 / Swift.max(target.scalars[(row * width)..<((row + 1) * width)].reduce(0) { $0 + $1 * $1 }, 1e-12)
@@ -141,14 +159,17 @@ public final class MaskedLanguageModel {
 
     /// How far the adapters move the backbone's sentence embeddings: the feature
     /// anchor's `‖p − p₀‖² / ‖p₀‖²` on the uncorrupted `sequences`, without dropout,
-    /// averaged over batches of `batchSize`.
-    public func pooledDistance(_ sequences: [[Int]], batchSize: Int = 32) -> Double {
+    /// averaged over batches of `batchSize`. With `targets` (one per sequence, such as
+    /// its translation), `p₀` is the plain backbone's embedding of the target, and
+    /// `adapted` false measures the plain backbone's `p` instead of the adapted model's.
+    public func pooledDistance(_ sequences: [[Int]], to targets: [[Int]]? = nil, adapted: Bool = true, batchSize: Int = 32) -> Double {
         var total = 0.0
         for start in stride(from: 0, to: sequences.count, by: batchSize) {
-            let batch = Array(sequences[start..<min(start + batchSize, sequences.count)])
-            let input = EncoderInput(padding: batch, padID: backbone.tokenizer.padID)
-            let distance = featureAnchor(model(input, context: model.context()), input: input, seed: 0, isTraining: false)
-            total += Double(distance.value.scalar) * Double(batch.count)
+            let range = start..<min(start + batchSize, sequences.count)
+            let input = EncoderInput(padding: Array(sequences[range]), padID: backbone.tokenizer.padID)
+            let hidden = adapted ? model(input, context: model.context()) : model.encoder(input, context: ForwardContext(tape: nil, isTraining: false, seed: 0))
+            let distance = featureAnchor(hidden, input: input, targets: targets.map { Array($0[range]) }, seed: 0, isTraining: false)
+            total += Double(distance.value.scalar) * Double(range.count)
         }
         return total / Double(max(sequences.count, 1))
     }

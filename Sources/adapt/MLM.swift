@@ -39,6 +39,12 @@ struct MLM: ParsableCommand {
         keeps its embeddings while the adapter learns the language. Costs one more frozen forward per step.
         """)
     var anchorWeight: Float = 0
+    @Option(help: """
+        With --anchor-weight: anchor each verse's pooled output to the backbone's embedding of its \
+        translation in this prepared Bible (english-bible, chichewa-bible; joined by verse) instead of \
+        its own, pulling the language's sentence embeddings onto the translation's. --data must be a Bible too.
+        """)
+    var anchorTranslations: String?
     @OptionGroup var training: TrainingFlags
 
     /// The defaults of a language-adapter run: 1000 steps at 1e-4 (as MAD-X), no warm-up.
@@ -50,6 +56,7 @@ struct MLM: ParsableCommand {
         guard negativeSamples >= 0 else { throw ValidationError("--negative-samples must not be negative") }
         guard anchorWeight >= 0, anchorWeight.isFinite else { throw ValidationError("--anchor-weight must be a finite number >= 0") }
         guard anchorWeight == 0 || !headOnly else { throw ValidationError("--anchor-weight needs an adapter: --head-only leaves the backbone's output as it is") }
+        guard anchorTranslations == nil || anchorWeight > 0 else { throw ValidationError("--anchor-translations needs --anchor-weight above 0") }
         if let output { try checkWritable(output) }
         try checkNotOverwritten([backbone, data], by: training.files(writtenWith: output))
     }
@@ -57,10 +64,16 @@ struct MLM: ParsableCommand {
     func run() throws {
         let (resolved, batchSize, maxLength) = try training.resolve(defaults: Self.defaults)
         let model = try Backbone.load(from: backbone)
-        let corpus = try TextCorpus.load(data)
+        let (corpus, translations) = try anchorTranslations.map { try TextCorpus.loadParallel(data, translations: $0) }
+            ?? (try TextCorpus.load(data), nil)
         let tokenizer = model.tokenizer
-        let train = corpus.train.sample(trainTexts, seed: resolved.seed).map { tokenizer.encode($0, maxLength: maxLength) }
-        let heldOut = corpus.heldOut.sample(evaluationTexts, seed: 1).map { tokenizer.encode($0, maxLength: maxLength) }
+        // Indices, so that a text and its translation are sampled together.
+        let (trainIndices, heldOutIndices) = (Array(corpus.train.indices).sample(trainTexts, seed: resolved.seed),
+                                              Array(corpus.heldOut.indices).sample(evaluationTexts, seed: 1))
+        func encoded(_ texts: [String], _ indices: [Int]) -> [[Int]] { indices.map { tokenizer.encode(texts[$0], maxLength: maxLength) } }
+        let (train, heldOut) = (encoded(corpus.train, trainIndices), encoded(corpus.heldOut, heldOutIndices))
+        let trainTargets = translations.map { encoded($0.train, trainIndices) }
+        let heldOutTargets = translations.map { encoded($0.heldOut, heldOutIndices) }
         guard !heldOut.isEmpty else { throw CommandError("\(data) has no held-out texts to evaluate on") }
 
         let grafted = GraftedModel(encoder: model.encoder)
@@ -82,7 +95,11 @@ struct MLM: ParsableCommand {
         let trainable = parameters.reduce(0) { $0 + $1.parameter.value.count }
         print("\(headOnly ? "head only" : adapter.method): \(trainable) trainable parameters; \(train.count) training texts, \(heldOut.count) held-out; batch \(batchSize) x up to \(maxLength) tokens")
         reportCoverage(TokenizerCoverage(texts: train, tokenizer: tokenizer))
-        if anchorWeight > 0 { print("feature anchor: weight \(anchorWeight) on the pooled output's squared relative distance from the backbone's") }
+        if let anchorTranslations {
+            print("feature anchor: weight \(anchorWeight) on the pooled output's squared relative distance from the backbone's embedding of the verse in \(anchorTranslations) (\(train.count) verse pairs)")
+        } else if anchorWeight > 0 {
+            print("feature anchor: weight \(anchorWeight) on the pooled output's squared relative distance from the backbone's")
+        }
         if outputVocabulary == .corpus {
             let vocabulary = OutputVocabulary(covering: train, tokenizer: tokenizer, fullSize: head.decoderWeight.value.shape[0])
             task.trainingVocabulary = vocabulary
@@ -93,8 +110,11 @@ struct MLM: ParsableCommand {
         let run = try TrainingRun(lengths: train.map(\.count), batchSize: batchSize, options: resolved)
         let evaluationSeed = run.options.seed &+ 7
         let trainer = try run.train(
-            parameters, examples: train, flags: training, checkpoint: output.map { $0 + ".training.h5" },
-            label: "mlm", backbone: model.checksum, loss: { task.loss($0, seed: $1, tape: $2) },
+            parameters, examples: Array(train.indices), flags: training, checkpoint: output.map { $0 + ".training.h5" },
+            label: "mlm", backbone: model.checksum,
+            loss: { batch, seed, tape in
+                task.loss(batch.map { train[$0] }, anchorTargets: trainTargets.map { targets in batch.map { targets[$0] } }, seed: seed, tape: tape)
+            },
             evaluate: { -Double(task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar) })
 
         let heldOutLoss = task.loss(heldOut, seed: evaluationSeed, tape: nil, training: false).loss.value.scalar
@@ -103,6 +123,10 @@ struct MLM: ParsableCommand {
         if !headOnly {
             print(String(format: "held-out sentence embeddings moved by the adapter: %.4f (squared distance over squared norm of the mean-pooled output)",
                          task.pooledDistance(heldOut)))
+            if let heldOutTargets {
+                print(String(format: "held-out sentence embeddings' distance from their translations': %.4f before the adapter, %.4f after",
+                             task.pooledDistance(heldOut, to: heldOutTargets, adapted: false), task.pooledDistance(heldOut, to: heldOutTargets)))
+            }
         }
         if run.writesFiles, let output, let adapterConfiguration, let adapter = grafted.adapters["language"] {
             try AdapterCheckpoint(name: "language", adapter: adapter, configuration: adapterConfiguration, head: head,

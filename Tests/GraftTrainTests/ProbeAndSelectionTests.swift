@@ -133,9 +133,7 @@ private struct LogisticRegressionFixture: Decodable {
         let verses = books.flatMap { book in
             (1...BibleBook.canon[book - 1].chapters).map { Verse(book: book, chapter: $0, verse: 1, text: "\(book):\($0)") }
         }
-        let path = cache.path(of: .chichewaBible)
-        try JSONLines.write(verses, to: path)
-        try "\(sha256(of: path))  chichewa-bible.jsonl\n".write(toFile: path + ".sha256", atomically: true, encoding: .utf8)
+        try prepare(.chichewaBible, verses, in: cache)
         let corpus = try TextCorpus.load("chichewa-bible", cache: cache)
         let (chapters, bookSplits) = (Genre.chapterSplits(), Genre.bookSplits())
         func place(_ text: String) -> (book: Int, chapter: Int) {
@@ -150,6 +148,22 @@ private struct LogisticRegressionFixture: Decodable {
         }
         #expect(Set(corpus.train.map { place($0).book }) == [1, 40, 44, 66])
         #expect(corpus.heldOut.allSatisfy { chapters[BibleChapter(book: place($0).book, chapter: place($0).chapter)] == .test })
+
+        // Joined with a translation that lacks some verses: the pairs are the verses both have, split alike.
+        let translated = verses.filter { $0.chapter % 3 != 0 }.map { Verse(book: $0.book, chapter: $0.chapter, verse: 1, text: "en \($0.text)") }
+        try prepare(.englishBible, translated, in: cache)
+        let (texts, translations) = try TextCorpus.loadParallel("chichewa-bible", translations: "english-bible", cache: cache)
+        #expect(texts.train == corpus.train.filter { place($0).chapter % 3 != 0 })
+        #expect(texts.heldOut == corpus.heldOut.filter { place($0).chapter % 3 != 0 })
+        #expect(translations.train == texts.train.map { "en \($0)" } && translations.heldOut == texts.heldOut.map { "en \($0)" })
+        #expect(throws: DataError.self) { try TextCorpus.loadParallel("chichewa-bible", translations: "zoo", cache: cache) }
+    }
+
+    /// Writes `verses` as the prepared `recipe` in `cache`.
+    func prepare(_ recipe: DataRecipe, _ verses: [Verse], in cache: DataCache) throws {
+        let path = cache.path(of: recipe)
+        try JSONLines.write(verses, to: path)
+        try "\(sha256(of: path))  \(recipe.rawValue).jsonl\n".write(toFile: path + ".sha256", atomically: true, encoding: .utf8)
     }
 }
 

@@ -109,6 +109,39 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
         #expect(anchored < 0.5 * free)
     }
 
+    /// Anchored to translations, the anchor measures each text's pooled output against the plain
+    /// backbone's embedding of its target: 0 when the target is the text itself and the adapter the
+    /// identity (seq_bn starts near it), with a gradient that matches central differences; training with it brings the texts'
+    /// embeddings toward their targets'.
+    @Test func theTranslationAnchorPullsEmbeddingsOntoTheTranslations() throws {
+        let (task, parameters, texts) = try tinyMaskedLM()
+        let (batch, targets) = (Array(texts.prefix(3)), Array(texts.suffix(3)))
+        let input = EncoderInput(padding: batch, padID: task.backbone.tokenizer.padID)
+        func anchor(_ targets: [[Int]], tape: Tape? = nil) -> Variable {
+            task.featureAnchor(task.model(input, context: task.model.context(tape: tape)), input: input, targets: targets,
+                               seed: 0, isTraining: false)
+        }
+        #expect(anchor(batch).value.scalar < 1e-4)
+        let before = task.pooledDistance(batch, to: targets)
+        #expect(abs(before - task.pooledDistance(batch, to: targets, adapted: false)) < 1e-2 * before)
+        #expect(abs(before - Double(anchor(targets).value.scalar)) < 1e-5)
+        randomize(try #require(task.model.adapters["lang"]), seed: 2, scale: 0.1)
+        #expect(parameterGradientErrors(task.model.adapters["lang"]!.namedParameters().map(\.parameter)) { anchor(targets, tape: $0) }
+            .allSatisfy { $0 < 1e-2 })
+
+        task.anchorWeight = 100
+        var options = TrainingOptions()
+        options.steps = 20
+        options.learningRate = 1e-2
+        let trainer = try Trainer(parameters: parameters, options: options, checkpointPath: nil)
+        let moved = task.pooledDistance(batch, to: targets)
+        try trainer.run(loss: { step, micro, tape in
+            let (loss, tokens) = task.loss(batch, anchorTargets: targets, seed: trainer.seed(step: step, micro: micro), tape: tape)
+            return (loss, items: tokens)
+        })
+        #expect(task.pooledDistance(batch, to: targets) < 0.8 * moved)
+    }
+
     @Test func pseudoPerplexityIsTheExponentOfTheMeanNegativeLogProbability() throws {
         let (task, _, texts) = try tinyMaskedLM()
         let pppl = task.pseudoPerplexity(Array(texts.prefix(3)))
