@@ -86,16 +86,10 @@ public final class MaskedLanguageModel {
     /// `isTraining`) and `p₀` from the plain backbone: on `input` with the same dropout
     /// stream, or on `targets` (one per row) without dropout.
     func featureAnchor(_ hidden: Variable, input: EncoderInput, targets: [[Int]]? = nil, seed: UInt64, isTraining: Bool) -> Variable {
-        let target: Tensor
-        if let targets {
-            precondition(targets.count == input.batchSize, "one anchor target per sequence")
-            let targetInput = EncoderInput(padding: targets, padID: backbone.tokenizer.padID)
-            target = meanPool(model.encoder(targetInput, context: ForwardContext(tape: nil, isTraining: false, seed: seed)),
-                              input: targetInput).value
-        } else {
-            target = meanPool(model.encoder(input, context: ForwardContext(tape: nil, isTraining: isTraining, seed: seed)),
-                              input: input).value
-        }
+        precondition(targets == nil || targets!.count == input.batchSize, "one anchor target per sequence")
+        let (targetInput, dropout) = targets.map { (EncoderInput(padding: $0, padID: backbone.tokenizer.padID), false) } ?? (input, isTraining)
+        let plain = ForwardContext(tape: nil, isTraining: dropout, seed: seed)
+        let target = meanPool(model.encoder(targetInput, context: plain), input: targetInput).value
         let width = target.shape[1]
         let inverseSquaredNorms = Tensor(shape: [input.batchSize], generating: { row in
             1 / Swift.max(target.scalars[(row * width)..<((row + 1) * width)].reduce(0) { $0 + $1 * $1 }, 1e-12)
@@ -167,7 +161,8 @@ public final class MaskedLanguageModel {
         for start in stride(from: 0, to: sequences.count, by: batchSize) {
             let range = start..<min(start + batchSize, sequences.count)
             let input = EncoderInput(padding: Array(sequences[range]), padID: backbone.tokenizer.padID)
-            let hidden = adapted ? model(input, context: model.context()) : model.encoder(input, context: ForwardContext(tape: nil, isTraining: false, seed: 0))
+            let hidden = adapted ? model(input, context: model.context())
+                : model.encoder(input, context: ForwardContext(tape: nil, isTraining: false, seed: 0))
             let distance = featureAnchor(hidden, input: input, targets: targets.map { Array($0[range]) }, seed: 0, isTraining: false)
             total += Double(distance.value.scalar) * Double(range.count)
         }
