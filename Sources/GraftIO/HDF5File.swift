@@ -173,7 +173,7 @@ public final class HDF5File: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: path) else { throw HDF5Error.fileNotFound(file: path) }
             let isHDF5 = graft_h5f_is_hdf5(path)
             guard isHDF5 != 0 else { throw HDF5Error.notHDF5(file: path) }
-            if isHDF5 > 0 { try Self.checkGlobalHeaps(path) }
+            if isHDF5 > 0 { try HDF5Structure.check(path) }
             let flags = mode == .read ? graft_h5f_acc_rdonly() : graft_h5f_acc_rdwr()
             let id = isHDF5 < 0 ? hid_t(isHDF5) : H5Fopen(path, flags, graft_h5p_default())
             guard id >= 0 else { throw HDF5Error.cannotOpen(file: path, reason: hdf5Message()) }
@@ -182,47 +182,6 @@ public final class HDF5File: @unchecked Sendable {
     }
 
     deinit { close() }
-
-    /// Throws unless every global heap collection in the file (where HDF5 keeps variable-length
-    /// strings, `GCOL` version 1) is a walk of objects that each advance and end inside it:
-    /// libhdf5 1.10 loops forever loading a collection whose free-space object has size 0.
-    static func checkGlobalHeaps(_ path: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw HDF5Error.cannotOpen(file: path, reason: "cannot be read")
-        }
-        func corrupt(_ offset: Int, _ detail: String) -> HDF5Error {
-            .cannotOpen(file: path, reason: "corrupt global heap (variable-length strings) at byte \(offset): \(detail)")
-        }
-        try data.withUnsafeBytes { (file: UnsafeRawBufferPointer) in
-            guard let base = file.baseAddress else { return }
-            func word(_ offset: Int, _ size: Int) -> Int {
-                (0..<size).reduce(0) { $0 | Int(file[offset + $1]) << (8 * $1) }
-            }
-            let signature = Array("GCOL".utf8)
-            var from = 0
-            while from < file.count, let found = memchr(base + from, Int32(signature[0]), file.count - from) {
-                let start = base.distance(to: found)
-                from = start + 1
-                // Signature, version 1, 3 reserved bytes, an 8-byte collection size (at least 4,096 bytes, in the file).
-                guard start + 16 <= file.count, (1..<4).allSatisfy({ file[start + $0] == signature[$0] }), file[start + 4] == 1 else {
-                    continue
-                }
-                let size = word(start + 8, 8)
-                guard size >= 4096, size <= file.count - start else { continue }
-                var object = start + 16
-                let end = start + size
-                while object + 16 <= end {
-                    let index = word(object, 2), objectSize = word(object + 8, 8)
-                    let advance = index == 0 ? objectSize : 16 + (objectSize + 7) / 8 * 8
-                    guard objectSize < size, advance > 0, advance <= end - object else {
-                        throw corrupt(object, "object \(index) of \(objectSize) bytes does not fit its collection of \(size)")
-                    }
-                    object += advance
-                }
-            }
-        }
-    }
 
     /// Writes a new HDF5 file at `path` atomically: `body` fills it, then it is
     /// closed (checked: a full disk is an error here), synced and renamed over
@@ -454,6 +413,7 @@ public final class HDF5File: @unchecked Sendable {
             throw HDF5Error.shapeMismatch(file: path, dataset: name, expected: expectedShape, found: shape)
         }
         let count = try elementCount(of: shape, name)
+        try checkStorage(of: dataset, count: count, shape: shape, name)
         switch try dataType(ofDataset: dataset, name) {
         case .float32, .float64:
             let scalars: [Float] = try readElements(dataset, name, memoryType: graft_h5t_native_float(), count: count)
@@ -480,6 +440,22 @@ public final class HDF5File: @unchecked Sendable {
         }
         guard Double(count) * 4 <= Double(ProcessInfo.processInfo.physicalMemory) else { throw tooLarge(shape, name) }
         return count
+    }
+
+    /// Throws unless the file can hold `count` elements of the dataset's stored type: they must fit in
+    /// the file (1,032 times the file when the dataset is compressed: deflate's largest ratio).
+    private func checkStorage(of dataset: hid_t, count: Int, shape: [Int], _ name: String) throws {
+        let type = try check(H5Dget_type(dataset), "get the type of dataset", name)
+        defer { H5Tclose(type) }
+        let properties = try check(H5Dget_create_plist(dataset), "get the creation properties of dataset", name)
+        defer { H5Pclose(properties) }
+        var fileSize: hsize_t = 0
+        _ = try check(H5Fget_filesize(try openID(), &fileSize), "get the size of", path)
+        let needed = Double(count) * Double(H5Tget_size(type))
+        guard needed <= Double(fileSize) * (H5Pget_nfilters(properties) > 0 ? 1032 : 1) else {
+            throw HDF5Error.failed(file: path, object: name, operation: "read dataset", reason: "its \(count) elements of "
+                + "\(H5Tget_size(type)) bytes (shape \(shape)) do not fit in the \(fileSize)-byte file")
+        }
     }
 
     private func tooLarge(_ shape: [Int], _ name: String) -> HDF5Error {

@@ -160,6 +160,61 @@ private func withRawFile(_ path: String, _ body: (hid_t) -> Void) throws {
         }
     }
 
+    /// libhdf5 1.10 trusts the name, datatype and dataspace sizes of an attribute message and reads
+    /// past its buffer when they exceed the message (found by fuzzing); the file is refused first.
+    @Test func anAttributeMessageThatWouldOverrunLibHDF5IsRefused() async throws {
+        try await withTemporaryFile { path in
+            let writer = try HDF5File(path: path, mode: .create)
+            try writer.setAttribute("12", named: "layers")
+            writer.close()
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            let name = Array("layers\0".utf8)
+            let start = try #require((0..<(bytes.count - name.count)).first { Array(bytes[$0..<($0 + name.count)]) == name })
+            let message = start - 8  // version 1: version, reserved, then the name's size (2 bytes), the datatype's and the dataspace's
+            try #require(bytes[message] == 1 && bytes[message + 2] == UInt8(name.count))
+            let length = Int(bytes[message - 6]) | Int(bytes[message - 5]) << 8  // the message header's size field
+            bytes[message + 3] = 1  // a name of 263 bytes
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let error = try #require(throws: HDF5Error.self) { try HDF5File(path: path) }
+            #expect(error.description.contains("corrupt attribute message of \(length) bytes: a name, datatype and dataspace of 263,"))
+            #expect(error.description.hasSuffix("do not fit at byte \(message)"))
+        }
+    }
+
+    /// A dataspace that declares more elements than the file stores is refused before allocating
+    /// them (found by fuzzing: a few corrupt dimensions asked for gigabytes).
+    @Test func aDatasetLargerThanItsFileIsRefusedBeforeAllocating() async throws {
+        try await withTemporaryFile { path in
+            try writeSampleFile(path)  // x: [10, 100]
+            func dimensions(_ rows: Int, _ columns: Int) -> [UInt8] {
+                [rows, columns].flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+            }
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            let stored = dimensions(10, 100), declared = dimensions(10, 1_000_000)
+            let places = (0...(bytes.count - stored.count)).filter { Array(bytes[$0..<($0 + stored.count)]) == stored }
+            try #require(!places.isEmpty)  // the dimensions, and the maximum dimensions after them
+            for place in places { bytes.replaceSubrange(place..<(place + stored.count), with: declared) }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let file = try HDF5File(path: path)
+            let error = try #require(throws: HDF5Error.self) { try file.read("x") }
+            #expect(error == .failed(file: path, object: "x", operation: "read dataset",
+                                     reason: "its 10000000 elements of 4 bytes (shape [10, 1000000]) do not fit in the \(bytes.count)-byte file"))
+        }
+    }
+
+    /// Structures Graft never writes are refused before libhdf5 parses them.
+    @Test func aSuperblockVersionGraftDoesNotWriteIsRefused() async throws {
+        try await withTemporaryFile { path in
+            try writeSampleFile(path)
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes[8] = 2
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let error = try #require(throws: HDF5Error.self) { try HDF5File(path: path) }
+            #expect(error == .cannotOpen(file: path, reason: "corrupt superblock: version 2 (Graft reads versions 0 and 1, what libhdf5 "
+                + "writes by default) at byte 8"))
+        }
+    }
+
     @Test func fixedLengthStringAttributesAreRead() async throws {
         try await withTemporaryFile { path in
             try writeSampleFile(path)
