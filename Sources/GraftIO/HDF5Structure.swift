@@ -245,7 +245,11 @@ struct HDF5Structure {
         guard needed <= length else {
             throw corrupt(body, "dataspace message: \(rank) dimensions need \(needed) bytes, the message has \(length)")
         }
-        if version == 2, file[body + 3] == 2 { return 0 }  // the null dataspace
+        if version == 2 {  // the dataspace's class: scalar (0), simple (1) or null (2)
+            let kind = file[body + 3]
+            guard kind <= 2, kind == 1 || rank == 0 else { throw corrupt(body, "dataspace message: class \(kind) of rank \(rank)") }
+            if kind == 2 { return 0 }
+        }
         return try (0..<rank).reduce(1) { count, axis in
             let size = word(dimensions + 8 * axis, 8)
             let (product, overflow) = count.multipliedReportingOverflow(by: size)
@@ -269,9 +273,12 @@ struct HDF5Structure {
             throw corrupt(body, "attribute message of \(length) bytes: a name, datatype and dataspace of \(nameSize), \(datatypeSize) "
                 + "and \(dataspaceSize) bytes do not fit")
         }
-        guard file[datatype - padded(nameSize) + nameSize - 1] == 0 else { throw corrupt(body, "attribute message: a name without its terminating zero") }
         // libhdf5 1.10 crashes cleaning up after an attribute it cannot decode, so only what Graft writes is let through.
-        guard flags & 0x03 == 0 else { throw corrupt(body, "attribute message: a shared datatype or dataspace, which Graft never writes") }
+        let name = datatype - padded(nameSize)
+        guard memchr(file.baseAddress! + name, 0, nameSize).map({ file.baseAddress!.distance(to: $0) }) == name + nameSize - 1 else {
+            throw corrupt(body, "attribute message: a name of \(nameSize) bytes that does not end in its only zero byte")
+        }
+        guard version == 1 || flags == 0 else { throw corrupt(body, "attribute message: flags \(flags) (shared parts Graft never writes)") }
         let elements = try elementCount(ofDataspaceAt: dataspace, length: dataspaceSize)
         let (elementSize, variableLength) = try stringType(at: datatype, length: datatypeSize)
         let (dataSize, overflow) = elementSize.multipliedReportingOverflow(by: elements)
@@ -287,8 +294,14 @@ struct HDF5Structure {
         func valid(_ type: Int, _ typeClass: Int, size: Int?) -> Bool {
             (1...3).contains(Int(file[type] >> 4)) && Int(file[type] & 0x0F) == typeClass && size.map { word(type + 4, 4) == $0 } ?? (word(type + 4, 4) > 0)
         }
-        if length >= 8, valid(datatype, 3, size: nil) { return (word(datatype + 4, 4), false) }
-        if length >= 20, valid(datatype, 9, size: 16), file[datatype + 1] & 0x0F == 1, valid(datatype + 8, 0, size: 1) { return (16, true) }
+        // Padding (null-terminated, null-padded, space-padded) and character set (ASCII, UTF-8) in the class bits.
+        if length >= 8, valid(datatype, 3, size: nil), file[datatype + 1] & 0x0F <= 2, file[datatype + 1] >> 4 <= 1 {
+            return (word(datatype + 4, 4), false)
+        }
+        if length >= 20, valid(datatype, 9, size: 16), file[datatype + 1] & 0x0F == 1, file[datatype + 1] >> 4 <= 2, file[datatype + 2] & 0x0F <= 1,
+           valid(datatype + 8, 0, size: 1) {
+            return (16, true)
+        }
         throw corrupt(datatype, "attribute datatype of \(length) bytes: not a string of datatype version 1 to 3 (Graft reads string attributes)")
     }
 
