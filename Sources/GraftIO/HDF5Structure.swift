@@ -1,13 +1,15 @@
 import Foundation
 
-/// A walk of an HDF5 file's structure before libhdf5 reads it. libhdf5 1.10 trusts sizes stored in
-/// the file: a corrupt attribute message makes it read past its buffers, and a corrupt global heap
-/// makes it loop forever (both found by fuzzing). Graft writes what libhdf5 and h5py write by default
-/// (superblock version 0 or 1, 8-byte offsets and lengths, version-1 object headers, symbol-table
-/// groups); the walk follows every group from the root and checks that each object header message,
-/// continuation, B-tree node, symbol table node, local heap, attribute and dataspace fits where it
-/// is stored, and refuses structures Graft never writes (dense link and attribute storage, version-2
-/// object headers), whose parsers it cannot vouch for.
+/// A walk of an HDF5 file's structure before libhdf5 reads it. libhdf5 1.10 trusts what the file
+/// stores: corrupt attribute messages make it read past its buffers, allocate gigabytes or crash
+/// cleaning up, and a corrupt global heap makes it loop forever (all found by fuzzing). Graft writes
+/// what libhdf5 and h5py write by default (superblock version 0 or 1, 8-byte offsets and lengths,
+/// version-1 object headers, symbol-table groups, string attributes); the walk follows every group
+/// from the root and checks that each object header message, continuation, B-tree node, symbol
+/// table node, local heap, link name, attribute, dataspace and variable-length string fits where it
+/// is stored and decodes as libhdf5 expects, and refuses what Graft never writes (dense link and
+/// attribute storage, version-2 object headers, shared messages, attributes that are not strings,
+/// objects linked twice, datasets not stored contiguously).
 struct HDF5Structure {
     private let path: String
     private let file: UnsafeRawBufferPointer
@@ -168,9 +170,14 @@ struct HDF5Structure {
     }
 
     /// A symbol table entry (link name offset, object header address, cache type, scratch pad).
+    /// Each object is linked once, as Graft writes them: libhdf5 1.10 visits a group that links back to
+    /// itself or to a group above it forever.
     private mutating func symbolTableEntry(at entry: Int) throws {
         try require(entry, 40, "symbol table entry")
         let header = try address(at: entry + 8, "object header")
+        guard !seen.contains(Seen(kind: "object header", position: header)) else {
+            throw corrupt(entry, "symbol table entry: a second link to the object at byte \(header) (Graft links each object once)")
+        }
         visit("object header", header, .objectHeader(header))
         if word(entry + 16, 4) == 1 {  // a group, its B-tree and local heap cached in the scratch pad
             let tree = try address(at: entry + 24, "group B-tree"), heap = try address(at: entry + 32, "local heap")
@@ -217,6 +224,13 @@ struct HDF5Structure {
             guard (1...3).contains(file[body] >> 4), file[body] & 0x0F <= 10 else {
                 throw corrupt(body, "datatype message: version \(file[body] >> 4), class \(file[body] & 0x0F)")
             }
+        case 0x08:  // data layout: Graft writes contiguous storage (version 3, class 1: address and size)
+            try need(18, "data layout")
+            guard file[body] == 3, file[body + 1] == 1 else {
+                throw corrupt(body, "data layout message: version \(file[body]), class \(file[body + 1]) (Graft writes contiguous storage, version 3)")
+            }
+            let size = word(body + 10, 8)
+            if word(body + 2, 8) != -1 { try require(try address(at: body + 2, "dataset storage"), size, "dataset storage") }
         case 0x0C:
             try attribute(at: body, length: length)
         case 0x10:
