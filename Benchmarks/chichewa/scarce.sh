@@ -11,15 +11,11 @@
 # SEEDS ("0 1 2"), THREADS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-swift build -c release --product adapt
-adapt=.build/release/adapt
-cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
-EXPERIMENT="${EXPERIMENT:-$cache/experiment}"
-OUT="${OUT:-$cache/scarce}"
-ANCHOR="${ANCHOR:-$cache/anchor}"
-SIZES="${SIZES:-600 2400}"; STEPS="${STEPS:-300}"; SEEDS="${SEEDS:-0 1 2}"; THREADS="${THREADS:-$(nproc)}"
-mkdir -p "$OUT" "$EXPERIMENT" "$ANCHOR"
 source Benchmarks/common.sh
+study_settings scarce
+ANCHOR="${ANCHOR:-$cache/anchor}"
+SIZES="${SIZES:-600 2400}"; STEPS="${STEPS:-300}"
+mkdir -p "$ANCHOR"
 import_default_backbone "$adapt" "$EXPERIMENT/e5.h5"
 for set in chichewa-bible english-bible chichewa-genres-books; do $adapt data prepare "$set" > /dev/null; done
 common=(--backbone "$EXPERIMENT/e5.h5" --max-length 64 --threads "$THREADS")
