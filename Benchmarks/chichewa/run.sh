@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The Chichewa adaptation experiment on multilingual-e5-small (Docs/results.md), at the current code:
 #   bash Benchmarks/chichewa/run.sh      # hours on 2 cores; rerun the same command to continue
-# (a) Chichewa pseudo-perplexity: masked-LM head alone vs head + language adapter, same texts and schedule.
+# (a) Chichewa pseudo-perplexity: masked-LM head alone vs head + language adapter, same texts and schedule;
+#     and the same language adapter aligned to English (`adapt mlm --anchor-weight 10 --anchor-translations
+#     english-bible`: its pooled output pulled onto the backbone's embedding of each verse's translation).
 # (b) Genre macro-F1 on two splits: unseen books (chichewa-genres-books: dev and test books never in
 #     training; model selection on the dev books) and unseen chapters of the training books
 #     (chichewa-genres). Each split, each seed: the linear probe on frozen embeddings, the task
-#     adapter alone, Stack(language, task), for every task method in $TASK_METHODS, and full fine-tuning.
+#     adapter alone, Stack(language, task) on each of the two language adapters, for every task method in
+#     $TASK_METHODS, and full fine-tuning.
 #     9,600 training verses, 1 epoch: Benchmarks/chichewa/sweep.sh shows why (2,400 are too few for
 #     fine-tuning to beat the probe on unseen books).
 # (c) Cross-lingual transfer (MAD-X): a task adapter trained on English verses on Stack(english, task),
-#     evaluated on Chichewa with the Chichewa language adapter swapped in; baselines: the English
-#     task adapter alone evaluated on Chichewa, and the Chichewa probe.
+#     evaluated on Chichewa with the Chichewa language adapter swapped in; the English task adapter alone
+#     evaluated on Chichewa over the aligned Chichewa adapter; baselines: the English task adapter alone
+#     evaluated on Chichewa, and the Chichewa probe.
 # (d) After (b) and (c), for each split, the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when
 #     its venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds.
 # Every run writes $OUT/NAME.txt only when it finishes (with its wall time); finished runs are skipped,
@@ -60,6 +64,9 @@ peer() { # DATA
 # (a) the Chichewa language adapter
 ny_language="$OUT/mlm-ny-$LANGUAGE_METHOD.h5"; en_language="$OUT/mlm-en-$LANGUAGE_METHOD.h5"
 language_adapter_run mlm-ny-$LANGUAGE_METHOD chichewa-bible --method "$LANGUAGE_METHOD" --output "$ny_language"
+ny_aligned="$OUT/mlm-ny-$LANGUAGE_METHOD-aligned.h5"
+language_adapter_run mlm-ny-$LANGUAGE_METHOD-aligned chichewa-bible --method "$LANGUAGE_METHOD" --anchor-weight 10 \
+    --anchor-translations english-bible --output "$ny_aligned"
 genre_split() { # DATA: (b) on one split
     local data="$1" seed method
     for seed in $SEEDS; do
@@ -67,6 +74,7 @@ genre_split() { # DATA: (b) on one split
         for method in $TASK_METHODS; do
             task_run "$data-$method-alone-seed$seed" "$data" --method "$method" --seed "$seed"
             task_run "$data-$method-stacked-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$ny_language"
+            task_run "$data-$method-stacked-aligned-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$ny_aligned"
         done
         task_run "$data-full-seed$seed" "$data" --method full --seed "$seed"
     done
@@ -81,6 +89,8 @@ for seed in $SEEDS; do
     evaluate "transfer-ny-with-ny-lang-seed$seed" --adapter "$OUT/transfer-en-stacked-seed$seed.h5" --stack-on "$ny_language" \
         --data chichewa-genres-books
     evaluate "transfer-ny-no-lang-seed$seed" --adapter "$OUT/transfer-en-alone-seed$seed.h5" --data chichewa-genres-books
+    evaluate "transfer-ny-with-ny-aligned-seed$seed" --adapter "$OUT/transfer-en-alone-seed$seed.h5" --stack-on "$ny_aligned" \
+        --data chichewa-genres-books
 done
 # (b) on unseen chapters, after (a)'s baseline (the masked-LM head trained alone)
 language_adapter_run mlm-ny-head-only chichewa-bible --head-only

@@ -78,11 +78,17 @@ print("Masked LM on the Chichewa Bible verses that no genre set evaluates on (16
       "trained alone with the same texts and schedule (METHODS.md: a PPPL with an untrained head means nothing).\n")
 print("| run | setup | held-out MLM loss | pseudo-perplexity | wall time |")
 print("|---|---|---|---|---|")
-for name, label in [("mlm-ny-head-only", "head only"), (f"mlm-ny-{language_method}", f"{language_method} language adapter")]:
+for name, label in [("mlm-ny-head-only", "head only"), (f"mlm-ny-{language_method}", f"{language_method} language adapter"),
+                    (f"mlm-ny-{language_method}-aligned", f"{language_method} language adapter aligned to English")]:
     text = read(name)
     print(f"| {label} | {first_line(name, 'head only' if 'head' in name else language_method)} | "
           f"{fmt(number(r'held-out masked-LM loss ([0-9.]+)', text))} | "
           f"{fmt(number(r'pseudo-perplexity ([0-9.]+)', text), 1)} | {minutes(elapsed(text))} |")
+aligned = re.search(r"distance from their translations': ([0-9.]+) before the adapter, ([0-9.]+) after",
+                    read(f"mlm-ny-{language_method}-aligned"))
+if aligned:
+    print(f"\nThe aligned adapter's held-out verses are nearer their English translations: squared distance over squared "
+          f"norm of the pooled outputs {aligned[1]} under the backbone alone, {aligned[2]} with the adapter.")
 print("\n![Chichewa masked-LM loss](figures/chichewa-mlm-loss.svg)\n")
 
 splits = [("chichewa-genres-books", "unseen books (6 genres; dev and test books never in training)"),
@@ -91,7 +97,7 @@ print("## (b) Chichewa genre classification\n")
 print("Each seed draws its own training sample, initialisation and data order; dev and test samples are fixed. "
       "Probe: logistic regression on the frozen backbone's mean-pooled features (`adapt train --head-only`). "
       "Task adapter: the default recipe of `adapt train` (LP-FT head start, balanced loss, AdamW 1e-3 with a tenth "
-      "warm-up, best dev epoch kept). Stack: the same task adapter on the frozen Chichewa language adapter of (a). "
+      "warm-up, best dev epoch kept). Stack: the same task adapter on a frozen Chichewa language adapter of (a). "
       "Test macro-F1, mean ± std over seeds; \"dev\" is the selected model's dev macro-F1; \"kept\" the step whose "
       "parameters were kept (0: the starting model, no fine-tuning won on dev).\n")
 for data, description in splits:
@@ -100,7 +106,8 @@ for data, description in splits:
     print("|---|" + "---|" * len(seeds) + "---|---|---|---|")
     rows = [("linear probe (frozen embeddings)", "probe")]
     for method in task_methods:
-        rows += [(f"{method} task adapter alone", f"{method}-alone"), (f"Stack({language_method} language, {method} task)", f"{method}-stacked")]
+        rows += [(f"{method} task adapter alone", f"{method}-alone"), (f"Stack({language_method} language, {method} task)", f"{method}-stacked"),
+                 (f"Stack({language_method} language aligned to English, {method} task)", f"{method}-stacked-aligned")]
     rows.append(("full fine-tuning (word embeddings frozen)", "full"))
     for label, key in rows:
         texts = [read(f"{data}-{key}-seed{s}") for s in seeds]
@@ -120,6 +127,7 @@ print("| task adapter trained on English (unseen-book split) | evaluated on Chic
       + " | ".join(f"seed {s}" for s in seeds) + " | macro-F1 |")
 print("|---|---|" + "---|" * len(seeds) + "---|")
 for label, under, key in [(f"Stack({language_method} English language, seq_bn task)", "the Chichewa language adapter swapped in", "transfer-ny-with-ny-lang"),
+                          ("seq_bn task adapter alone", "the aligned Chichewa language adapter under it", "transfer-ny-with-ny-aligned"),
                           ("seq_bn task adapter alone", "no language adapter", "transfer-ny-no-lang")]:
     f1s = [number(r"macro-F1 ([0-9.]+)", read(f"{key}-seed{s}")) for s in seeds]
     print(f"| {label} | {under} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} |")
