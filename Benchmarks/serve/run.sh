@@ -47,13 +47,15 @@ end
 """)
 PY
 
-tokens() { curl -s "localhost:$PORT/metrics" | awk '$1 == "graft_serve_tokens_total" { print $2 }'; }
+# The server's counters a row reads before and after its traffic: real tokens, tokens with padding, texts and passes.
+counters() { curl -s "localhost:$PORT/metrics" | awk '$1 == "graft_serve_tokens_total" { t = $2 } $1 == "graft_serve_padded_tokens_total" { p = $2 }
+    $1 == "graft_serve_batch_texts_sum" { s = $2 } $1 == "graft_serve_batch_texts_count" { n = $2 } END { print t "," p "," s "," n }'; }
 table="$OUT/serve-bench.md"
 {
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; adapt serve --threads $THREADS; wrk $DURATION per row"
     echo
-    echo "| batching | traffic | connections | requests/s | p50 ms | p99 ms | tokens/s | non-2xx |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    echo "| batching | traffic | connections | requests/s | p50 ms | p99 ms | tokens/s | texts per pass | padding | non-2xx |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 } > "$table"
 for batching in on off; do
     if [ "$batching" = on ]; then limits=(--max-batch-tokens 4096 --batch-wait-ms 2); else limits=(--max-batch-tokens 1 --batch-wait-ms 0); fi
@@ -63,10 +65,10 @@ for batching in on off; do
     wait_for_server "$server" "$PORT"
     for traffic in single mixed; do
         for connections in $CONNECTIONS; do
-            before=$(tokens)
+            before=$(counters)
             wrk -t "$((connections < 2 ? 1 : 2))" -c "$connections" -d "$DURATION" --timeout 60s --latency \
                 -s "$work/$traffic.lua" "http://127.0.0.1:$PORT" > "$work/wrk.txt"
-            after=$(tokens)
+            after=$(counters)
             seconds=$(awk '/requests in/ { sub(/s,?$/, "", $4); print $4 }' "$work/wrk.txt")
             python3 - "$work/wrk.txt" "$batching" "$traffic" "$connections" "$before" "$after" "$seconds" >> "$table" <<'PY'
 import re, sys
@@ -77,9 +79,9 @@ def milliseconds(percentile):
     return float(value) * {"us": 1e-3, "ms": 1, "s": 1e3}[unit]
 rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 failed = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-tokens = (float(after) - float(before)) / float(seconds)
+real, padded, texts, passes = (a - b for a, b in zip(map(float, after.split(",")), map(float, before.split(","))))
 print(f"| {batching} | {traffic} | {connections} | {rate:.1f} | {milliseconds(50):.1f} | {milliseconds(99):.1f} | "
-      f"{tokens:.0f} | {failed.group(1) if failed else 0} |")
+      f"{real / float(seconds):.0f} | {texts / passes:.1f} | {1 - real / padded:.2f} | {failed.group(1) if failed else 0} |")
 PY
         done
     done

@@ -378,12 +378,12 @@ public final class BatchingEngine: @unchecked Sendable {
         let start = ContinuousClock.now
         let outputs = Result { try forward(parts, of: ready) }
         let duration = ContinuousClock.now - start
-        let texts = parts.reduce(0) { $0 + $1.texts.count }
-        let tokens = parts.reduce(0) { total, part in part.texts.reduce(total) { $0 + ready[part.entry].job.ids[$1].count } }
+        let lengths = parts.flatMap { part in part.texts.map { ready[part.entry].job.ids[$0].count } }
+        let (texts, tokens, padded) = (lengths.count, lengths.reduce(0, +), lengths.count * (lengths.max() ?? 0))
         let setups = Set(parts.map { ready[$0.entry].job.setupKey }).count
-        metrics.batch(texts: texts, setups: setups, tokens: tokens, duration: duration)
+        metrics.batch(texts: texts, setups: setups, tokens: tokens, padded: padded, duration: duration)
         logger.debug("batch", metadata: ["requests": "\(Set(parts.map(\.entry)).count)", "texts": "\(texts)", "setups": "\(setups)",
-                                         "tokens": "\(tokens)", "milliseconds": "\(duration.nanoseconds / 1_000_000)"])
+                                         "tokens": "\(tokens)", "padded": "\(padded)", "milliseconds": "\(duration.nanoseconds / 1_000_000)"])
         switch outputs {
         case .success(let outputs): return outputs.map { .success($0) }
         case .failure(let error):
