@@ -61,6 +61,8 @@ probe_run() {
 }
 # test_macro_f1 FILE: the test macro-F1 that an `adapt train` or `adapt eval` output FILE ends with.
 test_macro_f1() { grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$1" | tail -1 | awk '{print $2}'; }
+# pseudo_perplexity FILE: the held-out pseudo-perplexity an `adapt mlm` output FILE reports.
+pseudo_perplexity() { grep -o 'pseudo-perplexity [0-9.]*' "$1" | awk '{print $2}'; }
 # mean_and_std: reads one number a line, prints their mean ± sample standard deviation.
 mean_and_std() {
     awk '{s += $1; q += $1 * $1; n++}

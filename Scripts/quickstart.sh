@@ -47,9 +47,8 @@ $adapt train "${train[@]}" --output "$work/genre-task.h5" | tee "$work/task-alon
 echo "== 5/5 genre task adapter on the language adapter: Stack(language, task) =="
 $adapt train "${train[@]}" --stack-on "$work/chichewa-language.h5" --output "$work/genre-task-stacked.h5" | tee "$work/task-stacked.txt"
 
-pppl() { grep -o 'pseudo-perplexity [0-9.]*' "$1" | awk '{print $2}'; }
-f1() { grep -o 'macro-F1 [0-9.]* ([0-9]* examples)' "$1" | tail -1 | awk '{print $2}'; }
+source Benchmarks/common.sh  # pseudo_perplexity, test_macro_f1
 echo
 echo "Chichewa adaptation of multilingual-e5-small (short run, seed $seed; outputs in $work)"
-echo "  pseudo-perplexity (held-out verses):  head alone $(pppl "$work/mlm-before.txt") -> with language adapter $(pppl "$work/mlm-after.txt")"
-echo "  genre macro-F1 (test chapters):       linear probe $(f1 "$work/probe.txt") | task adapter $(f1 "$work/task-alone.txt") | Stack(language, task) $(f1 "$work/task-stacked.txt")"
+echo "  pseudo-perplexity (held-out verses):  head alone $(pseudo_perplexity "$work/mlm-before.txt") -> with language adapter $(pseudo_perplexity "$work/mlm-after.txt")"
+echo "  genre macro-F1 (test chapters):       linear probe $(test_macro_f1 "$work/probe.txt") | task adapter $(test_macro_f1 "$work/task-alone.txt") | Stack(language, task) $(test_macro_f1 "$work/task-stacked.txt")"

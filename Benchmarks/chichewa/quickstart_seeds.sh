@@ -22,7 +22,6 @@ for seed in $SEEDS; do
     SEED="$seed" GRAFT_WORK="$work" bash Scripts/quickstart.sh > "$work/quickstart.log"
 done
 
-pppl() { grep -o 'pseudo-perplexity [0-9.]*' "$1" | awk '{print $2}'; }
 row() { # LABEL FILE FIGURE
     local label="$1" file="$2" figure="$3" values=() seed
     for seed in $SEEDS; do values+=("$($figure "$OUT/seed$seed/$file")"); done
@@ -30,8 +29,8 @@ row() { # LABEL FILE FIGURE
     printf '%s\n' "${values[@]}" | mean_and_std
 }
 echo "The quick-start with seeds $SEEDS (each seed's figures, then mean ± std)"
-row "pseudo-perplexity, head alone" mlm-before.txt pppl
-row "pseudo-perplexity, with language adapter" mlm-after.txt pppl
+row "pseudo-perplexity, head alone" mlm-before.txt pseudo_perplexity
+row "pseudo-perplexity, with language adapter" mlm-after.txt pseudo_perplexity
 row "macro-F1, linear probe" probe.txt test_macro_f1
 row "macro-F1, task adapter alone" task-alone.txt test_macro_f1
 row "macro-F1, Stack(language, task)" task-stacked.txt test_macro_f1
