@@ -176,7 +176,7 @@ let attentionFlops = 4.0 * Double(batch * heads * length * length * (width / hea
 let projectionFlops = 2.0 * Double(batch * length) * Double(4 * width * width)
 let attention = Measurement(repetitions: repetitions) {
     let tape = Tape()
-    let y = layer.selfAttention(tape.watch(activations), batchSize: batch, length: length, attentionMask: mask,
+    let y = layer.selfAttention(tape.watch(activations), lengths: [Int](repeating: length, count: batch), attentionMask: mask,
                                 layer: 0, context: .inference())
     tape.backward(y, seed: activations)
 }
@@ -187,7 +187,7 @@ print(attention.row("self-attention (Q, K, V + heads) forward + input backward, 
 let layerWork = 2 * (projectionFlops + 2.0 * Double(batch * length) * Double(2 * width * 4 * width) + attentionFlops)
 let layerStep = Measurement(repetitions: repetitions) {
     let tape = Tape()
-    let y = layer(tape.watch(activations), batchSize: batch, length: length, attentionMask: mask, context: .inference())
+    let y = layer(tape.watch(activations), lengths: [Int](repeating: length, count: batch), attentionMask: mask, context: .inference())
     tape.backward(y, seed: activations)
 }
 print(layerStep.row("encoder layer forward + input backward (frozen), 8 x 128 x 384",

@@ -6,7 +6,8 @@
 # (--max-batch-tokens 1 --batch-wait-ms 0: one request per forward pass). Each request classifies one
 # verse of the test books of chichewa-genres-books; the backbone is multilingual-e5-small.
 #   bash Benchmarks/serve/run.sh            # about 6 minutes; DURATION=20s THREADS=2 CONNECTIONS="1 8 64"
-# Needs the adapters of Benchmarks/chichewa/run.sh in $OUT (default ~/.cache/graft/experiment).
+# Uses the adapters of Benchmarks/chichewa/run.sh in $OUT (default ~/.cache/graft/experiment), or one-step
+# stand-ins of the same shapes where they are missing (Benchmarks/common.sh, serve_adapters).
 # ADAPT names a built adapt binary to use instead of building the release one.
 # Then the same verses offline (adapt predict) for the served / offline ratio.
 # Writes $OUT/serve-bench.md (a Markdown table) and Docs/figures/serve-throughput.svg, and prints the table.
@@ -19,7 +20,7 @@ OUT="${OUT:-$cache/experiment}"
 THREADS="${THREADS:-2}"; DURATION="${DURATION:-20s}"; CONNECTIONS="${CONNECTIONS:-1 8 64}"; PORT="${PORT:-18431}"
 if [ -z "${ADAPT:-}" ]; then swift build -c release --product adapt > /dev/null; ADAPT=.build/release/adapt; fi
 import_default_backbone "$ADAPT" "$OUT/e5.h5"
-serve_adapters "$OUT"
+serve_adapters "$OUT" "$ADAPT"
 work="$(mktemp -d)"
 server=""
 trap '[ -n "$server" ] && kill "$server" 2> /dev/null; rm -rf "$work"' EXIT
@@ -47,15 +48,15 @@ end
 """)
 PY
 
-# The server's counters a row reads before and after its traffic: real tokens, tokens with padding, texts and passes.
-counters() { curl -s "localhost:$PORT/metrics" | awk '$1 == "graft_serve_tokens_total" { t = $2 } $1 == "graft_serve_padded_tokens_total" { p = $2 }
-    $1 == "graft_serve_batch_texts_sum" { s = $2 } $1 == "graft_serve_batch_texts_count" { n = $2 } END { print t "," p "," s "," n }'; }
+# The server's counters a row reads before and after its traffic: tokens, texts and passes.
+counters() { curl -s "localhost:$PORT/metrics" | awk '$1 == "graft_serve_tokens_total" { t = $2 }
+    $1 == "graft_serve_batch_texts_sum" { s = $2 } $1 == "graft_serve_batch_texts_count" { n = $2 } END { print t "," s "," n }'; }
 table="$OUT/serve-bench.md"
 {
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; adapt serve --threads $THREADS; wrk $DURATION per row"
     echo
-    echo "| batching | traffic | connections | requests/s | p50 ms | p99 ms | tokens/s | texts per pass | padding | non-2xx |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| batching | traffic | connections | requests/s | p50 ms | p99 ms | tokens/s | texts per pass | non-2xx |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 } > "$table"
 for batching in on off; do
     if [ "$batching" = on ]; then limits=(--max-batch-tokens 4096 --batch-wait-ms 2); else limits=(--max-batch-tokens 1 --batch-wait-ms 0); fi
@@ -79,9 +80,9 @@ def milliseconds(percentile):
     return float(value) * {"us": 1e-3, "ms": 1, "s": 1e3}[unit]
 rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 failed = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-real, padded, texts, passes = (a - b for a, b in zip(map(float, after.split(",")), map(float, before.split(","))))
+tokens, texts, passes = (a - b for a, b in zip(map(float, after.split(",")), map(float, before.split(","))))
 print(f"| {batching} | {traffic} | {connections} | {rate:.1f} | {milliseconds(50):.1f} | {milliseconds(99):.1f} | "
-      f"{real / float(seconds):.0f} | {texts / passes:.1f} | {1 - real / padded:.2f} | {failed.group(1) if failed else 0} |")
+      f"{tokens / float(seconds):.0f} | {texts / passes:.1f} | {failed.group(1) if failed else 0} |")
 PY
         done
     done
@@ -91,7 +92,7 @@ done
 # Offline, the same work without HTTP: adapt predict with a0 on the same verses (4 x 256, batches of 32),
 # less a run on one verse (loading the backbone and adapter), in verses/s, against the served requests/s.
 seconds() { local start=$EPOCHREALTIME; "$@" > /dev/null; python3 -c "print($EPOCHREALTIME - $start)"; }
-offline=(predict --backbone "$OUT/e5.h5" --adapter "$OUT/chichewa-genres-books-seq_bn-alone-seed0.h5" --max-length 128
+offline=(predict --backbone "$OUT/e5.h5" --adapter "${alone_prefix}0.h5" --max-length 128
          --threads "$THREADS" --batch-size 32)
 one=$(seconds "$ADAPT" "${offline[@]}" --input "$work/one.txt")
 all=$(seconds "$ADAPT" "${offline[@]}" --input "$work/texts.txt")

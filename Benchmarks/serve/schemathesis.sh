@@ -5,7 +5,8 @@
 # document (status codes, content types, headers, body schemas), for server errors, and for
 # invalid requests accepted or valid ones refused. The server: multilingual-e5-small with
 # Benchmarks/chichewa/run.sh's Chichewa language adapter and two genre adapters, loading at run
-# time allowed from a directory holding a copy of one of them. Not part of CI (it needs pip's schemathesis and the experiment's adapters).
+# time allowed from a directory holding a copy of one of them (one-step stand-ins where run.sh's adapters are
+# missing: Benchmarks/common.sh, serve_adapters). Not part of CI (it needs pip's schemathesis).
 #   bash Benchmarks/serve/schemathesis.sh    # a few minutes; EXAMPLES=100 (per operation) SEED=0
 # SCHEMATHESIS: the schemathesis command (default ~/.cache/graft-peers/schemathesis/bin/schemathesis,
 # made by: python3 -m venv ~/.cache/graft-peers/schemathesis && ~/.cache/graft-peers/schemathesis/bin/pip install schemathesis).
@@ -20,14 +21,11 @@ SCHEMATHESIS="${SCHEMATHESIS:-$HOME/.cache/graft-peers/schemathesis/bin/schemath
 "$SCHEMATHESIS" --version > /dev/null || { echo "no schemathesis at $SCHEMATHESIS (see the header of $0)" >&2; exit 1; }
 if [ -z "${ADAPT:-}" ]; then swift build -c release --product adapt > /dev/null; ADAPT=.build/release/adapt; fi
 import_default_backbone "$ADAPT" "$OUT/e5.h5"
-adapters=(--adapter lang="$OUT/mlm-ny-seq_bn_inv.h5" --adapter "genres=$OUT/chichewa-genres-books-seq_bn-alone-seed0.h5"
-          --adapter "stacked=$OUT/chichewa-genres-books-seq_bn-stacked-seed0.h5")
-for value in "${adapters[@]}"; do
-    [ "$value" = --adapter ] || [ -e "${value#*=}" ] || { echo "missing ${value#*=}: run Benchmarks/chichewa/run.sh first" >&2; exit 1; }
-done
+serve_adapters "$OUT" "$ADAPT"
+adapters=(--adapter "lang=$lang" --adapter "genres=${alone_prefix}0.h5" --adapter "stacked=${stacked_prefix}0.h5")
 # The directory that POST /v1/adapters may read: the document's example, genres.h5, is in it.
 work="$(mktemp -d)"
-cp "$OUT/chichewa-genres-books-seq_bn-alone-seed0.h5" "$work/genres.h5"
+cp "${alone_prefix}0.h5" "$work/genres.h5"
 "$ADAPT" serve --backbone "$OUT/e5.h5" "${adapters[@]}" --adapter-directory "$work" --port "$PORT" --threads 2 \
     --log-level warning 2> "$OUT/schemathesis-server.log" &
 server=$!

@@ -7,7 +7,8 @@
 # it is removed, and every answer equal to the offline commands' (labels, and values within 1e-5).
 # The texts: the first 256 test verses of chichewa-genres-books; the backbone: multilingual-e5-small.
 #   bash Benchmarks/serve/soak.sh       # about 15 minutes; SECONDS_OF_LOAD=600 CLIENTS=16 THREADS=2
-# Needs the adapters of Benchmarks/chichewa/run.sh in $OUT (default ~/.cache/graft/experiment).
+# Uses the adapters of Benchmarks/chichewa/run.sh in $OUT (default ~/.cache/graft/experiment), or one-step
+# stand-ins where they are missing (Benchmarks/common.sh, serve_adapters).
 # Writes $OUT/serve-soak.md (the report) and exits non-zero when the test fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,10 +18,9 @@ OUT="${OUT:-$cache/experiment}"
 SECONDS_OF_LOAD="${SECONDS_OF_LOAD:-600}"; CLIENTS="${CLIENTS:-16}"; THREADS="${THREADS:-2}"; PORT="${PORT:-18433}"
 if [ -z "${ADAPT:-}" ]; then swift build -c release --product adapt > /dev/null; ADAPT=.build/release/adapt; fi
 import_default_backbone "$ADAPT" "$OUT/e5.h5"
-lang="$OUT/mlm-ny-seq_bn_inv.h5"
-alone() { echo "$OUT/chichewa-genres-books-seq_bn-alone-seed$1.h5"; }
-stacked() { echo "$OUT/chichewa-genres-books-seq_bn-stacked-seed$1.h5"; }
-serve_adapters "$OUT"
+serve_adapters "$OUT" "$ADAPT"
+alone() { echo "$alone_prefix$1.h5"; }
+stacked() { echo "$stacked_prefix$1.h5"; }
 work="$(mktemp -d)"
 server=""
 trap '[ -n "$server" ] && kill "$server" 2> /dev/null; rm -rf "$work"' EXIT

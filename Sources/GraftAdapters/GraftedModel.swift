@@ -282,25 +282,25 @@ public final class GraftedModel: EncoderAdapters {
         }
     }
 
-    /// Splits row-major `[examples * length, d]` tensors into `groups` equal
-    /// consecutive groups of examples, runs `body` on each and joins the results.
+    /// Splits `[rows, d]` tensors into `groups` equal consecutive groups of
+    /// examples, runs `body` on each and joins the results.
     private func splitByExamples(_ tensors: [Variable], groups: Int, context: ForwardContext,
                                  _ body: (Int, [Variable]) -> Variable) -> Variable {
         precondition(context.batchSize % groups == 0,
                      "Parallel with \(groups) adapters needs a batch divisible by \(groups), got \(context.batchSize) examples")
-        return splitByExamples(tensors, sizes: [Int](repeating: context.batchSize / groups, count: groups), body)
+        return splitByExamples(tensors, sizes: [Int](repeating: context.batchSize / groups, count: groups), context: context, body)
     }
 
-    /// Splits row-major `[examples * length, d]` tensors into consecutive groups
-    /// of `sizes[i]` examples, runs `body` on each and joins the results (one
-    /// group: `body` on the tensors themselves).
-    func splitByExamples(_ tensors: [Variable], sizes: [Int], _ body: (Int, [Variable]) -> Variable) -> Variable {
+    /// Splits `[rows, d]` tensors into consecutive groups of `sizes[i]` examples
+    /// (each example's rows as `context.exampleLengths` gives them), runs `body`
+    /// on each and joins the results (one group: `body` on the tensors themselves).
+    func splitByExamples(_ tensors: [Variable], sizes: [Int], context: ForwardContext,
+                         _ body: (Int, [Variable]) -> Variable) -> Variable {
         guard sizes.count > 1 else { return body(0, tensors) }
-        let rowsPerExample = tensors[0].shape[0] / sizes.reduce(0, +)
-        var start = 0
+        var (example, start) = (0, 0)
         let outputs = sizes.enumerated().map { group, size in
-            let rows = start..<(start + size * rowsPerExample)
-            start = rows.upperBound
+            let rows = start..<(start + context.exampleLengths[example..<(example + size)].reduce(0, +))
+            (example, start) = (example + size, rows.upperBound)
             return body(group, tensors.map { $0.slice(alongAxis: 0, rows) })
         }
         return Variable.concatenate(outputs, alongAxis: 0)

@@ -16,7 +16,7 @@ public struct ExampleGroup: Sendable, Equatable {
 }
 
 extension GraftedModel {
-    /// Final hidden states, `[batch * length, hidden]`, of a batch whose examples
+    /// Final hidden states, `[rows, hidden]`, of a batch (padded or packed) whose examples
     /// use different adapter setups: `groups` split the examples of `input` into
     /// consecutive groups, in order. The backbone's layers run once on the whole
     /// batch (one GEMM per frozen weight for all rows); at each attachment point
@@ -92,13 +92,14 @@ private final class RowGroupAdapters: EncoderAdapters {
         invertible = adapters.contains { $0.invertible != nil }
     }
 
-    private func eachGroup(_ tensors: [Variable], _ body: (AdapterSetup?, [Variable]) -> Variable) -> Variable {
-        model.splitByExamples(tensors, sizes: groups.map(\.examples)) { group, parts in body(groups[group].setup, parts) }
+    private func eachGroup(_ tensors: [Variable], context: ForwardContext,
+                           _ body: (AdapterSetup?, [Variable]) -> Variable) -> Variable {
+        model.splitByExamples(tensors, sizes: groups.map(\.examples), context: context) { group, parts in body(groups[group].setup, parts) }
     }
 
     func linear(_ slot: LinearSlot, layer: Int, input: Variable, base: Variable, context: ForwardContext) -> Variable {
         guard points.contains(.linear(layer: layer, slot)) else { return base }
-        return eachGroup([input, base]) { setup, parts in
+        return eachGroup([input, base], context: context) { setup, parts in
             model.linear(setup, slot, layer: layer, input: parts[0], base: parts[1], context: context)
         }
     }
@@ -108,18 +109,18 @@ private final class RowGroupAdapters: EncoderAdapters {
         guard points.contains(.subLayer(layer: layer, subLayer)) else {
             return model.subLayer(nil, subLayer, layer: layer, output: h, residual: x, layerNorm: layerNorm, context: context)
         }
-        return eachGroup([h, x]) { setup, parts in
+        return eachGroup([h, x], context: context) { setup, parts in
             model.subLayer(setup, subLayer, layer: layer, output: parts[0], residual: parts[1], layerNorm: layerNorm, context: context)
         }
     }
 
     func embeddings(_ embeddings: Variable, context: ForwardContext) -> Variable {
         guard invertible else { return embeddings }
-        return eachGroup([embeddings]) { setup, parts in model.embeddings(setup, parts[0], context: context) }
+        return eachGroup([embeddings], context: context) { setup, parts in model.embeddings(setup, parts[0], context: context) }
     }
 
     func beforeDecoder(_ states: Variable, context: ForwardContext) -> Variable {
         guard invertible else { return states }
-        return eachGroup([states]) { setup, parts in model.beforeDecoder(setup, parts[0], context: context) }
+        return eachGroup([states], context: context) { setup, parts in model.beforeDecoder(setup, parts[0], context: context) }
     }
 }

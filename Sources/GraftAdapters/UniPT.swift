@@ -160,6 +160,7 @@ public final class UniPT: SideNetworkAdapter {
     public func callAsFunction(_ states: [Tensor], input: EncoderInput, context: ForwardContext) -> Variable {
         let tape = context.tape
         precondition(states.count == stateCount, "UniPT: expected \(stateCount) hidden states, got \(states.count)")
+        precondition(!input.isPacked, "UniPT: the side network needs a padded batch, not a packed one")
         let (batch, length) = (input.batchSize, input.length)
         let width = configuration.width(hiddenSize: hiddenSize)
         let projected = zip(projections.elements, states).map { projection, state in

@@ -5,11 +5,13 @@ extension Variable {
     /// Multi-head scaled dot-product self-attention as one operation: for each
     /// example `b` and head `h`, `dropout(softmax(scale · Q_bh K_bhᵀ + mask)) V_bh`.
     ///
-    /// `query`, `key` and `value` are `[batchSize * length, hidden]`, with the
-    /// heads side by side along the last axis (head `h` is columns `h d ..< (h + 1) d`)
-    /// as the projections produce them; the result has the same layout. `keyMask`
-    /// has `batchSize * length` entries, 0 for padded keys. `dropout`, if any,
-    /// masks the `[batch, heads, length, length]` probabilities.
+    /// `query`, `key` and `value` are `[rows, hidden]`, the rows of example `b`
+    /// (`lengths[b]` of them) right after those of example `b - 1`: a padded batch
+    /// gives every example the same length, a packed one each its own, with no
+    /// padding. The heads lie side by side along the last axis (head `h` is columns
+    /// `h d ..< (h + 1) d`) as the projections produce them; the result has the same
+    /// layout. `keyMask` has an entry per row, 0 for padded keys. `dropout`, if any,
+    /// masks the probabilities: for each example, `heads` blocks of `lengths[b]²`.
     ///
     /// The (example, head) pairs are spread over `threads` workers; each runs
     /// single-threaded GEMMs on strided views of the inputs and writes straight
@@ -17,25 +19,25 @@ extension Variable {
     /// `threads`. Backward keeps the probabilities (before dropout) and only the
     /// inputs that the tracked inputs' gradients need.
     public static func attention(query: Variable, key: Variable, value: Variable,
-                                 batchSize: Int, length: Int, headCount: Int, keyMask: [Int], scale: Float,
+                                 lengths: [Int], headCount: Int, keyMask: [Int], scale: Float,
                                  dropout: DropoutMask? = nil, threads: Int = BLAS.threadCount) -> Variable {
         let shape = query.shape
-        precondition(shape.count == 2 && key.shape == shape && value.shape == shape && length > 0
-                     && shape[0] == batchSize * length && headCount > 0 && shape[1] % headCount == 0
+        precondition(shape.count == 2 && key.shape == shape && value.shape == shape && lengths.allSatisfy { $0 > 0 }
+                     && shape[0] == lengths.reduce(0, +) && headCount > 0 && shape[1] % headCount == 0
                      && keyMask.count == shape[0],
                      "attention: query \(query.shape), key \(key.shape), value \(value.shape) and \(keyMask.count) mask entries "
-                     + "for batch \(batchSize) x \(length) and \(headCount) heads")
-        let layout = AttentionLayout(length: length, headCount: headCount, headSize: shape[1] / headCount,
-                                     pairs: batchSize * headCount, scale: scale, keptScale: dropout?.scale ?? 1)
-        precondition(dropout.map { $0.kept.count == layout.pairs * layout.block } ?? true,
-                     "attention: the dropout mask needs batch * heads * length * length elements")
+                     + "for examples of \(lengths) rows and \(headCount) heads")
+        let layout = AttentionLayout(lengths: lengths, headCount: headCount, headSize: shape[1] / headCount,
+                                     scale: scale, keptScale: dropout?.scale ?? 1)
+        precondition(dropout.map { $0.kept.count == layout.probabilityCount } ?? true,
+                     "attention: the dropout mask needs heads * (sum of squared lengths) = \(layout.probabilityCount) elements")
         let tracked = query.isTracked || key.isTracked || value.isTracked
         // Probabilities before dropout: kept for backward, else in per-worker scratch
         // after the block for the dropped probabilities.
-        var probabilities = unset(tracked ? layout.pairs * layout.block : 0)
+        var probabilities = unset(tracked ? layout.probabilityCount : 0)
         var output = Tensor(shape: shape, scalars: unset(shape[0] * shape[1]))
-        let dropped = dropout == nil ? 0 : layout.block
-        let scratch = dropped + (tracked ? 0 : layout.block)
+        let dropped = dropout == nil ? 0 : layout.largestBlock
+        let scratch = dropped + (tracked ? 0 : layout.largestBlock)
         // Per key, scaled score = score * factor + shift: (scale, 0), or (0, -1e9) for padding.
         let keyTerms = keyMask.map { $0 == 0 ? 0 : scale } + keyMask.map { $0 == 0 ? -1e9 : 0 }
         query.value.scalars.withUnsafeBufferPointer { q in
@@ -46,7 +48,7 @@ extension Variable {
                             probabilities.withUnsafeMutableBufferPointer { saved in
                                 output.scalars.withUnsafeMutableBufferPointer { out in
                                     layout.forEachPair(threads: threads, scratch: scratch) { pair, buffer in
-                                        let p = tracked ? saved.baseAddress! + pair * layout.block : buffer + dropped
+                                        let p = tracked ? saved.baseAddress! + layout.blockStart(pair) : buffer + dropped
                                         layout.forward(pair, q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!,
                                                        factors: terms.baseAddress!, shifts: terms.baseAddress! + shape[0],
                                                        kept: dropout == nil ? nil : kept.baseAddress,
@@ -69,7 +71,7 @@ extension Variable {
             let gradient = { (needed: Bool) in unset(needed ? shape[0] * shape[1] : 0) }
             var (dQuery, dKey, dValue) = (gradient(needed[0]), gradient(needed[1]), gradient(needed[2]))
             let needsScores = needed[0] || needed[1]
-            let scratch = (dropout == nil ? 0 : layout.block) + (needsScores ? layout.block : 0)
+            let scratch = (dropout == nil ? 0 : layout.largestBlock) + (needsScores ? layout.largestBlock : 0)
             g.scalars.withUnsafeBufferPointer { dO in
                 savedQuery.withUnsafeBufferPointer { q in
                     savedKey.withUnsafeBufferPointer { k in
@@ -82,7 +84,7 @@ extension Variable {
                                                 layout.forEachPair(threads: threads, scratch: scratch) { pair, buffer in
                                                     layout.backward(pair, dO: dO.baseAddress!, q: q.baseAddress, k: k.baseAddress,
                                                                     v: v.baseAddress, kept: dropout == nil ? nil : kept.baseAddress,
-                                                                    probabilities: p.baseAddress! + pair * layout.block,
+                                                                    probabilities: p.baseAddress! + layout.blockStart(pair),
                                                                     dQ: needed[0] ? dQ.baseAddress : nil,
                                                                     dK: needed[1] ? dK.baseAddress : nil,
                                                                     dV: needed[2] ? dV.baseAddress : nil, scratch: buffer)
@@ -103,32 +105,64 @@ extension Variable {
 
 /// The per-(example, head) kernels of `Variable.attention` on raw buffers.
 ///
-/// Rows of the `[batch * length, hidden]` buffers are tokens; the block of head
-/// `h` of example `b` (pair `b * headCount + h`) starts at row `b * length`,
+/// Rows of the `[rows, hidden]` buffers are tokens; the block of head `h` of
+/// example `b` (pair `b * headCount + h`) starts at the example's first row,
 /// column `h * headSize`, with leading dimension `hidden`. Probabilities and
-/// scratch blocks are contiguous `length x length` matrices.
+/// scratch blocks are contiguous `lengths[b] x lengths[b]` matrices, the
+/// probabilities example by example, head by head.
 private struct AttentionLayout {
-    let length, headCount, headSize, pairs: Int
+    let lengths: [Int]
+    let headCount, headSize: Int
     /// The scale of the scores (forward applies it through the key factors).
     let scale: Float
     /// The factor of kept elements under dropout.
     let keptScale: Float
+    /// Each example's first row, and the start of its first head's probabilities.
+    let firstRows: [Int], firstBlocks: [Int]
+    /// Elements of all the probabilities, and of the largest block.
+    let probabilityCount: Int, largestBlock: Int
+
+    init(lengths: [Int], headCount: Int, headSize: Int, scale: Float, keptScale: Float) {
+        (self.lengths, self.headCount, self.headSize, self.scale, self.keptScale) = (lengths, headCount, headSize, scale, keptScale)
+        var rows = 0, blocks = 0, firstRows: [Int] = [], firstBlocks: [Int] = []
+        for length in lengths {
+            firstRows.append(rows)
+            firstBlocks.append(blocks)
+            rows += length
+            blocks += headCount * length * length
+        }
+        (self.firstRows, self.firstBlocks, probabilityCount) = (firstRows, firstBlocks, blocks)
+        largestBlock = (lengths.max() ?? 0) * (lengths.max() ?? 0)
+    }
 
     var hidden: Int { headCount * headSize }
-    /// Elements of one pair's `length x length` score matrix.
-    var block: Int { length * length }
+    var pairs: Int { lengths.count * headCount }
+    /// The length of pair `pair`'s example.
+    func length(_ pair: Int) -> Int { lengths[pair / headCount] }
+    /// Elements of pair `pair`'s score matrix.
+    func block(_ pair: Int) -> Int { length(pair) * length(pair) }
+    /// Offset of pair `pair`'s head block in a `[rows, hidden]` buffer.
+    func offset(_ pair: Int) -> Int { firstRows[pair / headCount] * hidden + (pair % headCount) * headSize }
+    /// Offset of pair `pair`'s probabilities (and dropout flags).
+    func blockStart(_ pair: Int) -> Int { firstBlocks[pair / headCount] + (pair % headCount) * block(pair) }
 
-    /// Offset of pair `pair`'s head block in a `[batch * length, hidden]` buffer.
-    func offset(_ pair: Int) -> Int { (pair / headCount) * length * hidden + (pair % headCount) * headSize }
-
-    /// Calls `body(pair, scratch)` for every pair, split into contiguous runs
-    /// over `threads` workers, each with its own `scratch` floats.
+    /// Calls `body(pair, scratch)` for every pair, split into contiguous runs of
+    /// about equal work (score elements) over `threads` workers, each with its own
+    /// `scratch` floats.
     func forEachPair(threads: Int, scratch: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
         let workers = Swift.max(1, Swift.min(threads, pairs))
+        // Worker w takes the pairs whose blocks start in its share of all the blocks' elements.
+        var first = [0], pair = 0
+        for worker in 1..<workers {
+            while pair < pairs && blockStart(pair) < probabilityCount * worker / workers { pair += 1 }
+            first.append(pair)
+        }
+        first.append(pairs)
         BLAS.concurrentPerform(workers: workers) { worker in
+            guard first[worker] < first[worker + 1] else { return }
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(scratch, 1))
             defer { buffer.deallocate() }
-            for pair in (pairs * worker / workers)..<(pairs * (worker + 1) / workers) { body(pair, buffer) }
+            for pair in first[worker]..<first[worker + 1] { body(pair, buffer) }
         }
     }
 
@@ -138,11 +172,11 @@ private struct AttentionLayout {
                  factors: UnsafePointer<Float>, shifts: UnsafePointer<Float>, kept: UnsafePointer<Bool>?,
                  probabilities p: UnsafeMutablePointer<Float>, dropped: UnsafeMutablePointer<Float>,
                  output: UnsafeMutablePointer<Float>) {
-        let at = offset(pair)
+        let (at, length) = (offset(pair), length(pair))
         BLAS.gemm(transposeA: false, transposeB: true, m: length, n: length, k: headSize,
                   a: q + at, lda: hidden, b: k + at, ldb: hidden, c: p, ldc: length)
-        let keys = (pair / headCount) * length
-        softmax(p, factors: factors + keys, shifts: shifts + keys)
+        let keys = firstRows[pair / headCount]
+        softmax(p, length: length, factors: factors + keys, shifts: shifts + keys)
         let weights = applyDropout(p, kept: kept, pair: pair, into: dropped)
         BLAS.gemm(transposeA: false, transposeB: false, m: length, n: headSize, k: length,
                   a: weights, lda: length, b: v + at, ldb: hidden, c: output + at, ldc: hidden)
@@ -156,7 +190,7 @@ private struct AttentionLayout {
                   v: UnsafePointer<Float>?, kept: UnsafePointer<Bool>?, probabilities p: UnsafePointer<Float>,
                   dQ: UnsafeMutablePointer<Float>?, dK: UnsafeMutablePointer<Float>?, dV: UnsafeMutablePointer<Float>?,
                   scratch: UnsafeMutablePointer<Float>) {
-        let at = offset(pair)
+        let (at, length, block) = (offset(pair), length(pair), block(pair))
         if let dV {
             let weights = applyDropout(p, kept: kept, pair: pair, into: scratch)
             BLAS.gemm(transposeA: true, transposeB: false, m: length, n: headSize, k: length,
@@ -167,10 +201,10 @@ private struct AttentionLayout {
         BLAS.gemm(transposeA: false, transposeB: true, m: length, n: length, k: headSize,
                   a: dO + at, lda: hidden, b: v + at, ldb: hidden, c: dS, ldc: length)
         if let kept {
-            let flags = kept + pair * block
+            let flags = kept + blockStart(pair)
             for i in 0..<block { dS[i] = flags[i] ? dS[i] * keptScale : 0 }
         }
-        softmaxBackward(dS, probabilities: p)
+        softmaxBackward(dS, length: length, probabilities: p)
         if let dQ, let k {
             BLAS.gemm(transposeA: false, transposeB: false, m: length, n: headSize, k: length,
                       a: dS, lda: length, b: k + at, ldb: hidden, c: dQ + at, ldc: hidden)
@@ -186,19 +220,19 @@ private struct AttentionLayout {
     private func applyDropout(_ p: UnsafePointer<Float>, kept: UnsafePointer<Bool>?, pair: Int,
                               into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
         guard let kept else { return p }
-        let flags = kept + pair * block
-        for i in 0..<block { buffer[i] = flags[i] ? p[i] * keptScale : 0 }
+        let flags = kept + blockStart(pair)
+        for i in 0..<block(pair) { buffer[i] = flags[i] ? p[i] * keptScale : 0 }
         return UnsafePointer(buffer)
     }
 
-    /// Row-wise softmax of `scores ⊙ factors + shifts` in place.
-    private func softmax(_ s: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, shifts: UnsafePointer<Float>) {
-        for row in stride(from: 0, to: block, by: length) { _ = graft_softmax(s + row, factors, shifts, 1, length) }
+    /// Row-wise softmax of the `length x length` `scores ⊙ factors + shifts` in place.
+    private func softmax(_ s: UnsafeMutablePointer<Float>, length: Int, factors: UnsafePointer<Float>, shifts: UnsafePointer<Float>) {
+        for row in stride(from: 0, to: length * length, by: length) { _ = graft_softmax(s + row, factors, shifts, 1, length) }
     }
 
     /// `dS = scale · p ⊙ (dP - rowsum(dP ⊙ p))` in place of `dP`.
-    private func softmaxBackward(_ d: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>) {
-        for row in stride(from: 0, to: block, by: length) { graft_softmax_backward(d + row, p + row, scale, length) }
+    private func softmaxBackward(_ d: UnsafeMutablePointer<Float>, length: Int, probabilities p: UnsafePointer<Float>) {
+        for row in stride(from: 0, to: length * length, by: length) { graft_softmax_backward(d + row, p + row, scale, length) }
     }
 }
 

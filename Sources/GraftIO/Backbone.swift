@@ -206,19 +206,6 @@ public func normalizedRows(_ pooled: Tensor) -> [[Float]] {
     }
 }
 
-extension EncoderInput {
-    /// A right-padded batch of id sequences with its attention mask.
-    public init(padding sequences: [[Int]], padID: Int) {
-        let length = sequences.map(\.count).max() ?? 0
-        var ids: [Int] = [], mask: [Int] = []
-        for sequence in sequences {
-            ids += sequence + [Int](repeating: padID, count: length - sequence.count)
-            mask += [Int](repeating: 1, count: sequence.count) + [Int](repeating: 0, count: length - sequence.count)
-        }
-        self.init(ids: ids, attentionMask: mask, batchSize: sequences.count, length: length)
-    }
-}
-
 /// A backbone file or source that cannot be used.
 public enum BackboneError: Error, CustomStringConvertible, Equatable {
     case notABackbone(file: String, found: String)

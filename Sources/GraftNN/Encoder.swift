@@ -1,27 +1,80 @@
 import GraftAutodiff
 import GraftTensor
 
-/// A padded batch of token ids for the encoder.
+/// A batch of token ids for the encoder, one row per token: **padded**, every
+/// example `length` rows with its padding marked in the attention mask, or
+/// **packed**, each example's own tokens right after the previous example's,
+/// with no padding at all (nothing is computed for padding; for inference on
+/// texts of different lengths).
 public struct EncoderInput: Sendable {
-    /// `batchSize * length` ids, row-major, padded with the pad id.
+    /// The token ids, example after example; a padded example is padded with the pad id.
     public var ids: [Int]
     /// 1 for real tokens, 0 for padding; same layout as `ids`.
     public var attentionMask: [Int]
     /// Token types (segment ids), or all zeros when `nil`.
     public var tokenTypeIDs: [Int]?
-    public var batchSize: Int
-    public var length: Int
+    public let batchSize: Int
+    /// Rows per example when padded; the longest example's rows when packed.
+    public let length: Int
+    /// Each example's rows, in order (all `length` when padded).
+    public let exampleLengths: [Int]
+    /// Each example's first row.
+    public let firstRows: [Int]
+    /// Whether the examples are packed rather than padded.
+    public let isPacked: Bool
 
-    /// A batch of `batchSize` rows of `length` tokens.
+    /// A padded batch of `batchSize` rows of `length` tokens.
     /// - Precondition: `ids` and `attentionMask` each hold `batchSize * length` entries.
     public init(ids: [Int], attentionMask: [Int], tokenTypeIDs: [Int]? = nil, batchSize: Int, length: Int) {
         precondition(ids.count == batchSize * length && attentionMask.count == ids.count,
                      "EncoderInput: \(ids.count) ids and \(attentionMask.count) mask entries for batch \(batchSize) x \(length)")
-        self.ids = ids
-        self.attentionMask = attentionMask
-        self.tokenTypeIDs = tokenTypeIDs
-        self.batchSize = batchSize
-        self.length = length
+        self.init(ids: ids, attentionMask: attentionMask, tokenTypeIDs: tokenTypeIDs,
+                  exampleLengths: [Int](repeating: length, count: batchSize), isPacked: false)
+    }
+
+    /// A right-padded batch of id sequences with its attention mask.
+    public init(padding sequences: [[Int]], padID: Int) {
+        let length = sequences.map(\.count).max() ?? 0
+        var ids: [Int] = [], mask: [Int] = []
+        for sequence in sequences {
+            ids += sequence + [Int](repeating: padID, count: length - sequence.count)
+            mask += [Int](repeating: 1, count: sequence.count) + [Int](repeating: 0, count: length - sequence.count)
+        }
+        self.init(ids: ids, attentionMask: mask, batchSize: sequences.count, length: length)
+    }
+
+    /// A packed batch: the sequences back to back, no padding.
+    /// - Precondition: no sequence is empty.
+    public init(packing sequences: [[Int]]) {
+        precondition(sequences.allSatisfy { !$0.isEmpty }, "EncoderInput: a packed batch cannot hold an empty sequence")
+        let ids = Array(sequences.joined())
+        self.init(ids: ids, attentionMask: [Int](repeating: 1, count: ids.count), tokenTypeIDs: nil,
+                  exampleLengths: sequences.map(\.count), isPacked: true)
+    }
+
+    private init(ids: [Int], attentionMask: [Int], tokenTypeIDs: [Int]?, exampleLengths: [Int], isPacked: Bool) {
+        (self.ids, self.attentionMask, self.tokenTypeIDs) = (ids, attentionMask, tokenTypeIDs)
+        (self.exampleLengths, self.isPacked) = (exampleLengths, isPacked)
+        batchSize = exampleLengths.count
+        length = exampleLengths.max() ?? 0
+        var firstRows: [Int] = [], first = 0
+        for length in exampleLengths {
+            firstRows.append(first)
+            first += length
+        }
+        self.firstRows = firstRows
+    }
+
+    /// The rows of example `example`.
+    public func rows(of example: Int) -> Range<Int> { firstRows[example]..<(firstRows[example] + exampleLengths[example]) }
+
+    /// Examples `examples` as a batch of their own (padded or packed as this one), with its rows of `ids`.
+    public func examples(_ examples: Range<Int>) -> (input: EncoderInput, rows: Range<Int>) {
+        let rows = examples.isEmpty ? 0..<0 : self.rows(of: examples.lowerBound).lowerBound..<self.rows(of: examples.upperBound - 1).upperBound
+        let input = EncoderInput(ids: Array(ids[rows]), attentionMask: Array(attentionMask[rows]),
+                                 tokenTypeIDs: tokenTypeIDs.map { Array($0[rows]) },
+                                 exampleLengths: Array(exampleLengths[examples]), isPacked: isPacked)
+        return (input, rows)
     }
 }
 
@@ -47,22 +100,20 @@ public final class Embeddings: Module {
     /// Position ids: `0..<length` for BERT; for XLM-R, `pad + 1 + i` counting
     /// only real tokens, and `pad` at padding (as Hugging Face computes them).
     public func positionIDs(for input: EncoderInput) -> [Int] {
-        guard configuration.offsetsPositions else {
-            return (0..<input.batchSize).flatMap { _ in 0..<input.length }
-        }
+        guard configuration.offsetsPositions else { return input.exampleLengths.flatMap { 0..<$0 } }
         let pad = configuration.padTokenID
         var positions = [Int](repeating: pad, count: input.ids.count)
-        for row in 0..<input.batchSize {
+        for example in 0..<input.batchSize {
             var seen = 0
-            for t in 0..<input.length where input.ids[row * input.length + t] != pad {
+            for row in input.rows(of: example) where input.ids[row] != pad {
                 seen += 1
-                positions[row * input.length + t] = pad + seen
+                positions[row] = pad + seen
             }
         }
         return positions
     }
 
-    /// `[batch * length, hidden]` embeddings.
+    /// `[rows, hidden]` embeddings.
     public func callAsFunction(_ input: EncoderInput, context: ForwardContext) -> Variable {
         let tape = context.tape
         let types = input.tokenTypeIDs ?? [Int](repeating: 0, count: input.ids.count)
@@ -116,17 +167,18 @@ public final class SelfAttention: Module {
 
     public var children: [(name: String, module: any Module)] { [("query", query), ("key", key), ("value", value)] }
 
-    /// Attends over `x` (`[batch * length, hidden]`); `attentionMask` has
-    /// `batch * length` entries, 1 for real tokens and 0 for padding.
-    /// Returns the context vectors, `[batch * length, hidden]`.
-    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, attentionMask: [Int],
+    /// Attends over `x` (`[rows, hidden]`) within each example, example `b`
+    /// holding `lengths[b]` consecutive rows; `attentionMask` has an entry per
+    /// row, 1 for real tokens and 0 for padding. Returns the context vectors,
+    /// `[rows, hidden]`.
+    public func callAsFunction(_ x: Variable, lengths: [Int], attentionMask: [Int],
                                layer: Int, context: ForwardContext) -> Variable {
         let headSize = x.shape[1] / headCount
         let q = context.apply(query, .query, layer: layer, to: x)
         let k = context.apply(key, .key, layer: layer, to: x)
         let v = context.apply(value, .value, layer: layer, to: x)
-        let mask = context.dropoutMask(count: batchSize * headCount * length * length, probability: dropout)
-        return Variable.attention(query: q, key: k, value: v, batchSize: batchSize, length: length, headCount: headCount,
+        let mask = context.dropoutMask(count: headCount * lengths.reduce(0) { $0 + $1 * $1 }, probability: dropout)
+        return Variable.attention(query: q, key: k, value: v, lengths: lengths, headCount: headCount,
                                   keyMask: attentionMask, scale: 1 / Float(headSize).squareRoot(), dropout: mask)
     }
 }
@@ -154,11 +206,10 @@ public final class EncoderLayer: Module {
          ("intermediate.dense", intermediate), ("output", output)]
     }
 
-    /// The layer's output for `batchSize x length` token rows `x`; `attentionMask` holds 1 for real tokens, 0 for padding.
-    public func callAsFunction(_ x: Variable, batchSize: Int, length: Int, attentionMask: [Int],
-                               context: ForwardContext) -> Variable {
-        let attended = selfAttention(x, batchSize: batchSize, length: length, attentionMask: attentionMask,
-                                     layer: index, context: context)
+    /// The layer's output for token rows `x`, example `b` holding `lengths[b]` consecutive rows;
+    /// `attentionMask` holds 1 for real tokens, 0 for padding.
+    public func callAsFunction(_ x: Variable, lengths: [Int], attentionMask: [Int], context: ForwardContext) -> Variable {
+        let attended = selfAttention(x, lengths: lengths, attentionMask: attentionMask, layer: index, context: context)
         let afterAttention = attentionOutput(attended, residual: x, layer: index, context: context)
         let expanded = context.apply(intermediate, .ffnIn, layer: index, to: afterAttention).gelu()
         return output(expanded, residual: afterAttention, layer: index, context: context)
@@ -188,18 +239,18 @@ public final class TransformerEncoder: Module {
         [("embeddings", embeddings), ("encoder.layer", layers)] + (pooler.map { [("pooler.dense", $0)] } ?? [])
     }
 
-    /// The final hidden states, `[batch * length, hidden]`.
+    /// The final hidden states, `[rows, hidden]`.
     public func callAsFunction(_ input: EncoderInput, context: ForwardContext) -> Variable {
         hiddenStates(input, context: context).last!
     }
 
-    /// The embedding output followed by every layer's output, each `[batch * length, hidden]`.
+    /// The embedding output followed by every layer's output, each `[rows, hidden]`.
     public func hiddenStates(_ input: EncoderInput, context: ForwardContext) -> [Variable] {
-        context.batchSize = input.batchSize
+        context.exampleLengths = input.exampleLengths
         var states = [embeddings(input, context: context)]
         for layer in layers.elements {
             states.append(context.layer(states.last!) { x, context in
-                layer(x, batchSize: input.batchSize, length: input.length, attentionMask: input.attentionMask, context: context)
+                layer(x, lengths: input.exampleLengths, attentionMask: input.attentionMask, context: context)
             })
         }
         return states
@@ -208,17 +259,22 @@ public final class TransformerEncoder: Module {
     /// BERT's pooled output: `tanh(pooler(h[CLS]))`, `[batch, hidden]`.
     public func pooled(_ hidden: Variable, input: EncoderInput, context: ForwardContext) -> Variable? {
         guard let pooler else { return nil }
-        let first = hidden.reshaped([input.batchSize, input.length, -1]).slice(alongAxis: 1, 0..<1).reshaped([input.batchSize, -1])
-        return pooler(first, tape: context.tape).tanh()
+        return pooler(firstTokens(hidden, input: input), tape: context.tape).tanh()
     }
+}
+
+/// Each example's first hidden state (`[CLS]` / `<s>`): `[batch, hidden]`.
+public func firstTokens(_ hidden: Variable, input: EncoderInput) -> Variable {
+    Variable.gatherRows(hidden, input.firstRows)
 }
 
 /// Mean of the hidden states over real tokens: `[batch, hidden]`.
 public func meanPool(_ hidden: Variable, input: EncoderInput) -> Variable {
-    let weights = Tensor(shape: [input.batchSize, input.length, 1], generating: { i in
-        let row = i / input.length
-        let real = input.attentionMask[(row * input.length)..<((row + 1) * input.length)].reduce(0, +)
-        return input.attentionMask[i] == 0 ? 0 : 1 / Float(Swift.max(real, 1))
-    })
-    return (hidden.reshaped([input.batchSize, input.length, -1]) * Variable(weights)).sum(alongAxis: 1)
+    var weights = Tensor(zeros: [input.batchSize, input.ids.count])
+    for example in 0..<input.batchSize {
+        let rows = input.rows(of: example)
+        let real = input.attentionMask[rows].reduce(0, +)
+        for row in rows where input.attentionMask[row] != 0 { weights.scalars[example * input.ids.count + row] = 1 / Float(max(real, 1)) }
+    }
+    return Variable.matmul(Variable(weights), hidden)
 }

@@ -14,8 +14,10 @@ public final class ForwardContext {
     /// holds one layer's activations instead of all of them, for one more
     /// forward pass of the encoder layers. The gradients are the same.
     public var recomputesLayers = false
-    /// Examples in the batch of this pass; the encoder sets it from its input.
-    public var batchSize = 1
+    /// The rows of each example in the batch of this pass; the encoder sets them from its input.
+    public var exampleLengths = [1]
+    /// Examples in the batch of this pass.
+    public var batchSize: Int { exampleLengths.count }
 
     /// Inference: no tape, no dropout.
     public static func inference(adapters: (any EncoderAdapters)? = nil) -> ForwardContext {
@@ -38,11 +40,11 @@ public final class ForwardContext {
     public func layer(_ x: Variable, _ body: @escaping (Variable, ForwardContext) -> Variable) -> Variable {
         guard recomputesLayers, let tape else { return body(x, self) }
         let start = generator
-        let (isTraining, adapters, batchSize) = (isTraining, adapters, batchSize)
+        let (isTraining, adapters, exampleLengths) = (isTraining, adapters, exampleLengths)
         var end = start
         let output = tape.recomputing(x) { x, tape in
             let inner = ForwardContext(tape: tape, isTraining: isTraining, generator: start, adapters: adapters)
-            inner.batchSize = batchSize
+            inner.exampleLengths = exampleLengths
             defer { end = inner.generator }
             return body(x, inner)
         }

@@ -145,17 +145,17 @@ public final class SequenceClassificationHead: ClassifierLayers {
 
     public var children: [(name: String, module: any Module)] { classifierChildren }
 
-    /// `[batch, hidden]` summaries of `[batch * length, hidden]` states, as the head reads them.
+    /// `[batch, hidden]` summaries of `[rows, hidden]` states, as the head reads them.
     public func pool(_ hidden: Variable, input: EncoderInput) -> Variable {
         switch pooling {
         case .first:
-            hidden.reshaped([input.batchSize, input.length, -1]).slice(alongAxis: 1, 0..<1).reshaped([input.batchSize, -1])
+            firstTokens(hidden, input: input)
         case .mean:
             meanPool(hidden, input: input)
         }
     }
 
-    /// `[batch, classes]` logits from `[batch * length, hidden]` states.
+    /// `[batch, classes]` logits from `[rows, hidden]` states.
     public func callAsFunction(_ hidden: Variable, input: EncoderInput, context: ForwardContext) -> Variable {
         logits(pool(hidden, input: input), context: context)
     }
@@ -179,7 +179,7 @@ public final class TokenClassificationHead: ClassifierLayers {
 
     public var children: [(name: String, module: any Module)] { classifierChildren }
 
-    /// `[batch * length, classes]` logits.
+    /// `[rows, classes]` logits.
     public func callAsFunction(_ hidden: Variable, context: ForwardContext) -> Variable {
         logits(hidden, context: context)
     }

@@ -6,18 +6,18 @@ import Logging
 /// and embedding requests in dynamic, mixed-adapter batches.
 ///
 /// Requests wait in a queue; one worker thread takes the waiting requests (up
-/// to `Settings.maxBatchTokens` padded tokens, after waiting up to
-/// `Settings.batchWait` for more to arrive) and runs them in forward passes of
-/// similar lengths, each request's texts under its own adapters (``GraftedModel/callAsFunction(_:groups:)``).
-/// Every text gets the output it gets in a batch of its own request's texts
-/// (within 1e-5: padding changes the lengths of some vectorised sums).
+/// to `Settings.maxBatchTokens` tokens, after waiting up to `Settings.batchWait`
+/// for more to arrive) and runs them in one packed forward pass (texts back to
+/// back, no padding), each request's texts under its own adapters
+/// (``GraftedModel/callAsFunction(_:groups:)``). Every text gets the output it
+/// gets alone (within 1e-5: the GEMMs may split the rows differently).
 /// Adapters are loaded and removed between forward passes. The engine runs
 /// until ``shutdown()``.
 public final class BatchingEngine: @unchecked Sendable {
     /// How requests are batched and bounded.
     public struct Settings: Sendable {
-        /// Padded tokens (texts x longest text) per forward pass; a request larger
-        /// than this runs alone. 1 turns batching across requests off.
+        /// Tokens per forward pass; a request larger than this runs alone. 1 turns
+        /// batching across requests off.
         public var maxBatchTokens = 4096
         /// How long the first waiting request waits for others to join its batch; 0: no waiting.
         public var batchWait = Duration.milliseconds(2)
@@ -285,13 +285,13 @@ public final class BatchingEngine: @unchecked Sendable {
             while waiting.isEmpty && !stopping { queue.wait() }
             guard !waiting.isEmpty else { return nil }
             let deadline = Date().addingTimeInterval(Double(settings.batchWait.nanoseconds) / 1e9)
-            while !stopping, !waiting.isEmpty, paddedTokens(waiting) < settings.maxBatchTokens, queue.wait(until: deadline) {}
+            while !stopping, !waiting.isEmpty, waiting.reduce(0, { $0 + $1.tokens }) < settings.maxBatchTokens,
+                  queue.wait(until: deadline) {}
         } while waiting.isEmpty
-        var count = 1, texts = waiting[0].ids.count, longest = waiting[0].longest
-        while count < waiting.count {
-            let (moreTexts, moreLongest) = (texts + waiting[count].ids.count, max(longest, waiting[count].longest))
-            guard moreTexts * moreLongest <= settings.maxBatchTokens else { break }
-            (texts, longest, count) = (moreTexts, moreLongest, count + 1)
+        var count = 1, tokens = waiting[0].tokens
+        while count < waiting.count && tokens + waiting[count].tokens <= settings.maxBatchTokens {
+            tokens += waiting[count].tokens
+            count += 1
         }
         let batch = Array(waiting.prefix(count))
         waiting.removeFirst(count)
@@ -299,22 +299,12 @@ public final class BatchingEngine: @unchecked Sendable {
         return batch
     }
 
-    /// Texts times the longest text's tokens: the size of these jobs' padded batch.
-    private func paddedTokens(_ jobs: some Collection<Job>) -> Int {
-        jobs.reduce(0) { $0 + $1.ids.count } * (jobs.map(\.longest).max() ?? 0)
-    }
-
     /// A job ready to run, with the head its output comes from.
     private typealias Entry = (job: Job, head: Head?)
 
-    /// Some texts of a ready job (indices into `ready`, and into the job's texts) that run in one pass.
-    private struct Part {
-        let entry: Int
-        var texts: [Int]
-    }
-
-    /// Runs a batch's jobs, each under its own setup, in passes of texts of similar
-    /// lengths, and answers each job as soon as all its texts have run.
+    /// Runs a batch's jobs, each under its own setup, in one forward pass (the jobs
+    /// of one setup side by side: one group, one adapter application, per setup),
+    /// and answers each job.
     private func run(_ jobs: [Job]) {
         modelLock.lock()
         defer { modelLock.unlock() }
@@ -322,140 +312,55 @@ public final class BatchingEngine: @unchecked Sendable {
         for job in jobs {
             do { ready.append((job, try head(for: job))) } catch { finish(job, .failure(error)) }
         }
-        var answered = ready.map { [Output?](repeating: nil, count: $0.job.ids.count) }
-        var failed = [Bool](repeating: false, count: ready.count)
-        var remaining = ready.map(\.job.ids.count)
-        for pass in passes(ready) {
-            let outputs = run(pass: pass, of: ready)
-            for (part, output) in zip(pass, outputs) {
-                switch output {
-                case .success(let output): for (index, text) in part.texts.enumerated() { answered[part.entry][text] = output.element(index) }
-                case .failure(let error):
-                    if !failed[part.entry] { finish(ready[part.entry].job, .failure(error)) }
-                    failed[part.entry] = true
-                }
-                remaining[part.entry] -= part.texts.count
-                if remaining[part.entry] == 0 && !failed[part.entry] {
-                    finish(ready[part.entry].job, .success(Output(joining: answered[part.entry].map { $0! })))
-                }
-            }
-        }
-    }
-
-    /// The forward passes of a batch: all its texts by length, a new pass wherever
-    /// the next text would make padding more than a quarter of the pass's tokens (a
-    /// padded batch computes every padded position), and within a pass the texts
-    /// of one setup side by side (one group, one adapter application, per setup).
-    /// A request's texts may run in several passes.
-    private func passes(_ ready: [Entry]) -> [[Part]] {
-        let texts = ready.indices.flatMap { entry in ready[entry].job.ids.indices.map { (entry: entry, text: $0) } }
-        func length(_ unit: (entry: Int, text: Int)) -> Int { ready[unit.entry].job.ids[unit.text].count }
-        let byLength = texts.sorted { (length($0), $0.entry, $0.text) < (length($1), $1.entry, $1.text) }
-        var passes: [[(entry: Int, text: Int)]] = []
-        var tokens = 0
-        for unit in byLength {
-            let rows = (passes.last?.count ?? 0) + 1
-            if passes.isEmpty || 4 * (tokens + length(unit)) < 3 * rows * length(unit) {
-                passes.append([unit])
-                tokens = length(unit)
-            } else {
-                passes[passes.count - 1].append(unit)
-                tokens += length(unit)
-            }
-        }
-        return passes.map { pass in
-            var parts: [Part] = []
-            for unit in pass.sorted(by: { (ready[$0.entry].job.setupKey, $0.entry, $0.text) < (ready[$1.entry].job.setupKey, $1.entry, $1.text) }) {
-                if parts.last?.entry == unit.entry { parts[parts.count - 1].texts.append(unit.text) }
-                else { parts.append(Part(entry: unit.entry, texts: [unit.text])) }
-            }
-            return parts
-        }
-    }
-
-    /// Runs one forward pass; each part's outputs, in the order of its texts. Call under `modelLock`.
-    private func run(pass parts: [Part], of ready: [Entry]) -> [Result<Output, any Error>] {
+        guard !ready.isEmpty else { return }
+        ready = ready.enumerated().sorted { ($0.element.job.setupKey, $0.offset) < ($1.element.job.setupKey, $1.offset) }.map(\.element)
         let start = ContinuousClock.now
-        let outputs = Result { try forward(parts, of: ready) }
+        let outputs = Result { try forward(ready) }
         let duration = ContinuousClock.now - start
-        let lengths = parts.flatMap { part in part.texts.map { ready[part.entry].job.ids[$0].count } }
-        let (texts, tokens, padded) = (lengths.count, lengths.reduce(0, +), lengths.count * (lengths.max() ?? 0))
-        let setups = Set(parts.map { ready[$0.entry].job.setupKey }).count
-        metrics.batch(texts: texts, setups: setups, tokens: tokens, padded: padded, duration: duration)
-        logger.debug("batch", metadata: ["requests": "\(Set(parts.map(\.entry)).count)", "texts": "\(texts)", "setups": "\(setups)",
-                                         "tokens": "\(tokens)", "padded": "\(padded)", "milliseconds": "\(duration.nanoseconds / 1_000_000)"])
+        let texts = ready.reduce(0) { $0 + $1.job.ids.count }, tokens = ready.reduce(0) { $0 + $1.job.tokens }
+        let setups = Set(ready.map(\.job.setupKey)).count
+        metrics.batch(texts: texts, setups: setups, tokens: tokens, duration: duration)
+        logger.debug("batch", metadata: ["requests": "\(ready.count)", "texts": "\(texts)", "setups": "\(setups)",
+                                         "tokens": "\(tokens)", "milliseconds": "\(duration.nanoseconds / 1_000_000)"])
         switch outputs {
-        case .success(let outputs): return outputs.map { .success($0) }
+        case .success(let outputs): for (entry, output) in zip(ready, outputs) { finish(entry.job, .success(output)) }
         case .failure(let error):
             logger.error("batch failed", metadata: ["error": "\(error)"])
-            return parts.map { _ in .failure(ServeError(status: 500, "\(error)")) }
+            for entry in ready { finish(entry.job, .failure(ServeError(status: 500, "\(error)"))) }
         }
     }
 
-    /// The outputs of `parts` from one pass through the backbone; call under `modelLock`.
-    private func forward(_ parts: [Part], of ready: [Entry]) throws -> [Output] {
+    /// The outputs of `ready`'s jobs from one packed pass through the backbone; call under `modelLock`.
+    private func forward(_ ready: [Entry]) throws -> [Output] {
         var groups: [ExampleGroup] = []
-        for part in parts {
-            let setup = ready[part.entry].job.setup
-            if let last = groups.last, last.setup == setup { groups[groups.count - 1].examples += part.texts.count }
-            else { groups.append(ExampleGroup(setup: setup, examples: part.texts.count)) }
+        for (job, _) in ready {
+            if let last = groups.last, last.setup == job.setup { groups[groups.count - 1].examples += job.ids.count }
+            else { groups.append(ExampleGroup(setup: job.setup, examples: job.ids.count)) }
         }
-        let input = EncoderInput(padding: parts.flatMap { part in part.texts.map { ready[part.entry].job.ids[$0] } }, padID: backbone.tokenizer.padID)
+        let input = EncoderInput(packing: ready.flatMap(\.job.ids))
         let hidden = try model(input, groups: groups)
         var first = 0
-        return parts.map { part in
-            let (job, head) = ready[part.entry]
-            let rows = first..<(first + part.texts.count)
-            first = rows.upperBound
-            let tokens = (rows.lowerBound * input.length)..<(rows.upperBound * input.length)
-            let slice = EncoderInput(ids: Array(input.ids[tokens]), attentionMask: Array(input.attentionMask[tokens]),
-                                     batchSize: rows.count, length: input.length)
+        return ready.map { job, head in
+            let examples = first..<(first + job.ids.count)
+            first = examples.upperBound
+            let (slice, tokens) = input.examples(examples)
             let states = hidden.slice(alongAxis: 0, tokens)
             switch (job.kind, head) {
             case (.embed, _):
                 return .embeddings(normalizedRows(meanPool(states, input: slice).value))
             case let (.classify(topK), .sequence(module, labels)?):
                 let probabilities = module(states, input: slice, context: .inference()).value.softmax()
-                return .predictions((0..<rows.count).map { row in
+                return .predictions((0..<examples.count).map { row in
                     SequencePrediction(probabilities: Array(probabilities.scalars[(row * labels.count)..<((row + 1) * labels.count)]),
                                        labels: labels, topK: topK)
                 })
             case let (.classify, .token(module, labels)?):
                 let predicted = module(states, context: .inference()).value.argmax()  // one row per token position
-                return .wordLabels(part.texts.enumerated().map { row, text in
-                    let frame = job.frames![text]
-                    return TokenPrediction(words: frame.words, example: frame.example, labels: labels) { predicted[row * input.length + $0] }
+                return .wordLabels(job.frames!.enumerated().map { row, frame in
+                    return TokenPrediction(words: frame.words, example: frame.example, labels: labels) { predicted[slice.firstRows[row] + $0] }
                 })
             case (.classify, nil): preconditionFailure("a classification job without a head")
             }
-        }
-    }
-}
-
-extension BatchingEngine.Output {
-    /// The output for one text: the entry at `index`.
-    fileprivate func element(_ index: Int) -> Self {
-        switch self {
-        case .predictions(let all): .predictions([all[index]])
-        case .wordLabels(let all): .wordLabels([all[index]])
-        case .embeddings(let all): .embeddings([all[index]])
-        }
-    }
-
-    /// One output of the kind of `pieces` (one text each, all of a kind) holding them all, in order.
-    fileprivate init(joining pieces: [Self]) {
-        var (predictions, wordLabels, embeddings) = ([SequencePrediction](), [TokenPrediction](), [[Float]]())
-        for piece in pieces {
-            switch piece {
-            case .predictions(let some): predictions += some
-            case .wordLabels(let some): wordLabels += some
-            case .embeddings(let some): embeddings += some
-            }
-        }
-        switch pieces.first {
-        case .predictions?: self = .predictions(predictions)
-        case .wordLabels?: self = .wordLabels(wordLabels)
-        case .embeddings?, nil: self = .embeddings(embeddings)
         }
     }
 }
@@ -470,8 +375,8 @@ private final class Job: @unchecked Sendable {
     let frames: [(words: [String], example: TokenExample)]?
     /// Orders jobs so that those of one setup are adjacent.
     let setupKey: String
-    /// Tokens of the longest text, and of all texts.
-    let longest: Int, tokens: Int
+    /// Tokens of all texts.
+    let tokens: Int
     // Guarded by the engine's queue lock.
     var continuation: CheckedContinuation<BatchingEngine.Output, any Error>?
     var cancelled = false
@@ -486,7 +391,6 @@ private final class Job: @unchecked Sendable {
         self.ids = ids
         self.frames = frames
         setupKey = setup?.description ?? ""
-        longest = ids.map(\.count).max() ?? 0
         tokens = ids.reduce(0) { $0 + $1.count }
     }
 }

@@ -10,11 +10,9 @@ public final class ServeMetrics: Sendable {
     let batchSetups: ValueHistogram
     /// Requests waiting for the model.
     let queueDepth: Gauge
-    /// Real (unpadded) tokens through the model.
+    /// Tokens through the model (passes are packed: no padding).
     let tokens: Counter
-    /// Tokens through the model, padding included: each pass's texts times its longest text.
-    let paddedTokens: Counter
-    /// Real tokens per second of the latest forward pass.
+    /// Tokens per second of the latest forward pass.
     let tokensPerSecond: Gauge
 
     /// A new registry holding the server's metrics.
@@ -25,9 +23,8 @@ public final class ServeMetrics: Sendable {
         batchSetups = registry.makeValueHistogram(descriptor: name("batch", "setups", "Adapter setups mixed in one forward pass"),
                                                   buckets: [1, 2, 4, 8, 16, 32])
         queueDepth = registry.makeGauge(descriptor: name("queue", "depth", "Requests waiting for the model"))
-        tokens = registry.makeCounter(descriptor: name("tokens", "total", "Real (unpadded) tokens through the model"))
-        paddedTokens = registry.makeCounter(descriptor: name("padded_tokens", "total", "Tokens through the model, padding included"))
-        tokensPerSecond = registry.makeGauge(descriptor: name("tokens_per", "second", "Real tokens per second of the latest forward pass"))
+        tokens = registry.makeCounter(descriptor: name("tokens", "total", "Tokens through the model"))
+        tokensPerSecond = registry.makeGauge(descriptor: name("tokens_per", "second", "Tokens per second of the latest forward pass"))
     }
 
     /// Counts a finished HTTP request.
@@ -37,13 +34,11 @@ public final class ServeMetrics: Sendable {
             .recordNanoseconds(seconds.nanoseconds)
     }
 
-    /// Records a forward pass of `texts` texts (`tokens` real tokens, `padded` with the padding) over
-    /// `setups` setups, taking `duration`.
-    func batch(texts: Int, setups: Int, tokens count: Int, padded: Int, duration: Duration) {
+    /// Records a forward pass of `texts` texts (`tokens` tokens) over `setups` setups, taking `duration`.
+    func batch(texts: Int, setups: Int, tokens count: Int, duration: Duration) {
         batchTexts.record(Int64(texts))
         batchSetups.record(Int64(setups))
         tokens.increment(by: Int64(count))
-        paddedTokens.increment(by: Int64(padded))
         let seconds = Double(duration.nanoseconds) / 1e9
         if seconds > 0 { tokensPerSecond.set(Double(count) / seconds) }
     }

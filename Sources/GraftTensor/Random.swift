@@ -85,6 +85,11 @@ public struct DropoutMask: Sendable {
         scale = 1 / (1 - p)
     }
 
+    private init(kept: [Bool], scale: Float) { (self.kept, self.scale) = (kept, scale) }
+
+    /// The flags of elements `range`, with the same scale.
+    public func slice(_ range: Range<Int>) -> DropoutMask { DropoutMask(kept: Array(kept[range]), scale: scale) }
+
     /// `x` with the dropped elements zeroed and the kept ones scaled.
     public func apply(to x: Tensor) -> Tensor {
         precondition(x.count == kept.count, "DropoutMask: \(kept.count) flags for a tensor of \(x.count) elements")

@@ -151,11 +151,10 @@ public final class Classifier {
         for batch in lengthBucketedBatches(lengths: sequences.map(\.count), batchSize: batchSize, seed: 0) {
             let (logits, input) = logits(batch.map { sequences[$0] }, context: model.context())
             let scalars = logits.value.softmax().scalars
-            let rowsPerSequence = kind == .sequence ? 1 : input.length
             for (row, index) in batch.enumerated() {
-                let count = kind == .sequence ? 1 : sequences[index].count
+                let (first, count) = kind == .sequence ? (row, 1) : (input.firstRows[row], sequences[index].count)
                 result[index] = (0..<count).map { position in
-                    let start = (row * rowsPerSequence + position) * classes
+                    let start = (first + position) * classes
                     return Array(scalars[start..<(start + classes)])
                 }
             }
@@ -181,7 +180,7 @@ public final class Classifier {
             let predicted = logits.value.argmax()
             for (row, index) in batch.enumerated() {
                 for (position, label) in examples[index].labels.enumerated() where label != Variable.ignoreIndex {
-                    predictions.append(predicted[row * input.length + position])
+                    predictions.append(predicted[input.firstRows[row] + position])
                     truth.append(label)
                 }
             }

@@ -24,7 +24,7 @@ struct Serve: ParsableCommand {
     @Option(help: "The port to listen on (0: a free port, named in the log).") var port = 8080
     @Option(help: "A file holding the API key that clients send as `Authorization: Bearer KEY` (first line; /health stays open).")
     var apiKeyFile: String?
-    @Option(help: "Padded tokens (texts x longest text) per forward pass; 1 runs each request alone.") var maxBatchTokens = 4096
+    @Option(help: "Tokens per forward pass (texts packed back to back, no padding); 1 runs each request alone.") var maxBatchTokens = 4096
     @Option(help: "Milliseconds a request waits for others to join its batch; 0: no waiting.") var batchWaitMs = 2
     @Option(help: "Requests that may wait for the model; more are refused with 429.") var maxQueue = 256
     @Option(help: "Texts per request.") var maxTexts = 64

@@ -32,9 +32,9 @@ import Testing
     let sequences: [[Int]] = [[0, 5, 6, 7, 9, 2], [0, 8, 2], [0, 11, 12, 2], [0, 5, 5, 5, 5, 5, 6, 2], [0, 9, 2], [0, 7, 8, 13, 2]]
 
     /// The largest difference between each example's real tokens in the mixed
-    /// batch and the same example run alone (no padding) under its setup.
-    func largestDifference(groups: [ExampleGroup]) throws -> Float {
-        let input = EncoderInput(padding: sequences, padID: 1)
+    /// batch (padded, or packed) and the same example run alone (no padding) under its setup.
+    func largestDifference(groups: [ExampleGroup], packed: Bool = false) throws -> Float {
+        let input = packed ? EncoderInput(packing: sequences) : EncoderInput(padding: sequences, padID: 1)
         let mixed = try model(input, groups: groups).value
         let width = backbone.configuration.hiddenSize
         var example = 0, largest: Float = 0
@@ -42,7 +42,7 @@ import Testing
             try model.activate(group.setup)
             for _ in 0..<group.examples {
                 let alone = model(EncoderInput(padding: [sequences[example]], padID: 1), context: model.context()).value.scalars
-                let start = example * input.length * width
+                let start = input.firstRows[example] * width
                 let rows = Array(mixed.scalars[start..<(start + alone.count)])
                 largest = max(largest, zip(rows, alone).map { abs($0 - $1) }.max()!)
                 example += 1
@@ -51,11 +51,11 @@ import Testing
         return largest
     }
 
-    @Test func eachExampleGetsItsOwnSetupsOutput() throws {
+    @Test(arguments: [false, true]) func eachExampleGetsItsOwnSetupsOutput(packed: Bool) throws {
         let stack = AdapterSetup.stack([.single("lang"), .single("inv")])
         let groups = [ExampleGroup(setup: .single("lora"), examples: 2), ExampleGroup(setup: nil, examples: 1),
                       ExampleGroup(setup: stack, examples: 2), ExampleGroup(setup: .single("inv"), examples: 1)]
-        #expect(try largestDifference(groups: groups) <= 1e-5)
+        #expect(try largestDifference(groups: groups, packed: packed) <= 1e-5)
         // The adapters do act: the mixed batch is not the plain backbone's output.
         let input = EncoderInput(padding: sequences, padID: 1)
         let plain = try model(input, groups: [ExampleGroup(setup: nil, examples: sequences.count)]).value

@@ -16,7 +16,7 @@ import GraftTensor
     let outputGradient = random([batch * length, hidden], seed: 20)
 
     func fused(_ v: [Variable], dropout: DropoutMask? = nil, threads: Int = 2) -> Variable {
-        Variable.attention(query: v[0], key: v[1], value: v[2], batchSize: Self.batch, length: Self.length,
+        Variable.attention(query: v[0], key: v[1], value: v[2], lengths: [Int](repeating: Self.length, count: Self.batch),
                            headCount: Self.heads, keyMask: Self.keyMask, scale: Self.scale, dropout: dropout, threads: threads)
     }
 
@@ -93,5 +93,73 @@ import GraftTensor
         let pairs = Self.batch * Self.heads
         let (counter, _) = GEMMCounter.measure { run(tracked: Set(tracked)) { fused($0) } }
         #expect(counter.calls == pairs * (2 + backwardPerPair))
+    }
+}
+
+/// `Variable.attention` on a packed batch (examples of different lengths back to
+/// back, no padding) against each example alone, and finite differences.
+@Suite struct PackedAttention {
+    static let (lengths, heads, headSize) = ([3, 7, 1, 5], 3, 4)
+    static let rows = lengths.reduce(0, +), hidden = heads * headSize
+    let inputs = (0..<3).map { random([rows, hidden], seed: 30 + UInt64($0)) }
+    let outputGradient = random([rows, hidden], seed: 40)
+
+    func attention(_ v: [Variable], lengths: [Int] = lengths, dropout: DropoutMask? = nil, threads: Int = 2) -> Variable {
+        Variable.attention(query: v[0], key: v[1], value: v[2], lengths: lengths, headCount: Self.heads,
+                           keyMask: [Int](repeating: 1, count: v[0].shape[0]), scale: 0.5, dropout: dropout, threads: threads)
+    }
+
+    func mask(probability: Float, seed: UInt64) -> DropoutMask {
+        var generator = SeededGenerator(seed: seed)
+        return DropoutMask(count: Self.heads * Self.lengths.reduce(0) { $0 + $1 * $1 }, probability: probability, generator: &generator)
+    }
+
+    /// Output and input gradients of the packed batch.
+    func packed(dropout: DropoutMask? = nil, threads: Int = 2) -> (output: Tensor, gradients: [Tensor]) {
+        let tape = Tape()
+        let variables = inputs.map { tape.watch($0) }
+        let output = attention(variables, dropout: dropout, threads: threads)
+        let gradients = tape.backward(output, seed: outputGradient)
+        return (output.value, variables.map { gradients[$0]! })
+    }
+
+    /// Each example's rows run alone (a batch of one, its slice of the dropout mask), joined.
+    func alone(dropout: DropoutMask? = nil) -> (output: Tensor, gradients: [Tensor]) {
+        var outputs: [Tensor] = [], gradients: [[Tensor]] = [[], [], []]
+        var (row, flag) = (0, 0)
+        for length in Self.lengths {
+            let tape = Tape()
+            let variables = inputs.map { tape.watch($0.slice(alongAxis: 0, row..<(row + length))) }
+            let flags = Self.heads * length * length
+            let part = dropout?.slice(flag..<(flag + flags))
+            let output = attention(variables, lengths: [length], dropout: part)
+            let found = tape.backward(output, seed: outputGradient.slice(alongAxis: 0, row..<(row + length)))
+            outputs.append(output.value)
+            for i in 0..<3 { gradients[i].append(found[variables[i]]!) }
+            (row, flag) = (row + length, flag + flags)
+        }
+        return (Tensor.concatenate(outputs, alongAxis: 0), gradients.map { Tensor.concatenate($0, alongAxis: 0) })
+    }
+
+    @Test func eachExampleGetsExactlyWhatItGetsAlone() {
+        let (packed, alone) = (packed(), alone())
+        #expect(packed.output == alone.output)
+        #expect(packed.gradients == alone.gradients)
+        let mask = mask(probability: 0.3, seed: 8)
+        let (packedDropped, aloneDropped) = (self.packed(dropout: mask), self.alone(dropout: mask))
+        #expect(packedDropped.output == aloneDropped.output)
+        #expect(packedDropped.gradients == aloneDropped.gradients)
+    }
+
+    @Test func gradientsMatchFiniteDifferences() {
+        expectGradientsMatch(inputs) { attention($0) }
+        let mask = mask(probability: 0.2, seed: 9)
+        expectGradientsMatch(inputs) { attention($0, dropout: mask) }
+    }
+
+    @Test func resultsDoNotDependOnTheThreadCount() {
+        let mask = mask(probability: 0.1, seed: 10)
+        let one = packed(dropout: mask, threads: 1)
+        for threads in [2, 3, 5, 16] { #expect(packed(dropout: mask, threads: threads) == one, "\(threads) threads") }
     }
 }

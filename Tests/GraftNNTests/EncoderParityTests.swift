@@ -57,6 +57,28 @@ struct TinyModel {
         #expect(positions.suffix(3) == [1, 1, 1])
     }
 
+    /// A packed batch (each text's real tokens back to back, no padding) gives every
+    /// text the hidden states that transformers computes for it in the padded batch,
+    /// and that Graft's padded batch gives it; pooling reads both layouts alike.
+    @Test(arguments: [("tiny_bert", "bert."), ("tiny_xlmr", "roberta.")])
+    func aPackedBatchGivesEachTextItsPaddedRows(name: String, prefix: String) throws {
+        let model = try TinyModel(name)
+        let encoder = try model.encoder(prefix: prefix)
+        let padded = model.input
+        let texts = (0..<padded.batchSize).map { example in padded.rows(of: example).filter { padded.attentionMask[$0] == 1 }.map { padded.ids[$0] } }
+        #expect(Set(texts.map(\.count)).count > 1, "the fixture has texts of different lengths")
+        let packed = EncoderInput(packing: texts)
+        let realRows = (0..<padded.batchSize).flatMap { example in padded.rows(of: example).prefix(texts[example].count) }
+        let paddedHidden = encoder(padded, context: .inference())
+        let packedHidden = encoder(packed, context: .inference())
+        let width = model.configuration.hiddenSize
+        let expected = try model.file.read("expected.last_hidden_state").reshaped([padded.ids.count, width]).gatherRows(realRows)
+        #expect(packedHidden.value.maxAbsDifference(expected) < 1e-4)
+        #expect(packedHidden.value.maxAbsDifference(paddedHidden.value.gatherRows(realRows)) < 1e-5)
+        #expect(meanPool(packedHidden, input: packed).value.maxAbsDifference(meanPool(paddedHidden, input: padded).value) < 1e-5)
+        #expect(firstTokens(packedHidden, input: packed).value.maxAbsDifference(firstTokens(paddedHidden, input: padded).value) < 1e-5)
+    }
+
     @Test func missingOrMisshapedWeightsAreNamed() throws {
         let model = try TinyModel("tiny_bert")
         let encoder = TransformerEncoder(configuration: model.configuration)
@@ -114,7 +136,7 @@ struct TinyModel {
         let x = Tensor.normal(shape: [batch * length, 24], generator: &generator)
         // Frozen weights (no tape in the context) still pass the input gradient through.
         let errors = GradientCheck.relativeErrors(inputs: [x], epsilon: 3e-3) { v in
-            layer(v[0], batchSize: batch, length: length, attentionMask: model.input.attentionMask, context: .inference())
+            layer(v[0], lengths: model.input.exampleLengths, attentionMask: model.input.attentionMask, context: .inference())
         }
         #expect(errors[0] < 1e-3)
     }

@@ -69,21 +69,26 @@ import Testing
         }
     }
 
-    /// A batch runs in passes of similar lengths: a long text does not pad short ones.
-    @Test func textsOfVeryDifferentLengthsRunInSeparatePasses() async throws {
+    /// A batch runs in one packed pass, whatever its texts' lengths: nothing is padded.
+    @Test func textsOfVeryDifferentLengthsShareOnePackedPass() async throws {
         let fixture = try ServeFixture()
         defer { fixture.remove() }
         var settings = BatchingEngine.Settings()
         settings.batchWait = .milliseconds(300)
         let engine = try fixture.engine(settings)
         let long = String(repeating: "water mawu ", count: 8)
-        _ = try await submitTogether(engine, [(.embed, ["lang"], ["ndi"]), (.embed, [], ["water"]), (.classify(topK: nil), ["lora"], [long])])
-        #expect(try forwardPasses(engine) == 2)
-        #expect(engine.metrics.text().contains("graft_serve_batch_setups_bucket{le=\"1.0\"} 1"))
+        let requests: [Request] = [(.embed, ["lang"], ["ndi"]), (.embed, [], ["water"]), (.classify(topK: nil), ["lora"], [long])]
+        _ = try await submitTogether(engine, requests)
+        #expect(try forwardPasses(engine) == 1)
+        let tokens = requests.map { fixture.backbone.tokenizer.encode($0.texts.first!, maxLength: 128).count }.reduce(0, +)
+        for line in ["graft_serve_batch_setups_sum 3", "graft_serve_batch_texts_sum 3", "graft_serve_tokens_total \(tokens)"] {
+            #expect(engine.metrics.text().contains(line), "\(line)")
+        }
     }
 
-    /// One request's texts of very different lengths run in separate passes, and come back in their order.
-    @Test func aRequestsTextsOfVeryDifferentLengthsRunInSeparatePasses() async throws {
+    /// One request's texts of very different lengths run in one packed pass, and come back in their order,
+    /// each as it is alone.
+    @Test func aRequestsTextsOfVeryDifferentLengthsRunInOnePass() async throws {
         let fixture = try ServeFixture()
         defer { fixture.remove() }
         let engine = try fixture.engine()
@@ -102,7 +107,7 @@ import Testing
             case .predictions: Issue.record("a tagger answered class probabilities")
             }
         }
-        #expect(try forwardPasses(engine) == 2 + 2 + 8, "each request in two passes, each text alone in one")
+        #expect(try forwardPasses(engine) == 1 + 1 + 8, "each request in one pass, each text alone in one")
     }
 
     @Test func answersAsAdaptPredictAndEmbedDo() async throws {

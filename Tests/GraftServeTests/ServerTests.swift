@@ -174,7 +174,6 @@ import Testing
                          #"graft_serve_requests_total{endpoint="/v1/classify",status="404"} 1"#,
                          #"graft_serve_request_duration_seconds_count{endpoint="/v1/classify"} 2"#,
                          "graft_serve_batch_texts_sum 2", "graft_serve_batch_setups_count 1", "graft_serve_tokens_total 7",
-                         "graft_serve_padded_tokens_total 8",
                          "graft_serve_queue_depth 0", "graft_serve_tokens_per_second "] {
                 #expect(metrics.contains(line), "\(line) in\n\(metrics)")
             }
