@@ -89,8 +89,8 @@ serve_adapters() {
         [ -e "$lang" ] || "$adapt" mlm "${tiny[@]}" --data chichewa-bible --method seq_bn_inv --evaluation-texts 2 \
             --output "$lang" > /dev/null
         for seed in 0 1 2; do
-            local task=("${tiny[@]}" --data chichewa-genres-books --method seq_bn --seed "$seed" --train-examples 24
-                        --dev-examples 8 --test-examples 8)
+            local task=("${tiny[@]}" --data chichewa-genres-books --method seq_bn --seed "$seed" --train-examples 240
+                        --dev-examples 60 --test-examples 60)
             [ -e "$alone_prefix$seed.h5" ] || "$adapt" train "${task[@]}" --output "$alone_prefix$seed.h5" > /dev/null
             [ -e "$stacked_prefix$seed.h5" ] || "$adapt" train "${task[@]}" --stack-on "$lang" --output "$stacked_prefix$seed.h5" > /dev/null
         done

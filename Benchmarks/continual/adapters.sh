@@ -7,8 +7,9 @@
 # per seed.
 #   bash Benchmarks/continual/adapters.sh   # ~1 hour per seed on two threads (the adapter runs)
 # Resumable: a seed whose results are in OUT is not run again. Writes Docs/continual-adapters.md from
-# every seed in OUT.
-# Variables: SEEDS (default "0 1 2"), OUT (default ~/.cache/graft/continual-adapters), SCRATCH
+# every seed in OUT. OUT is in the repository (Benchmarks/continual/results): each seed's report and the
+# commit it ran at are committed, so that a later session, on a fresh machine, adds the seeds still missing.
+# Variables: SEEDS (default "0 1 2"), OUT (default Benchmarks/continual/results), SCRATCH
 # (build folder, default .build), THREADS (default 1), BACKBONE (default ~/.cache/graft/quickstart/e5.h5).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +18,7 @@ THREADS="${THREADS:-1}"
 SEEDS="${SEEDS:-0 1 2}"
 cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
 BACKBONE="${BACKBONE:-$cache/quickstart/e5.h5}"
-OUT="${OUT:-$cache/continual-adapters}"
+OUT="${OUT:-Benchmarks/continual/results}"
 swift build --scratch-path "$SCRATCH" -c release --product adapt
 adapt="$SCRATCH/release/adapt"
 source Benchmarks/common.sh
@@ -30,7 +31,9 @@ flags=(--stream bible-genres --backbone "$BACKBONE" --method linear,linear-per-t
 for seed in $SEEDS; do
     if [ -s "$OUT/seed$seed.json" ]; then echo "seed $seed: done ($OUT/seed$seed.json)"; continue; fi
     echo "seed $seed: adapt continual ${flags[*]} --seed $seed"
+    commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' with uncommitted changes')"
     "$adapt" continual "${flags[@]}" --seed "$seed" --json "$OUT/seed$seed.json.partial" > "$OUT/seed$seed.md"
+    echo "$commit" > "$OUT/seed$seed.commit"
     mv "$OUT/seed$seed.json.partial" "$OUT/seed$seed.json"
 done
 # The page covers every seed finished in OUT, earlier invocations' included.

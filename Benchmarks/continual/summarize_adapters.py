@@ -22,10 +22,16 @@ def main():
     out, command, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
     reports = {seed: json.load(open(f"{out}/seed{seed}.json")) for seed in seeds}
     names = [run["name"] for run in reports[seeds[0]]["runs"]]
+    def ran_at(seed):
+        try:
+            return open(f"{out}/seed{seed}.commit").read().strip()
+        except FileNotFoundError:
+            return "not recorded"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print("# Continual learning over the backbone: adapters under strategies, an adapter per task")
     print()
-    print(f"Written by `Benchmarks/continual/adapters.sh` (commit {commit}) from seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}:")
+    print(f"Written by `Benchmarks/continual/adapters.sh` (commit {commit}) from seed{'s' if len(seeds) > 1 else ''} "
+          f"{', '.join(f'{seed} (run at {ran_at(seed)})' for seed in seeds)}, whose reports are in Benchmarks/continual/results:")
     print()
     print("```")
     print(command)
@@ -46,7 +52,7 @@ def main():
         print("and example order; the data sample is fixed); seconds are one seed's, at the command's threads.")
     else:
         print("task after the last one. One seed so far, so no spread yet: `SEEDS=\"1 2\" bash Benchmarks/continual/adapters.sh`")
-        print("runs more (about an hour each with two threads) and rewrites this page from every seed in OUT. Seconds")
+        print("runs more (about an hour each with two threads) and rewrites this page from every seed in the results. Seconds")
         print("are at the command's threads, on the shared machine.")
     print()
     print("| method | average accuracy | forgetting | backward transfer | router | trainable parameters | seconds |")
