@@ -10,15 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Benchmarks/common.sh
-cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
+study_settings quickstart-books
 work="${GRAFT_WORK:-$cache/quickstart}"
-OUT="${OUT:-$cache/quickstart-books}"
-SEEDS="${SEEDS:-0 1 2}"; THREADS="${THREADS:-$(nproc)}"
 [ -f "$work/chichewa-language.h5" ] || { echo "no $work/chichewa-language.h5: run Scripts/quickstart.sh first" >&2; exit 1; }
-swift build -c release --product adapt > /dev/null
-adapt=.build/release/adapt
 $adapt data prepare chichewa-genres-books > /dev/null
-mkdir -p "$OUT"
 for seed in $SEEDS; do
     genres=(--backbone "$work/e5.h5" --data chichewa-genres-books --max-length 48 --train-examples 2000 --dev-examples 400
             --test-examples 800 --threads "$THREADS" --seed "$seed")
@@ -27,18 +22,18 @@ for seed in $SEEDS; do
     resumable_run "stacked-seed$seed" $adapt train "${genres[@]}" --method seq_bn --epochs 1 \
         --stack-on "$work/chichewa-language.h5" --output "$OUT/stacked-seed$seed.h5"
 done
+score() { test_macro_f1 "$OUT/$1-seed$2.txt"; }  # RUN SEED
 echo "| seed | linear probe | task adapter alone | Stack(language, task) | paired gain | wall time (probe, alone, stacked) |"
 echo "|---:|---:|---:|---:|---:|---|"
+gains=()
 for seed in $SEEDS; do
-    read -r probe alone stacked < <(for run in probe alone stacked; do test_macro_f1 "$OUT/$run-seed$seed.txt"; done | xargs)
+    gains+=("$(awk -v a="$(score alone "$seed")" -v s="$(score stacked "$seed")" 'BEGIN { printf "%+.4f", s - a }')")
     times=$(for run in probe alone stacked; do awk '/^elapsed/ { print $2 " s" }' "$OUT/$run-seed$seed.txt"; done | paste -sd, - | sed 's/,/, /g')
-    echo "| $seed | $probe | $alone | $stacked | $(python3 -c "print(f'{$stacked - $alone:+.4f}')") | $times |"
+    echo "| $seed | $(score probe "$seed") | $(score alone "$seed") | $(score stacked "$seed") | ${gains[-1]} | $times |"
 done
 for run in probe alone stacked; do
     printf '%s: ' "$run"
-    for seed in $SEEDS; do test_macro_f1 "$OUT/$run-seed$seed.txt"; done | mean_and_std
+    for seed in $SEEDS; do score "$run" "$seed"; done | mean_and_std
 done
 printf 'paired gain of the stack: '
-for seed in $SEEDS; do
-    python3 -c "print($(test_macro_f1 "$OUT/stacked-seed$seed.txt") - $(test_macro_f1 "$OUT/alone-seed$seed.txt"))"
-done | mean_and_std
+printf '%s\n' "${gains[@]}" | mean_and_std
