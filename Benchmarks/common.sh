@@ -26,15 +26,43 @@ study_settings() {
 
 # resumable_run NAME COMMAND...: runs COMMAND unless $OUT/NAME.txt exists; keeps its output there (written
 # only on success) with the elapsed time. A run whose output is $OUT/NAME.h5 resumes from its checkpoint, if one is left.
+# With RESULTS set (a folder in the repository, committed), a run is done when $RESULTS/NAME.txt exists: a finished
+# run's output, its --log (NAME.jsonl) and the commit it ran at (NAME.commit) are copied there, and with
+# KEEP_ADAPTER=1 its adapter NAME.h5 too, put back into $OUT when a later session needs it. So runs
+# banked by earlier sessions, on machines since lost, are not run again.
 resumable_run() {
-    local name="$1" start=$SECONDS; shift
-    [ -f "$OUT/$name.txt" ] && return
+    local name="$1" start=$SECONDS commit; shift
+    if [ -n "${RESULTS:-}" ]; then
+        if [ -f "$RESULTS/$name.txt" ]; then
+            if [ -f "$RESULTS/$name.h5" ] && [ ! -f "$OUT/$name.h5" ]; then cp "$RESULTS/$name.h5" "$OUT/$name.h5"; fi
+            return 0
+        fi
+    elif [ -f "$OUT/$name.txt" ]; then
+        return 0
+    fi
+    commit="$(source_commit)"
     local resume=()
     [ -f "$OUT/$name.h5.training.h5" ] && resume=(--resume)
     echo "== $name"
     "$@" "${resume[@]}" > "$OUT/$name.partial"
     echo "elapsed $((SECONDS - start)) s" >> "$OUT/$name.partial"
     mv "$OUT/$name.partial" "$OUT/$name.txt"
+    if [ -n "${RESULTS:-}" ]; then bank_run "$name" "$commit"; fi
+}
+
+# bank_run NAME COMMIT: copies run NAME's outputs from $OUT into $RESULTS (see resumable_run), the .txt last.
+bank_run() {
+    local name="$1" commit="$2"
+    mkdir -p "$RESULTS"
+    echo "$commit" > "$RESULTS/$name.commit"
+    if [ -f "$OUT/$name.jsonl" ]; then cp "$OUT/$name.jsonl" "$RESULTS/$name.jsonl"; fi
+    if [ "${KEEP_ADAPTER:-0}" = 1 ] && [ -f "$OUT/$name.h5" ]; then cp "$OUT/$name.h5" "$RESULTS/$name.h5"; fi
+    cp "$OUT/$name.txt" "$RESULTS/$name.txt"
+}
+
+# source_commit: the checked-out commit, "with uncommitted changes" added when Sources or Package.swift differ from it.
+source_commit() {
+    echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' with uncommitted changes')"
 }
 
 # The Chichewa experiment's recipes (Benchmarks/chichewa), as resumable runs in $OUT; they need $adapt and the
@@ -42,7 +70,7 @@ resumable_run() {
 # language_adapter_run NAME DATA [flags...]: masked LM for $MLM_EPOCHS (2) epochs, batch 16, lr 1e-3, 5% warm-up.
 language_adapter_run() {
     local name="$1" data="$2"; shift 2
-    resumable_run "$name" "$adapt" mlm "${common[@]}" --data "$data" --epochs "${MLM_EPOCHS:-2}" --batch-size 16 \
+    KEEP_ADAPTER=1 resumable_run "$name" "$adapt" mlm "${common[@]}" --data "$data" --epochs "${MLM_EPOCHS:-2}" --batch-size 16 \
         --learning-rate 1e-3 --warmup-fraction 0.05 --evaluation-texts 64 --checkpoint-every 200 --log "$OUT/$name.jsonl" "$@"
 }
 # task_run NAME DATA [flags...]: adapt train's default recipe for $TASK_EPOCHS (1) epochs of $TRAIN_EXAMPLES (9,600)

@@ -2,8 +2,8 @@
 # Part (d) of run.sh: the genre recipe in PyTorch + AdapterHub `adapters` (peer_adapterhub.py) on the
 # backbone and token ids Graft uses, for the probe and each task method alone, per split and seed.
 #   bash Benchmarks/chichewa/peer.sh OUT     # OUT holds run.sh's e5.h5; the same variables as run.sh
-# PEER_DATA picks the splits (default: both). Writes OUT/peer-DATA-METHOD.jsonl (one JSON line per seed; seeds already there are skipped), which
-# summarize.py sets beside Graft's runs of the same names.
+# PEER_DATA picks the splits (default: both). Writes RESULTS/peer-DATA-METHOD.jsonl (RESULTS defaults to OUT; one JSON
+# line per seed; seeds already there are skipped), which summarize.py sets beside Graft's runs of the same names.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:?usage: peer.sh OUT}"
@@ -23,7 +23,7 @@ for data in ${PEER_DATA:-chichewa-genres-books chichewa-genres}; do
         [ -f "$tokens" ] || $adapt data tokenize "$data" --backbone "$OUT/e5.h5" --max-length "$MAX_LENGTH" --seed "$seed" \
             --train-examples "$TRAIN_EXAMPLES" --dev-examples "$DEV_EXAMPLES" --test-examples "$TEST_EXAMPLES" --output "$tokens"
         for method in probe $TASK_METHODS; do
-            results="$OUT/peer-$data-$method.jsonl"
+            results="${RESULTS:-$OUT}/peer-$data-$method.jsonl"
             if [ -f "$results" ] && grep -q "\"seed\": $seed," "$results"; then continue; fi
             echo "== peer $data $method seed $seed"
             nice -n 10 "$peer_python" Benchmarks/chichewa/peer_adapterhub.py --model "$OUT/e5-hf" --data "$tokens" \

