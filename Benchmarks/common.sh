@@ -98,32 +98,37 @@ mean_and_std() {
 }
 
 # serve_adapters OUT ADAPT: sets `lang` (the Chichewa language adapter), `alone_prefix` and `stacked_prefix` (the
-# seq_bn genre adapters of seeds S = 0, 1, 2 alone and trained on Stack(lang, task): PREFIX$S.h5) and `adapters`
-# (adapt serve's --adapter flags: lang, aS, sS) to Benchmarks/chichewa/run.sh's adapters in OUT. Where run.sh has
-# not made them: to stand-ins of the same methods and shapes trained for one step, in OUT/serve-stand-ins, saying
-# so on standard error (each request does the same work, so speed is the same; their answers mean nothing).
+# seq_bn genre adapters of seeds S = 0, 1, 2 alone and trained on Stack(lang, task): PREFIX$S.h5), `lora` and
+# `lora_stacked` (a LoRA genre adapter alone and on lang) and `adapters` (adapt serve's --adapter flags: lang, aS, sS,
+# l, ls) to Benchmarks/chichewa/run.sh's adapters in OUT. Where run.sh has not made them, and always for the LoRA
+# pair (run.sh trains seq_bn): to stand-ins of the same methods and shapes trained for one step, in
+# OUT/serve-stand-ins, saying so on standard error (each request does the same work, so speed is the same; their
+# answers mean nothing).
 serve_adapters() {
     local out="$1" adapt="$2" seed
+    local dir="$out/serve-stand-ins" tiny=(--backbone "$out/e5.h5" --steps 1 --batch-size 2)
+    local task=("${tiny[@]}" --data chichewa-genres-books --train-examples 240 --dev-examples 60 --test-examples 60)
+    mkdir -p "$dir"
+    "$adapt" data prepare chichewa-bible > /dev/null
+    "$adapt" data prepare chichewa-genres-books > /dev/null
     lang="$out/mlm-ny-seq_bn_inv.h5"
     alone_prefix="$out/chichewa-genres-books-seq_bn-alone-seed"; stacked_prefix="$out/chichewa-genres-books-seq_bn-stacked-seed"
     if ! [ -e "$lang" ] || ! [ -e "${alone_prefix}2.h5" ] || ! [ -e "${stacked_prefix}2.h5" ]; then
-        local dir="$out/serve-stand-ins"
         echo "no adapters of Benchmarks/chichewa/run.sh in $out: using stand-ins trained for one step in $dir" >&2
-        mkdir -p "$dir"
         lang="$dir/lang.h5"; alone_prefix="$dir/alone-seed"; stacked_prefix="$dir/stacked-seed"
-        "$adapt" data prepare chichewa-bible > /dev/null
-        "$adapt" data prepare chichewa-genres-books > /dev/null
-        local tiny=(--backbone "$out/e5.h5" --steps 1 --batch-size 2)
         [ -e "$lang" ] || "$adapt" mlm "${tiny[@]}" --data chichewa-bible --method seq_bn_inv --evaluation-texts 2 \
             --output "$lang" > /dev/null
         for seed in 0 1 2; do
-            local task=("${tiny[@]}" --data chichewa-genres-books --method seq_bn --seed "$seed" --train-examples 240
-                        --dev-examples 60 --test-examples 60)
-            [ -e "$alone_prefix$seed.h5" ] || "$adapt" train "${task[@]}" --output "$alone_prefix$seed.h5" > /dev/null
-            [ -e "$stacked_prefix$seed.h5" ] || "$adapt" train "${task[@]}" --stack-on "$lang" --output "$stacked_prefix$seed.h5" > /dev/null
+            [ -e "$alone_prefix$seed.h5" ] || "$adapt" train "${task[@]}" --method seq_bn --seed "$seed" \
+                --output "$alone_prefix$seed.h5" > /dev/null
+            [ -e "$stacked_prefix$seed.h5" ] || "$adapt" train "${task[@]}" --method seq_bn --seed "$seed" --stack-on "$lang" \
+                --output "$stacked_prefix$seed.h5" > /dev/null
         done
     fi
-    adapters=(--adapter "lang=$lang")
+    lora="$dir/lora.h5"; lora_stacked="$dir/lora-stacked.h5"
+    [ -e "$lora" ] || "$adapt" train "${task[@]}" --method lora --output "$lora" > /dev/null
+    [ -e "$lora_stacked" ] || "$adapt" train "${task[@]}" --method lora --stack-on "$lang" --output "$lora_stacked" > /dev/null
+    adapters=(--adapter "lang=$lang" --adapter "l=$lora" --adapter "ls=$lora_stacked")
     for seed in 0 1 2; do adapters+=(--adapter "a$seed=$alone_prefix$seed.h5" --adapter "s$seed=$stacked_prefix$seed.h5"); done
 }
 

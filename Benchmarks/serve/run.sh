@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `adapt serve` under load with wrk: requests/s and p50 / p99 latency at 1, 8 and 64 connections, for
-# single-adapter traffic (every request to one task adapter) and mixed traffic (requests cycle over 6
-# setups: 3 task adapters alone and 3 task adapters stacked on the Chichewa language adapter), with
+# single-adapter traffic (every request to one task adapter) and mixed traffic (requests cycle over 8
+# setups of 9 adapters: 3 seq_bn task adapters and a LoRA one alone, the same 4 kinds stacked on the Chichewa
+# language adapter), with
 # dynamic mixed-adapter batching on (--max-batch-tokens 4096 --batch-wait-ms 2) and off
 # (--max-batch-tokens 1 --batch-wait-ms 0: one request per forward pass). Each request classifies one
 # verse of the test books of chichewa-genres-books; the backbone is multilingual-e5-small.
@@ -31,7 +32,7 @@ import json, sys
 texts = [row["text"] for row in map(json.loads, open(sys.argv[1])) if row["split"] == "test"][:256]
 traffic = {"single": [{"adapter": "a0"}],
            "mixed": [{"adapter": "a0"}, {"adapters": ["lang", "s0"]}, {"adapter": "a1"}, {"adapters": ["lang", "s1"]},
-                     {"adapter": "a2"}, {"adapters": ["lang", "s2"]}]}
+                     {"adapter": "a2"}, {"adapters": ["lang", "s2"]}, {"adapter": "l"}, {"adapters": ["lang", "ls"]}]}
 open(f"{sys.argv[2]}/texts.txt", "w").write("".join(text + "\n" for text in texts * 4))
 open(f"{sys.argv[2]}/one.txt", "w").write(texts[0] + "\n")
 for name, setups in traffic.items():
