@@ -63,37 +63,41 @@ peer() { # DATA
     fi
 }
 
-# Runs in order of importance, so that an interrupted experiment has the main results first: the aligned language
-# adapter (the quick-start's kind) and, on unseen books, the probe, the task adapter alone and the stack on it.
-# (a) the Chichewa language adapters
+# Runs in order of importance, so that an interrupted experiment has the main results first: on unseen books the
+# baselines (the probe and the task adapter alone), the aligned language adapter (the quick-start's kind) and the
+# stack on it; then the plain language adapter's stack and full fine-tuning.
 ny_language="$OUT/mlm-ny-$LANGUAGE_METHOD.h5"; en_language="$OUT/mlm-en-$LANGUAGE_METHOD.h5"
 ny_aligned="$OUT/mlm-ny-$LANGUAGE_METHOD-aligned.h5"
-language_adapter_run mlm-ny-$LANGUAGE_METHOD-aligned chichewa-bible --method "$LANGUAGE_METHOD" --anchor-weight 10 \
-    --anchor-translations english-bible --output "$ny_aligned"
-# (b) on one split, DATA: the baselines and the stack on the aligned adapter for every seed, then the rest
-genre_main() { # DATA
+# (b) on one split, DATA
+genre_baselines() { # DATA: the probe and each task method alone, every seed
     local data="$1" seed method
     for seed in $SEEDS; do
         probe_run "$data-probe-seed$seed" "$data" --seed "$seed"
         for method in $TASK_METHODS; do
             task_run "$data-$method-alone-seed$seed" "$data" --method "$method" --seed "$seed"
-            task_run "$data-$method-stacked-aligned-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$ny_aligned"
         done
     done
 }
-genre_rest() { # DATA
-    local data="$1" seed method
+genre_stacks() { # DATA LANGUAGE_ADAPTER NAME: each task method on the language adapter, every seed
+    local data="$1" language="$2" name="$3" seed method
     for seed in $SEEDS; do
         for method in $TASK_METHODS; do
-            task_run "$data-$method-stacked-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$ny_language"
+            task_run "$data-$method-$name-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$language"
         done
-        task_run "$data-full-seed$seed" "$data" --method full --seed "$seed"
     done
 }
-# (b) on unseen books first (what users' text is like)
-genre_main chichewa-genres-books
+genre_full() { # DATA: full fine-tuning, every seed
+    local data="$1" seed
+    for seed in $SEEDS; do task_run "$data-full-seed$seed" "$data" --method full --seed "$seed"; done
+}
+# (b) on unseen books first (what users' text is like), with (a)'s language adapters as they are needed
+genre_baselines chichewa-genres-books
+language_adapter_run mlm-ny-$LANGUAGE_METHOD-aligned chichewa-bible --method "$LANGUAGE_METHOD" --anchor-weight 10 \
+    --anchor-translations english-bible --output "$ny_aligned"
+genre_stacks chichewa-genres-books "$ny_aligned" stacked-aligned
 language_adapter_run mlm-ny-$LANGUAGE_METHOD chichewa-bible --method "$LANGUAGE_METHOD" --output "$ny_language"
-genre_rest chichewa-genres-books
+genre_stacks chichewa-genres-books "$ny_language" stacked
+genre_full chichewa-genres-books
 # (c) cross-lingual transfer, on unseen books
 language_adapter_run mlm-en-$LANGUAGE_METHOD english-bible --method "$LANGUAGE_METHOD" --output "$en_language"
 for seed in $SEEDS; do
@@ -107,8 +111,10 @@ for seed in $SEEDS; do
 done
 # (b) on unseen chapters, after (a)'s baseline (the masked-LM head trained alone)
 language_adapter_run mlm-ny-head-only chichewa-bible --head-only
-genre_main chichewa-genres
-genre_rest chichewa-genres
+genre_baselines chichewa-genres
+genre_stacks chichewa-genres "$ny_aligned" stacked-aligned
+genre_stacks chichewa-genres "$ny_language" stacked
+genre_full chichewa-genres
 # (d) the peer, slowest of all (about 1.7 h per seq_bn run on 2 cores)
 peer chichewa-genres-books
 peer chichewa-genres
