@@ -98,14 +98,14 @@ mean_and_std() {
 }
 
 # serve_adapters OUT ADAPT: sets `lang` (the Chichewa language adapter), `alone_prefix` and `stacked_prefix` (the
-# seq_bn genre adapters of seeds S = 0, 1, 2 alone and trained on Stack(lang, task): PREFIX$S.h5), `lora` and
-# `lora_stacked` (a LoRA genre adapter alone and on lang) and `adapters` (adapt serve's --adapter flags: lang, aS, sS,
-# l, ls) to Benchmarks/chichewa/run.sh's adapters in OUT. Where run.sh has not made them, and always for the LoRA
-# pair (run.sh trains seq_bn): to stand-ins of the same methods and shapes trained for one step, in
+# seq_bn genre adapters of seeds S = 0, 1, 2 alone and trained on Stack(lang, task): PREFIX$S.h5) and `adapters`
+# (adapt serve's --adapter flags: lang, aS, sS, and l and ls, a LoRA genre adapter alone and on lang) to
+# Benchmarks/chichewa/run.sh's adapters in OUT. Where run.sh has not made them, and always for the LoRA pair
+# (run.sh trains seq_bn): to stand-ins of the same methods and shapes trained for one step, in
 # OUT/serve-stand-ins, saying so on standard error (each request does the same work, so speed is the same; their
 # answers mean nothing).
 serve_adapters() {
-    local out="$1" adapt="$2" seed
+    local out="$1" adapt="$2" seed lora lora_stacked
     local dir="$out/serve-stand-ins" tiny=(--backbone "$out/e5.h5" --steps 1 --batch-size 2)
     local task=("${tiny[@]}" --data chichewa-genres-books --train-examples 240 --dev-examples 60 --test-examples 60)
     mkdir -p "$dir"
