@@ -176,7 +176,8 @@ struct TrainingRun {
 }
 
 /// Shows training progress: a self-updating bar on a terminal, a line every
-/// tenth of the run otherwise, and JSON lines in `--log` if requested.
+/// tenth of the run otherwise, and JSON lines in `--log` if requested: one per
+/// step the run's parameters went through, each step once (see `init`).
 final class ProgressReporter {
     let total: Int
     let label: String
@@ -186,6 +187,10 @@ final class ProgressReporter {
     let started = ContinuousClock.now
     let startStep: Int
 
+    /// A reporter for a run at `startStep` (0 for a fresh one). The log at `logPath` keeps the records of
+    /// the steps up to `startStep` (those of the checkpoint a resumed run starts from) and loses the rest:
+    /// a fresh run starts an empty log, and a resumed one drops what its killed predecessor logged after
+    /// its last checkpoint, steps that the resumed run repeats.
     init(total: Int, startStep: Int, label: String, logPath: String?) throws {
         self.total = total
         self.label = label
@@ -196,12 +201,34 @@ final class ProgressReporter {
                 guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
                     throw CommandError("cannot create the log file \(logPath)")
                 }
+            } else if let kept = try Self.log(at: logPath, through: startStep) {
+                try writeAtomically(kept, to: logPath)
             }
             log = FileHandle(forWritingAtPath: logPath)
             _ = try log?.seekToEnd()
         } else {
             log = nil
         }
+    }
+
+    /// The log at `path` without its records of steps after `step`; `nil` if it has none to drop, or is
+    /// not a regular file (a device such as `/dev/stdout` is written to as it is).
+    private static func log(at path: String, through step: Int) throws -> Data? {
+        guard (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular else { return nil }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var lines = text.split(separator: "\n")
+        func record(_ line: Substring) -> StepRecord? { try? JSONDecoder().decode(StepRecord.self, from: Data(line.utf8)) }
+        // A run killed while it wrote a record leaves that line unfinished: it goes with the steps after `step`.
+        let torn = !text.hasSuffix("\n") && lines.last.map { record($0) == nil } == true
+        if torn { lines.removeLast() }
+        let steps = try lines.enumerated().map { number, line in
+            guard let record = record(line) else {
+                throw CommandError("\(path), line \(number + 1): not a training log record; give --log another file")
+            }
+            return record.step
+        }
+        guard torn || steps.contains(where: { $0 > step }) else { return nil }
+        return Data(zip(lines, steps).filter { $0.1 <= step }.map { $0.0 + "\n" }.joined().utf8)
     }
 
     func report(_ record: StepRecord) throws {

@@ -51,6 +51,41 @@ struct Workspace {
         #expect(info.status == 0 && info.output.contains("lora"))
     }
 
+    /// A killed run resumed with `--resume` logs each step once: the records its predecessor wrote after the last
+    /// checkpoint are dropped, not repeated; a fresh run with the same `--log` starts it anew.
+    @Test func resumedRunLogsEachStepOnce() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        let log = w.directory + "/mlm.jsonl"
+        func steps() throws -> [Int] {
+            try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])["step"] as! Int
+            }
+        }
+        let arguments = ["mlm", "--backbone", w.backbone, "--data", w.corpus, "--method", "seq_bn", "--batch-size", "4",
+                         "--checkpoint-every", "7", "--output", w.directory + "/lang.h5", "--log", log]
+        let killed = Process()
+        killed.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adapt")
+        killed.arguments = arguments + ["--steps", "400"]
+        killed.standardOutput = FileHandle.nullDevice
+        try killed.run()
+        // Killed once it has logged steps past its first checkpoint (step 7).
+        while killed.isRunning, ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count < 10 { usleep(500) }
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        #expect(killed.terminationReason == .uncaughtSignal, "the run ended before it was killed")
+        let resumed = try runAdapt(arguments + ["--steps", "400", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(try steps() == Array(1...400))
+        let fresh = try runAdapt(arguments + ["--steps", "3"])
+        #expect(fresh.status == 0, "\(fresh.error)")
+        #expect(try steps() == [1, 2, 3])
+        try "not a log\n".write(toFile: log, atomically: true, encoding: .utf8)
+        let other = try runAdapt(arguments + ["--steps", "3"])
+        #expect(other.status != 0 && other.error.contains("line 1: not a training log record"), "\(other.error)")
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "not a log\n")
+    }
+
     /// Output that cannot be written (a full disk) is an error with a message and a non-zero status, never a trap or a silent 0.
     @Test func unwritableOutputIsAnError() throws {
         let w = try Workspace()
