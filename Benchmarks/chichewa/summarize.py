@@ -38,6 +38,15 @@ def elapsed(text):
     return number(r"elapsed (\d+) s", text)
 
 
+def wall_time(texts):
+    """The mean wall time of the runs in `texts`, marked where a run was resumed (its time is its last part's)."""
+    times = [elapsed(t) for t in texts if t and elapsed(t) == elapsed(t)]
+    if not times:
+        return "-"
+    resumed = [r for r in (re.search(r"resuming from step (\d+) of (\d+)", t) for t in texts if t) if r]
+    return minutes(statistics.mean(times)) + "".join(f" (resumed at step {r[1]} of {r[2]}: that part only)" for r in resumed)
+
+
 def mean_std(values):
     values = [v for v in values if v == v]
     if not values:
@@ -91,7 +100,7 @@ for name, label in [("mlm-ny-head-only", "head only"), (f"mlm-ny-{language_metho
     text = read(name)
     print(f"| {label} | {first_line(name, 'head only' if 'head' in name else language_method)} | "
           f"{fmt(number(r'held-out masked-LM loss ([0-9.]+)', text))} | "
-          f"{fmt(number(r'pseudo-perplexity ([0-9.]+)', text), 1)} | {minutes(elapsed(text))} |")
+          f"{fmt(number(r'pseudo-perplexity ([0-9.]+)', text), 1)} | {wall_time([text])} |")
 aligned = re.search(r"distance from their translations': ([0-9.]+) before the adapter, ([0-9.]+) after",
                     read(f"mlm-ny-{language_method}-aligned"))
 if aligned:
@@ -123,9 +132,8 @@ for data, description in splits:
         devs = [number(r"best evaluation ([0-9.]+)", t) if key != "probe" else number(r"dev macro-F1 ([0-9.]+)", t) for t in texts]
         kept = [re.findall(r"best evaluation [0-9.]+ (before training|after step \d+)", t) for t in texts]
         kept = ", ".join(("0" if k[-1] == "before training" else k[-1].split()[-1]) if k else "-" for k in kept)
-        times = [elapsed(t) for t in texts]
         print(f"| {label} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | {mean_std(devs)} | "
-              f"{kept if key != 'probe' else '-'} | {minutes(statistics.mean([t for t in times if t == t])) if any(t == t for t in times) else '-'} |")
+              f"{kept if key != 'probe' else '-'} | {wall_time(texts)} |")
     sizes = first_line(f"{data}-{task_methods[0]}-stacked-seed{seeds[0]}", "Stack")
     print(f"\nRun sizes: {sizes}\n")
 print("![Chichewa genre loss](figures/chichewa-genre-loss.svg)\n")

@@ -161,6 +161,7 @@ struct TrainingRun {
         if flags.resume {
             guard let checkpoint else { throw ValidationError("--resume needs --output: a run without an output keeps no checkpoint") }
             try trainer.resume(from: checkpoint)
+            print("resuming from step \(trainer.step) of \(options.steps) (\(checkpoint))")
         }
         let progress = try ProgressReporter(total: options.steps, startStep: trainer.step, label: label, logPath: writesFiles ? flags.log : nil)
         let (batches, accumulation) = (batches, options.gradientAccumulation)

@@ -76,6 +76,8 @@ struct Workspace {
         #expect(killed.terminationReason == .uncaughtSignal, "the run ended before it was killed")
         let resumed = try runAdapt(arguments + ["--steps", "400", "--resume"])
         #expect(resumed.status == 0, "\(resumed.error)")
+        let resumedAt = resumed.output.firstMatch(of: /resuming from step (\d+) of 400/).flatMap { Int($0.1) }
+        #expect(resumedAt.map { $0 > 0 && $0 % 7 == 0 } == true, "\(resumed.output)")
         #expect(try steps() == Array(1...400))
         let fresh = try runAdapt(arguments + ["--steps", "3"])
         #expect(fresh.status == 0, "\(fresh.error)")
