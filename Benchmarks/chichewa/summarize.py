@@ -134,7 +134,8 @@ for data, description in splits:
         kept = ", ".join(("0" if k[-1] == "before training" else k[-1].split()[-1]) if k else "-" for k in kept)
         print(f"| {label} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | {mean_std(devs)} | "
               f"{kept if key != 'probe' else '-'} | {wall_time(texts)} |")
-    sizes = first_line(f"{data}-{task_methods[0]}-stacked-seed{seeds[0]}", "Stack")
+    sizes = next((line for line in (first_line(f"{data}-{task_methods[0]}-{kind}-seed{seeds[0]}", "Stack")
+                                    for kind in ("stacked", "stacked-aligned")) if line != "not run"), "not run")
     print(f"\nRun sizes: {sizes}\n")
 print("![Chichewa genre loss](figures/chichewa-genre-loss.svg)\n")
 
