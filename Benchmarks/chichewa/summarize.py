@@ -40,7 +40,7 @@ def elapsed(text):
 
 def wall_time(texts):
     """The mean wall time of the runs in `texts`, marked where a run was resumed (its time is its last part's)."""
-    times = [elapsed(t) for t in texts if t and elapsed(t) == elapsed(t)]
+    times = [seconds for seconds in map(elapsed, filter(None, texts)) if seconds == seconds]
     if not times:
         return "-"
     resumed = [r for r in (re.search(r"resuming from step (\d+) of (\d+)", t) for t in texts if t) if r]

@@ -4,14 +4,16 @@ import GraftTensor
 import GraftTestSupport
 import Testing
 
-/// Runs the built `adapt` executable (next to the test bundle), with `environment` added to this
+/// The built `adapt` executable, next to the test bundle.
+let adaptExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adapt")
+
+/// Runs the built `adapt` executable (`adaptExecutable`), with `environment` added to this
 /// process's, and captures its output; with `outputFile`, standard output goes to that file instead
 /// (and `output` is empty).
 func runAdapt(_ arguments: [String], input: Data = Data(), outputFile: String? = nil,
               environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let process = Process()
-    process.executableURL = directory.appendingPathComponent("adapt")
+    process.executableURL = adaptExecutable
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), error = Pipe(), standardInput = Pipe()

@@ -6,7 +6,7 @@ import Testing
 /// Runs the built `adapt` under `mpirun` (Open MPI, Debian's openmpi-bin) with `ranks` processes;
 /// `perRank`, if given, gives each rank its own extra arguments (MPMD).
 func runMPI(ranks: Int, _ arguments: [String], perRank: [[String]]? = nil) throws -> (status: Int32, output: String, error: String) {
-    let adapt = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adapt").path
+    let adapt = adaptExecutable.path
     let mpirun = "/usr/bin/mpirun"
     guard FileManager.default.isExecutableFile(atPath: mpirun) else {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "\(mpirun): install openmpi-bin (Scripts/install-dependencies.sh does)"])

@@ -49,7 +49,7 @@ import Testing
         }
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adapt")
+        process.executableURL = adaptExecutable
         // The request waits 10 s for others to join its batch: SIGTERM arrives while it waits, even when
         // other suites hold both cores and each poll below takes a while.
         process.arguments = ["serve", "--backbone", w.backbone, "--adapter", "task=\(task)", "--port", "0", "--batch-wait-ms", "10000"]

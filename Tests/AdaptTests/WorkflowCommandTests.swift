@@ -65,7 +65,7 @@ struct Workspace {
         let arguments = ["mlm", "--backbone", w.backbone, "--data", w.corpus, "--method", "seq_bn", "--batch-size", "4",
                          "--checkpoint-every", "7", "--output", w.directory + "/lang.h5", "--log", log]
         let killed = Process()
-        killed.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adapt")
+        killed.executableURL = adaptExecutable
         killed.arguments = arguments + ["--steps", "400"]
         killed.standardOutput = FileHandle.nullDevice
         try killed.run()
