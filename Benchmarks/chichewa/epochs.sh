@@ -30,3 +30,8 @@ for setup in alone stacked-aligned; do
     printf '%s\n' "${scores[@]}" | mean_and_std
     grep -h 'best evaluation' "$OUT/$setup-epochs$TASK_EPOCHS-seed"*.txt
 done
+first="${SEEDS%% *}"
+python3 Benchmarks/plot_losses.py --dev Docs/figures/chichewa-epochs-dev.svg \
+    "Chichewa genres (unseen books), seq_bn, $TASK_EPOCHS epochs, seed $first" \
+    "task alone=$OUT/alone-epochs$TASK_EPOCHS-seed$first.jsonl" \
+    "Stack(aligned language, task)=$OUT/stacked-aligned-epochs$TASK_EPOCHS-seed$first.jsonl"
