@@ -160,8 +160,9 @@ if peer_rows:
     print("## (d) The same recipe in PyTorch + AdapterHub `adapters`\n")
     print("See Benchmarks/chichewa/README.md for the peer script; same weights (exported by `adapt export --format "
           "transformers`), same token ids (`adapt data tokenize`), splits, samples, seeds and hyper-parameters.\n")
-    print("Both columns cover the seeds the peer ran. Wall times are only comparable when the two ran alone on the machine.\n")
-    print("| data | method | peer test macro-F1 | Graft test macro-F1 | peer wall time | Graft wall time |")
+    print("Both columns cover the seeds the peer ran. Wall times, seed by seed, are only comparable when the two ran "
+          "alone on the machine.\n")
+    print("| data | method | peer test macro-F1 | Graft test macro-F1 | peer wall times | Graft wall times |")
     print("|---|---|---|---|---|---|")
     groups = {}
     for row in peer_rows:
@@ -170,8 +171,8 @@ if peer_rows:
         key = "probe" if method == "probe" else f"{method}-alone"
         graft = [read(f"{data}-{key}-seed{row['seed']}") for row in rows]  # the same seeds as the peer's
         print(f"| {data} | {method} | {mean_std([r['test_macro_f1'] for r in rows])} | {mean_std([test_f1(t) for t in graft])} | "
-              f"{minutes(statistics.mean(r['seconds'] for r in rows))} | "
-              f"{minutes(statistics.mean([elapsed(t) for t in graft if t])) if any(graft) else '-'} |")
+              f"{', '.join(minutes(r['seconds']) for r in rows)} | "
+              f"{', '.join(minutes(elapsed(t)) if t else '-' for t in graft)} |")
     print()
 
 observations = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
