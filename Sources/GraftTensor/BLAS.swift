@@ -73,6 +73,19 @@ public enum BLAS {
 }
 
 extension BLAS {
+    /// `C = op(A) * op(B)` in double precision on row-major buffers, on the calling
+    /// thread: for the small full-batch problems that need it (the logistic-regression
+    /// probe's objective), not for the network.
+    public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                            a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                            c: UnsafeMutablePointer<Double>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+    }
+}
+
+extension BLAS {
     /// Column sums of a row-major `rows x columns` matrix, as one GEMV with a
     /// vector of ones: the bias gradient of a linear layer. Written into
     /// `result`, or added to it with `adding`.

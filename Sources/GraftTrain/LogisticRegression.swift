@@ -43,27 +43,32 @@ public struct LogisticRegression: Sendable {
         precondition(totalWeight > 0, "LogisticRegression: the examples' class weights sum to 0")
 
         // The objective and its gradient at the flattened parameters [W, b], in double precision
-        // (a float objective is too coarse for the line search near the optimum).
+        // (a float objective is too coarse for the line search near the optimum): logits X Wᵀ + b and
+        // the weight gradient Gᵀ X as two GEMMs, where G holds each example's share of dLoss/dlogits.
+        var logits = [Double](repeating: 0, count: n * classCount)
         func evaluate(_ point: [Double]) -> (value: Double, gradient: [Double]) {
             var value = 0.0
             var gradient = [Double](repeating: 0, count: point.count)
-            var logits = [Double](repeating: 0, count: classCount)
+            point.withUnsafeBufferPointer { w in
+                BLAS.gemm(transposeA: false, transposeB: true, m: n, n: classCount, k: d, a: x, lda: d,
+                          b: w.baseAddress!, ldb: d, c: &logits, ldc: classCount)
+            }
             for i in 0..<n {
-                let row = x[(i * d)..<((i + 1) * d)]
-                for c in 0..<classCount {
-                    var z = point[weightCount + c]
-                    for (j, value) in zip(0..<d, row) { z += point[c * d + j] * value }
-                    logits[c] = z
-                }
-                let top = logits.max()!
-                let sum = logits.reduce(0) { $0 + Foundation.exp($1 - top) }
+                let row = (i * classCount)..<((i + 1) * classCount)
+                for c in 0..<classCount { logits[row.lowerBound + c] += point[weightCount + c] }
+                let top = logits[row].max()!
+                let sum = logits[row].reduce(0) { $0 + Foundation.exp($1 - top) }
                 let share = weights[i] / totalWeight
-                value += share * (top + Foundation.log(sum) - logits[labels[i]])
-                for c in 0..<classCount {
-                    let g = share * (Foundation.exp(logits[c] - top) / sum - (c == labels[i] ? 1 : 0))
+                value += share * (top + Foundation.log(sum) - logits[row.lowerBound + labels[i]])
+                for c in 0..<classCount {  // logits become G
+                    let g = share * (Foundation.exp(logits[row.lowerBound + c] - top) / sum - (c == labels[i] ? 1 : 0))
+                    logits[row.lowerBound + c] = g
                     gradient[weightCount + c] += g
-                    for (j, value) in zip(0..<d, row) { gradient[c * d + j] += g * value }
                 }
+            }
+            gradient.withUnsafeMutableBufferPointer { g in
+                BLAS.gemm(transposeA: true, transposeB: false, m: classCount, n: d, k: n, a: logits, lda: classCount,
+                          b: x, ldb: d, c: g.baseAddress!, ldc: d)
             }
             for i in 0..<weightCount {
                 value += Double(l2) / 2 * point[i] * point[i]
