@@ -115,7 +115,7 @@ genre_baselines chichewa-genres
 genre_stacks chichewa-genres "$ny_aligned" stacked-aligned
 genre_stacks chichewa-genres "$ny_language" stacked
 genre_full chichewa-genres
-# (d) the peer, slowest of all (about 1.7 h per seq_bn run on 2 cores)
+# (d) the peer (about 14 min per seed on 2 cores, probe and seq_bn, alone on the machine; much slower beside other work)
 peer chichewa-genres-books
 peer chichewa-genres
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-mlm-loss.svg "Chichewa masked-LM training loss" \
