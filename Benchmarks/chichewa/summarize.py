@@ -172,7 +172,7 @@ if peer_rows:
         graft = [read(f"{data}-{key}-seed{row['seed']}") for row in rows]  # the same seeds as the peer's
         print(f"| {data} | {method} | {mean_std([r['test_macro_f1'] for r in rows])} | {mean_std([test_f1(t) for t in graft])} | "
               f"{', '.join(minutes(r['seconds']) for r in rows)} | "
-              f"{', '.join(minutes(elapsed(t)) if t else '-' for t in graft)} |")
+              f"{', '.join(wall_time([t]) for t in graft)} |")
     print()
 
 observations = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
