@@ -2,8 +2,9 @@
 # Part (d) of run.sh: the genre recipe in PyTorch + AdapterHub `adapters` (peer_adapterhub.py) on the
 # backbone and token ids Graft uses, for the probe and each task method alone, per split and seed.
 #   bash Benchmarks/chichewa/peer.sh OUT     # OUT holds run.sh's e5.h5; the same variables as run.sh
-# PEER_DATA picks the splits (default: both). Writes RESULTS/peer-DATA-METHOD.jsonl (RESULTS defaults to OUT; one JSON
-# line per seed; seeds already there are skipped), which summarize.py sets beside Graft's runs of the same names.
+# PEER_DATA picks the splits (default: both). LoRA runs at Graft's (and peft's) alpha, 8, not the script's 16.
+# Writes RESULTS/peer-DATA-METHOD.jsonl (RESULTS defaults to OUT; one JSON line per seed; seeds already there are
+# skipped), which summarize.py sets beside Graft's runs of the same names.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:?usage: peer.sh OUT}"
@@ -11,7 +12,7 @@ adapt="${ADAPT:-.build/release/adapt}"
 peer_python="${PEER_PYTHON:-$HOME/.cache/graft-peers/venv/bin/python}"
 THREADS="${THREADS:-$(nproc)}"
 SEEDS="${SEEDS:-0 1 2}"
-TASK_METHODS="${TASK_METHODS:-seq_bn}"
+TASK_METHODS="${TASK_METHODS:-seq_bn seq_bn_inv lora}"
 TASK_EPOCHS="${TASK_EPOCHS:-1}"
 TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-9600}"; DEV_EXAMPLES="${DEV_EXAMPLES:-600}"; TEST_EXAMPLES="${TEST_EXAMPLES:-1200}"
 MAX_LENGTH="${MAX_LENGTH:-64}"
@@ -27,7 +28,7 @@ for data in ${PEER_DATA:-chichewa-genres-books chichewa-genres}; do
             if [ -f "$results" ] && grep -q "\"seed\": $seed," "$results"; then continue; fi
             echo "== peer $data $method seed $seed"
             nice -n 10 "$peer_python" Benchmarks/chichewa/peer_adapterhub.py --model "$OUT/e5-hf" --data "$tokens" \
-                --data-name "$data" --method "$method" --seeds "$seed" --epochs "$TASK_EPOCHS" --threads "$THREADS" \
+                --data-name "$data" --method "$method" --seeds "$seed" --epochs "$TASK_EPOCHS" --lora-alpha 8 --threads "$THREADS" \
                 --out "$results" > /dev/null
         done
     done

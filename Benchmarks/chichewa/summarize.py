@@ -13,7 +13,7 @@ import sys
 out = sys.argv[1]
 env = os.environ.get
 seeds = env("SEEDS", "0 1 2").split()
-task_methods = env("TASK_METHODS", "seq_bn").split()
+task_methods = env("TASK_METHODS", "seq_bn seq_bn_inv lora").split()
 language_method = env("LANGUAGE_METHOD", "seq_bn_inv")
 
 
