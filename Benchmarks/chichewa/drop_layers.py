@@ -7,6 +7,7 @@ zero it adds 0, so the layer computes what the frozen backbone computes: MAD-X 2
 layers' language adapters, done on a trained adapter. Needs h5py (the peer venv has it).
 """
 import os
+import shutil
 import sys
 
 import h5py
@@ -17,18 +18,21 @@ def main():
     if os.path.abspath(source) == os.path.abspath(target):
         sys.exit("drop_layers.py: the output would overwrite the input")
     temporary = target + ".partial"
-    with open(source, "rb") as input_file, open(temporary, "wb") as output_file:
-        output_file.write(input_file.read())
-    with h5py.File(temporary, "r+") as checkpoint:
-        for layer in layers:
-            for name in ("weight", "bias"):
-                key = f"adapter/layer.{layer}.feed_forward.up.{name}"
-                if key not in checkpoint:
-                    sys.exit(f"drop_layers.py: {source} has no {key} (not a sequential bottleneck adapter?)")
-                checkpoint[key][...] = 0
-    with open(temporary, "rb") as written:
-        os.fsync(written.fileno())
-    os.replace(temporary, target)
+    shutil.copyfile(source, temporary)
+    try:
+        with h5py.File(temporary, "r+") as checkpoint:
+            for layer in layers:
+                for name in ("weight", "bias"):
+                    key = f"adapter/layer.{layer}.feed_forward.up.{name}"
+                    if key not in checkpoint:
+                        sys.exit(f"drop_layers.py: {source} has no {key} (not a sequential bottleneck adapter?)")
+                    checkpoint[key][...] = 0
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 if __name__ == "__main__":
