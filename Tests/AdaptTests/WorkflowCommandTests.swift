@@ -88,6 +88,28 @@ struct Workspace {
         #expect(try String(contentsOfFile: log, encoding: .utf8) == "not a log\n")
     }
 
+    /// `adapt train` runs LoRA at its own default peak learning rate (3e-3), the bottleneck adapters at 1e-3, full
+    /// fine-tuning at 3e-5, and `--learning-rate` overrides each.
+    @Test func eachMethodTrainsAtItsDefaultLearningRate() throws {
+        let w = try Workspace()
+        defer { w.remove() }
+        func firstLearningRate(_ name: String, _ flags: [String]) throws -> Double {
+            let log = w.directory + "/\(name).jsonl"
+            let run = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--steps", "2", "--warmup-steps", "0",
+                                    "--batch-size", "8", "--output", w.directory + "/\(name).h5", "--log", log] + flags)
+            #expect(run.status == 0, "\(run.error)")
+            let first = try #require(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").first)
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+            return try #require(record["learningRate"] as? Double)
+        }
+        for (name, flags, expected) in [("lora", ["--method", "lora"], 3e-3), ("seq_bn", ["--method", "seq_bn"], 1e-3),
+                                         ("full", ["--method", "full"], 3e-5),
+                                         ("lora-set", ["--method", "lora", "--learning-rate", "0.0005"], 5e-4)] {
+            let rate = try firstLearningRate(name, flags)
+            #expect(abs(rate - expected) < expected * 1e-6, "\(name): \(rate)")
+        }
+    }
+
     /// Output that cannot be written (a full disk) is an error with a message and a non-zero status, never a trap or a silent 0.
     @Test func unwritableOutputIsAnError() throws {
         let w = try Workspace()
