@@ -67,26 +67,24 @@ struct Train: ParsableCommand {
     @Option(help: "Test examples scored at the end (default: all).") var testExamples: Int?
     @OptionGroup var training: TrainingFlags
 
-    /// The defaults of a task run: 5 epochs at 1e-3 (adapters), a tenth of the run warming up.
-    static let defaults = TrainingFlags.Defaults(length: .epochs(5), learningRate: 1e-3, warmupFraction: 0.1)
-    /// The defaults of LoRA: as for adapters, but at 3e-3. Its update starts at zero and, on query and value
-    /// alone, grows more slowly than a bottleneck's: at 1e-3 it stays near its linear-probe start for an
-    /// epoch, in Graft and in AdapterHub alike (Docs/stacking.md, "LoRA in one epoch").
-    static let loraDefaults = TrainingFlags.Defaults(length: .epochs(5), learningRate: 3e-3, warmupFraction: 0.1)
-    /// The defaults of full fine-tuning: as for adapters, but at 3e-5, the middle of the range usual for
-    /// BERT-family models with AdamW (2e-5 to 5e-5): every weight moves, and the head starts from the probe.
-    static let fullFineTuningDefaults = TrainingFlags.Defaults(length: .epochs(5), learningRate: 3e-5, warmupFraction: 0.1)
-
-    var isFullFineTuning: Bool { adapter.method == FineTunedModel.method }
-
-    /// The defaults of this run's method.
+    /// The defaults of a task run: 5 epochs at the method's peak learning rate, a tenth of the run warming up.
     var methodDefaults: TrainingFlags.Defaults {
+        TrainingFlags.Defaults(length: .epochs(5), learningRate: defaultLearningRate, warmupFraction: 0.1)
+    }
+
+    /// The default peak learning rate: 1e-3 for adapters. LoRA's is 3e-3: its update starts at zero and, on query
+    /// and value alone, grows more slowly than a bottleneck's; at 1e-3 it stays near its linear-probe start for an
+    /// epoch, in Graft and in AdapterHub alike (Docs/stacking.md, "LoRA in one epoch"). Full fine-tuning's is 3e-5,
+    /// the middle of the range usual for BERT-family models with AdamW (2e-5 to 5e-5): every weight moves.
+    var defaultLearningRate: Float {
         switch adapter.method {
-        case FineTunedModel.method: Self.fullFineTuningDefaults
-        case LoRAConfiguration().method: Self.loraDefaults
-        default: Self.defaults
+        case FineTunedModel.method: 3e-5
+        case LoRAConfiguration().method: 3e-3
+        default: 1e-3
         }
     }
+
+    var isFullFineTuning: Bool { adapter.method == FineTunedModel.method }
 
     func validate() throws {
         try checkPositive(["--train-examples": trainExamples, "--dev-examples": devExamples, "--test-examples": testExamples])
