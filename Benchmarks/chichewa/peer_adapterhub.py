@@ -52,7 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--eval-batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, help="peak learning rate (default, as adapt train: 1e-3; 3e-3 for lora; 5e-5 for full)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default, as adapt train: 1e-3; 3e-3 for lora; 3e-5 for full)")
     p.add_argument("--warmup-ratio", type=float, default=0.1, help="linear warm-up over this share of the steps")
     p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay on every trainable parameter")
     p.add_argument("--adam-betas", default="0.9,0.999")
@@ -89,7 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--out", help="also append each JSON line to this file")
     args = p.parse_args(argv)
     if args.lr is None:
-        args.lr = {"full": 5e-5, "lora": 3e-3}.get(args.method, 1e-3)
+        args.lr = {"full": 3e-5, "lora": 3e-3}.get(args.method, 1e-3)
     if args.stack_on_mlm:
         if args.method not in ADAPTER_METHODS:
             p.error("--stack-on-mlm needs an adapter method (seq_bn, seq_bn_inv, lora)")
