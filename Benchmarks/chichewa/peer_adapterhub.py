@@ -73,7 +73,7 @@ def parse_args(argv=None):
     p.add_argument("--probe-tolerance", type=float, default=1e-9, help="L-BFGS stops when max |gradient| is below this")
     p.add_argument("--reduction-factor", type=int, default=16, help="seq_bn / seq_bn_inv bottleneck reduction")
     p.add_argument("--lora-r", type=int, default=8)
-    p.add_argument("--lora-alpha", type=float, default=16)
+    p.add_argument("--lora-alpha", type=float, default=8)
     p.add_argument("--stack-on-mlm", action="store_true",
                    help="first train a seq_bn_inv language adapter by masked LM on --mlm-data, then the task "
                         "adapter on Stack(language, task) with the language adapter frozen")
