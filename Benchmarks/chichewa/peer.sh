@@ -2,7 +2,7 @@
 # Part (d) of run.sh: the genre recipe in PyTorch + AdapterHub `adapters` (peer_adapterhub.py) on the
 # backbone and token ids Graft uses, for the probe and each task method alone, per split and seed.
 #   bash Benchmarks/chichewa/peer.sh OUT     # OUT holds run.sh's e5.h5; the same variables as run.sh
-# PEER_DATA picks the splits (default: both). LoRA runs at Graft's (and peft's) alpha, 8, not the script's 16.
+# PEER_DATA picks the splits (default: both).
 # Writes RESULTS/peer-DATA-METHOD.jsonl (RESULTS defaults to OUT; one JSON line per seed; seeds already there are
 # skipped), which summarize.py sets beside Graft's runs of the same names.
 set -euo pipefail
@@ -28,7 +28,7 @@ for data in ${PEER_DATA:-chichewa-genres-books chichewa-genres}; do
             if [ -f "$results" ] && grep -q "\"seed\": $seed," "$results"; then continue; fi
             echo "== peer $data $method seed $seed"
             nice -n 10 "$peer_python" Benchmarks/chichewa/peer_adapterhub.py --model "$OUT/e5-hf" --data "$tokens" \
-                --data-name "$data" --method "$method" --seeds "$seed" --epochs "$TASK_EPOCHS" --lora-alpha 8 --threads "$THREADS" \
+                --data-name "$data" --method "$method" --seeds "$seed" --epochs "$TASK_EPOCHS" --threads "$THREADS" \
                 --out "$results" > /dev/null
         done
     done

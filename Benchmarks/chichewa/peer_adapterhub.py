@@ -14,7 +14,7 @@ Methods (Benchmarks/chichewa/README.md has the full recipe):
               cross-entropy + l2/2 |W|^2, l2 chosen on dev), solved to convergence with L-BFGS
   seq_bn      AdapterHub SeqBnConfig(reduction_factor=16), backbone frozen, head trained with it
   seq_bn_inv  AdapterHub SeqBnInvConfig(reduction_factor=16)
-  lora        AdapterHub LoRAConfig(r=8, alpha=16) on query and value
+  lora        AdapterHub LoRAConfig(r=8, alpha=8) on query and value (as Graft)
   full        every encoder weight but the word embeddings trains
 
 Prints one JSON line per seed (also appended to --out FILE): test macro-F1 and accuracy, the dev
