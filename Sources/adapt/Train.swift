@@ -127,7 +127,15 @@ struct Train: ParsableCommand {
             model.encoder.setTrainableForFineTuning(wordEmbeddings: wordEmbeddings == .train)
         } else if !headOnly, let configuration {
             // The task adapter's initialisation has a stream of its own, apart from a language adapter's of the same --seed.
-            try grafted.add("task", configuration.makeAdapter(model: model.configuration, seed: derivedSeed(options.seed, "task")))
+            let task = try configuration.makeAdapter(model: model.configuration, seed: derivedSeed(options.seed, "task"))
+            guard stackOn == nil || task.invertible == nil else {
+                throw CommandError("""
+                    --method \(adapter.method) with --stack-on: a Stack applies only its first adapter's invertible block \
+                    (the language adapter's, as in MAD-X), so the task adapter's would never train; \
+                    use the method without the block (seq_bn for seq_bn_inv)
+                    """)
+            }
+            try grafted.add("task", task)
             setup.append(.single("task"))
         }
         try grafted.activate(setup.count > 1 ? .stack(setup) : setup.first)

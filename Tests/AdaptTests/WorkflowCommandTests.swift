@@ -37,6 +37,10 @@ struct Workspace {
                                 "--batch-size", "4", "--learning-rate", "0.01", "--output", w.directory + "/lang.h5"])
         #expect(mlm.status == 0, "\(mlm.error)")
         #expect(mlm.output.contains("pseudo-perplexity"))
+        let invertibleTask = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--method", "seq_bn_inv",
+                                           "--stack-on", w.directory + "/lang.h5", "--output", w.directory + "/inv.h5"])
+        #expect(invertibleTask.status != 0 && invertibleTask.error.contains("only its first adapter's invertible block"))
+        #expect(!FileManager.default.fileExists(atPath: w.directory + "/inv.h5"))
         let train = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--method", "lora",
                                   "--stack-on", w.directory + "/lang.h5", "--steps", "20", "--batch-size", "8",
                                   "--learning-rate", "0.01", "--output", w.directory + "/task.h5"])

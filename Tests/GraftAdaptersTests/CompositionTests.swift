@@ -8,7 +8,7 @@ import Testing
 @testable import GraftAdapters
 
 /// Parallel, Fuse and Average against their definitions (Stack is checked
-/// against AdapterHub in `ReferenceParityTests`).
+/// against AdapterHub in `ReferenceParityTests`; here only its invertible blocks).
 @Suite struct CompositionTests {
     /// Rows of `tensor` (`[batch * length, d]`) belonging to example `index` of a batch of `length`-token rows.
     func example(_ tensor: Tensor, _ index: Int, length: Int) -> Tensor {
@@ -30,6 +30,23 @@ import Testing
             let alone = output(model)
             #expect(example(both, index, length: length).maxAbsDifference(example(alone, index, length: length)) < 1e-5)
         }
+    }
+
+    /// In a Stack only the first adapter's invertible block acts (as in AdapterHub, where MAD-X's language adapter
+    /// comes first): a later adapter's block changes nothing, which is why `adapt train --stack-on` refuses one.
+    @Test func stackActsOnlyTheFirstAdaptersInvertibleBlock() throws {
+        let backbone = try TinyBackbone.make()
+        let first = BottleneckAdapter(.seqBnInv, model: backbone.configuration, seed: 1)
+        let second = BottleneckAdapter(.seqBnInv, model: backbone.configuration, seed: 2)
+        randomize(first, seed: 3)
+        randomize(second, seed: 4)
+        let model = try graft(backbone, [("first", first), ("second", second)])
+        try model.activate(.stack([.single("first"), .single("second")]))
+        let before = output(model)
+        randomize(try #require(second.invertible), seed: 5)
+        #expect(before.maxAbsDifference(output(model)) == 0)
+        randomize(try #require(first.invertible), seed: 6)
+        #expect(before.maxAbsDifference(output(model)) > 1e-3)
     }
 
     @Test func averageOfLoRAIsTheWeightedSumOfTheirUpdates() throws {
