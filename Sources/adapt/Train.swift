@@ -199,9 +199,10 @@ struct Train: ParsableCommand {
         let method = configuration == nil
             ? "full fine-tuning (word embeddings \(model.encoder.embeddings.word.weight.isTrainable ? "trained" : "frozen"))"
             : "\(grafted.active!)"
+        let epochs = String(format: "%.3g", run.epochs)
         print("\(method): \(parameters.reduce(0) { $0 + $1.parameter.value.count }) trainable parameters; "
               + "\(train.count) training, \(dev.count) dev, \(test.count) test examples; \(sets.labels.count) labels; "
-              + "\(run.options.steps) steps of \(batchSize * run.options.gradientAccumulation) (\(String(format: "%.3g", run.epochs)) epochs)")
+              + "\(run.options.steps) steps of \(batchSize * run.options.gradientAccumulation) (\(epochs) epoch\(epochs == "1" ? "" : "s"))")
         let trainer = try run.train(parameters, examples: train, flags: training, checkpoint: output + ".training.h5", label: "train",
                                     backbone: model.checksum, loss: { loss(classifier, $0, $1, $2) },
                                     evaluate: { evaluate(classifier, dev).macroF1 })

@@ -99,9 +99,10 @@ struct Workspace {
         defer { w.remove() }
         func firstLearningRate(_ name: String, _ flags: [String]) throws -> Double {
             let log = w.directory + "/\(name).jsonl"
-            let run = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--steps", "2", "--warmup-steps", "0",
+            let run = try runAdapt(["train", "--backbone", w.backbone, "--data", w.labelled, "--steps", "4", "--warmup-steps", "0",
                                     "--batch-size", "8", "--output", w.directory + "/\(name).h5", "--log", log] + flags)
             #expect(run.status == 0, "\(run.error)")
+            #expect(run.output.contains("4 steps of 8 (1 epoch)"), "\(run.output)")  // 32 training examples
             let first = try #require(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").first)
             let record = try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
             return try #require(record["learningRate"] as? Double)
