@@ -93,6 +93,9 @@ def parse_args(argv=None):
     if args.stack_on_mlm:
         if args.method not in ADAPTER_METHODS:
             p.error("--stack-on-mlm needs an adapter method (seq_bn, seq_bn_inv, lora)")
+        if args.method == "seq_bn_inv":  # as adapt train --stack-on
+            p.error("--stack-on-mlm: a Stack applies only its first adapter's invertible block, so seq_bn_inv's would "
+                    "never train; use seq_bn")
         if not args.mlm_data:
             p.error("--stack-on-mlm needs --mlm-data")
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
