@@ -15,6 +15,15 @@ import Testing
         tensor.slice(alongAxis: 0, (index * length)..<((index + 1) * length))
     }
 
+    /// Two bottleneck adapters of `configuration` for `backbone`, with random weights.
+    func randomizedPair(_ configuration: BottleneckConfiguration, _ backbone: Backbone) -> (BottleneckAdapter, BottleneckAdapter) {
+        let pair = (BottleneckAdapter(configuration, model: backbone.configuration, seed: 1),
+                    BottleneckAdapter(configuration, model: backbone.configuration, seed: 2))
+        randomize(pair.0, seed: 3)
+        randomize(pair.1, seed: 4)
+        return pair
+    }
+
     @Test func parallelRunsEachAdapterOnItsOwnExamples() throws {
         let backbone = try TinyBackbone.make()
         let a = BottleneckAdapter(.seqBn, model: backbone.configuration, seed: 1)
@@ -36,10 +45,7 @@ import Testing
     /// comes first): a later adapter's block changes nothing, which is why `adapt train --stack-on` refuses one.
     @Test func stackActsOnlyTheFirstAdaptersInvertibleBlock() throws {
         let backbone = try TinyBackbone.make()
-        let first = BottleneckAdapter(.seqBnInv, model: backbone.configuration, seed: 1)
-        let second = BottleneckAdapter(.seqBnInv, model: backbone.configuration, seed: 2)
-        randomize(first, seed: 3)
-        randomize(second, seed: 4)
+        let (first, second) = randomizedPair(.seqBnInv, backbone)
         let model = try graft(backbone, [("first", first), ("second", second)])
         try model.activate(.stack([.single("first"), .single("second")]))
         let before = output(model)
@@ -89,10 +95,7 @@ import Testing
 
     @Test func fuseAttendsOverTheAdaptersOutputs() throws {
         let backbone = try TinyBackbone.make()
-        let a = BottleneckAdapter(.seqBn, model: backbone.configuration, seed: 1)
-        let b = BottleneckAdapter(.seqBn, model: backbone.configuration, seed: 2)
-        randomize(a, seed: 3)
-        randomize(b, seed: 4)
+        let (a, b) = randomizedPair(.seqBn, backbone)
         let model = try graft(backbone, [("a", a), ("b", b)])
         try model.activate(.fuse(["a", "b"]))
         // With zero query and key projections the attention is uniform and the value
