@@ -3,7 +3,7 @@
 # --method full with the table frozen (the default) and trained, one epoch of 2,400 unseen-book verses (batch 16,
 # 64 tokens), one thread, no checkpoints; per run its wall time, peak memory (GNU time), median tokens/s (its log)
 # and test macro-F1.
-#   bash Benchmarks/chichewa/word_embeddings.sh     # about 20 min on 2 cores; rerun to print the table again
+#   bash Benchmarks/chichewa/word_embeddings.sh     # about 10 min on 2 cores; rerun to print the table again
 # Variables: OUT (default ~/.cache/graft/word-embeddings), EXPERIMENT (run.sh's output: e5.h5), SEEDS (0), THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
