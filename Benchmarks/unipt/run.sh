@@ -60,7 +60,8 @@ Produced by \`bash Benchmarks/unipt/run.sh\` on $(date -u +%Y-%m-%d) ($(nproc)-c
 **Setup.** Chichewa genre classification (\`chichewa-genres\`, 8 classes, split by chapter) on
 multilingual-e5-small (\`$(basename "$BACKBONE")\`, 12 layers, hidden 384, its 4-bit weights de-quantised to float32). Each
 method trains on the same seeded sample of $TRAIN training verses for $STEPS AdamW steps of batch 32
-(length-bucketed, texts cut to 128 tokens), learning rate $LR with 20 warm-up steps and linear decay,
+(length-bucketed, texts cut to 128 tokens), learning rate $LR for the three (\`adapt train\`'s own default for
+LoRA is 3e-3, [results](results.md)) with 20 warm-up steps and linear decay,
 weight decay 0.01, gradient clipping at 1, seed 0, and the head and recipe \`adapt train\` gives every
 method (mean pooling, dropout 0.1, a linear-probe start, classes weighted equally, the best of the dev
 evaluations on 256 verses kept). Macro-F1 is scored on $TEST test verses. Peak memory is the process's maximum resident set size
@@ -84,9 +85,8 @@ training itself held at its peak (activations kept for backward, gradients, Adam
 ${held[lora]} MiB ($(awk -v a="${held[lora]}" -v b="${held[unipt]}" 'BEGIN { printf "%.1f", a / b }') times as much) and
 seq_bn's ${held[seq_bn]} MiB ($(awk -v a="${held[seq_bn]}" -v b="${held[unipt]}" 'BEGIN { printf "%.1f", a / b }') times): LoRA and seq_bn keep every layer's activations
 for back-propagation through the frozen backbone, UniPT keeps the 13 hidden states and its own small
-activations. Compare the macro-F1 column for accuracy: one seed, one short run each, on 1000 test
-verses. Wall times were measured on a machine shared with other jobs (load average 3 to 5 on 2
-cores) and are not comparable between rows; UniPT's steps skip the backbone's backward pass but still
-run its forward pass on every batch.
+activations. Compare the macro-F1 column for accuracy: one seed, one short run each, on $TEST test
+verses. Wall times are one run each on $THREADS thread(s), one method after another: UniPT's steps skip the
+backbone's backward pass but still run its forward pass on every batch.
 EOF
 echo "wrote Docs/unipt.md"
