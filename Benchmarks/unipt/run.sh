@@ -36,6 +36,10 @@ if [ -z "${REPORT_ONLY:-}" ]; then
             --log "$OUT/$method.jsonl" --output "$OUT/$method.h5" > "$OUT/$method.log" 2> "$OUT/$method.time"
         tail -n 2 "$OUT/$method.log"
     done
+    echo "== probe"  # the baseline: logistic regression on the frozen backbone's embeddings, the same sample
+    "$ADAPT" train --backbone "$BACKBONE" --data chichewa-genres --head-only --train-examples "$TRAIN" --dev-examples 256 \
+        --test-examples "$TEST" --max-length 128 --seed 0 --threads "$THREADS" > "$OUT/probe.log"
+    tail -n 1 "$OUT/probe.log"
 fi
 
 rss() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
@@ -64,7 +68,8 @@ method trains on the same seeded sample of $TRAIN training verses for $STEPS Ada
 LoRA is 3e-3, [results](results.md)) with 20 warm-up steps and linear decay,
 weight decay 0.01, gradient clipping at 1, seed 0, and the head and recipe \`adapt train\` gives every
 method (mean pooling, dropout 0.1, a linear-probe start, classes weighted equally, the best of the dev
-evaluations on 256 verses kept). Macro-F1 is scored on $TEST test verses. Peak memory is the process's maximum resident set size
+evaluations on 256 verses kept). Macro-F1 is scored on $TEST test verses; the baseline, a logistic-regression probe
+on the frozen backbone's embeddings of the same sample (\`adapt train --head-only\`), scores $(field "$OUT/probe.log" "macro-F1"). Peak memory is the process's maximum resident set size
 (\`/usr/bin/time -v\`), which includes the backbone's weights.
 
 - \`unipt\`: the side network of \`Sources/GraftAdapters/UniPT.swift\` (reduction factor 2, width 192)
