@@ -1,8 +1,12 @@
-"""Checks `adapt export --format transformers` against `adapt embed`.
+"""Checks `adapt export --format transformers` (and `--format adapterhub`) against `adapt embed`.
 
     adapt export e5.h5 --format transformers --output e5-hf
     head -n 200 texts.txt | adapt embed --backbone e5.h5 > embed.jsonl
     python check_export.py e5-hf embed.jsonl
+    # a language adapter: the AdapterHub export, loaded on the exported backbone
+    adapt export language.h5 --format adapterhub --output language-hub
+    head -n 200 texts.txt | adapt embed --backbone e5.h5 --adapter language.h5 > embed.jsonl
+    python check_export.py e5-hf embed.jsonl --adapter language-hub
 
 Loads DIR with transformers.AutoModel, runs each line's ids (as Graft tokenized
 them: the export carries no transformers tokenizer), mean-pools the last hidden
@@ -22,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="the directory written by adapt export --format transformers")
     parser.add_argument("embeddings", help="the output of adapt embed (JSONL with ids and embedding)")
+    parser.add_argument("--adapter", help="an adapter directory written by adapt export --format adapterhub, run active")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -29,6 +34,10 @@ def main() -> None:
 
     records = [json.loads(line) for line in open(args.embeddings, encoding="utf-8")]
     model = AutoModel.from_pretrained(args.model, add_pooling_layer=False).eval()
+    if args.adapter:
+        import adapters
+        adapters.init(model)
+        model.set_active_adapters(model.load_adapter(args.adapter, use_safetensors=True))
     pad = model.config.pad_token_id
     cosines, largest = [], 0.0
     with torch.no_grad():

@@ -8,6 +8,8 @@ form), so that weights, texts, splits and ids are the same on both sides:
     adapt data tokenize chichewa-genres-books --backbone e5.h5 --max-length 128 --output genres.jsonl
     adapt data tokenize chichewa-bible --backbone e5.h5 --max-length 128 --output bible.jsonl   # for --stack-on-mlm
     python peer_adapterhub.py --model e5-hf --data genres.jsonl --method seq_bn --seeds 0,1,2
+    adapt export language.h5 --format adapterhub --output language-hub      # Graft's language adapter
+    python peer_adapterhub.py --model e5-hf --data genres.jsonl --method seq_bn --stack-on-adapter language-hub
 
 Methods (Benchmarks/chichewa/README.md has the full recipe):
   probe       multinomial logistic regression on the frozen mean-pooled embeddings (class-weighted
@@ -77,6 +79,12 @@ def parse_args(argv=None):
     p.add_argument("--stack-on-mlm", action="store_true",
                    help="first train a seq_bn_inv language adapter by masked LM on --mlm-data, then the task "
                         "adapter on Stack(language, task) with the language adapter frozen")
+    p.add_argument("--stack-on-adapter", metavar="DIR",
+                   help="the task adapter on Stack(language, task) over this frozen language adapter, a directory "
+                        "written by adapt export --format adapterhub (Graft's own language adapter, so that both "
+                        "sides stack on the same one)")
+    p.add_argument("--setup", help="the setup's name in the output, as Graft's run names it after the method "
+                                   "(default: alone, stacked-mlm with --stack-on-mlm; e.g. stacked-aligned)")
     p.add_argument("--mlm-data", help="corpus JSONL written by adapt data tokenize (train: training texts, dev: held-out)")
     p.add_argument("--mlm-steps", type=int, default=1000, help="updates, in length-bucketed epochs over the texts")
     p.add_argument("--mlm-lr", type=float, default=1e-3)
@@ -90,14 +98,21 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.lr is None:
         args.lr = {"full": 3e-5, "lora": 3e-3}.get(args.method, 1e-3)
-    if args.stack_on_mlm:
+    if args.stack_on_mlm and args.stack_on_adapter:
+        p.error("--stack-on-mlm and --stack-on-adapter exclude each other")
+    stack = "--stack-on-mlm" if args.stack_on_mlm else "--stack-on-adapter" if args.stack_on_adapter else None
+    if stack:
         if args.method not in ADAPTER_METHODS:
-            p.error("--stack-on-mlm needs an adapter method (seq_bn, seq_bn_inv, lora)")
+            p.error(f"{stack} needs an adapter method (seq_bn, seq_bn_inv, lora)")
         if args.method == "seq_bn_inv":  # as adapt train --stack-on
-            p.error("--stack-on-mlm: a Stack applies only its first adapter's invertible block, so seq_bn_inv's would "
+            p.error(f"{stack}: a Stack applies only its first adapter's invertible block, so seq_bn_inv's would "
                     "never train; use seq_bn")
-        if not args.mlm_data:
-            p.error("--stack-on-mlm needs --mlm-data")
+    if args.stack_on_mlm and not args.mlm_data:
+        p.error("--stack-on-mlm needs --mlm-data")
+    if args.stack_on_adapter and not os.path.isfile(os.path.join(args.stack_on_adapter, "adapter_config.json")):
+        p.error(f"--stack-on-adapter {args.stack_on_adapter}: no adapter_config.json there (write one with adapt export "
+                "--format adapterhub)")
+    args.setup = args.setup or ("stacked-mlm" if args.stack_on_mlm else "stacked" if args.stack_on_adapter else "alone")
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
     args.data_name = args.data_name or os.path.basename(args.data).removesuffix(".jsonl")
     args.l2_list = [float(v) for v in args.l2.split(",") if v.strip()]
@@ -430,7 +445,8 @@ def run(args, seed, labels, data):
     encoder = load_encoder(args.model)
     pad_id = encoder.config.pad_token_id
     classes = len(labels)
-    result = {"data": args.data_name, "method": args.method, "seed": seed, "stack_on_mlm": args.stack_on_mlm}
+    result = {"data": args.data_name, "method": args.method, "seed": seed, "setup": args.setup,
+              "stack_on_mlm": args.stack_on_mlm, "stack_on_adapter": args.stack_on_adapter}
     for p in encoder.parameters():
         p.requires_grad_(False)
     if args.method in ADAPTER_METHODS:
@@ -439,10 +455,12 @@ def run(args, seed, labels, data):
         adapters.init(encoder)
         if args.stack_on_mlm:
             result["mlm"] = train_language_adapter(encoder, args, seed, pad_id)
+        elif args.stack_on_adapter:
+            encoder.load_adapter(args.stack_on_adapter, load_as="language", use_safetensors=True)
         torch.manual_seed(seed)
         encoder.add_adapter("task", config=adapter_config(args.method, args))
         encoder.train_adapter("task")  # freezes everything else, the language adapter included
-        if args.stack_on_mlm:
+        if args.stack_on_mlm or args.stack_on_adapter:
             encoder.active_adapters = Stack("language", "task")
     elif args.method == "full":
         for name, p in encoder.named_parameters():

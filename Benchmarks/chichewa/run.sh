@@ -17,7 +17,8 @@
 #     evaluated on Chichewa over the aligned Chichewa adapter; baselines: the English task adapter alone
 #     evaluated on Chichewa, and the Chichewa probe.
 # (d) After (b) and (c), for each split, the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when
-#     its venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds.
+#     its venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds: the probe,
+#     each task adapter alone, and the stacks of (b) on the same two language adapters, exported to AdapterHub.
 # Every run writes $OUT/NAME.txt only when it finishes (with its wall time) and an interrupted training run
 # resumes from its last checkpoint in $OUT (default ~/.cache/graft/experiment). Each finished run's output, log
 # and commit, and the language and transfer adapters later runs build on, are banked in $RESULTS (default
@@ -58,7 +59,7 @@ evaluate() { # NAME [flags...]
 peer_python="${PEER_PYTHON:-$HOME/.cache/graft-peers/venv/bin/python}"
 peer() { # DATA
     if [ -x "$peer_python" ]; then
-        PEER_DATA="$1" bash Benchmarks/chichewa/peer.sh "$OUT"
+        PEER_DATA="$1" PEER_STACKS="stacked-aligned=$ny_aligned stacked=$ny_language" bash Benchmarks/chichewa/peer.sh "$OUT"
     else
         echo "skipping the peer on $1: no peer venv at $peer_python (see ../shared/bench/peers/README.md)"
     fi

@@ -197,15 +197,19 @@ if peer_rows:
           "transformers`), same token ids (`adapt data tokenize`), splits, samples, seeds and hyper-parameters.\n")
     print("Both columns cover the seeds the peer ran. Wall times, seed by seed, are only comparable when the two ran "
           "alone on the machine.\n")
-    print("| data | method | peer test macro-F1 | Graft test macro-F1 | peer wall times | Graft wall times |")
-    print("|---|---|---|---|---|---|")
+    print("Stacks: the task adapter on Stack(language, task) over Graft's own frozen language adapter of (a), exported "
+          "with `adapt export --format adapterhub` and loaded by AdapterHub's `load_adapter`.\n")
+    print("| data | method | setup | peer test macro-F1 | Graft test macro-F1 | peer wall times | Graft wall times |")
+    print("|---|---|---|---|---|---|---|")
     groups = {}
-    for row in peer_rows:
-        groups.setdefault((row["data"], row["method"]), []).append(row)
-    for (data, method), rows in sorted(groups.items()):
-        key = "probe" if method == "probe" else f"{method}-alone"
+    for row in peer_rows:  # rows from before the setup field are the task adapter alone
+        groups.setdefault((row["data"], row["method"], row.get("setup", "alone")), []).append(row)
+    setups = {"alone": "alone", "stacked": "Stack(language)", "stacked-aligned": "Stack(language aligned to English)"}
+    for (data, method, setup), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], list(setups).index(g[0][2]))):
+        key = "probe" if method == "probe" else f"{method}-{setup}"
         graft = [read(f"{data}-{key}-seed{row['seed']}") for row in rows]  # the same seeds as the peer's
-        print(f"| {data} | {method} | {mean_std([r['test_macro_f1'] for r in rows])} | {mean_std([test_f1(t) for t in graft])} | "
+        print(f"| {data} | {method} | {'-' if method == 'probe' else setups[setup]} | "
+              f"{mean_std([r['test_macro_f1'] for r in rows])} | {mean_std([test_f1(t) for t in graft])} | "
               f"{', '.join(minutes(r['seconds']) for r in rows)} | "
               f"{', '.join(wall_time([t]) for t in graft)} |")
     print()
