@@ -205,10 +205,11 @@ if peer_rows:
     for row in peer_rows:  # rows from before the setup field are the task adapter alone
         groups.setdefault((row["data"], row["method"], row.get("setup", "alone")), []).append(row)
     setups = {"alone": "alone", "stacked": "Stack(language)", "stacked-aligned": "Stack(language aligned to English)"}
-    for (data, method, setup), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], list(setups).index(g[0][2]))):
+    order = lambda setup: list(setups).index(setup) if setup in setups else len(setups)  # other setups last
+    for (data, method, setup), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], order(g[0][2]), g[0][2])):
         key = "probe" if method == "probe" else f"{method}-{setup}"
         graft = [read(f"{data}-{key}-seed{row['seed']}") for row in rows]  # the same seeds as the peer's
-        print(f"| {data} | {method} | {'-' if method == 'probe' else setups[setup]} | "
+        print(f"| {data} | {method} | {'-' if method == 'probe' else setups.get(setup, setup)} | "
               f"{mean_std([r['test_macro_f1'] for r in rows])} | {mean_std([test_f1(t) for t in graft])} | "
               f"{', '.join(minutes(r['seconds']) for r in rows)} | "
               f"{', '.join(wall_time([t]) for t in graft)} |")
