@@ -20,14 +20,14 @@ TASK_EPOCHS="${TASK_EPOCHS:-1}"
 TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-9600}"; DEV_EXAMPLES="${DEV_EXAMPLES:-600}"; TEST_EXAMPLES="${TEST_EXAMPLES:-1200}"
 MAX_LENGTH="${MAX_LENGTH:-64}"
 [ -f "$OUT/e5-hf/model.safetensors" ] || $adapt export "$OUT/e5.h5" --format transformers --output "$OUT/e5-hf"
-peer_run() { # DATA SEED METHOD SETUP [flags...]: one seed of one setup, unless RESULTS has it
+peer_run() { # DATA SEED METHOD SETUP [flags...]: one seed of one setup ("" for alone), unless RESULTS has it
     local data="$1" seed="$2" method="$3" setup="$4"; shift 4
     local results="${RESULTS:-$OUT}/peer-$data-$method${setup:+-$setup}.jsonl"
     if [ -f "$results" ] && grep -q "\"seed\": $seed," "$results"; then return; fi
     echo "== peer $data $method ${setup:-alone} seed $seed"
     nice -n 10 "$peer_python" Benchmarks/chichewa/peer_adapterhub.py --model "$OUT/e5-hf" \
         --data "$OUT/peer-tokens-$data-seed$seed.jsonl" --data-name "$data" --method "$method" --seeds "$seed" \
-        --epochs "$TASK_EPOCHS" --threads "$THREADS" --out "$results" "$@" > /dev/null
+        --epochs "$TASK_EPOCHS" --threads "$THREADS" --setup "${setup:-alone}" --out "$results" "$@" > /dev/null
 }
 for stack in ${PEER_STACKS:-}; do  # each language adapter in AdapterHub's format, in OUT (again if the .h5 is newer)
     exported="$OUT/peer-language-${stack%%=*}"
@@ -41,10 +41,10 @@ for data in ${PEER_DATA:-chichewa-genres-books chichewa-genres}; do
             --train-examples "$TRAIN_EXAMPLES" --dev-examples "$DEV_EXAMPLES" --test-examples "$TEST_EXAMPLES" --output "$tokens"
         for method in probe $TASK_METHODS; do peer_run "$data" "$seed" "$method" ""; done
         for stack in ${PEER_STACKS:-}; do
+            name="${stack%%=*}"
             for method in $TASK_METHODS; do
                 [[ $method == *_inv ]] && continue  # as run.sh: under Stack only the language adapter's block acts
-                peer_run "$data" "$seed" "$method" "${stack%%=*}" --setup "${stack%%=*}" \
-                    --stack-on-adapter "$OUT/peer-language-${stack%%=*}"
+                peer_run "$data" "$seed" "$method" "$name" --stack-on-adapter "$OUT/peer-language-$name"
             done
         done
     done
