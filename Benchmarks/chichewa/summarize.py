@@ -70,6 +70,28 @@ def mean_std(values):
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def baseline(key):
+    """The row a genre row is paired against: the probe for a task adapter alone and for full fine-tuning, the same
+    task adapter alone for a stack."""
+    return None if key == "probe" else key.split("-")[0] + "-alone" if "-stacked" in key else "probe"
+
+
+def differences(values, scores, key):
+    """VALUES minus row KEY's scores, seed by seed, and which row that is."""
+    if key is None or all(v != v for v in values):
+        return "-"
+    return ", ".join("-" if d != d else f"{d:+.3f}" for d in (v - b for v, b in zip(values, scores[key]))) + \
+        f" (vs {'probe' if key == 'probe' else key.replace('-', ' ')})"
+
+
+def time_ratio(graft_texts, peer_rows):
+    """Graft's total wall time over the peer's for the same seeds ("-" if a run is missing or was resumed)."""
+    graft = [elapsed(t) for t in graft_texts]
+    if any(g != g or resumed_at(t) for g, t in zip(graft, graft_texts)):
+        return "-"
+    return f"{sum(graft) / sum(r['seconds'] for r in peer_rows):.2f}"
+
+
 def fmt(value, digits=4):
     return "-" if value != value else f"{value:.{digits}f}"
 
@@ -175,8 +197,9 @@ print("Each seed draws its own training sample, initialisation and data order; d
       "parameters were kept (0: the starting model, no fine-tuning won on dev).\n")
 for data, description in splits:
     print(f"### {description}: `{data}`\n")
-    print("| setup | " + " | ".join(f"seed {s}" for s in seeds) + " | test macro-F1 | dev macro-F1 | kept step | wall time |")
-    print("|---|" + "---|" * len(seeds) + "---|---|---|---|")
+    print("| setup | " + " | ".join(f"seed {s}" for s in seeds) +
+          " | test macro-F1 | minus its baseline, seed by seed | dev macro-F1 | kept step | wall time |")
+    print("|---|" + "---|" * len(seeds) + "---|---|---|---|---|")
     rows = [("linear probe (frozen embeddings)", "probe")]
     for method in task_methods:
         rows.append((f"{method} task adapter alone", f"{method}-alone"))
@@ -184,28 +207,33 @@ for data, description in splits:
             rows += [(f"Stack({language_method} language, {method} task)", f"{method}-stacked"),
                      (f"Stack({language_method} language aligned to English, {method} task)", f"{method}-stacked-aligned")]
     rows.append(("full fine-tuning (word embeddings frozen)", "full"))
+    scores = {key: [test_f1(read(f"{data}-{key}-seed{s}")) for s in seeds] for _, key in rows}
     for label, key in rows:
         texts = [read(f"{data}-{key}-seed{s}") for s in seeds]
-        f1s = [test_f1(t) for t in texts]
+        f1s = scores[key]
         devs = [number(r"best evaluation ([0-9.]+)", t) if key != "probe" else number(r"dev macro-F1 ([0-9.]+)", t) for t in texts]
         kept = [re.findall(r"best evaluation [0-9.]+ (before training|after step \d+)", t) for t in texts]
         kept = ", ".join(("0" if k[-1] == "before training" else k[-1].split()[-1]) if k else "-" for k in kept)
-        print(f"| {label} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | {mean_std(devs)} | "
+        print(f"| {label} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | "
+              f"{differences(f1s, scores, baseline(key))} | {mean_std(devs)} | "
               f"{kept if key != 'probe' else '-'} | {wall_time(texts)} |")
     print("\n" + run_sizes(data, [key for _, key in rows if key != "probe"]) + "\n")
 print("![Chichewa genre loss](figures/chichewa-genre-loss.svg)\n")
 
 print("## (c) Cross-lingual transfer on unseen books: English task adapter evaluated on Chichewa\n")
 print("| task adapter trained on English (unseen-book split) | evaluated on Chichewa test books with | "
-      + " | ".join(f"seed {s}" for s in seeds) + " | macro-F1 |")
-print("|---|---|" + "---|" * len(seeds) + "---|")
-for label, under, key in [(f"Stack({language_method} English language, seq_bn task)", "the Chichewa language adapter swapped in", "transfer-ny-with-ny-lang"),
-                          ("seq_bn task adapter alone", "the aligned Chichewa language adapter under it", "transfer-ny-with-ny-aligned"),
-                          ("seq_bn task adapter alone", "no language adapter", "transfer-ny-no-lang")]:
-    f1s = [number(r"macro-F1 ([0-9.]+)", read(f"{key}-seed{s}")) for s in seeds]
-    print(f"| {label} | {under} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} |")
+      + " | ".join(f"seed {s}" for s in seeds) + " | macro-F1 | minus no language adapter, seed by seed |")
+print("|---|---|" + "---|" * len(seeds) + "---|---|")
+transfers = [(f"Stack({language_method} English language, seq_bn task)", "the Chichewa language adapter swapped in", "transfer-ny-with-ny-lang"),
+             ("seq_bn task adapter alone", "the aligned Chichewa language adapter under it", "transfer-ny-with-ny-aligned"),
+             ("seq_bn task adapter alone", "no language adapter", "transfer-ny-no-lang")]
+scores = {key: [number(r"macro-F1 ([0-9.]+)", read(f"{key}-seed{s}")) for s in seeds] for _, _, key in transfers}
+for label, under, key in transfers:
+    against = None if key == "transfer-ny-no-lang" else "transfer-ny-no-lang"
+    print(f"| {label} | {under} | " + " | ".join(fmt(f) for f in scores[key]) + f" | {mean_std(scores[key])} | "
+          f"{differences(scores[key], scores, against).split(' (vs')[0]} |")
 probes = [test_f1(read(f"chichewa-genres-books-probe-seed{s}")) for s in seeds]
-print(f"| (Chichewa linear probe, trained on Chichewa) | - | " + " | ".join(fmt(f) for f in probes) + f" | {mean_std(probes)} |\n")
+print(f"| (Chichewa linear probe, trained on Chichewa) | - | " + " | ".join(fmt(f) for f in probes) + f" | {mean_std(probes)} | - |\n")
 
 peer_rows = []
 for path in sorted(p for p in glob.glob(f"{out}/peer-*.jsonl") if not os.path.basename(p).startswith("peer-tokens-")):
@@ -220,8 +248,9 @@ if peer_rows:
           "alone on the machine.\n")
     print("Stacks: the task adapter on Stack(language, task) over Graft's own frozen language adapter of (a), exported "
           "with `adapt export --format adapterhub` and loaded by AdapterHub's `load_adapter`.\n")
-    print("| data | method | setup | peer test macro-F1 | Graft test macro-F1 | peer wall times | Graft wall times |")
-    print("|---|---|---|---|---|---|---|")
+    print("| data | method | setup | peer test macro-F1 | Graft test macro-F1 | Graft minus peer | peer wall times | "
+          "Graft wall times | Graft's time / peer's |")
+    print("|---|---|---|---|---|---|---|---|---|")
     groups = {}
     for row in peer_rows:  # rows from before the setup field are the task adapter alone
         groups.setdefault((row["data"], row["method"], row.get("setup", "alone")), []).append(row)
@@ -230,10 +259,12 @@ if peer_rows:
     for (data, method, setup), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], order(g[0][2]), g[0][2])):
         key = "probe" if method == "probe" else f"{method}-{setup}"
         graft = [read(f"{data}-{key}-seed{row['seed']}") for row in rows]  # the same seeds as the peer's
+        peer_f1s, graft_f1s = [r["test_macro_f1"] for r in rows], [test_f1(t) for t in graft]
+        gap = statistics.mean(graft_f1s) - statistics.mean(peer_f1s) if all(f == f for f in graft_f1s) else float("nan")
         print(f"| {data} | {method} | {'-' if method == 'probe' else setups.get(setup, setup)} | "
-              f"{mean_std([r['test_macro_f1'] for r in rows])} | {mean_std([test_f1(t) for t in graft])} | "
+              f"{mean_std(peer_f1s)} | {mean_std(graft_f1s)} | {'-' if gap != gap else f'{gap:+.3f}'} | "
               f"{', '.join(minutes(r['seconds']) for r in rows)} | "
-              f"{', '.join(wall_time([t]) for t in graft)} |")
+              f"{', '.join(wall_time([t]) for t in graft)} | {time_ratio(graft, rows)} |")
     print()
 
 observations = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
