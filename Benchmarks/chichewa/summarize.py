@@ -193,13 +193,15 @@ print("Each seed draws its own training sample, initialisation and data order; d
       f"Task adapter: `adapt train`'s recipe at its defaults (LP-FT head start, balanced loss, AdamW at the method's "
       f"default peak learning rate with a tenth warm-up, best dev epoch kept) but for the length: "
       f"{env('TASK_EPOCHS', '1')} epoch(s) of {env('TRAIN_EXAMPLES', '9600')} verses (run.sh). Stack: the same task adapter on a frozen Chichewa language adapter of (a). "
-      "Test macro-F1, mean ± std over seeds; \"dev\" is the selected model's dev macro-F1; \"kept\" the step whose "
+      "Test macro-F1, mean ± std over seeds; \"dev at the start\" is the LP-FT head start's probe on the run's "
+      "starting features (the stack's: the language adapter's output); \"dev\" is the selected model's dev macro-F1; \"kept\" the step whose "
       "parameters were kept (0: the starting model, no fine-tuning won on dev).\n")
 for data, description in splits:
     print(f"### {description}: `{data}`\n")
     print("| setup | " + " | ".join(f"seed {s}" for s in seeds) +
-          " | test macro-F1 | minus its baseline, seed by seed | dev macro-F1 | kept step | wall time |")
-    print("|---|" + "---|" * len(seeds) + "---|---|---|---|---|")
+          " | test macro-F1 | minus its baseline, seed by seed | dev macro-F1 at the start | dev macro-F1 | kept step | "
+          "wall time |")
+    print("|---|" + "---|" * len(seeds) + "---|---|---|---|---|---|")
     rows = [("linear probe (frozen embeddings)", "probe")]
     for method in task_methods:
         rows.append((f"{method} task adapter alone", f"{method}-alone"))
@@ -212,10 +214,12 @@ for data, description in splits:
         texts = [read(f"{data}-{key}-seed{s}") for s in seeds]
         f1s = scores[key]
         devs = [number(r"best evaluation ([0-9.]+)", t) if key != "probe" else number(r"dev macro-F1 ([0-9.]+)", t) for t in texts]
+        starts = [number(r"linear probe on the starting features: dev macro-F1 ([0-9.]+)", t) for t in texts]
         kept = [re.findall(r"best evaluation [0-9.]+ (before training|after step \d+)", t) for t in texts]
         kept = ", ".join(("0" if k[-1] == "before training" else k[-1].split()[-1]) if k else "-" for k in kept)
         print(f"| {label} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | "
-              f"{differences(f1s, scores, baseline(key))} | {mean_std(devs)} | "
+              f"{differences(f1s, scores, baseline(key))} | {mean_std(starts) if key != 'probe' else '-'} | "
+              f"{mean_std(devs)} | "
               f"{kept if key != 'probe' else '-'} | {wall_time(texts)} |")
     print("\n" + run_sizes(data, [key for _, key in rows if key != "probe"]) + "\n")
 print("![Chichewa genre loss](figures/chichewa-genre-loss.svg)\n")
