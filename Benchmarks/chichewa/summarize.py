@@ -92,6 +92,12 @@ def time_ratio(graft_texts, peer_rows):
     return f"{sum(graft) / sum(r['seconds'] for r in peer_rows):.2f}"
 
 
+def tokens_per_second(text):
+    """The median of a masked-LM run's progress lines' tokens/s."""
+    rates = [int(r) for r in re.findall(r"^mlm step .* \| (\d+) tok/s", text, re.M)]
+    return f"{statistics.median(rates):,.0f}" if rates else "-"
+
+
 def fmt(value, digits=4):
     return "-" if value != value else f"{value:.{digits}f}"
 
@@ -170,14 +176,17 @@ print("Masked LM on the Chichewa Bible verses that no genre set evaluates on (16
       "split's test chapters, scored over the full 250,037-token vocabulary. Training softmax over the corpus "
       "vocabulary plus 2,048 sampled negatives (`--output-vocabulary corpus`). \"Before\" is the masked-LM head "
       "trained alone with the same texts and schedule (METHODS.md: a PPPL with an untrained head means nothing).\n")
-print("| run | setup | held-out MLM loss | pseudo-perplexity | wall time |")
-print("|---|---|---|---|---|")
+print("| run | setup | held-out MLM loss | pseudo-perplexity | pooled output moved | training tokens/s (median) | "
+      "wall time |")
+print("|---|---|---|---|---|---|---|")
 for name, label in [("mlm-ny-head-only", "head only"), (f"mlm-ny-{language_method}", f"{language_method} language adapter"),
                     (f"mlm-ny-{language_method}-aligned", f"{language_method} language adapter aligned to English")]:
     text = read(name)
     print(f"| {label} | {first_line(name, 'head only' if 'head' in name else language_method)} | "
           f"{fmt(number(r'held-out masked-LM loss ([0-9.]+)', text))} | "
-          f"{fmt(number(r'pseudo-perplexity ([0-9.]+)', text), 1)} | {wall_time([text])} |")
+          f"{fmt(number(r'pseudo-perplexity ([0-9.]+)', text), 1)} | "
+          f"{fmt(number(r'embeddings moved by the adapter: ([0-9.]+)', text))} | {tokens_per_second(text)} | "
+          f"{wall_time([text])} |")
 aligned = re.search(r"distance from their translations': ([0-9.]+) before the adapter, ([0-9.]+) after",
                     read(f"mlm-ny-{language_method}-aligned"))
 if aligned:
