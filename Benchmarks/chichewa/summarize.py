@@ -245,6 +245,10 @@ for label, under, key in transfers:
     against = None if key == "transfer-ny-no-lang" else "transfer-ny-no-lang"
     print(f"| {label} | {under} | " + " | ".join(fmt(f) for f in scores[key]) + f" | {mean_std(scores[key])} | "
           f"{differences(scores[key], scores, against).split(' (vs')[0]} |")
+for label, key in [(f"Stack({language_method} English language, seq_bn task)", "transfer-en-stacked"),
+                   ("seq_bn task adapter alone", "transfer-en-alone")]:
+    f1s = [test_f1(read(f"{key}-seed{s}")) for s in seeds]
+    print(f"| ({label}, on the English test books) | - | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | - |")
 probes = [test_f1(read(f"chichewa-genres-books-probe-seed{s}")) for s in seeds]
 print(f"| (Chichewa linear probe, trained on Chichewa) | - | " + " | ".join(fmt(f) for f in probes) + f" | {mean_std(probes)} | - |\n")
 
