@@ -176,7 +176,7 @@ print("Masked LM on the Chichewa Bible verses that no genre set evaluates on (16
       "the chapter split outside the dev and test books of the book split); held-out: 64 verses of the chapter "
       "split's test chapters, scored over the full 250,037-token vocabulary. Training softmax over the corpus "
       "vocabulary plus 2,048 sampled negatives (`--output-vocabulary corpus`). \"Before\" is the masked-LM head "
-      "trained alone with the same texts and schedule (METHODS.md: a PPPL with an untrained head means nothing).\n")
+      "trained alone with the same texts and schedule (a PPPL with an untrained head means nothing).\n")
 print("| run | setup | held-out MLM loss | pseudo-perplexity | pooled output moved | training tokens/s (median) | "
       "wall time |")
 print("|---|---|---|---|---|---|---|")

@@ -80,7 +80,7 @@ repeats. Intervention: for each test animal, its 16 attributes in a random order
 after \`k\` of them are given, the model predicts again. The linear probe (embedding -> class, same
 optimiser and steps) is the reference without concepts.
 
-**Models** (\`Sources/GraftAdapters/\`):
+**Models** (\`Sources/GraftFeatureModels/\`):
 - *CBM* (\`ConceptBottleneck.swift\`): linear concept predictor (sigmoid per concept), linear label
   predictor on the 21 concept probabilities; independent, sequential and joint training (joint:
   cross-entropy + lambda x binary cross-entropy, lambda = 1: see the sweep below). Intervention

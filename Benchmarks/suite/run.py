@@ -469,7 +469,7 @@ def report(suite, kernels, counts, command):
 
     w("## Trainable parameters against the papers\n")
     w("`adapt params` on the mBERT-base shape (d = 768, L = 12, vocabulary 119,547), the counts the papers and "
-      "reference implementations give (METHODS.md):\n")
+      "reference implementations give:\n")
     w("| method | flags | Graft | paper | equal |")
     w("|---|---|---|---|---|")
     for method, flags, graft, paper in counts:

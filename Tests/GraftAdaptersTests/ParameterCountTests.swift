@@ -12,7 +12,7 @@ import Testing
                                          from: Data(contentsOf: URL(fileURLWithPath: fixture("mbert_config.json"))))
     }
 
-    /// The counts METHODS.md gives for the mBERT-base shape.
+    /// The counts the papers give for the mBERT-base shape.
     @Test func mbertMatchesTheReference() throws {
         #expect(try AdapterConfiguration(method: "seq_bn").parameterCount(model: mbert) == 894_528)
         #expect(try AdapterConfiguration(method: "seq_bn_inv").parameterCount(model: mbert) == 1_190_592)
