@@ -153,7 +153,7 @@ struct Concepts: ParsableCommand {
         var lines = [
             "Zoo: \(animals.count) animals (inputs \"\(prefix)NAME\"), \(ZooAnimal.conceptNames.count) binary concepts in \(ZooAnimal.attributes.count) attributes, "
                 + "\(ZooAnimal.classes.count) classes; \(folds)-fold stratified cross-validation x \(repeats) repeats (seed \(seed)); "
-                + "\(steps) full-batch AdamW steps (lr \(learningRate), LaBo \(laboLearningRate), weight decay \(weightDecay)); "
+                + "\(steps) full-batch AdamW steps (lr \(learningRate), weight decay \(weightDecay); LaBo lr \(laboLearningRate), no weight decay); "
                 + "joint CBM lambda \(conceptLossWeight); ECBM lambda_g \(ecbmGlobalWeight); LaBo: \(laboConcepts) of \(conceptSentences.count) sentences per class, scale \(laboScale), "
                 + "selection weight \(selectionWeight); \(orders) intervention orders per fold. Run time \(String(format: "%.0f", seconds)) s.",
             "",

@@ -18,7 +18,7 @@ struct ContinualCommand: ParsableCommand {
             fashion-mnist, 10 classes as 5 tasks of 2 (0-1, 2-3, ...), from the prepared fashion-mnist set \
             (prepared into the cache on first use, as by `adapt data prepare fashion-mnist`), features = the pixels in [0, 1] through a \
             fixed random Gaussian projection (seed 0); the keys are initialised on unlabelled training images \
-            outside the sample. Each task is trained for --epochs epochs on its own examples only (no replay); \
+            outside the sample. Each task is trained for --epochs epochs on its own examples (replay adds its memory of earlier ones; gdumb restarts and trains on its memory alone); \
             after each task every task seen so far is scored among all classes seen so far (no task identity). \
             Methods: kv (the bottleneck: values trained by plain SGD on each task's own classes, keys k-means- or \
             randomly initialised, EMA-refined, frozen), linear (linear probe), mlp (one ReLU hidden layer), \

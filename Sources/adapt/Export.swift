@@ -18,10 +18,11 @@ struct Export: ParsableCommand {
             model.load_adapter(DIR, use_safetensors=True) on the backbone's AdapterHub model \
             (adapters.AutoAdapterModel; the encoder model when there is no head). \
             --format transformers takes a backbone file and writes a Hugging Face model directory \
-            (config.json, model.safetensors in float32, \(Backbone.tokenizerFile)): load it with \
-            transformers.AutoModel.from_pretrained(DIR); it computes exactly what the backbone computes, and \
-            `adapt import DIR` reads it back with the same checksum. transformers gets no tokenizer from it: \
-            `adapt data tokenize` writes Graft's token ids.
+            (config.json, model.safetensors in float32, \(Backbone.tokenizerFile), and tokenizer.json when the \
+            backbone was imported with one): load it with transformers.AutoModel.from_pretrained(DIR); it \
+            computes exactly what the backbone computes, and `adapt import DIR` reads it back with the same \
+            checksum. A backbone without tokenizer.json (the bundled one's SentencePiece model) gives transformers \
+            no tokenizer: `adapt data tokenize` writes Graft's token ids.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case peft, adapterhub, transformers }

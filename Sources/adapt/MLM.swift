@@ -8,9 +8,10 @@ struct MLM: ParsableCommand {
         commandName: "mlm",
         abstract: "Train a language adapter by masked language modelling and report its pseudo-perplexity.",
         discussion: """
-            The backbone stays frozen. A fresh masked-LM head (dense + GELU + LayerNorm, decoder tied to \
-            the word embeddings) is trained with the adapter; --head-only trains the head alone, the \
-            baseline a language adapter is compared with. Texts are masked as in BERT (15%; 80/10/10), \
+            The backbone stays frozen. The masked-LM head (dense + GELU + LayerNorm, decoder tied to \
+            the word embeddings) is trained with the adapter: the backbone's pretrained head when it ships \
+            one, else a new one (it says which); --head-only trains the head alone, the baseline a language \
+            adapter is compared with. Texts are masked as in BERT (15%; 80/10/10), \
             one text per example; vocabulary logits are computed at the masked positions only, by default \
             over the tokens of the training texts alone (--output-vocabulary). At the end the held-out texts \
             are scored over the full vocabulary: masked-LM loss and pseudo-perplexity (each token masked in turn).
