@@ -50,15 +50,20 @@ resumable_run() {
     if [ -n "${RESULTS:-}" ]; then bank_run "$name" "$commit"; fi
 }
 
-# bank_run NAME COMMIT: copies run NAME's outputs from $OUT into $RESULTS (see resumable_run), the .txt last.
+# bank_run NAME COMMIT: copies run NAME's outputs from $OUT into $RESULTS (see resumable_run), the .txt last, with
+# the boot it ran in (NAME.boot: the kernel's boot id, so that wall times are compared only within one machine's boot).
 bank_run() {
     local name="$1" commit="$2"
     mkdir -p "$RESULTS"
     echo "$commit" > "$RESULTS/$name.commit"
+    boot_id > "$RESULTS/$name.boot"
     if [ -f "$OUT/$name.jsonl" ]; then cp "$OUT/$name.jsonl" "$RESULTS/$name.jsonl"; fi
     if [ "${KEEP_ADAPTER:-0}" = 1 ] && [ -f "$OUT/$name.h5" ]; then cp "$OUT/$name.h5" "$RESULTS/$name.h5"; fi
     cp "$OUT/$name.txt" "$RESULTS/$name.txt"
 }
+
+# boot_id: this boot of this machine (a fresh machine, or a reboot, has another).
+boot_id() { cat /proc/sys/kernel/random/boot_id 2> /dev/null || echo unknown; }
 
 # source_commit: the checked-out commit, "with uncommitted changes" added when Sources or Package.swift differ from it.
 source_commit() {

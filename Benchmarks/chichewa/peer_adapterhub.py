@@ -20,7 +20,7 @@ Methods (Benchmarks/chichewa/README.md has the full recipe):
   full        every encoder weight but the word embeddings trains
 
 Prints one JSON line per seed (also appended to --out FILE): test macro-F1 and accuracy, the dev
-macro-F1 of the selected epoch, the dev history, wall-clock seconds, trainable parameters, settings.
+macro-F1 of the selected epoch, the dev history, wall-clock seconds, the boot it ran in, trainable parameters, settings.
 """
 
 import argparse
@@ -505,8 +505,17 @@ def run(args, seed, labels, data):
                 p.copy_(best[2][n])
     test_accuracy, test_f1 = evaluate(model, test_x, test_y, pad_id, classes, args.eval_batch_size)
     result.update({"test_macro_f1": test_f1, "test_accuracy": test_accuracy, "dev_macro_f1": best[0],
-                   "best_epoch": best[1], "dev_history": history, "seconds": round(time.time() - start, 2)})
+                   "best_epoch": best[1], "dev_history": history, "seconds": round(time.time() - start, 2),
+                   "boot": boot_id()})
     return result
+
+
+def boot_id():
+    """This boot of this machine (as Benchmarks/common.sh's boot_id), so that wall times pair only within one boot."""
+    try:
+        return open("/proc/sys/kernel/random/boot_id").read().strip()
+    except OSError:
+        return "unknown"
 
 
 def main(argv=None):

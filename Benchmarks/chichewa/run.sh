@@ -16,9 +16,11 @@
 #     evaluated on Chichewa with the Chichewa language adapter swapped in; the English task adapter alone
 #     evaluated on Chichewa over the aligned Chichewa adapter; baselines: the English task adapter alone
 #     evaluated on Chichewa, and the Chichewa probe.
-# (d) After (b) and (c), for each split, the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when
-#     its venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds: the probe,
+# (d) Beside each seed's runs of (b), the same recipe in PyTorch + AdapterHub `adapters` (peer.sh) when its
+#     venv exists (../shared/bench/peers/README.md), on the same weights, tokens, splits and seeds: the probe,
 #     each task adapter alone, and the stacks of (b) on the same two language adapters, exported to AdapterHub.
+#     Each seed's peer runs follow Graft's, so that both sides of a pair run on one machine (sessions end, machines
+#     do not outlive them): Graft's time over the peer's is taken only over such pairs (summarize.py).
 # Every run writes $OUT/NAME.txt only when it finishes (with its wall time) and an interrupted training run
 # resumes from its last checkpoint in $OUT (default ~/.cache/graft/experiment). Each finished run's output, log
 # and commit, and the language and transfer adapters later runs build on, are banked in $RESULTS (default
@@ -55,32 +57,34 @@ evaluate() { # NAME [flags...]
     run "$name" $adapt eval "${common[@]}" --examples "$TEST_EXAMPLES" "$@"
 }
 
-# (d) the peer library on the same recipe, split by split
+# (d) the peer library on the same recipe: its probe and task adapters alone, and with NAME=ADAPTER its stacks on
+# that language adapter, for one split and seed (runs it has banked are skipped)
 peer_python="${PEER_PYTHON:-$HOME/.cache/graft-peers/venv/bin/python}"
-peer() { # DATA
+peer() { # DATA SEED [NAME=ADAPTER]
     if [ -x "$peer_python" ]; then
-        PEER_DATA="$1" PEER_STACKS="stacked-aligned=$ny_aligned stacked=$ny_language" bash Benchmarks/chichewa/peer.sh "$OUT"
+        PEER_DATA="$1" SEEDS="$2" PEER_STACKS="${3:-}" bash Benchmarks/chichewa/peer.sh "$OUT"
     else
-        echo "skipping the peer on $1: no peer venv at $peer_python (see ../shared/bench/peers/README.md)"
+        echo "skipping the peer on $1 seed $2: no peer venv at $peer_python (see ../shared/bench/peers/README.md)"
     fi
 }
 
 # Runs in order of importance, so that an interrupted experiment has the main results first: on unseen books the
 # baselines (the probe and the task adapter alone), the aligned language adapter (the quick-start's kind) and the
-# stack on it; then the plain language adapter's stack and full fine-tuning.
+# stack on it; then the plain language adapter's stack and full fine-tuning; each seed's peer runs right after Graft's.
 ny_language="$OUT/mlm-ny-$LANGUAGE_METHOD.h5"; en_language="$OUT/mlm-en-$LANGUAGE_METHOD.h5"
 ny_aligned="$OUT/mlm-ny-$LANGUAGE_METHOD-aligned.h5"
 # (b) on one split, DATA
-genre_baselines() { # DATA: the probe and each task method alone, every seed
+genre_baselines() { # DATA: the probe and each task method alone, every seed, each seed's peer runs after it
     local data="$1" seed method
     for seed in $SEEDS; do
         probe_run "$data-probe-seed$seed" "$data" --seed "$seed"
         for method in $TASK_METHODS; do
             task_run "$data-$method-alone-seed$seed" "$data" --method "$method" --seed "$seed"
         done
+        peer "$data" "$seed"
     done
 }
-genre_stacks() { # DATA LANGUAGE_ADAPTER NAME: each task method on the language adapter, every seed
+genre_stacks() { # DATA LANGUAGE_ADAPTER NAME: each task method on the language adapter, every seed, and the peer's
     local data="$1" language="$2" name="$3" seed method
     for seed in $SEEDS; do
         for method in $TASK_METHODS; do
@@ -88,6 +92,7 @@ genre_stacks() { # DATA LANGUAGE_ADAPTER NAME: each task method on the language 
             [[ $method == *_inv ]] && continue
             task_run "$data-$method-$name-seed$seed" "$data" --method "$method" --seed "$seed" --stack-on "$language"
         done
+        peer "$data" "$seed" "$name=$language"
     done
 }
 genre_full() { # DATA: full fine-tuning, every seed
@@ -119,9 +124,6 @@ genre_baselines chichewa-genres
 genre_stacks chichewa-genres "$ny_aligned" stacked-aligned
 genre_stacks chichewa-genres "$ny_language" stacked
 genre_full chichewa-genres
-# (d) the peer (about 14 min per seed on 2 cores, probe and seq_bn, alone on the machine; much slower beside other work)
-peer chichewa-genres-books
-peer chichewa-genres
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-mlm-loss.svg "Chichewa masked-LM training loss" \
     "head only=$RESULTS/mlm-ny-head-only.jsonl" "$LANGUAGE_METHOD=$RESULTS/mlm-ny-$LANGUAGE_METHOD.jsonl"
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-genre-loss.svg "Chichewa genres (unseen books), seq_bn, seed 0" \

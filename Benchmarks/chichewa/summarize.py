@@ -98,12 +98,24 @@ def same_code(commits):
     return None if codes - {0, 1} else codes <= {0}
 
 
-def time_ratio(graft_texts, peer_rows):
-    """Graft's total wall time over the peer's for the same seeds ("-" if a run is missing or was resumed)."""
-    graft = [elapsed(t) for t in graft_texts]
-    if any(g != g or resumed_at(t) for g, t in zip(graft, graft_texts)):
+def boot(name):
+    """The boot a run ran in (`NAME.boot`), or None where it was not recorded."""
+    try:
+        return open(f"{out}/{name}.boot").read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def time_ratio(graft_names, peer_rows):
+    """Graft's total wall time over the peer's, over the seeds where both ran in one boot of one machine and Graft's
+    run was not resumed ("-" if there are none; "(N of M seeds)" where some seeds are left out)."""
+    pairs = [(elapsed(read(name)), row["seconds"]) for name, row in zip(graft_names, peer_rows)
+             if boot(name) is not None and boot(name) == row.get("boot") and not resumed_at(read(name))]
+    pairs = [(graft, peer) for graft, peer in pairs if graft == graft]
+    if not pairs:
         return "-"
-    return f"{sum(graft) / sum(r['seconds'] for r in peer_rows):.2f}"
+    ratio = sum(graft for graft, _ in pairs) / sum(peer for _, peer in pairs)
+    return f"{ratio:.2f}" + (f" ({len(pairs)} of {len(peer_rows)} seeds)" if len(pairs) < len(peer_rows) else "")
 
 
 def tokens_per_second(text):
@@ -265,7 +277,8 @@ if peer_rows:
     print("See Benchmarks/chichewa/README.md for the peer script; same weights (exported by `adapt export --format "
           "transformers`), same token ids (`adapt data tokenize`), splits, samples, seeds and hyper-parameters.\n")
     print("Both columns cover the seeds the peer ran. Wall times, seed by seed, are only comparable when the two ran "
-          "alone on the machine.\n")
+          "alone on the machine; Graft's time over the peer's pairs only the seeds both ran in one boot of one machine "
+          "(Graft's `NAME.boot`, the peer's `boot`), each run whole, not resumed.\n")
     print("Stacks: the task adapter on Stack(language, task) over Graft's own frozen language adapter of (a), exported "
           "with `adapt export --format adapterhub` and loaded by AdapterHub's `load_adapter`.\n")
     print("| data | method | setup | peer test macro-F1 | Graft test macro-F1 | Graft minus peer | peer wall times | "
@@ -278,13 +291,14 @@ if peer_rows:
     order = lambda setup: list(setups).index(setup) if setup in setups else len(setups)  # other setups last
     for (data, method, setup), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], order(g[0][2]), g[0][2])):
         key = "probe" if method == "probe" else f"{method}-{setup}"
-        graft = [read(f"{data}-{key}-seed{row['seed']}") for row in rows]  # the same seeds as the peer's
+        names = [f"{data}-{key}-seed{row['seed']}" for row in rows]  # the same seeds as the peer's
+        graft = [read(name) for name in names]
         peer_f1s, graft_f1s = [r["test_macro_f1"] for r in rows], [test_f1(t) for t in graft]
         gap = statistics.mean(graft_f1s) - statistics.mean(peer_f1s) if all(f == f for f in graft_f1s) else float("nan")
         print(f"| {data} | {method} | {'-' if method == 'probe' else setups.get(setup, setup)} | "
               f"{mean_std(peer_f1s)} | {mean_std(graft_f1s)} | {'-' if gap != gap else f'{gap:+.3f}'} | "
               f"{', '.join(minutes(r['seconds']) for r in rows)} | "
-              f"{', '.join(wall_time([t]) for t in graft)} | {time_ratio(graft, rows)} |")
+              f"{', '.join(wall_time([t]) for t in graft)} | {time_ratio(names, rows)} |")
     print()
 
 observations = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
