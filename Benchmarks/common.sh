@@ -27,7 +27,7 @@ study_settings() {
 # resumable_run NAME COMMAND...: runs COMMAND unless $OUT/NAME.txt exists; keeps its output there (written
 # only on success) with the elapsed time. A run whose output is $OUT/NAME.h5 resumes from its checkpoint, if one is left.
 # With RESULTS set (a folder in the repository, committed), a run is done when $RESULTS/NAME.txt exists: a finished
-# run's output, its --log (NAME.jsonl) and the commit it ran at (NAME.commit) are copied there, and with
+# run's output, its --log (NAME.jsonl) and the commit and boot it ran at (NAME.commit, NAME.boot) are copied there, and with
 # KEEP_ADAPTER=1 its adapter NAME.h5 too, put back into $OUT when a later session needs it. So runs
 # banked by earlier sessions, on machines since lost, are not run again.
 resumable_run() {
