@@ -109,9 +109,12 @@ def boot(name):
 def time_ratio(graft_names, peer_rows):
     """Graft's total wall time over the peer's, over the seeds where both ran in one boot of one machine and Graft's
     run was not resumed ("-" if there are none; "(N of M seeds)" where some seeds are left out)."""
-    texts = [read(name) for name in graft_names]
-    pairs = [(elapsed(text), row["seconds"]) for name, text, row in zip(graft_names, texts, peer_rows)
-             if row.get("boot") is not None and boot(name) == row["boot"] and not resumed_at(text) and elapsed(text) == elapsed(text)]
+    pairs = []
+    for name, row in zip(graft_names, peer_rows):
+        text = read(name)
+        seconds = elapsed(text)  # NaN where the run printed none
+        if row.get("boot") is not None and boot(name) == row["boot"] and not resumed_at(text) and seconds == seconds:
+            pairs.append((seconds, row["seconds"]))
     if not pairs:
         return "-"
     ratio = sum(graft for graft, _ in pairs) / sum(peer for _, peer in pairs)
