@@ -9,7 +9,7 @@
 #     (chichewa-genres). Each split, each seed: the linear probe on frozen embeddings, the task
 #     adapter alone, Stack(language, task) on each of the two language adapters, for every task method in
 #     $TASK_METHODS (in stacks, those without an invertible block: only the language adapter's acts), and full
-#     fine-tuning.
+#     fine-tuning; and, for its figures, dev macro-F1 every 50 steps of seq_bn alone and stacked, seed 0.
 #     9,600 training verses, 1 epoch: Benchmarks/chichewa/sweep.sh shows why (2,400 are too few for
 #     fine-tuning to beat the probe on unseen books).
 # (c) Cross-lingual transfer (MAD-X): a task adapter trained on English verses on Stack(english, task),
@@ -124,10 +124,20 @@ genre_baselines chichewa-genres
 genre_stacks chichewa-genres "$ny_aligned" stacked-aligned
 genre_stacks chichewa-genres "$ny_language" stacked
 genre_full chichewa-genres
+# Dev macro-F1 curves for (b)'s figure: seq_bn alone and on the aligned language adapter, unseen books, seed 0, the
+# recipe of (b) scored on dev every 50 steps. Each keeps its best evaluation (not the last step), so their test
+# macro-F1 is not (b)'s; their training is (b)'s, step for step, and so is their last evaluation.
+task_run chichewa-genres-books-seq_bn-alone-curve-seed0 chichewa-genres-books --method seq_bn --seed 0 --evaluate-every 50
+task_run chichewa-genres-books-seq_bn-stacked-aligned-curve-seed0 chichewa-genres-books --method seq_bn --seed 0 \
+    --stack-on "$ny_aligned" --evaluate-every 50
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-mlm-loss.svg "Chichewa masked-LM training loss" \
     "head only=$RESULTS/mlm-ny-head-only.jsonl" "$LANGUAGE_METHOD=$RESULTS/mlm-ny-$LANGUAGE_METHOD.jsonl"
 python3 Benchmarks/plot_losses.py Docs/figures/chichewa-genre-loss.svg "Chichewa genres (unseen books), seq_bn, seed 0" \
     "task alone=$RESULTS/chichewa-genres-books-seq_bn-alone-seed0.jsonl" \
     "Stack(aligned language, task)=$RESULTS/chichewa-genres-books-seq_bn-stacked-aligned-seed0.jsonl"
+python3 Benchmarks/plot_losses.py --dev Docs/figures/chichewa-genre-dev.svg \
+    "Chichewa genres (unseen books), seq_bn, seed 0: dev macro-F1 every 50 steps" \
+    "task alone=$RESULTS/chichewa-genres-books-seq_bn-alone-curve-seed0.jsonl" \
+    "Stack(aligned language, task)=$RESULTS/chichewa-genres-books-seq_bn-stacked-aligned-curve-seed0.jsonl"
 python3 Benchmarks/chichewa/summarize.py "$RESULTS" > Docs/results.md
 echo "wrote Docs/results.md"

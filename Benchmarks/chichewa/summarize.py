@@ -262,6 +262,9 @@ for data, description in splits:
               f"{kept if key != 'probe' else '-'} | {wall_time(texts)} |")
     print("\n" + run_sizes(data, [key for _, key in rows if key != "probe"]) + "\n")
 print("![Chichewa genre loss](figures/chichewa-genre-loss.svg)\n")
+print("Dev macro-F1 every 50 steps of the same two runs' recipe (rerun with `--evaluate-every 50`: the same training, "
+      "step for step; each such run keeps its best evaluation, so its test score is not the table's):\n")
+print("![Chichewa genre dev macro-F1](figures/chichewa-genre-dev.svg)\n")
 
 print("## (c) Cross-lingual transfer on unseen books: English task adapter evaluated on Chichewa\n")
 print("| task adapter trained on English (unseen-book split) | evaluated on Chichewa test books with | "
