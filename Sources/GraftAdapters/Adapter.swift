@@ -54,9 +54,12 @@ extension MergeableAdapter {
 
 /// A place in an encoder where adapters act.
 public enum AttachmentPoint: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// A linear layer of block `layer` (where LoRA and MoS act).
     case linear(layer: Int, LinearSlot)
+    /// A residual sub-layer of block `layer`, where its dense output meets the residual (where bottleneck adapters act).
     case subLayer(layer: Int, SubLayer)
 
+    /// `layer.N.SLOT` or `layer.N.SUB_LAYER` (`layer.3.query`, `layer.3.feed_forward`), as in fusion parameter names.
     public var description: String {
         switch self {
         case let .linear(layer, slot): "layer.\(layer).\(slot.rawValue)"
@@ -69,9 +72,12 @@ public enum AttachmentPoint: Hashable, Sendable, Comparable, CustomStringConvert
 }
 
 extension Adapter {
+    /// By default `nil`: the adapter acts at no linear slot.
     public func linearDelta(_ slot: LinearSlot, layer: Int, input: Variable, context: ForwardContext) -> Variable? { nil }
+    /// By default `nil`: the adapter acts at no sub-layer.
     public func subLayerStep(_ subLayer: SubLayer, layer: Int, residual x: Variable, stream u: Variable, layerNorm: LayerNorm,
                              context: ForwardContext) -> Variable? { nil }
+    /// By default `nil`: no invertible block on the embeddings.
     public var invertible: InvertibleBlock? { nil }
 
     /// The number of scalars in this adapter's parameters (all of them: a frozen adapter counts the same).
@@ -80,8 +86,11 @@ extension Adapter {
 
 /// A down projection, a non-linearity and an up projection: `Up(act(Down(x)))`.
 public final class BottleneckBlock: Module {
+    /// The down projection, weight `[bottleneck, in]` with bias.
     public let down: Linear
+    /// The up projection, weight `[out, bottleneck]` with bias (`out` is the input size unless given).
     public let up: Linear
+    /// The non-linearity between the two projections.
     public let activation: Activation
 
     init(inputSize: Int, bottleneckSize: Int, outputSize: Int? = nil, activation: Activation,
@@ -100,6 +109,7 @@ public final class BottleneckBlock: Module {
         self.activation = activation
     }
 
+    /// `down` and `up`: parameters `down.weight`, `down.bias`, `up.weight`, `up.bias`.
     public var children: [(name: String, module: any Module)] { [("down", down), ("up", up)] }
 
     /// `up(activation(down(x)))`: the bottleneck's output for rows `x`, without a residual.

@@ -61,6 +61,7 @@ public enum HeadConfiguration: Codable, Sendable, Equatable {
 
     private enum Key: String, CodingKey { case kind, labels, pooling, hiddenActivation = "hidden_activation" }
 
+    /// Decodes the `head_config` object: `kind`, then `labels`, `pooling` and `hidden_activation` as that kind takes them.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
         switch try c.decode(String.self, forKey: .kind) {
@@ -78,6 +79,7 @@ public enum HeadConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// Encodes the `head_config` object: `kind`, and `labels`, `pooling` and `hidden_activation` where they apply.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(kind, forKey: .kind)
@@ -94,11 +96,17 @@ public struct AdapterCheckpoint {
     /// The value of the `format` attribute of adapter checkpoints.
     public static let format = "graft-adapter/1"
 
+    /// The adapter's name (attribute `name`; for an AdapterHub or peft directory, the directory's name).
     public var name: String
+    /// The method and settings that make the adapter (attribute `adapter_config`).
     public var configuration: AdapterConfiguration
+    /// The adapter with its trained weights (datasets under `adapter/`).
     public var adapter: any Adapter
+    /// The task head's kind and labels (attribute `head_config`); `nil` without a head.
     public var headConfiguration: HeadConfiguration?
+    /// The task head with its trained weights (datasets under `head/`); `nil` without a head.
     public var head: (any Module)?
+    /// `Backbone.name` of the backbone the adapter was trained on (attribute `backbone_name`).
     public var backboneName: String
     /// `Backbone.checksum` of the backbone the adapter was trained on.
     public var backboneChecksum: String
@@ -236,14 +244,21 @@ public struct AdapterCheckpoint {
 
     /// The attributes of a checkpoint and the shapes of its weights.
     public struct Header: Sendable, Equatable {
+        /// The adapter's name (attribute `name`).
         public var name: String
+        /// The adapter's method and settings (attribute `adapter_config`).
         public var configuration: AdapterConfiguration
+        /// The task head's kind and labels (attribute `head_config`); `nil` without a head.
         public var headConfiguration: HeadConfiguration?
+        /// The name of the backbone the adapter was trained on (attribute `backbone_name`).
         public var backboneName: String
+        /// The checksum of the backbone the adapter was trained on (attribute `backbone_checksum`).
         public var backboneChecksum: String
+        /// The shape of the backbone the adapter was trained on (attribute `backbone_config`).
         public var backboneConfiguration: EncoderConfiguration
         /// Shapes of the stored adapter and head weights, by parameter name.
         public var adapterShapes: [String: [Int]]
+        /// Shapes of the stored head weights (under `head/`), by parameter name; empty without a head.
         public var headShapes: [String: [Int]]
 
         /// The adapter's trainable parameters (scalars).
@@ -368,13 +383,21 @@ public struct AdapterCheckpoint {
 /// An adapter checkpoint that cannot be written or loaded. Every case names
 /// its source (a file, a directory or an adapter).
 public enum AdapterCheckpointError: Error, CustomStringConvertible, Equatable {
+    /// The file's `format` attribute is not an adapter checkpoint's; `found` is its value (`"none"` if absent).
     case notAnAdapter(source: String, found: String)
+    /// The checkpoint was trained on another backbone: its recorded name and checksum, then the given backbone's.
     case backboneMismatch(source: String, trainedOn: String, trainedChecksum: String, given: String, givenChecksum: String)
+    /// Weights of `part` (such as `adapter`, `head` or `LoRA`) that the configuration makes but the source lacks.
     case missingWeights(source: String, part: String, names: [String])
+    /// Weights of `part` that the configuration does not make (or a head's weights stored without a head configuration).
     case unexpectedWeights(source: String, part: String, names: [String])
+    /// A weight whose shape is not the one the configuration makes.
     case shapeMismatch(source: String, name: String, expected: [Int], found: [Int])
+    /// Anything else, described: an undecodable or unsupported setting, a missing weights file, only one of a head
+    /// and its configuration.
     case invalid(source: String, detail: String)
 
+    /// A one-line message naming the source and what is wrong.
     public var description: String {
         switch self {
         case let .notAnAdapter(source, found):

@@ -57,21 +57,32 @@ public enum AdapterMethods {
 
 /// A setting of an adapter method that the command line can give (`--rank`, ...).
 public enum AdapterOption: String, CaseIterable, Sendable {
+    /// `--reduction-factor` (bottleneck methods, `unipt`), `--rank`, `--alpha`, `--targets` (LoRA, MoS), `--leave-out`.
     case reductionFactor = "reduction-factor", rank, alpha, targets, leaveOut = "leave-out"
+    /// MoS's `--valid-rank`, `--shards` and `--private-rank` (see ``AdapterOverrides``).
     case validRank = "valid-rank", shards, privateRank = "private-rank"
 }
 
 /// Values given on the command line for adapter settings; `nil` keeps the method's default.
 public struct AdapterOverrides: Sendable {
+    /// `--reduction-factor`: hidden size over bottleneck size (bottleneck methods), or `f` of `unipt`'s width `d / f`.
     public var reductionFactor: Float?
+    /// `--rank`: the rank `r` of the LoRA or MoS update.
     public var rank: Int?
+    /// `--alpha`: LoRA's or MoS's `alpha` (the update is scaled by `alpha / r`).
     public var alpha: Float?
+    /// `--targets`: the linear slots LoRA or MoS adapts.
     public var targets: [LinearSlot]?
+    /// `--leave-out`: the layers that get no adapter (bottleneck methods, LoRA, MoS).
     public var leaveOut: [Int]?
+    /// `--valid-rank`: MoS's trainable budget `r_valid`, that of LoRA at this rank.
     public var validRank: Int?
+    /// `--shards`: MoS's shards per low-rank vector, `l`.
     public var shards: Int?
+    /// `--private-rank`: MoS's ranks of shards private to each layer, `r_priv`.
     public var privateRank: Int?
 
+    /// Overrides with the given values; each one left `nil` keeps the method's default.
     public init(reductionFactor: Float? = nil, rank: Int? = nil, alpha: Float? = nil, targets: [LinearSlot]? = nil,
                 leaveOut: [Int]? = nil, validRank: Int? = nil, shards: Int? = nil, privateRank: Int? = nil) {
         self.reductionFactor = reductionFactor
@@ -143,6 +154,8 @@ public struct AdapterConfiguration: Codable, Sendable, Equatable {
 
     private enum Key: String, CodingKey { case method }
 
+    /// Decodes `{"method": NAME, ...}` as the settings type registered for `NAME`.
+    /// - Throws: `ConfigurationError` for an unknown method or settings of another method.
     public init(from decoder: any Decoder) throws {
         let method = try decoder.container(keyedBy: Key.self).decode(String.self, forKey: .method)
         let settingsType: any AdapterMethodSettings.Type
@@ -156,6 +169,7 @@ public struct AdapterConfiguration: Codable, Sendable, Equatable {
         self.settings = settings
     }
 
+    /// Encodes one flat object: `method` and the settings' own keys.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(method, forKey: .method)

@@ -7,17 +7,20 @@ import GraftTensor
 public struct BottleneckConfiguration: AdapterMethodSettings {
     /// Where the adapters sit and what they read.
     public enum Placement: String, Codable, Sendable {
-        /// Pfeiffer: after the feed-forward block, reading `LayerNorm(x + h)`:
-        /// `LN(x + h + Up(act(Down(LN(x + h)))))`.
+        /// Pfeiffer: after the feed-forward block, reading `LN(u)`, the stream `u` (which starts as `x + h`)
+        /// normalised: `LN(u + Up(act(Down(LN(u)))))`, that is `LN(x + h + Up(act(Down(LN(x + h)))))` unless an
+        /// earlier adapter in a Stack has changed the stream.
         case sequential
-        /// Houlsby: after attention and after the feed-forward block, reading `h`:
-        /// `LN(x + h + Up(act(Down(h))))`.
+        /// Houlsby: after attention and after the feed-forward block, reading `u - x`, the stream `u` (which
+        /// starts as `x + h`) less the residual: `LN(u + Up(act(Down(u - x))))`. That is `h`, and the output
+        /// `LN(x + h + Up(act(Down(h))))`, unless an earlier adapter in a Stack has changed the stream.
         case double
         /// After the feed-forward block, reading the sub-layer input `x`:
         /// `LN(x + h + s · Up(act(Down(x))))`.
         case parallel
     }
 
+    /// Where the adapters sit and what they read: Pfeiffer, Houlsby or parallel.
     public var placement: Placement
     /// Hidden size divided by bottleneck size.
     public var reductionFactor: Float
@@ -25,9 +28,11 @@ public struct BottleneckConfiguration: AdapterMethodSettings {
     public var reductionFactorPerLayer: [String: Float]
     /// Layers that get no adapter.
     public var leaveOut: [Int]
+    /// The non-linearity between the down and up projections.
     public var activation: Activation
     /// Multiplies the adapter output.
     public var scaling: Float
+    /// How the projections of the bottleneck blocks start (the invertible block always starts `bert`).
     public var initialization: BottleneckInitialization
     /// Adds a NICE invertible block on the embeddings (MAD-X).
     public var invertible: Bool
@@ -82,8 +87,10 @@ public struct BottleneckConfiguration: AdapterMethodSettings {
         return Swift.max(1, Int(Float(hidden) / factor))
     }
 
+    /// `--reduction-factor` and `--leave-out`.
     public static let options: Set<AdapterOption> = [.reductionFactor, .leaveOut]
 
+    /// These settings with the reduction factor and left-out layers replaced where `overrides` gives them.
     public func applying(_ overrides: AdapterOverrides) -> BottleneckConfiguration {
         var settings = self
         if let reductionFactor = overrides.reductionFactor { settings.reductionFactor = reductionFactor }
@@ -91,6 +98,7 @@ public struct BottleneckConfiguration: AdapterMethodSettings {
         return settings
     }
 
+    /// A freshly initialised `BottleneckAdapter` for a model of this shape, its weights drawn from `seed`.
     public func makeAdapter(model: EncoderConfiguration, seed: UInt64) -> any Adapter {
         BottleneckAdapter(self, model: model, seed: seed)
     }
@@ -134,9 +142,11 @@ public struct BottleneckConfiguration: AdapterMethodSettings {
 /// Parameter names: `layer.N.attention.down.weight`, `layer.N.feed_forward.up.bias`,
 /// `invertible.f.down.weight`, ...
 public final class BottleneckAdapter: Adapter {
+    /// The settings this adapter was made from.
     public let configuration: BottleneckConfiguration
     /// Blocks by layer and sub-layer.
     public let blocks: [Int: [SubLayer: BottleneckBlock]]
+    /// The MAD-X invertible block on the embeddings; `nil` unless `configuration.invertible`.
     public let invertible: InvertibleBlock?
 
     /// A freshly initialised adapter for a model of the given shape.
@@ -159,8 +169,10 @@ public final class BottleneckAdapter: Adapter {
             : nil
     }
 
+    /// The configuration's method: `seq_bn`, `double_seq_bn` or `par_bn`, with `_inv` if invertible.
     public var method: String { configuration.method }
 
+    /// Every sub-layer that has a block (the invertible block is not an attachment point).
     public var attachmentPoints: Set<AttachmentPoint> {
         Set(blocks.flatMap { layer, subLayers in subLayers.keys.map { AttachmentPoint.subLayer(layer: layer, $0) } })
     }
@@ -176,6 +188,7 @@ public final class BottleneckAdapter: Adapter {
         }
     }
 
+    /// The blocks as `layer.N.attention` and `layer.N.feed_forward` in layer order, then `invertible` if any.
     public var children: [(name: String, module: any Module)] {
         var result: [(name: String, module: any Module)] = []
         for layer in blocks.keys.sorted() {
@@ -187,6 +200,8 @@ public final class BottleneckAdapter: Adapter {
         return result
     }
 
+    /// The stream plus `scaling · Block(input)`, the block reading `layerNorm(u)` (sequential), `u - x`
+    /// (double: `h` when no earlier adapter changed the stream) or `x` (parallel); `nil` where there is no block.
     public func subLayerStep(_ subLayer: SubLayer, layer: Int, residual x: Variable, stream u: Variable, layerNorm: LayerNorm,
                              context: ForwardContext) -> Variable? {
         guard let block = blocks[layer]?[subLayer] else { return nil }

@@ -29,6 +29,7 @@ public indirect enum AdapterSetup: Codable, Sendable, Equatable, CustomStringCon
         }
     }
 
+    /// The setup written out: `name`, `Stack(a, b)`, `Parallel(a, b)`, `Fuse(a, b)`, `Average(a: 0.5, b: 0.5)`.
     public var description: String {
         switch self {
         case .single(let name): name
@@ -43,8 +44,11 @@ public indirect enum AdapterSetup: Codable, Sendable, Equatable, CustomStringCon
 
 /// A setup that cannot be activated.
 public enum CompositionError: Error, CustomStringConvertible, Equatable {
+    /// A setup, `merge`, `unmerge` or `mergedEncoderCopy` names an adapter the model does not have; `known` lists those it has.
     case unknownAdapter(String, known: [String])
+    /// `add` under a name that is already attached.
     case duplicateName(String)
+    /// The setup (as written) cannot be composed, for `reason` (a side network in a composition, too few adapters to fuse, ...).
     case undefined(setup: String, reason: String)
     /// The adapter's update is folded into the encoder's weights (`GraftedModel.merge`).
     case merged(String)
@@ -53,6 +57,7 @@ public enum CompositionError: Error, CustomStringConvertible, Equatable {
     /// `merge` of an adapter that is not a change of linear weights (bottleneck adapters).
     case notMergeable(String, method: String)
 
+    /// A one-line message naming the adapter or setup and what is wrong with it.
     public var description: String {
         switch self {
         case let .unknownAdapter(name, known):
@@ -68,8 +73,12 @@ public enum CompositionError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// AdapterFusion parameters for one sub-layer: query, key and value projections.
+/// AdapterFusion parameters for one attachment point where at least two fused adapters act: query, key and
+/// value projections, as wide as the point's output (the hidden size at a sub-layer, the slot's output size
+/// at a linear slot).
 public final class FusionLayer: Module {
+    /// The projections, `[width, width]` with bias: `query` reads the stream `u` (at a linear slot, the
+    /// slot's output so far), `key` and `value` each adapter's delta `d_i`; `value` starts as the identity.
     public let query: Linear, key: Linear, value: Linear
 
     init(hiddenSize: Int, generator: inout SeededGenerator) {
@@ -80,6 +89,7 @@ public final class FusionLayer: Module {
                        bias: Tensor(zeros: [hiddenSize]))
     }
 
+    /// `query`, `key` and `value`: parameters `query.weight`, `query.bias`, ...
     public var children: [(name: String, module: any Module)] { [("query", query), ("key", key), ("value", value)] }
 
     /// `u + Σ_i p_i V(d_i)` with `p = softmax_i(Q(u) · K(d_i))`, per row.

@@ -28,8 +28,11 @@ public struct FineTunedModel {
     /// The method name of full fine-tuning (`adapt train --method full`).
     public static let method = "full"
 
+    /// The trained encoder and its tokenizer as a frozen backbone (`NAME+fine-tuned`, the checksum of the trained weights).
     public let backbone: Backbone
+    /// The trained task head (datasets under `head/`).
     public let head: any Module
+    /// The head's kind and labels (attribute `head_config`).
     public let headConfiguration: HeadConfiguration
     /// The name and checksum of the backbone that fine-tuning started from.
     public let startedFrom: (name: String, checksum: String)

@@ -7,7 +7,9 @@ import GraftTensor
 /// `GraftedModel` is the `EncoderAdapters` the encoder consults at its
 /// attachment points: pass `context(...)` to the encoder, or call `callAsFunction`.
 public final class GraftedModel: EncoderAdapters {
+    /// The encoder, frozen by `init`; `merge` and `unmerge` add adapter updates to its weights and take them off.
     public let encoder: TransformerEncoder
+    /// The attached adapters, by name.
     public private(set) var adapters: [String: any Adapter] = [:]
     /// Fusion layers by fused adapter names joined with commas, at every point
     /// where at least two of them act.
@@ -176,19 +178,23 @@ public final class GraftedModel: EncoderAdapters {
 
     // MARK: EncoderAdapters
 
+    /// `base` with the active setup's deltas added (or fused); `base` itself without an active setup.
     public func linear(_ slot: LinearSlot, layer: Int, input: Variable, base: Variable, context: ForwardContext) -> Variable {
         linear(active, slot, layer: layer, input: input, base: base, context: context)
     }
 
+    /// `layerNorm` of the stream `h + x` after the active setup's adapters; `layerNorm(h + x)` without an active setup.
     public func subLayer(_ subLayer: SubLayer, layer: Int, output h: Variable, residual x: Variable, layerNorm: LayerNorm,
                          context: ForwardContext) -> Variable {
         self.subLayer(active, subLayer, layer: layer, output: h, residual: x, layerNorm: layerNorm, context: context)
     }
 
+    /// The embeddings through the forward coupling of the active setup's invertible block, if it has one.
     public func embeddings(_ embeddings: Variable, context: ForwardContext) -> Variable {
         self.embeddings(active, embeddings, context: context)
     }
 
+    /// The masked-LM head's states through the inverse of the active setup's invertible block, if it has one.
     public func beforeDecoder(_ states: Variable, context: ForwardContext) -> Variable {
         beforeDecoder(active, states, context: context)
     }

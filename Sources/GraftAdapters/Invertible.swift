@@ -10,7 +10,9 @@ import GraftTensor
 ///
 /// `F` and `G` are `Linear(d/2 -> d/(2r)) -> ReLU -> Linear(-> d/2)`.
 public final class InvertibleBlock: Module {
+    /// `F`: reads the second half `e2` and is added to the first, `y1 = e1 + F(e2)`.
     public let f: BottleneckBlock
+    /// `G`: reads `y1` and is added to the second half, `y2 = e2 + G(y1)`.
     public let g: BottleneckBlock
 
     init(hiddenSize: Int, reductionFactor: Float, generator: inout SeededGenerator) {
@@ -26,6 +28,7 @@ public final class InvertibleBlock: Module {
         Swift.max(1, Int(Float(hiddenSize / 2) / reductionFactor))
     }
 
+    /// `f` and `g`: parameters `f.down.weight`, ..., `g.up.bias`.
     public var children: [(name: String, module: any Module)] { [("f", f), ("g", g)] }
 
     private func halves(_ x: Variable) -> (Variable, Variable) {

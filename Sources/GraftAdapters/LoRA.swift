@@ -2,7 +2,9 @@ import GraftAutodiff
 import GraftNN
 import GraftTensor
 
-/// Configuration of LoRA, with peft's defaults except `alpha` (peft: 8, same here).
+/// Configuration of LoRA. Every default is peft's `LoraConfig` default for a BERT or XLM-R model: `r` 8,
+/// `lora_alpha` 8, `lora_dropout` 0, `target_modules` `query` and `value` (peft's choice for these model
+/// types), every layer, scaling `alpha / r` (`use_rslora` false).
 public struct LoRAConfiguration: AdapterMethodSettings {
     /// Rank `r` of the update `B A`.
     public var rank: Int
@@ -32,10 +34,13 @@ public struct LoRAConfiguration: AdapterMethodSettings {
     /// The factor applied to `B A x`.
     public var scaling: Float { rankStabilized ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
 
+    /// `lora`.
     public var method: String { "lora" }
 
+    /// `--rank`, `--alpha`, `--targets` and `--leave-out`.
     public static let options: Set<AdapterOption> = [.rank, .alpha, .targets, .leaveOut]
 
+    /// These settings with the rank, alpha, targets and left-out layers replaced where `overrides` gives them.
     public func applying(_ overrides: AdapterOverrides) -> LoRAConfiguration {
         var settings = self
         if let rank = overrides.rank { settings.rank = rank }
@@ -45,6 +50,7 @@ public struct LoRAConfiguration: AdapterMethodSettings {
         return settings
     }
 
+    /// A freshly initialised `LoRAAdapter` for a model of this shape (`A` drawn from `seed`, `B` zero).
     public func makeAdapter(model: EncoderConfiguration, seed: UInt64) -> any Adapter {
         LoRAAdapter(self, model: model, seed: seed)
     }
@@ -74,7 +80,9 @@ func narrowestSide(of targets: [LinearSlot], model: EncoderConfiguration) -> Int
 
 /// The low-rank factors of one adapted linear layer: `A` (`[r, in]`), `B` (`[out, r]`).
 public final class LowRankUpdate: Module {
+    /// `A`, `[r, in]`: the projection down to rank `r`.
     public let a: Parameter
+    /// `B`, `[out, r]`: the projection back up (zero in a fresh update).
     public let b: Parameter
 
     /// `A` Kaiming-uniform (bound `1/sqrt(in)`), `B` zero: training starts exactly at the base model.
@@ -89,6 +97,7 @@ public final class LowRankUpdate: Module {
         self.b = Parameter(b)
     }
 
+    /// `A` as `lora_A` and `B` as `lora_B`, as peft names them.
     public var localParameters: [(name: String, parameter: Parameter)] { [("lora_A", a), ("lora_B", b)] }
 
     /// The unscaled product `B A`, `[out, in]`.
@@ -99,7 +108,9 @@ public final class LowRankUpdate: Module {
 /// block not left out, with dropout on the input of `A` in training only.
 /// Parameter names: `layer.N.query.lora_A` (`[r, in]`), `layer.N.query.lora_B` (`[out, r]`).
 public final class LoRAAdapter: MergeableAdapter {
+    /// The settings this adapter was made from: rank, alpha, dropout, targets, left-out layers.
     public let configuration: LoRAConfiguration
+    /// The factors by layer and slot; a left-out layer has no entry.
     public let updates: [Int: [LinearSlot: LowRankUpdate]]
 
     /// A freshly initialised adapter for a model of the given shape.
@@ -123,18 +134,22 @@ public final class LoRAAdapter: MergeableAdapter {
         self.updates = updates
     }
 
+    /// `lora`.
     public var method: String { configuration.method }
 
+    /// Every linear slot that has factors.
     public var attachmentPoints: Set<AttachmentPoint> {
         Set(updates.flatMap { layer, slots in slots.keys.map { AttachmentPoint.linear(layer: layer, $0) } })
     }
 
+    /// The factors as `layer.N.SLOT` (`layer.3.query`), in layer order, then slot order.
     public var children: [(name: String, module: any Module)] {
         updates.keys.sorted().flatMap { layer in
             LinearSlot.allCases.compactMap { slot in updates[layer]?[slot].map { ("layer.\(layer).\(slot.rawValue)", $0 as any Module) } }
         }
     }
 
+    /// `scaling · B A dropout(x)`, `[rows, out]`, for input rows `x` (`[rows, in]`); `nil` where there are no factors.
     public func linearDelta(_ slot: LinearSlot, layer: Int, input: Variable, context: ForwardContext) -> Variable? {
         guard let update = updates[layer]?[slot] else { return nil }
         let x = context.dropout(input, probability: configuration.dropout)
@@ -142,8 +157,10 @@ public final class LoRAAdapter: MergeableAdapter {
         return Variable.linear(down, weight: context.variable(update.b), bias: nil) * configuration.scaling
     }
 
+    /// This adapter itself.
     public func asLoRA() -> LoRAAdapter { self }
 
+    /// `scaling · B A` (`[out, in]`) of every adapted slot, in layer order, then slot order.
     public func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)] {
         updates.keys.sorted().flatMap { layer in
             LinearSlot.allCases.compactMap { slot in

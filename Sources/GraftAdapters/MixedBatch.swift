@@ -54,8 +54,10 @@ extension GraftedModel {
 
 /// Groups that do not split a batch.
 public enum MixedBatchError: Error, CustomStringConvertible, Equatable {
+    /// The groups' sizes do not add up to the batch's examples, or a group is empty.
     case groupsDoNotCoverBatch(groupSizes: [Int], batchSize: Int)
 
+    /// A message giving the group sizes and the batch size they fail to split.
     public var description: String {
         switch self {
         case let .groupsDoNotCoverBatch(sizes, batchSize):

@@ -61,10 +61,13 @@ public struct MoSConfiguration: AdapterMethodSettings {
         }
     }
 
+    /// `mos`.
     public var method: String { "mos" }
 
+    /// `--rank`, `--alpha`, `--targets`, `--leave-out`, `--valid-rank`, `--shards` and `--private-rank`.
     public static let options: Set<AdapterOption> = [.rank, .alpha, .targets, .leaveOut, .validRank, .shards, .privateRank]
 
+    /// These settings with each of their options that `overrides` gives replaced.
     public func applying(_ overrides: AdapterOverrides) -> MoSConfiguration {
         var settings = self
         if let rank = overrides.rank { settings.rank = rank }
@@ -77,6 +80,8 @@ public struct MoSConfiguration: AdapterMethodSettings {
         return settings
     }
 
+    /// A freshly initialised `MoSAdapter` for a model of this shape (pools drawn from `seed`, index vectors from `indexSeed`).
+    /// - Throws: `ConfigurationError` if these settings do not fit the model.
     public func makeAdapter(model: EncoderConfiguration, seed: UInt64) throws -> any Adapter {
         try MoSAdapter(self, model: model, seed: seed)
     }
@@ -108,7 +113,9 @@ public struct MoSConfiguration: AdapterMethodSettings {
 /// The shard pools of one projection type, shared by every adapted layer:
 /// `pool_A` `[P, in / l]` and `pool_B` `[P, out / l]`.
 public final class ShardPool: Module {
+    /// `pool_A`, `[P, in / l]`: the shards each layer's `A` is assembled from (Kaiming-uniform at first).
     public let a: Parameter
+    /// `pool_B`, `[P, out / l]`: the shards each layer's `Bᵀ` is assembled from (zero at first).
     public let b: Parameter
 
     init(a: Tensor, b: Tensor) {
@@ -116,13 +123,16 @@ public final class ShardPool: Module {
         self.b = Parameter(b)
     }
 
+    /// `a` as `pool_A` and `b` as `pool_B`.
     public var localParameters: [(name: String, parameter: Parameter)] { [("pool_A", a), ("pool_B", b)] }
 }
 
 /// The rows of a layer's shards in a slot's pools: `r · l` each, drawn
 /// independently for `A` and `B` (pair dissociation).
 public struct ShardIndices: Sendable, Equatable {
+    /// The rows of `pool_A` that make this layer's `A`: its private shards, then the public ones it drew.
     public let a: [Int]
+    /// The rows of `pool_B` that make this layer's `Bᵀ`: its private shards, then the public ones it drew.
     public let b: [Int]
 }
 
@@ -140,7 +150,9 @@ public struct ShardIndices: Sendable, Equatable {
 ///
 /// Parameter names: `query.pool_A`, `query.pool_B`, ...
 public final class MoSAdapter: MergeableAdapter {
+    /// The settings this adapter was made from.
     public let configuration: MoSConfiguration
+    /// The pools by target slot type, each shared by every adapted layer.
     public let pools: [LinearSlot: ShardPool]
     /// The index vectors, by layer and slot.
     public let indices: [Int: [LinearSlot: ShardIndices]]
@@ -189,12 +201,15 @@ public final class MoSAdapter: MergeableAdapter {
         return Array(result.prefix(count))
     }
 
+    /// `mos`.
     public var method: String { configuration.method }
 
+    /// Every target slot of every layer not left out.
     public var attachmentPoints: Set<AttachmentPoint> {
         Set(indices.flatMap { layer, slots in slots.keys.map { AttachmentPoint.linear(layer: layer, $0) } })
     }
 
+    /// The pools, named by slot (`query`, `value`, ...) in slot order.
     public var children: [(name: String, module: any Module)] {
         LinearSlot.allCases.compactMap { slot in pools[slot].map { (slot.rawValue, $0 as any Module) } }
     }
@@ -206,6 +221,8 @@ public final class MoSAdapter: MergeableAdapter {
         return Variable.gatherRows(pool, indices).reshaped([shards, rank, width]).permuted([1, 0, 2]).reshaped([rank, shards * width])
     }
 
+    /// `scaling · B A dropout(x)`, `[rows, out]`, for input rows `x` (`[rows, in]`), with `A` and `Bᵀ` assembled
+    /// from the slot's pools by this layer's indices (gradients flow to the pools); `nil` where the layer or slot is not adapted.
     public func linearDelta(_ slot: LinearSlot, layer: Int, input: Variable, context: ForwardContext) -> Variable? {
         guard let index = indices[layer]?[slot], let pool = pools[slot] else { return nil }
         let a = assemble(context.variable(pool.a), index.a)  // [r, in]
@@ -231,5 +248,6 @@ public final class MoSAdapter: MergeableAdapter {
         return LoRAAdapter(lora, updates: updates)
     }
 
+    /// `scaling · B A` (`[out, in]`) of every adapted slot, from the assembled factors (`asLoRA()`).
     public func weightDeltas() -> [(layer: Int, slot: LinearSlot, delta: Tensor)] { asLoRA().weightDeltas() }
 }

@@ -19,6 +19,7 @@ public enum PeftFormat {
 
     /// The files of a peft adapter directory: its configuration and its weights.
     public static let configurationFile = "adapter_config.json"
+    /// The weights file: the LoRA factors as safetensors, named as peft saves them.
     public static let weightsFile = "adapter_model.safetensors"
 
     /// Writes `adapter` as a peft LoRA directory (created if needed; other files

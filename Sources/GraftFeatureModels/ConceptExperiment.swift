@@ -19,11 +19,14 @@ public func stratifiedFolds(labels: [Int], classCount: Int, folds: Int, seed: UI
 
 /// One model's evaluation on one held-out fold of one repetition of cross-validation.
 public struct FoldRun: Sendable {
+    /// The model's scores on the held-out fold.
     public var evaluation: ConceptEvaluation
     /// Examples in the fold.
     public var count: Int
+    /// The index of the repetition the fold belongs to; `pooled` groups runs by it.
     public var repetition: Int
 
+    /// The evaluation of a fold of `count` held-out examples in repetition `repetition`.
     public init(evaluation: ConceptEvaluation, count: Int, repetition: Int) {
         self.evaluation = evaluation
         self.count = count

@@ -6,7 +6,9 @@ import GraftTrain
 
 /// Frozen feature vectors (`[n, d]`) with one class label each.
 public struct LabelledFeatures: Sendable {
+    /// `[n, d]` features, one row per example.
     public let features: Tensor
+    /// The class index of each row of `features`.
     public let labels: [Int]
 
     /// - Throws: `ContinualError.invalidData` unless `features` is `[labels.count, d]`.
@@ -18,7 +20,9 @@ public struct LabelledFeatures: Sendable {
         self.labels = labels
     }
 
+    /// The number of examples `n`.
     public var count: Int { labels.count }
+    /// The width `d` of each row.
     public var featureSize: Int { features.shape[1] }
 }
 
@@ -36,9 +40,13 @@ public struct ContinualTask: Sendable, Equatable {
 /// - domain-incremental: each task brings the same classes from another domain
 ///   (another language, say), so a prediction ranges over all of them from the start.
 public struct ContinualStream: Sendable {
+    /// Every class's name, indexed by label.
     public let classNames: [String]
+    /// The tasks, in the order they are learned.
     public let tasks: [ContinualTask]
+    /// All the stream's training examples; each task's `train` lists its rows.
     public let train: LabelledFeatures
+    /// All the stream's test examples; each task's `test` lists its rows.
     public let test: LabelledFeatures
     /// Each task's name (its classes, or its domain).
     public let taskNames: [String]
@@ -139,12 +147,16 @@ public struct ContinualSchedule: Sendable, Equatable {
         case all
     }
 
+    /// Passes over each task's training rows (default 5).
     public var epochs: Int
+    /// Rows per mini-batch (default 32); replay adds up to as many memory rows to each.
     public var batchSize: Int
+    /// The optimizer's learning rate (default `1e-3`).
     public var learningRate: Float
     /// Decoupled (AdamW) or L2 (SGD) weight decay. Keep 0 for the key-value
     /// bottleneck: decay would shrink every value at each step, selected or not.
     public var weightDecay: Float
+    /// The update rule (default AdamW).
     public var optimizer: OptimizerKind
     /// The classes a task's cross-entropy runs over.
     public var lossClasses: LossClasses
@@ -188,20 +200,28 @@ public protocol ContinualLearner: Module {
 }
 
 extension ContinualLearner {
+    /// Does nothing: by default a learner keeps no record of its training batches.
     public func recordTraining(_ batch: Encoded) {}
+    /// Does nothing: by default a learner needs no preparation for a task.
     public func beginTask(_ index: Int, classes: Range<Int>, training: Encoded) {}
 }
 
 extension KeyValueBottleneck: ContinualLearner {
+    /// The number of logits: `configuration.outputSize` (the decoder's outputs, else the value size).
     public var outputSize: Int { configuration.outputSize }
+    /// The frozen keys' codes of the features (`codes(for:)`), so each split is looked up once.
+    /// - Throws: `keysNotReady` unless the keys are frozen; `featureSizeMismatch`.
     public func encode(_ features: Tensor) throws -> KeyCodes { try codes(for: features) }
+    /// The codes of the examples `rows`, in that order.
     public func select(_ rows: [Int], of encoded: KeyCodes) -> KeyCodes { encoded.rows(rows) }
 }
 
 /// A linear probe, or an MLP with one ReLU hidden layer, on frozen features.
 /// Weights `N(0, 1/fan_in)`, zero biases.
 public final class FeatureClassifier: ContinualLearner {
+    /// The MLP's hidden layer (`[d] -> [hiddenSize]`, ReLU after it); nil for a linear probe.
     public let hidden: Linear?
+    /// The layer that gives the `[classCount]` logits, from the hidden layer or the features.
     public let output: Linear
 
     /// A linear probe (`hiddenSize` nil) or an MLP, initialised from `seed`.
@@ -214,11 +234,14 @@ public final class FeatureClassifier: ContinualLearner {
         output = layer(hiddenSize ?? inputSize, classCount)
     }
 
+    /// The `hidden` layer (for an MLP) and the `output` layer.
     public var children: [(name: String, module: any Module)] {
         (hidden.map { [("hidden", $0)] } ?? []) + [("output", output)]
     }
 
+    /// The feature width `d` it reads.
     public var inputSize: Int { hidden?.inputSize ?? output.inputSize }
+    /// The number of classes it scores.
     public var outputSize: Int { output.outputSize }
 
     /// The features themselves, once their size is checked.
@@ -229,8 +252,10 @@ public final class FeatureClassifier: ContinualLearner {
         }
         return features
     }
+    /// The feature rows `rows`, in that order.
     public func select(_ rows: [Int], of encoded: Tensor) -> Tensor { encoded.gatherRows(rows) }
 
+    /// `[n, outputSize]` logits of `[n, d]` features, the layers' parameters recorded on `tape` if given.
     public func logits(_ encoded: Tensor, tape: Tape?) -> Variable {
         let x = Variable(encoded)
         return output(hidden.map { $0(x, tape: tape).relu() } ?? x, tape: tape)
@@ -240,6 +265,7 @@ public final class FeatureClassifier: ContinualLearner {
 /// `rows[i][j]`: the accuracy on task `j`'s test examples after training task
 /// `i`, predicting among all classes seen so far; `nil` for tasks not yet seen (`j > i`).
 public struct AccuracyMatrix: Sendable, Equatable {
+    /// `T` rows of `T` accuracies in `0...1`: `rows[i][j]` for `j <= i`, nil above the diagonal.
     public let rows: [[Double?]]
     /// Each task's accuracy under the untrained learner, when measured.
     public let untrained: [Double]?
@@ -257,6 +283,7 @@ public struct AccuracyMatrix: Sendable, Equatable {
         (self.rows, self.untrained, self.ahead) = (rows, untrained, ahead)
     }
 
+    /// The number of tasks `T`.
     public var taskCount: Int { rows.count }
 
     /// The mean accuracy over all tasks after the last one.
@@ -302,12 +329,18 @@ public struct AccuracyMatrix: Sendable, Equatable {
 
 /// A stream or learner that cannot be used together.
 public enum ContinualError: Error, CustomStringConvertible, Equatable {
+    /// Features, labels, tasks or token-id rows that do not fit together, described.
     case invalidData(String)
+    /// Features of another width than the stream's train split, the first domain's or the learner's input.
     case featureSizeMismatch(expected: Int, found: Int)
+    /// A label of the `train` or `test` split outside `0..<classCount`.
     case labelOutOfRange(label: Int, classCount: Int, split: String)
+    /// Task `task` (from 0) has no examples in the `train` or `test` split.
     case emptyTask(task: Int, split: String)
+    /// The learner scores fewer classes than the stream has.
     case tooFewOutputs(outputs: Int, classes: Int)
 
+    /// A one-line message naming what was expected and what was found.
     public var description: String {
         switch self {
         case .invalidData(let detail): "invalid class-incremental data: \(detail)"

@@ -9,8 +9,8 @@ import GraftTrain
 extension LabelledFeatures {
     /// Texts as the rows of a stream that learners over the backbone read (``AdapterLearner``):
     /// row `i` holds text `i`'s token ids (exact as `Float` below 2^24), then -1s up to `width`.
-    /// - Throws: `ContinualError.invalidData` for a text of more than `width` ids, an id
-    ///   outside `0..<2^24`, or as many texts as labels missing.
+    /// - Throws: `ContinualError.invalidData` if the number of texts differs from the number of labels,
+    ///   a text has more than `width` ids, or an id is outside `0..<2^24`.
     public init(tokenIDs: [[Int]], labels: [Int], width: Int) throws {
         guard tokenIDs.count == labels.count else {
             throw ContinualError.invalidData("\(tokenIDs.count) texts for \(labels.count) labels")
@@ -49,6 +49,7 @@ extension LabelledFeatures {
 public final class AdapterLearner: ContinualLearner {
     /// The backbone, its adapter (active as `task`) and the head.
     public let classifier: Classifier
+    /// The trainable adapter, grafted into `classifier`'s model as `task`; the backbone stays frozen.
     public let adapter: any Adapter
     /// Texts per forward pass when scoring.
     public var inferenceBatchSize = 32
@@ -66,13 +67,18 @@ public final class AdapterLearner: ContinualLearner {
         passes = seed << 32
     }
 
+    /// The trained parts only: the adapter (`adapter`) and the head (`head`), not the frozen backbone.
     public var children: [(name: String, module: any Module)] { [("adapter", adapter), ("head", classifier.head)] }
+    /// The number of classes the head scores.
     public var outputSize: Int { classifier.labels.count }
 
     /// Each row's token ids.
     public func encode(_ features: Tensor) throws -> [[Int]] { try LabelledFeatures.tokenIDs(of: features) }
+    /// The token ids of the texts `rows`, in that order.
     public func select(_ rows: [Int], of encoded: [[Int]]) -> [[Int]] { rows.map { encoded[$0] } }
 
+    /// `[n, classes]` logits of the texts: with a tape (training), one pass with the adapter's
+    /// dropout, recorded on it; without, dropout-free passes of ``inferenceBatchSize`` texts.
     public func logits(_ encoded: [[Int]], tape: Tape?) -> Variable {
         let model = classifier.model
         if let tape {
@@ -105,6 +111,7 @@ public final class TaskRoutedLearner<Expert: ContinualLearner>: ContinualLearner
     /// Each row's encoding for the experts and its routing features.
     public typealias Encoded = (expert: Expert.Encoded, routing: Tensor)
 
+    /// One expert per task: expert `i` trains only while task `i` is learned.
     public let experts: [Expert]
     /// Routing features `[n, r]` of a split's rows, from the stream's rows and their expert encoding.
     private let routingFeatures: (Tensor, Expert.Encoded) throws -> Tensor
@@ -121,14 +128,19 @@ public final class TaskRoutedLearner<Expert: ContinualLearner>: ContinualLearner
         self.routingFeatures = routingFeatures
     }
 
+    /// The experts, named `expert0`, `expert1`, ….
     public var children: [(name: String, module: any Module)] { experts.enumerated().map { ("expert\($0)", $1) } }
+    /// The number of classes scored: the first expert's (each expert scores every class of the stream).
     public var outputSize: Int { experts[0].outputSize }
 
+    /// The first expert's encoding of the rows (shared by every expert) and their routing features.
+    /// - Throws: what the first expert's `encode` or `routingFeatures` throws.
     public func encode(_ features: Tensor) throws -> Encoded {
         let expert = try experts[0].encode(features)
         return (expert, try routingFeatures(features, expert))
     }
 
+    /// The rows `rows` of both the expert encoding and the routing features, in that order.
     public func select(_ rows: [Int], of encoded: Encoded) -> Encoded {
         (experts[0].select(rows, of: encoded.expert), encoded.routing.gatherRows(rows))
     }

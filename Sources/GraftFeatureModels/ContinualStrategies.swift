@@ -31,6 +31,7 @@ public enum ContinualStrategy: Sendable, Equatable, CustomStringConvertible {
     /// restarts from its initial parameters and trains on the memory alone.
     case gdumb(memory: Int)
 
+    /// The strategy's name and settings, e.g. `replay (memory 200)`.
     public var description: String {
         switch self {
         case .naive: "naive"

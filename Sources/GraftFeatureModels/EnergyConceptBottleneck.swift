@@ -11,8 +11,11 @@ import GraftTrain
 /// and `b` broadcast against each other (one `a` against every class, say).
 /// Parameter names: `left.weight`, `left.bias`, `right.weight`, `output.weight`, `output.bias`.
 public final class PairEnergy: Module {
+    /// The first layer's part for `a`: `[leftSize] -> [hidden]`, with a bias.
     public let left: Linear
+    /// The first layer's part for `b`: `[rightSize] -> [hidden]`, without a bias.
     public let right: Linear
+    /// The second layer: `[hidden] -> [1]`, the energy.
     public let output: Linear
 
     init(leftSize: Int, rightSize: Int, hiddenSize: Int, generator: inout SeededGenerator) {
@@ -23,6 +26,7 @@ public final class PairEnergy: Module {
         output = Linear(inputSize: hiddenSize, outputSize: 1, standardDeviation: (1 / Float(hiddenSize)).squareRoot(), generator: &generator)
     }
 
+    /// The layers `left`, `right` and `output`.
     public var children: [(name: String, module: any Module)] { [("left", left), ("right", right), ("output", output)] }
 
     /// Energies of `a` (`[..., leftSize]`) and `b` (`[..., rightSize]`), whose
@@ -92,16 +96,26 @@ public struct EnergyCBMConfiguration: Codable, Sendable, Equatable {
 public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
     /// The settings; `load(from:)` replaces them with the saved model's.
     public private(set) var configuration: EnergyCBMConfiguration
+    /// The input layer `x -> z`: `[d] -> [hiddenSize]`, ReLU after it.
     public let features: Linear
+    /// The trained embeddings: each concept's positive `v⁺_k` and negative `v⁻_k` (`[k, embeddingSize]`
+    /// each) and the classes' `U` (`[classes, embeddingSize]`).
     public let positive: Parameter, negative: Parameter, classEmbeddings: Parameter
+    /// The energy networks `E_class(z, u)`, `E(z, v_k)` (summed over the concepts: `E_concept`)
+    /// and `E_global([v_1; ...; v_k], u)`.
     public let inputClass: PairEnergy, inputConcept: PairEnergy, conceptClass: PairEnergy
+    /// Whether the model was trained (or loaded); inference and saving need it.
     public private(set) var isTrained = false
 
+    /// The input width `d`.
     public var featureCount: Int { features.inputSize }
+    /// The number of concepts `k`.
     public var conceptCount: Int { positive.value.shape[0] }
+    /// The number of classes.
     public var classCount: Int { classEmbeddings.value.shape[0] }
 
-    /// - Throws: `ConceptError.invalidOption` for an invalid configuration or fewer than 2 classes.
+    /// An untrained model for `featureCount`-wide inputs, `conceptCount` concepts and `classCount` classes.
+    /// - Throws: `ConfigurationError` for an invalid configuration, fewer than 2 classes or no concepts.
     public init(featureCount: Int, conceptCount: Int, classCount: Int,
                 configuration: EnergyCBMConfiguration = EnergyCBMConfiguration(), seed: UInt64) throws {
         try configuration.validate()
@@ -121,10 +135,12 @@ public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
         conceptClass = PairEnergy(leftSize: conceptCount * e, rightSize: e, hiddenSize: h, generator: &generator)
     }
 
+    /// The embeddings: `concepts.positive`, `concepts.negative` and `classes`.
     public var localParameters: [(name: String, parameter: Parameter)] {
         [("concepts.positive", positive), ("concepts.negative", negative), ("classes", classEmbeddings)]
     }
 
+    /// The input layer (`features`) and the energy networks `input_class`, `input_concept` and `concept_class`.
     public var children: [(name: String, module: any Module)] {
         [("features", features), ("input_class", inputClass), ("input_concept", inputConcept), ("concept_class", conceptClass)]
     }
@@ -216,9 +232,13 @@ public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
 
     /// The result of inference: probabilities and the total energy per input before and after the descent.
     public struct Inference: Sendable {
+        /// `[n, classes]`: `q`, the softmax of the optimised class logits.
         public let classProbabilities: Tensor
+        /// `[n, k]`: `p`, the sigmoid of the optimised concept logits, known concepts clamped to their true values.
         public let conceptProbabilities: Tensor
+        /// `[n]` total energies at the starting logits (each network's own answer).
         public let initialEnergy: Tensor
+        /// `[n]` total energies after the `inferenceSteps` descent steps.
         public let finalEnergy: Tensor
     }
 
@@ -255,6 +275,8 @@ public final class EnergyConceptBottleneck: Module, ConceptBottleneck {
                          finalEnergy: total(classLogits, conceptLogits))
     }
 
+    /// `infer`'s concept probabilities and the most probable class of each input.
+    /// - Throws: `ConceptError` before training or for inputs or an intervention of the wrong shape.
     public func predict(_ inputs: Tensor, intervention: ConceptIntervention?) throws -> ConceptPrediction {
         let result = try infer(inputs, intervention: intervention)
         return ConceptPrediction(concepts: result.conceptProbabilities, classes: result.classProbabilities.argmax())

@@ -11,13 +11,16 @@ public struct FeatureCache {
     /// The value of the `format` attribute of feature caches.
     public static let format = "graft-features/1"
 
+    /// The embedded training examples and their labels.
     public var train: LabelledFeatures
+    /// The embedded test examples and their labels.
     public var test: LabelledFeatures
     /// Features without labels (e.g. for initialising a bottleneck's keys).
     public var unlabelled: Tensor
     /// `Backbone.checksum` of the backbone that embedded them.
     public var backboneChecksum: String
 
+    /// A cache of the given splits, tagged with the checksum of the backbone that embedded them.
     public init(train: LabelledFeatures, test: LabelledFeatures, unlabelled: Tensor, backboneChecksum: String) {
         self.train = train
         self.test = test

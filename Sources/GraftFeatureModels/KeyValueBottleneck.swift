@@ -30,6 +30,7 @@ public struct KeyValueBottleneckConfiguration: Codable, Sendable, Equatable {
     public var keySize: Int
     /// Dimension `dv` of the value vectors; without a decoder, the number of classes.
     public var valueSize: Int
+    /// How features are cut into head vectors (default: the random projection).
     public var splitter: KeyValueSplitter
     /// Outputs of an optional trainable linear decoder on the mean of the
     /// selected values; `nil`: that mean is the output (the reference's
@@ -87,6 +88,7 @@ public enum KeyInitialization: Sendable, Equatable {
 public struct KeyRefinement: Sendable, Equatable {
     /// Passes over the data, in shuffled batches.
     public var epochs: Int
+    /// Examples per batch; each batch is one EMA update.
     public var batchSize: Int
     /// EMA decay of each key's usage and running mean (0.95 in the reference).
     public var decay: Float
@@ -108,7 +110,9 @@ public struct KeyRefinement: Sendable, Equatable {
 public struct KeyCodes: Sendable, Equatable {
     /// Example `i`, head `h`: `indices[i * heads + h] = h * keysPerHead + key`, a row of `values`.
     public let indices: [Int]
+    /// Number of heads `C`: the codes per example.
     public let heads: Int
+    /// Keys per head `K`.
     public let keysPerHead: Int
 
     /// Number of examples.
@@ -139,6 +143,7 @@ public final class KeyValueBottleneck: Module {
     /// The value of the `format` attribute of saved bottlenecks.
     public static let format = "graft-kv-bottleneck/1"
 
+    /// The sizes it was built with.
     public let configuration: KeyValueBottleneckConfiguration
     /// The trainable value vectors, `[C K, dv]`.
     public let values: Parameter
@@ -146,7 +151,11 @@ public final class KeyValueBottleneck: Module {
     public let keys: Parameter
     /// The fixed splitter projection `[d, C k]` (nil when chunking); never trainable.
     public let projection: Parameter?
+    /// The trainable linear decoder on the mean of the selected values, `[dv] -> [decoderOutputs]`;
+    /// nil when the mean itself is the output.
     public let decoder: Linear?
+    /// Where the keys are in their life cycle: initialise, optionally refine, then freeze them
+    /// before training or prediction.
     public private(set) var keyState: KeyState = .uninitialized
     /// EMA usage of each key (`[C K]`, fractions of a batch), kept between refinements until the keys are frozen.
     private var usage: [Float]?
@@ -181,10 +190,12 @@ public final class KeyValueBottleneck: Module {
         }
     }
 
+    /// `values`, `keys` and, for the projection splitter, `projection`.
     public var localParameters: [(name: String, parameter: Parameter)] {
         [("values", values), ("keys", keys)] + (projection.map { [("projection", $0)] } ?? [])
     }
 
+    /// The `decoder`, when there is one.
     public var children: [(name: String, module: any Module)] { decoder.map { [("decoder", $0)] } ?? [] }
 
     // MARK: Keys
@@ -468,17 +479,24 @@ public final class KeyValueBottleneck: Module {
 
 /// A key-value bottleneck used or configured wrongly.
 public enum KeyValueBottleneckError: Error, CustomStringConvertible, Equatable {
+    /// A size that is not positive, chunks that do not tile the input, or bad key-refinement settings, described.
     case invalidConfiguration(String)
     /// `operation` needs keys in another state (initialised; frozen for lookups).
     case keysNotReady(operation: String, state: KeyState)
     /// The keys are frozen: they cannot be initialised or refined again.
     case keysFrozen
+    /// Features whose shape (`found`) is not `[n, expected]`, the configuration's input size.
     case featureSizeMismatch(expected: Int, found: [Int])
+    /// The label of example `index` is outside `0..<classes`, the bottleneck's outputs.
     case labelOutOfRange(label: Int, index: Int, classes: Int)
+    /// `loss` got another number of labels than of examples.
     case labelCountMismatch(labels: Int, examples: Int)
+    /// Key initialisation (`purpose`) needs more examples: one for random keys, one per key for k-means.
     case tooFewExamples(needed: Int, found: Int, purpose: String)
+    /// `load` found a wrong `format` attribute, an unreadable configuration or key state, or mis-sized value marks.
     case notABottleneckFile(file: String, reason: String)
 
+    /// A one-line message; for keys not ready, it names the calls that make them ready.
     public var description: String {
         switch self {
         case .invalidConfiguration(let detail): "invalid key-value bottleneck: \(detail)"

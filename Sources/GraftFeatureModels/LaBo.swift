@@ -31,12 +31,16 @@ public final class LaBo: Module, ConceptBottleneck {
     /// The concepts each class owns (its row of the association matrix starts at 1 on them).
     public let classConcepts: [[Int]]
 
+    /// The number of concepts `m`.
     public var conceptCount: Int { conceptEmbeddings.shape[0] }
+    /// The embedding width `d`, shared by the inputs and the concepts.
     public var featureCount: Int { conceptEmbeddings.shape[1] }
+    /// The number of classes.
     public var classCount: Int { association.value.shape[0] }
 
     /// A bottleneck over `conceptEmbeddings` (`[m, d]`) where class `y` owns the concepts `classConcepts[y]`.
-    /// - Throws: `ConceptError` if a concept index is out of range, a class owns none, or there are fewer than 2 classes.
+    /// - Throws: `ConceptError.shape` unless `conceptEmbeddings` is `[m, d]` with `m > 0`; `ConfigurationError` if a
+    ///   concept index is out of range, a class owns none, or there are fewer than 2 classes.
     public init(conceptEmbeddings: Tensor, classConcepts: [[Int]], scale: Float = 50) throws {
         guard conceptEmbeddings.rank == 2, conceptEmbeddings.shape[0] > 0 else {
             throw ConceptError.shape("concept embeddings must be [concepts, features], got \(conceptEmbeddings.shape)")
@@ -59,6 +63,7 @@ public final class LaBo: Module, ConceptBottleneck {
         self.scale = scale
     }
 
+    /// The association matrix `W` (`association`), the only parameter; the concept embeddings are not one.
     public var localParameters: [(name: String, parameter: Parameter)] { [("association", association)] }
 
     /// `[n, m]` concept scores `emb(x) · E_j`.
@@ -128,6 +133,9 @@ public final class LaBo: Module, ConceptBottleneck {
         return model
     }
 
+    /// Classes from the concept scores through `W` (known concepts' scores first set to their on or
+    /// off level); a concept is predicted present (1, else 0) when its score is above the midpoint of its levels.
+    /// - Throws: `ConceptError.notTrained` before training; `ConceptError` for inputs or an intervention of the wrong shape.
     public func predict(_ inputs: Tensor, intervention: ConceptIntervention?) throws -> ConceptPrediction {
         guard let levels else { throw ConceptError.notTrained(model: "LaBo") }
         try checkInputs(inputs, features: featureCount)
@@ -152,7 +160,8 @@ public enum ConceptSelection {
     /// and the inputs of each class, divided by `temperature`. (LaBo scores
     /// concepts against the classes' training images in this spirit; the exact
     /// form here is Graft's.)
-    /// - Throws: `ConceptError` if the widths differ, a label is out of range or a class has no input.
+    /// - Throws: `ConceptError` if the widths differ, the labels are not one per input or a label is out of range;
+    ///   `ConfigurationError` if a class has no input.
     public static func discriminability(concepts: Tensor, inputs: Tensor, labels: [Int], classCount: Int,
                                         temperature: Float = 0.01) throws -> Tensor {
         guard concepts.rank == 2 else { throw ConceptError.shape("concept embeddings must be [concepts, features], got \(concepts.shape)") }
@@ -178,7 +187,8 @@ public enum ConceptSelection {
     /// fewer), maximising the monotone submodular
     /// `F(S) = weight · (1/count) Σ_{j∈S} D[y, j] + (1 - weight) · (1/|C_y|) Σ_{i∈C_y} max_{j∈S} max(0, cos(e_i, e_j))`.
     /// Ties go to the earlier candidate.
-    /// - Throws: `ConceptError` if a candidate is out of range, `discriminability` is not `[classes, m]` or `weight` is outside `0...1`.
+    /// - Throws: `ConceptError.shape` if `discriminability` is not `[classes, m]`; `ConfigurationError` if `weight` is
+    ///   outside `0...1`, `count < 1` or a candidate is out of range.
     public static func select(candidates: [[Int]], concepts: Tensor, discriminability: Tensor, count: Int,
                               weight: Float = 0.5) throws -> [[Int]] {
         let m = concepts.shape[0]

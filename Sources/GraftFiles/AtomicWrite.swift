@@ -2,12 +2,14 @@ import Foundation
 
 /// A file-system operation that failed while writing a file.
 public struct FileWriteError: Error, CustomStringConvertible {
+    /// The path the failed operation acted on: the temporary file beside the output, or its directory.
     public let path: String
     /// What was being done (`fsync`, `rename to OUTPUT`, ...).
     public let operation: String
     /// The system's reason (`strerror(errno)`).
     public let reason: String
 
+    /// `cannot write PATH: OPERATION failed: REASON`.
     public var description: String { "cannot write \(path): \(operation) failed: \(reason)" }
 }
 

@@ -8,11 +8,13 @@ public struct FileContentError: Error, CustomStringConvertible, Equatable {
     /// What is wrong, with where (`at layers.3.r: expected Int, found a string`).
     public let detail: String
 
+    /// An error about `source` (a path, or `PATH (attribute NAME)`) with what is wrong in `detail`.
     public init(source: String, detail: String) {
         self.source = source
         self.detail = detail
     }
 
+    /// `SOURCE: DETAIL`.
     public var description: String { "\(source): \(detail)" }
 }
 

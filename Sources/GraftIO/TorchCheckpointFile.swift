@@ -12,6 +12,7 @@ import GraftTensor
 /// float storage types) and refuses anything else, naming it. Nothing in the file
 /// is ever executed.
 public struct TorchCheckpointFile: TensorArchive {
+    /// The path the file was read from.
     public let path: String
     private let data: Data
     /// Each tensor: its storage entry, element type, offset (elements) and shape.

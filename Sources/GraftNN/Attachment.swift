@@ -2,6 +2,7 @@ import GraftAutodiff
 
 /// A linear layer of an encoder block that an adapter can modify (LoRA, MoS).
 public enum LinearSlot: String, Codable, Sendable, CaseIterable {
+    /// The self-attention projections `attention.self.query`, `.key` and `.value`.
     case query, key, value
     /// `attention.output.dense`.
     case attentionOutput = "attention_output"

@@ -13,6 +13,7 @@ public struct EncoderInput: Sendable {
     public var attentionMask: [Int]
     /// Token types (segment ids), or all zeros when `nil`.
     public var tokenTypeIDs: [Int]?
+    /// The number of examples (the `batch` of `[batch, hidden]` pooled outputs).
     public let batchSize: Int
     /// Rows per example when padded; the longest example's rows when packed.
     public let length: Int
@@ -80,7 +81,10 @@ public struct EncoderInput: Sendable {
 
 /// Word + position + token-type embeddings followed by LayerNorm and dropout.
 public final class Embeddings: Module {
+    /// The word (`[vocab_size, hidden]`), position (`[max_position_embeddings, hidden]`) and
+    /// token-type (`[type_vocab_size, hidden]`) embedding tables, summed per token.
     public let word: Embedding, position: Embedding, tokenType: Embedding
+    /// Normalizes the summed embeddings over the hidden axis (epsilon `layer_norm_eps`).
     public let layerNorm: LayerNorm
     let configuration: EncoderConfiguration
 
@@ -92,6 +96,7 @@ public final class Embeddings: Module {
         layerNorm = LayerNorm(size: c.hiddenSize, epsilon: c.layerNormEpsilon)
     }
 
+    /// `word_embeddings`, `position_embeddings`, `token_type_embeddings` and `LayerNorm`, as in Hugging Face.
     public var children: [(name: String, module: any Module)] {
         [("word_embeddings", word), ("position_embeddings", position),
          ("token_type_embeddings", tokenType), ("LayerNorm", layerNorm)]
@@ -128,7 +133,10 @@ public final class Embeddings: Module {
 /// feed-forward sub-layer (`attention.output` and `output` in BERT), where
 /// bottleneck adapters attach.
 public final class SubLayerOutput: Module {
+    /// Projects the sub-layer's result back to `hidden` (from `hidden` after attention, from
+    /// `intermediate_size` after the feed-forward layer).
     public let dense: Linear
+    /// Normalizes the projection plus the residual (epsilon `layer_norm_eps`).
     public let layerNorm: LayerNorm
     let dropout: Float
     let kind: SubLayer
@@ -140,6 +148,7 @@ public final class SubLayerOutput: Module {
         self.kind = kind
     }
 
+    /// `dense` and `LayerNorm`, as in Hugging Face.
     public var children: [(name: String, module: any Module)] { [("dense", dense), ("LayerNorm", layerNorm)] }
 
     /// `LayerNorm(residual + dropout(dense(x)))` in layer `layer`, with the adapters at `dense` and at this sub-layer applied.
@@ -153,6 +162,8 @@ public final class SubLayerOutput: Module {
 
 /// Multi-head self-attention projections (`attention.self`).
 public final class SelfAttention: Module {
+    /// The query, key and value projections, each `hidden` → `hidden` (all heads side by side,
+    /// `num_attention_heads` slices of `hidden / num_attention_heads`).
     public let query: Linear, key: Linear, value: Linear
     let headCount: Int, dropout: Float
 
@@ -165,6 +176,7 @@ public final class SelfAttention: Module {
         dropout = c.attentionDropout
     }
 
+    /// `query`, `key` and `value`, as in Hugging Face.
     public var children: [(name: String, module: any Module)] { [("query", query), ("key", key), ("value", value)] }
 
     /// Attends over `x` (`[rows, hidden]`) within each example, example `b`
@@ -185,9 +197,13 @@ public final class SelfAttention: Module {
 
 /// One post-LayerNorm transformer block.
 public final class EncoderLayer: Module {
+    /// The query, key and value projections and the attention over them (`attention.self`).
     public let selfAttention: SelfAttention
+    /// The attention output projection, residual and LayerNorm (`attention.output`).
     public let attentionOutput: SubLayerOutput
+    /// The feed-forward expansion `hidden` → `intermediate_size`, followed by GELU (`intermediate.dense`).
     public let intermediate: Linear
+    /// The feed-forward projection `intermediate_size` → `hidden`, residual and LayerNorm (`output`).
     public let output: SubLayerOutput
 
     /// The block's position in the encoder (0 is nearest the embeddings).
@@ -201,6 +217,7 @@ public final class EncoderLayer: Module {
         self.index = index
     }
 
+    /// `attention.self`, `attention.output`, `intermediate.dense` and `output`, as in Hugging Face.
     public var children: [(name: String, module: any Module)] {
         [("attention.self", selfAttention), ("attention.output", attentionOutput),
          ("intermediate.dense", intermediate), ("output", output)]
@@ -219,8 +236,11 @@ public final class EncoderLayer: Module {
 /// A BERT / XLM-R encoder with Hugging Face parameter names
 /// (`embeddings.*`, `encoder.layer.N.*`, optional `pooler.dense.*`).
 public final class TransformerEncoder: Module {
+    /// The shape the encoder was built with (Hugging Face `config.json`).
     public let configuration: EncoderConfiguration
+    /// The embedding layer (`embeddings.*`).
     public let embeddings: Embeddings
+    /// The `num_hidden_layers` transformer blocks (`encoder.layer.N.*`), nearest the embeddings first.
     public let layers: ModuleList<EncoderLayer>
     /// BERT's pooler (`tanh(dense(h[CLS]))`), when the checkpoint has one.
     public let pooler: Linear?
@@ -235,6 +255,7 @@ public final class TransformerEncoder: Module {
             : nil
     }
 
+    /// `embeddings`, `encoder.layer` and, when present, `pooler.dense`, as in Hugging Face.
     public var children: [(name: String, module: any Module)] {
         [("embeddings", embeddings), ("encoder.layer", layers)] + (pooler.map { [("pooler.dense", $0)] } ?? [])
     }

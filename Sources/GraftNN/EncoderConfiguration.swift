@@ -6,17 +6,31 @@ import Foundation
 public struct EncoderConfiguration: Codable, Sendable, Equatable {
     /// `"bert"` or `"xlm-roberta"` (the latter offsets position ids past the padding index).
     public var modelType: String
+    /// Rows of the word-embedding table (`vocab_size`; required).
     public var vocabularySize: Int
+    /// Width of every hidden state, `[rows, hidden]` (`hidden_size`; required).
     public var hiddenSize: Int
+    /// Number of transformer blocks (`num_hidden_layers`; required).
     public var layerCount: Int
+    /// Attention heads per block; must divide `hiddenSize` (`num_attention_heads`; required).
     public var headCount: Int
+    /// Width of the feed-forward layer inside each block (`intermediate_size`; required).
     public var intermediateSize: Int
+    /// Rows of the position-embedding table (`max_position_embeddings`; default 512); with XLM-R's
+    /// offset positions an input holds at most `maxPositions - padTokenID - 1` tokens.
     public var maxPositions: Int
+    /// Rows of the token-type (segment) embedding table (`type_vocab_size`; default 2).
     public var typeVocabularySize: Int
+    /// The epsilon added to the variance in every LayerNorm (`layer_norm_eps`; default `1e-12`).
     public var layerNormEpsilon: Float
+    /// The padding token's id, which the tokenizer must share (`pad_token_id`; default 0).
     public var padTokenID: Int
+    /// Dropout probability after the embeddings and after each sub-layer's dense projection
+    /// (`hidden_dropout_prob`; default 0.1).
     public var hiddenDropout: Float
+    /// Dropout probability on the attention weights (`attention_probs_dropout_prob`; default 0.1).
     public var attentionDropout: Float
+    /// The feed-forward activation (`hidden_act`; default `gelu`, the only value `validate()` accepts).
     public var hiddenActivation: String
 
     enum CodingKeys: String, CodingKey {
@@ -49,6 +63,8 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         self.hiddenActivation = hiddenActivation
     }
 
+    /// Decodes a Hugging Face `config.json`, applying BERT's defaults to absent optional keys, then validates it.
+    /// - Throws: `DecodingError` if a required key is missing or a value has the wrong type; `ConfigurationError` if `validate()` fails.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -130,6 +146,7 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
 
 /// An invalid or unsupported model configuration.
 public struct ConfigurationError: Error, CustomStringConvertible {
+    /// `invalid configuration: ` followed by what is wrong (usually naming the `config.json` key).
     public let description: String
     /// An error whose description is `invalid configuration: ` followed by `description`.
     public init(_ description: String) { self.description = "invalid configuration: " + description }

@@ -4,8 +4,12 @@ import GraftTensor
 /// What a forward pass needs besides its input: the tape to record on (none
 /// for inference) and, when training, the random stream for dropout.
 public final class ForwardContext {
+    /// The tape the pass records on for backward (trainable parameters become tracked variables);
+    /// `nil` for inference, where every parameter is a constant.
     public let tape: Tape?
+    /// Whether dropout is active (in the encoder, the heads and the adapters).
     public let isTraining: Bool
+    /// The random stream that dropout masks are drawn from, advanced by each draw.
     public var generator: SeededGenerator
     /// The adapters grafted onto the model for this pass, if any.
     public let adapters: (any EncoderAdapters)?
@@ -24,6 +28,8 @@ public final class ForwardContext {
         ForwardContext(tape: nil, isTraining: false, seed: 0, adapters: adapters)
     }
 
+    /// A pass recording on `tape` (none for inference), with dropout if `isTraining`, its masks drawn
+    /// from a `SeededGenerator` seeded with `seed`, and `adapters` applied to the encoder.
     public convenience init(tape: Tape?, isTraining: Bool, seed: UInt64, adapters: (any EncoderAdapters)? = nil) {
         self.init(tape: tape, isTraining: isTraining, generator: SeededGenerator(seed: seed), adapters: adapters)
     }
@@ -77,9 +83,11 @@ public final class ForwardContext {
 
 /// Children named `0`, `1`, ... (as PyTorch's `nn.ModuleList`).
 public final class ModuleList<Element: Module>: Module {
+    /// The modules, in order; `elements[i]` is the child named `i`.
     public let elements: [Element]
     /// A list of `elements`, named by their index.
     public init(_ elements: [Element]) { self.elements = elements }
+    /// Each element under its index (`0`, `1`, ...).
     public var children: [(name: String, module: any Module)] {
         elements.enumerated().map { (String($0.offset), $0.element) }
     }

@@ -5,10 +5,13 @@ import GraftTensor
 /// is tied to the word embeddings, with its own bias
 /// (`cls.predictions.transform.*`, `cls.predictions.bias`).
 public final class MaskedLMHead: Module {
+    /// The transform's `hidden` → `hidden` projection, followed by GELU (`transform.dense`).
     public let dense: Linear
+    /// The transform's LayerNorm after GELU, epsilon `layer_norm_eps` (`transform.LayerNorm`).
     public let layerNorm: LayerNorm
     /// The word-embedding table, shared with the encoder (not listed as this head's parameter).
     public let decoderWeight: Parameter
+    /// The decoder's own `[vocabulary]` bias, zero when fresh (`bias`).
     public let decoderBias: Parameter
 
     /// A freshly initialised head (dense `N(0, 0.02)`, LayerNorm identity, zero bias)
@@ -27,7 +30,10 @@ public final class MaskedLMHead: Module {
         decoderWeight === encoder.embeddings.word.weight ? nil : decoderWeight.value
     }
 
+    /// Only the decoder's `bias`: the decoder weight is the encoder's word embeddings (or a frozen table) and is
+    /// left out of the head's named parameters.
     public var localParameters: [(name: String, parameter: Parameter)] { [("bias", decoderBias)] }
+    /// `transform.dense` and `transform.LayerNorm`, as in Hugging Face's `cls.predictions`.
     public var children: [(name: String, module: any Module)] {
         [("transform.dense", dense), ("transform.LayerNorm", layerNorm)]
     }
@@ -75,6 +81,7 @@ public enum Pooling: String, Codable, Sendable {
 /// A non-linearity: inside an adapter, or after the hidden layer of a classification head.
 /// The raw values are the names Hugging Face and AdapterHub use (`swish` is SiLU; `gelu` the exact erf form).
 public enum Activation: String, Codable, Sendable {
+    /// `max(0, x)`; `x · sigmoid(x)`; `x · Φ(x)` (Φ the standard normal CDF); the hyperbolic tangent.
     case relu, swish, gelu, tanh
 
     /// The activation applied to each element of `x`.
@@ -128,9 +135,13 @@ private func makeHiddenLayer(_ activation: Activation?, size: Int, generator: in
 /// Pooling, then dropout and a linear layer to class logits, with an optional hidden layer before it
 /// (``ClassifierLayers``).
 public final class SequenceClassificationHead: ClassifierLayers {
+    /// The optional `[hidden] -> [hidden]` layer and its activation (`dense`); nil by default.
     public let hiddenLayer: (dense: Linear, activation: Activation)?
+    /// The `[hidden] -> [classes]` layer to logits (`classifier`).
     public let classifier: Linear
+    /// How the `[rows, hidden]` states are reduced to one `[hidden]` vector per example (default `.first`).
     public let pooling: Pooling
+    /// The dropout probability before each linear layer while training (default 0.1).
     public let dropout: Float
 
     /// A freshly initialised head (`N(0, 0.02)` weights, zero biases); with a hidden layer of
@@ -143,6 +154,7 @@ public final class SequenceClassificationHead: ClassifierLayers {
         self.dropout = dropout
     }
 
+    /// `dense` (with a hidden layer) and `classifier` (``ClassifierLayers/classifierChildren``).
     public var children: [(name: String, module: any Module)] { classifierChildren }
 
     /// `[batch, hidden]` summaries of `[rows, hidden]` states, as the head reads them.
@@ -164,8 +176,11 @@ public final class SequenceClassificationHead: ClassifierLayers {
 /// Dropout and a linear layer applied to every token, with an optional hidden layer before it
 /// (``ClassifierLayers``).
 public final class TokenClassificationHead: ClassifierLayers {
+    /// The optional `[hidden] -> [hidden]` layer and its activation (`dense`); nil by default.
     public let hiddenLayer: (dense: Linear, activation: Activation)?
+    /// The `[hidden] -> [classes]` layer to each token's logits (`classifier`).
     public let classifier: Linear
+    /// The dropout probability before each linear layer while training (default 0.1).
     public let dropout: Float
 
     /// A freshly initialised head (`N(0, 0.02)` weights, zero biases); with a hidden layer of
@@ -177,6 +192,7 @@ public final class TokenClassificationHead: ClassifierLayers {
         self.dropout = dropout
     }
 
+    /// `dense` (with a hidden layer) and `classifier` (``ClassifierLayers/classifierChildren``).
     public var children: [(name: String, module: any Module)] { classifierChildren }
 
     /// `[rows, classes]` logits.

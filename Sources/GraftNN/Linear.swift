@@ -3,7 +3,9 @@ import GraftTensor
 
 /// `y = x Wᵀ + b` with `W` stored `[out, in]` as in PyTorch checkpoints.
 public final class Linear: Module {
+    /// `W`, `[out, in]`.
     public let weight: Parameter
+    /// `b`, `[out]`; nil for a layer without bias.
     public let bias: Parameter?
 
     /// Wraps existing weights (`[out, in]`) and an optional bias (`[out]`).
@@ -21,9 +23,12 @@ public final class Linear: Module {
                   bias: bias ? Tensor(zeros: [outputSize]) : nil)
     }
 
+    /// Features in, the last axis of `x` (`in` of the `[out, in]` weight).
     public var inputSize: Int { weight.value.shape[1] }
+    /// Features out, the last axis of the result (`out` of the `[out, in]` weight).
     public var outputSize: Int { weight.value.shape[0] }
 
+    /// `weight`, then `bias` if the layer has one.
     public var localParameters: [(name: String, parameter: Parameter)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
@@ -36,8 +41,11 @@ public final class Linear: Module {
 
 /// Layer normalisation over the last axis with learned scale and shift.
 public final class LayerNorm: Module {
+    /// The scale (gamma), `[size]`.
     public let weight: Parameter
+    /// The shift (beta), `[size]`.
     public let bias: Parameter
+    /// Added to the variance before its square root (`layer_norm_eps`; default `1e-12`).
     public let epsilon: Float
 
     /// Normalisation over `size` features; the weight starts at 1, the bias at 0.
@@ -47,6 +55,7 @@ public final class LayerNorm: Module {
         self.epsilon = epsilon
     }
 
+    /// `weight` and `bias`, as in Hugging Face (not `gamma` / `beta`).
     public var localParameters: [(name: String, parameter: Parameter)] { [("weight", weight), ("bias", bias)] }
 
     /// Each row of `x` normalised to mean 0 and variance 1, then scaled by `weight` and shifted by `bias`.
@@ -57,6 +66,7 @@ public final class LayerNorm: Module {
 
 /// A lookup table of `[count, size]` vectors.
 public final class Embedding: Module {
+    /// The table, `[count, size]`: row `i` is the vector of id `i`.
     public let weight: Parameter
 
     /// Wraps an existing `[count, size]` table as the (trainable) weight.
@@ -65,6 +75,7 @@ public final class Embedding: Module {
         weight = Parameter(table)
     }
 
+    /// The table, as `weight`.
     public var localParameters: [(name: String, parameter: Parameter)] { [("weight", weight)] }
 
     /// The rows for `ids`: shape `[ids.count, size]`.

@@ -14,7 +14,9 @@ public protocol Module: AnyObject {
 }
 
 extension Module {
+    /// None: by default a module holds no parameters of its own.
     public var localParameters: [(name: String, parameter: Parameter)] { [] }
+    /// None: by default a module has no sub-modules.
     public var children: [(name: String, module: any Module)] { [] }
 
     /// Every parameter of this module and its descendants, by dotted name.
@@ -53,9 +55,12 @@ extension Optional where Wrapped == Tape {
 
 /// A parameter that could not be loaded.
 public enum ParameterLoadingError: Error, CustomStringConvertible, Equatable {
+    /// `loadParameters` found no tensor for the parameter with this dotted name.
     case missing(name: String)
+    /// The source's tensor for the parameter has another shape than the parameter.
     case shapeMismatch(name: String, expected: [Int], found: [Int])
 
+    /// A one-line message naming the parameter by its dotted name (and, for a mismatch, both shapes).
     public var description: String {
         switch self {
         case let .missing(name): "parameter \(name) is missing from the source"

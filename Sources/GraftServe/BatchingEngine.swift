@@ -45,17 +45,23 @@ public final class BatchingEngine: @unchecked Sendable {
 
     /// What a request gets back, one entry per text.
     public enum Output: Sendable, Equatable {
+        /// A sequence head's label and class probabilities for each text.
         case predictions([SequencePrediction])
+        /// A token head's words and their labels for each text.
         case wordLabels([TokenPrediction])
+        /// A mean-pooled, L2-normalised embedding (hidden-size floats) for each text.
         case embeddings([[Float]])
     }
 
     /// A loaded adapter, as `GET /v1/adapters` lists it.
     public struct AdapterInfo: Codable, Sendable, Equatable {
+        /// The name requests select the adapter by.
         public let name: String
+        /// The adapter method (`seq_bn`, `lora`, ...), as stored in its checkpoint.
         public let method: String
         /// `sequence_classification`, `token_classification`, `masked_lm`, or `nil` without a head.
         public let head: String?
+        /// The head's class names; empty for a masked-LM head or none.
         public let labels: [String]
     }
 
@@ -200,7 +206,9 @@ public final class BatchingEngine: @unchecked Sendable {
 
     /// A classification head and its labels.
     private enum Head {
+        /// A head that labels the whole text, with its label names.
         case sequence(SequenceClassificationHead, labels: [String])
+        /// A head that labels each word, with its label names.
         case token(TokenClassificationHead, labels: [String])
     }
 

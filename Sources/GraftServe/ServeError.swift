@@ -15,6 +15,7 @@ public struct ServeError: Error, CustomStringConvertible, Equatable, Sendable {
         self.retryAfter = retryAfter
     }
 
+    /// The status and the message, as `STATUS: MESSAGE`.
     public var description: String { "\(status): \(message)" }
 
     static func badRequest(_ message: String) -> ServeError { ServeError(status: 400, message) }

@@ -12,6 +12,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         state = (seeder.next(), seeder.next(), seeder.next(), seeder.next())
     }
 
+    /// The next 64 random bits of the xoshiro256** stream.
     public mutating func next() -> UInt64 {
         let result = ((state.1 &* 5) << 7 | (state.1 &* 5) >> 57) &* 9
         let t = state.1 << 17

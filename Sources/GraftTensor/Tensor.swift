@@ -101,6 +101,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         return worst
     }
 
+    /// `Tensor(shape: [...], [first 8 scalars, ...])`, for logs and test failures.
     public var description: String {
         let preview = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
         return "Tensor(shape: \(shape), [\(preview)\(count > 8 ? ", ..." : "")])"

@@ -27,14 +27,21 @@ public struct HuggingFaceTokenizer: Tokenizer {
         /// The file's JSON text.
         public var tokenizerJSON: String
 
+        /// A specification holding the text of a `tokenizer.json` file (not checked until a tokenizer is built).
         public init(tokenizerJSON: String) { self.tokenizerJSON = tokenizerJSON }
     }
 
+    /// The `tokenizer.json` text this tokenizer was built from.
     public let specification: Specification
+    /// The padding id: the file's `padding.pad_id`, else the id of `<pad>` or `[PAD]`.
     public let padID: Int
+    /// The unknown id: the model's own (`unk_id`, or BPE's `unk_token`), else the id of `<unk>` or `[UNK]`.
     public let unknownID: Int
+    /// The id of `<mask>` or `[MASK]`, from `added_tokens` or the vocabulary.
     public let maskID: Int
+    /// The model's vocabulary size, or one more than the largest added-token id if that is larger.
     public let vocabularySize: Int
+    /// The post-processor's framing ids (e.g. `<s>`, `</s>`) and the padding id.
     public var specialIDs: Set<Int> { Set(prefix + suffix + [padID]) }
     /// The model kind, for messages: "SentencePiece unigram" or "byte-level BPE".
     public var modelDescription: String { model.description }

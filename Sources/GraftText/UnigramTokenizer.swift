@@ -39,6 +39,7 @@ public struct UnigramTokenizer: Tokenizer {
     public let maskID: Int
     /// The number of pieces.
     public var vocabularySize: Int { vocabulary.count }
+    /// `<s>`, `</s>` and `<pad>`.
     public var specialIDs: Set<Int> { [bosID, eosID, padID] }
 
     private static let metaspaceUTF8: [UInt8] = Array("\u{2581}".utf8)
@@ -103,9 +104,13 @@ public struct UnigramTokenizer: Tokenizer {
     /// A serialisable unigram vocabulary: pieces with scores, the normalisation
     /// map as rows `[code point, replacement code points...]`, and special ids.
     public struct Specification: Codable, Sendable, Equatable {
+        /// The vocabulary; a piece's index is its id.
         public var pieces: [String]
+        /// The unigram log-probability of each piece.
         public var scores: [Float]
+        /// One row per changed scalar: its code point, then its replacement's code points (none: deleted).
         public var normalization: [[UInt32]]
+        /// The ids of `<s>`, `</s>`, `<pad>` and `<unk>`.
         public var bos: Int, eos: Int, pad: Int, unk: Int
     }
 

@@ -34,6 +34,7 @@ public struct WordPieceTokenizer: Tokenizer {
     public let separatorID: Int
     /// The id of `[MASK]`.
     public let maskID: Int
+    /// `[CLS]`, `[SEP]` and `[PAD]`.
     public var specialIDs: Set<Int> { [classID, separatorID, padID] }
     /// The id of `[PAD]`, used to pad batches.
     public let padID: Int
@@ -68,11 +69,18 @@ public struct WordPieceTokenizer: Tokenizer {
 
     /// A serialisable WordPiece definition: the arguments of `init`.
     public struct Specification: Codable, Sendable, Equatable {
+        /// The entries in id order (`vocab.txt`'s lines).
         public var vocabulary: [String]
+        /// The special entries (`[UNK]`, `[CLS]`, `[SEP]`, `[PAD]`, `[MASK]` for BERT).
         public var unknownToken: String, classToken: String, separatorToken: String, padToken: String, maskToken: String
+        /// The entries matched verbatim in the raw text before normalisation.
         public var specialTokens: [String]
+        /// The prefix of pieces that continue a word (`##`).
         public var continuingSubwordPrefix: String
+        /// Longer words (in Unicode scalars, after normalisation) become the unknown token.
         public var maxInputCharactersPerWord: Int
+        /// Whether to lower-case, strip accents (a `nil` of `init` already resolved to `lowercase`),
+        /// split around CJK ideographs, and drop control characters.
         public var lowercase: Bool, stripAccents: Bool, handleChineseCharacters: Bool, cleanText: Bool
     }
 

@@ -14,8 +14,12 @@ public protocol Optimizer: AnyObject {
 /// Adam with decoupled weight decay (Loshchilov & Hutter), matching
 /// `torch.optim.AdamW` (bias correction, PyTorch's defaults and update order).
 public final class AdamW: Optimizer {
+    /// The learning rate of the next step (``Trainer`` sets it from its ``LearningRateSchedule`` before each).
     public var learningRate: Float
+    /// The moment decay rates, the denominator's epsilon, and the decoupled weight decay
+    /// (each step scales the parameters by `1 - learningRate * weightDecay`).
     public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    /// The parameters updated, in the order of the moment estimates in ``state``.
     public let parameters: [Parameter]
     /// Steps taken so far.
     public private(set) var stepCount = 0
@@ -50,6 +54,7 @@ public final class AdamW: Optimizer {
         }
     }
 
+    /// Counts one step and updates every parameter that has a gradient, then drops its gradient.
     public func step() {
         let constants = beginStep()
         for index in parameters.indices { update(index, constants) }
@@ -109,8 +114,12 @@ public final class AdamW: Optimizer {
 /// Stochastic gradient descent with momentum, matching `torch.optim.SGD`
 /// (the first step's buffer is the gradient; optional Nesterov; L2 weight decay).
 public final class SGD: Optimizer {
+    /// The learning rate of the next step.
     public var learningRate: Float
+    /// The momentum factor (0: plain SGD), the fraction of each new gradient damped out of the
+    /// momentum buffer, the L2 penalty added to the gradient, and whether to use Nesterov momentum.
     public let momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool
+    /// The parameters updated.
     public let parameters: [Parameter]
     private var buffers: [Tensor?]
 
@@ -127,6 +136,7 @@ public final class SGD: Optimizer {
         buffers = Array(repeating: nil, count: parameters.count)
     }
 
+    /// Updates every parameter that has a gradient, then clears its gradient.
     public func step() {
         for (index, parameter) in parameters.enumerated() {
             guard var direction = parameter.grad else { continue }

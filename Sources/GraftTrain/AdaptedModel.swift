@@ -6,7 +6,9 @@ import GraftNN
 /// A frozen backbone with trained adapters and the head of the top one, loaded
 /// from files: what `adapt eval`, `adapt predict` and `adapt embed` run.
 public struct AdaptedModel {
+    /// The loaded backbone (fine-tuned weights included for a fully fine-tuned model file).
     public let backbone: Backbone
+    /// The backbone's encoder with the loaded adapters, `setup` active.
     public let model: GraftedModel
     /// The active setup: `nil` for a plain or fully fine-tuned backbone.
     public let setup: AdapterSetup?

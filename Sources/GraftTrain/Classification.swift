@@ -7,16 +7,22 @@ import GraftText
 
 /// One example of sequence classification: token ids and a class index.
 public struct SequenceExample: Sendable, Equatable {
+    /// The text's token ids, framed by the tokenizer's special tokens.
     public var ids: [Int]
+    /// The class, an index into the classifier's `labels`.
     public var label: Int
+    /// An example of `ids` in class `label`.
     public init(ids: [Int], label: Int) { self.ids = ids; self.label = label }
 }
 
 /// One example of token classification: token ids and a label per token
 /// (`Variable.ignoreIndex` for special tokens and non-initial sub-word pieces).
 public struct TokenExample: Sendable, Equatable {
+    /// The token ids, framed by the tokenizer's special tokens.
     public var ids: [Int]
+    /// One class index per id, `Variable.ignoreIndex` where no label is scored.
     public var labels: [Int]
+    /// An example of `ids` with their per-token `labels` (as many as `ids`).
     public init(ids: [Int], labels: [Int]) { self.ids = ids; self.labels = labels }
 
     /// Word-level tags on sub-word tokens: each word is tokenized on its own
@@ -45,10 +51,15 @@ public final class Classifier {
     /// What the head classifies: whole sequences or single tokens.
     public enum Kind: Sendable { case sequence, token }
 
+    /// The backbone (frozen, except under full fine-tuning); its tokenizer's `padID` pads the batches.
     public let backbone: Backbone
+    /// The backbone's encoder with the adapters, run under its active setup.
     public let model: GraftedModel
+    /// A `SequenceClassificationHead` or a `TokenClassificationHead`, as `kind` says.
     public let head: any Module
+    /// Whether the head classifies sequences or tokens.
     public let kind: Kind
+    /// The class names, by class index.
     public let labels: [String]
     /// Per-class weights of the training loss (e.g. ``balancedClassWeights(labels:classCount:names:)``); nil weighs every example alike.
     public var classWeights: [Float]?
@@ -193,6 +204,7 @@ public final class Classifier {
 /// the most probable label of each (what `adapt predict` prints and `adapt serve`
 /// returns for a tagger).
 public struct TokenPrediction: Codable, Sendable, Equatable {
+    /// The text's white-space-separated words.
     public let words: [String]
     /// One per word; `nil` for a word cut off by the token limit.
     public let labels: [String?]
@@ -219,7 +231,9 @@ public struct TokenPrediction: Codable, Sendable, Equatable {
 /// The answer of a sequence head for one text: the most probable label and the
 /// labels' probabilities (what `adapt predict` prints and `adapt serve` returns).
 public struct SequencePrediction: Codable, Sendable, Equatable {
+    /// The most probable label.
     public let label: String
+    /// Softmax probabilities by label: all labels, or only the `topK` most probable.
     public let probabilities: [String: Float]
 
     /// The most probable label, and the probabilities of all labels or of the `topK` most probable.

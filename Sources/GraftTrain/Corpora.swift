@@ -14,9 +14,12 @@ import GraftText
 /// Held-out texts: for Bible corpora, the verses of the chapter split's test
 /// chapters; for other files, every tenth line (the rest train).
 public struct TextCorpus: Sendable {
+    /// The texts masked-LM training runs on.
     public let train: [String]
+    /// The texts held out for evaluation (masked-LM loss and pseudo-perplexity).
     public let heldOut: [String]
 
+    /// A corpus of the given training and held-out texts.
     public init(train: [String], heldOut: [String]) {
         self.train = train
         self.heldOut = heldOut

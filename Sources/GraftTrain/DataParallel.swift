@@ -18,7 +18,9 @@ import GraftTensor
 /// `GRAFT_MPI_LIBRARY` names), so Graft builds and runs without it; a process started
 /// by `mpirun` that cannot load it stops with a message.
 public final class DataParallel: @unchecked Sendable {
+    /// This process's rank in `MPI_COMM_WORLD`, `0..<size`.
     public let rank: Int
+    /// The number of ranks in the job (at least 2).
     public let size: Int
     private let mpi: OpenMPI
 
@@ -71,10 +73,14 @@ public final class DataParallel: @unchecked Sendable {
 
 /// Why a data-parallel run cannot go on.
 public enum DataParallelError: Error, CustomStringConvertible, Equatable {
+    /// Started by `mpirun`, but Open MPI cannot be loaded or initialised; the string says why.
     case mpiUnavailable(String)
+    /// The ranks `others` were started with another fingerprint (settings or backbone) than `rank`.
     case differentRuns(rank: Int, others: [Int])
+    /// `--gradient-accumulation` (`micro` micro-batches per update) is not a multiple of the rank count.
     case indivisibleAccumulation(micro: Int, ranks: Int)
 
+    /// What went wrong and how to fix it, for the command line.
     public var description: String {
         switch self {
         case .mpiUnavailable(let reason):

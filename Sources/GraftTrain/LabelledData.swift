@@ -4,7 +4,9 @@ import GraftText
 
 /// Train, dev and test examples of a labelled task, tokenized.
 public struct LabelledData<Example: Sendable>: Sendable {
+    /// The class (or tag) names; an example's label is an index into them.
     public let labels: [String]
+    /// The examples of each split, in a seeded random order (see ``SplitLimits``).
     public let train: [Example], dev: [Example], test: [Example]
 
     /// The examples of one split.
@@ -79,10 +81,12 @@ extension LabelledData where Example == TokenExample {
 /// How many examples of each split to use (a seeded sample; `nil`: all),
 /// drawn before tokenizing so that large sets load quickly.
 public struct SplitLimits: Sendable {
+    /// The most examples to take from each split; `nil` takes them all.
     public var train: Int?, dev: Int?, test: Int?
     /// Seeds the training sample; dev and test samples use fixed seeds so every run scores the same examples.
     public var seed: UInt64
 
+    /// Limits for each split (default: none) and the training sample's seed (default 0).
     public init(train: Int? = nil, dev: Int? = nil, test: Int? = nil, seed: UInt64 = 0) {
         (self.train, self.dev, self.test, self.seed) = (train, dev, test, seed)
     }

@@ -8,9 +8,13 @@ import GraftText
 
 /// A backbone with adapters and a masked-LM head: the language-adapter task.
 public final class MaskedLanguageModel {
+    /// The frozen backbone; its tokenizer's `padID` pads the batches.
     public let backbone: Backbone
+    /// The backbone's encoder with the adapters, run under its active setup.
     public let model: GraftedModel
+    /// The masked-LM head, its decoder tied to the word embeddings.
     public let head: MaskedLMHead
+    /// The masking applied to training batches; its special ids and mask id also serve pseudo-perplexity.
     public let corruption: MaskedLanguageModeling
     /// The vocabulary the training loss's softmax runs over; `nil` (the default)
     /// for the full vocabulary. Evaluation always uses the full vocabulary.

@@ -8,9 +8,13 @@ import GraftText
 /// a selected token becomes the mask token 80% of the time, a random id 10%,
 /// and stays unchanged 10%. Only selected tokens carry a label.
 public struct MaskedLanguageModeling: Sendable {
+    /// The chance that a non-special token is selected (0.15 by default).
     public var probability: Float
+    /// The id 80% of the selected tokens become (the tokenizer's `<mask>` / `[MASK]`).
     public let maskID: Int
+    /// The random replacements (10% of the selected tokens) are drawn uniformly from `0..<vocabularySize`.
     public let vocabularySize: Int
+    /// The ids never selected: the tokenizer's framing and padding ids.
     public let specialIDs: Set<Int>
 
     /// The corruption for `tokenizer`'s mask id, vocabulary and special ids, selecting

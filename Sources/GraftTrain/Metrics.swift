@@ -4,15 +4,21 @@ import Foundation
 public struct ClassificationReport: Sendable, Codable, Equatable, CustomStringConvertible {
     /// Precision, recall and F1 of one class, and its support (the true examples of the class).
     public struct ClassScores: Sendable, Codable, Equatable {
+        /// The class name.
         public let label: String
+        /// Fractions in `0...1`; each is 0 where its denominator is.
         public let precision: Double, recall: Double, f1: Double
+        /// The number of examples whose true class this is.
         public let support: Int
     }
 
+    /// The fraction of predictions equal to the truth (0 for no examples).
     public let accuracy: Double
     /// The unweighted mean of the per-class F1 scores (classes with support or predictions).
     public let macroF1: Double
+    /// The scores of every class, in the order of `labels`.
     public let classes: [ClassScores]
+    /// The number of examples (or labelled tokens) scored.
     public let count: Int
 
     /// Scores `predictions` against `truth` (class indices into `labels`).

@@ -11,11 +11,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var steps: Int = 1000
     /// Passes over the training data; `nil` when the run is sized by `steps`.
     public var epochs: Double?
+    /// The peak AdamW learning rate, reached after warm-up (default `1e-4`; `adapt train` uses 1e-3,
+    /// 3e-3 for LoRA and 3e-5 for `--method full`).
     public var learningRate: Float = 1e-4
     /// Linear warm-up steps, then linear decay to zero at `steps`.
     public var warmupSteps: Int = 0
     /// Warm-up as a fraction of the run; when set, ``sized(batchesPerEpoch:)`` derives `warmupSteps` from it.
     public var warmupFraction: Float?
+    /// AdamW's decoupled weight decay (default 0.01).
     public var weightDecay: Float = 0.01
     /// Micro-batches whose gradients are summed (and averaged) per update.
     public var gradientAccumulation: Int = 1
@@ -30,6 +33,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Evaluate before the first update too, and end the run with the parameters
     /// of the best evaluation (also when the loss diverges), not the last.
     public var restoresBest = false
+    /// The run's seed; every micro-batch's randomness derives from it (``Trainer/seed(step:micro:)``).
     public var seed: UInt64 = 0
 
     /// Options with every setting at its default (1000 steps at learning rate `1e-4`, no warm-up,
@@ -73,10 +77,16 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
 /// What went wrong in training.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// The loss or gradient norm became NaN or infinite at update `step` (1-based); `lastCheckpoint`
+    /// is the training checkpoint to resume from, if one was written. Not thrown when `restoresBest` has a
+    /// best evaluation to return to: `run` then stops and sets `divergedStep`.
     case nonFiniteLoss(step: Int, lastCheckpoint: String?)
+    /// The checkpoint `file` cannot resume this run; `reason` says why.
     case checkpointMismatch(file: String, reason: String)
+    /// There is nothing to train on; the string says what is empty.
     case emptyData(String)
 
+    /// A sentence for the command line saying what happened and what to do.
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, checkpoint):
@@ -90,9 +100,13 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
 
 /// One optimizer update, as logged.
 public struct StepRecord: Codable, Sendable, Equatable {
+    /// The number of updates done, this one included (1 for the first).
     public let step: Int
+    /// The mean loss of the update's micro-batches.
     public let loss: Float
+    /// The learning rate this update used, as the schedule set it.
     public let learningRate: Float
+    /// The global gradient norm before clipping.
     public let gradientNorm: Float
     /// Tokens (or examples) processed per second in this step.
     public let throughput: Double
@@ -112,8 +126,11 @@ public struct StepRecord: Codable, Sendable, Equatable {
 /// must be derived from `seed(step:micro:)`, so a resumed run repeats the
 /// uninterrupted one exactly.
 public final class Trainer {
+    /// The trainable parameters, named as in checkpoints.
     public let parameters: [(name: String, parameter: Parameter)]
+    /// The run's validated settings.
     public let options: TrainingOptions
+    /// AdamW over `parameters`; its learning rate follows the linear warm-up and decay schedule.
     public let optimizer: AdamW
     /// Path of the training checkpoint, if checkpoints are written.
     public let checkpointPath: String?
@@ -122,8 +139,11 @@ public final class Trainer {
     public var dataParallel: DataParallel?
     /// The last step's exchange time (`StepRecord.exchangeSeconds`).
     private var lastExchangeSeconds: Double?
+    /// Updates done so far (restored by ``resume(from:)``).
     public private(set) var step = 0
+    /// One record per update done, in order (restored by ``resume(from:)``).
     public private(set) var history: [StepRecord] = []
+    /// The highest evaluation score so far; `nil` before the first evaluation.
     public private(set) var bestEvaluation: Double?
     /// The step after which the best evaluation ran (0: before training).
     public private(set) var bestStep: Int?
