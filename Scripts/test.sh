@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Scripts/install-dependencies.sh
 bash Scripts/fetch-models.sh
+# Every public declaration carries a doc comment (DocC).
+python3 Scripts/check-doc-comments.py
 # Tests run in parallel; one OpenBLAS thread each keeps them from oversubscribing.
 export OPENBLAS_NUM_THREADS=1
 swift test --parallel
