@@ -58,9 +58,9 @@ public struct LoRAConfiguration: AdapterMethodSettings {
     /// Throws if these settings cannot make an adapter for `model`.
     public func validate(model: EncoderConfiguration) throws {
         try validateLeftOutLayers(leaveOut, model: model)
-        let widest = narrowestSide(of: targets, model: model)
-        guard (1...widest).contains(rank) else {
-            throw ConfigurationError("LoRA rank must be in 1...\(widest) (the narrowest side of a target layer), got \(rank)")
+        let largestRank = narrowestSide(of: targets, model: model)
+        guard (1...largestRank).contains(rank) else {
+            throw ConfigurationError("LoRA rank must be in 1...\(largestRank) (the narrowest side of a target layer), got \(rank)")
         }
         guard dropout >= 0 && dropout < 1 else { throw ConfigurationError("LoRA dropout must be in [0, 1), got \(dropout)") }
     }

@@ -89,9 +89,9 @@ public struct MoSConfiguration: AdapterMethodSettings {
     /// Throws if these settings cannot make an adapter for `model`.
     public func validate(model: EncoderConfiguration) throws {
         try validateLeftOutLayers(leaveOut, model: model)
-        let widest = narrowestSide(of: targets, model: model)
-        guard (1...widest).contains(rank), (1...widest).contains(validRank), (1...widest).contains(shards) else {
-            throw ConfigurationError("MoS rank, valid rank and shards must be in 1...\(widest) (the narrowest side of a target layer), got \(rank), \(validRank), \(shards)")
+        let largestRank = narrowestSide(of: targets, model: model)
+        guard (1...largestRank).contains(rank), (1...largestRank).contains(validRank), (1...largestRank).contains(shards) else {
+            throw ConfigurationError("MoS rank, valid rank and shards must be in 1...\(largestRank) (the narrowest side of a target layer), got \(rank), \(validRank), \(shards)")
         }
         guard privateRank >= 0, privateRank <= min(rank, validRank) else {
             throw ConfigurationError("MoS private rank must be in 0...\(min(rank, validRank)) (at most rank and valid rank), got \(privateRank)")

@@ -7,7 +7,8 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
     case malformedLine(path: String, line: Int, reason: String)
     /// `path` holds no examples.
     case emptyDataset(path: String)
-    /// Line `line` of `path` has a label outside the dataset's label set.
+    /// Line `line` (1-based; 0 where the line is not known) of `path` has a label outside the dataset's label set
+    /// (for a set whose labels come from its training split: a dev or test label that training never has).
     case unknownLabel(path: String, line: Int, label: String, expected: [String])
     /// A verse reference outside the 66-book canon (see ``BibleBook/canon``).
     case invalidReference(book: Int, chapter: Int, verse: Int)
@@ -28,7 +29,7 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
         case .emptyDataset(let path):
             "\(path) holds no examples; expected at least one"
         case .unknownLabel(let path, let line, let label, let expected):
-            "\(path):\(line): unknown label \"\(label)\"; expected one of \(expected.joined(separator: ", "))"
+            "\(line > 0 ? "\(path):\(line)" : path): unknown label \"\(label)\"; expected one of \(expected.joined(separator: ", "))"
         case .invalidReference(let book, let chapter, let verse):
             "no such verse: book \(book), chapter \(chapter), verse \(verse); expected books 1...66 "
                 + "and chapters within each book's chapter count"

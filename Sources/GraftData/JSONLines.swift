@@ -112,7 +112,7 @@ extension LabelledText: JSONLineRepresentable {
         return line + "}"
     }
 
-    /// The examples of the JSONL file at `path`.
+    /// The examples of the JSONL file at `path`, one per line, in the file's order.
     /// - Parameter labels: the dataset's label set; nil accepts any label.
     /// - Throws: what ``JSONLines/read(_:from:)`` throws, and
     ///   ``DataError/unknownLabel(path:line:label:expected:)`` for a label outside `labels`.

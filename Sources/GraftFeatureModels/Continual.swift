@@ -343,7 +343,7 @@ public enum ContinualError: Error, CustomStringConvertible, Equatable {
     /// A one-line message naming what was expected and what was found.
     public var description: String {
         switch self {
-        case .invalidData(let detail): "invalid class-incremental data: \(detail)"
+        case .invalidData(let detail): "invalid continual-learning data: \(detail)"
         case let .featureSizeMismatch(expected, found): "expected features of size \(expected), found \(found)"
         case let .labelOutOfRange(label, classCount, split): "\(split) label \(label) is outside 0..<\(classCount)"
         case let .emptyTask(task, split): "task \(task + 1) has no \(split) examples"

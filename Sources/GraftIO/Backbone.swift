@@ -64,14 +64,14 @@ public final class Backbone {
 
     /// The pretrained masked-LM head whose weights `source` gives by the head's own names
     /// (`transform.dense.weight`, `transform.LayerNorm.bias`, `bias`, and `decoder.weight` when the
-    /// decoder is not the word embeddings) on `encoder`; nil if there is none.
-    static func pretrainedHead(of encoder: TransformerEncoder, _ source: (String) throws -> Tensor?) throws -> MaskedLMHead? {
+    /// decoder is not the word embeddings) on `encoder`; nil if there is none. Errors name `file`, the source.
+    static func pretrainedHead(of encoder: TransformerEncoder, in file: String, _ source: (String) throws -> Tensor?) throws -> MaskedLMHead? {
         guard try source("bias") != nil else { return nil }
         let untied = try source("decoder.weight")
         let c = encoder.configuration
         if let untied, untied.shape != [c.vocabularySize, c.hiddenSize] {
-            throw BackboneError.unsupportedHead(file: "the masked-LM head", detail:
-                "its decoder has shape \(untied.shape); expected [\(c.vocabularySize), \(c.hiddenSize)]")
+            throw BackboneError.unsupportedHead(file: file, detail:
+                "the masked-LM head's decoder has shape \(untied.shape); expected [\(c.vocabularySize), \(c.hiddenSize)]")
         }
         var generator = SeededGenerator(seed: 0)
         let head = MaskedLMHead(tiedTo: encoder, untiedDecoder: untied, generator: &generator)
@@ -116,7 +116,7 @@ public final class Backbone {
                                        source: "\(path) (attribute tokenizer)").makeTokenizer()
         let encoder = TransformerEncoder(configuration: configuration, withPooler: file.contains("pooler.dense.weight"))
         try encoder.loadParameters { name in file.contains(name) ? try file.read(name) : nil }
-        let head = try pretrainedHead(of: encoder) { name in
+        let head = try pretrainedHead(of: encoder, in: path) { name in
             file.contains(maskedLMHeadGroup + name) ? try file.read(maskedLMHeadGroup + name) : nil
         }
         let expected = Set(encoder.namedParameters().map(\.name) + (head?.namedParameters().map { maskedLMHeadGroup + $0.name } ?? [])

@@ -85,7 +85,7 @@ extension Backbone {
         // A stored decoder equal to the word embeddings is the tied table saved twice; any other is the head's own.
         let untied = names.contains(decoder) ? try weights.tensor(named: decoder) : nil
         let ownDecoder = untied.flatMap { $0 == encoder.embeddings.word.weight.value ? nil : $0 }
-        return try pretrainedHead(of: encoder) { name in
+        return try pretrainedHead(of: encoder, in: weights.source) { name in
             if name == "decoder.weight" { return ownDecoder }
             guard let source = mapping[name], names.contains(source) else { return nil }
             return try weights.tensor(named: source)

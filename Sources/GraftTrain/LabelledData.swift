@@ -36,8 +36,8 @@ extension LabelledData where Example == SequenceExample {
             for record in records where record.split == .train && !labels.contains(record.label) { labels.append(record.label) }
         }
         let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
-        if let unseen = records.first(where: { index[$0.label] == nil }) {
-            throw DataError.unknownLabel(path: path, line: 0, label: unseen.label, expected: labels)
+        if let unseen = records.firstIndex(where: { index[$0.label] == nil }) { // record i is line i + 1 (`LabelledText.read`)
+            throw DataError.unknownLabel(path: path, line: unseen + 1, label: records[unseen].label, expected: labels)
         }
         func examples(_ split: DataSplit) -> [SequenceExample] {
             records.filter { $0.split == split }.sample(limits[split], seed: limits.seed(split)).map {
@@ -64,7 +64,7 @@ extension LabelledData where Example == TokenExample {
         let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
         for sentence in sentences {
             if let unseen = sentence.tokens.first(where: { index[$0.upos] == nil }) {
-                throw DataError.unknownLabel(path: path, line: 0, label: unseen.upos, expected: labels)
+                throw DataError.unknownLabel(path: path, line: 0, label: unseen.upos, expected: labels) // CoNLL-U sentences keep no line
             }
         }
         func examples(_ split: DataSplit) -> [TokenExample] {

@@ -90,7 +90,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, checkpoint):
-            "the loss became NaN or infinite at step \(step); training stopped"
+            "the loss or its gradient became NaN or infinite at step \(step); training stopped"
                 + (checkpoint.map { ". The last good checkpoint is \($0) (resume with --resume)" } ?? " (no checkpoint was written yet)")
         case let .checkpointMismatch(file, reason): "cannot resume from \(file): \(reason)"
         case .emptyData(let what): "no training data: \(what)"
@@ -147,7 +147,7 @@ public final class Trainer {
     public private(set) var bestEvaluation: Double?
     /// The step after which the best evaluation ran (0: before training).
     public private(set) var bestStep: Int?
-    /// The step whose loss was NaN or infinite, if the run diverged and was
+    /// The step whose loss or gradient norm was NaN or infinite, if the run diverged and was
     /// ended with the best evaluation's parameters (`restoresBest`).
     public private(set) var divergedStep: Int?
     private var evaluationsWithoutImprovement = 0
@@ -302,7 +302,7 @@ public final class Trainer {
     public var summary: String {
         var lines: [String] = []
         if let divergedStep {
-            lines.append("the loss became NaN or infinite at step \(divergedStep); training stopped there")
+            lines.append("the loss or its gradient became NaN or infinite at step \(divergedStep); training stopped there")
         }
         if let bestEvaluation, let bestStep {
             let when = bestStep == 0 ? "before training (training never improved on the starting model)" : "after step \(bestStep) of \(step)"

@@ -89,6 +89,20 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 
+    @Test func aMaskedLMDecoderOfTheWrongShapeIsRefusedNamingTheFile() throws {
+        let path = TinyBackbone.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let backbone = try TinyBackbone.make()
+        try backbone.save(to: path)
+        let c = backbone.configuration
+        let file = try HDF5File(path: path, mode: .update)
+        try file.write(Tensor(zeros: [c.vocabularySize]), at: "mlm_head/bias")
+        try file.write(Tensor(zeros: [3, c.hiddenSize]), at: "mlm_head/decoder.weight")
+        file.close()
+        let detail = "the masked-LM head's decoder has shape [3, \(c.hiddenSize)]; expected [\(c.vocabularySize), \(c.hiddenSize)]"
+        #expect(throws: BackboneError.unsupportedHead(file: path, detail: detail)) { try Backbone.load(from: path) }
+    }
+
     @Test func aTruncatedBackboneFileIsAnError() throws {
         let path = TinyBackbone.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -282,4 +282,17 @@ func tinyMaskedLM(seed: UInt64 = 0) throws -> (task: MaskedLanguageModel, parame
         #expect(tokenized[0].jsonLine == #"{"ids":[\#(tokenized[0].ids.map(String.init).joined(separator: ","))],"label":"\#(tokenized[0].label!)","split":"train"}"#)
         #expect(TokenizedText(ids: [0, 2], label: nil, split: .dev).jsonLine == #"{"ids":[0,2],"split":"dev"}"#)
     }
+
+    /// A dev or test label that the training split never has is refused at its line, with training's labels.
+    @Test func aLabelTrainingNeverHasIsNamedWithItsLine() throws {
+        let path = TinyBackbone.temporaryPath(".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try JSONLines.write([LabelledText(text: "a", label: "wet", split: .train), LabelledText(text: "b", label: "dry", split: .train),
+                             LabelledText(text: "c", label: "frozen", split: .test)], to: path)
+        let error = DataError.unknownLabel(path: path, line: 3, label: "frozen", expected: ["wet", "dry"])
+        #expect(throws: error) { try LabelledData<SequenceExample>.load(path, tokenizer: try TinyBackbone.tokenizer(), maxLength: 6) }
+        #expect(error.description == "\(path):3: unknown label \"frozen\"; expected one of wet, dry")
+        #expect(DataError.unknownLabel(path: path, line: 0, label: "X", expected: ["NOUN"]).description
+                == "\(path): unknown label \"X\"; expected one of NOUN")
+    }
 }
