@@ -81,7 +81,7 @@ public struct FineTunedModel {
     /// Loads a file written by `save`.
     /// - Throws: `AdapterCheckpointError` if the file is a backbone without a head, or its head does not fit.
     public static func load(from path: String) throws -> FineTunedModel {
-        let (backbone, fineTuned) = try loadBackbone(from: path)
+        let (_, fineTuned) = try loadBackbone(from: path)
         guard let fineTuned else {
             throw AdapterCheckpointError.invalid(
                 source: path, detail: "it is a backbone without a task head (a fully fine-tuned model, made by `adapt train --method full`, has one)")
