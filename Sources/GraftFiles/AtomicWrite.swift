@@ -2,9 +2,9 @@ import Foundation
 
 /// A file-system operation that failed while writing a file.
 public struct FileWriteError: Error, CustomStringConvertible {
-    /// The path the failed operation acted on: the temporary file beside the output, or its directory.
+    /// The file being written (not the temporary file beside it that the operation may have acted on).
     public let path: String
-    /// What was being done (`fsync`, `rename to OUTPUT`, ...).
+    /// What was being done, on what (`fsync of the temporary file OUTPUT.tmp-...`, `rename over OUTPUT`, ...).
     public let operation: String
     /// The system's reason (`strerror(errno)`).
     public let reason: String
@@ -23,9 +23,9 @@ public func writeAtomically(to path: String, _ body: (String) throws -> Void) th
     let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
     do {
         try body(temporary)
-        try synchronize(temporary)
-        guard rename(temporary, path) == 0 else { throw systemError(temporary, "rename to \(path)") }
-        try synchronize(URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        try synchronize(temporary, "the temporary file", writing: path)
+        guard rename(temporary, path) == 0 else { throw systemError(path, "rename of the temporary file \(temporary) over it") }
+        try synchronize(URL(fileURLWithPath: path).deletingLastPathComponent().path, "its directory", writing: path)
     } catch {
         unlink(temporary)
         throw error
@@ -52,18 +52,19 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     try writeAtomically(to: path) { try data.write(to: URL(fileURLWithPath: $0)) }
 }
 
-/// Flushes the file or directory at `path` to disk (`fsync`), checking the close too.
-func synchronize(_ path: String) throws {
+/// Flushes the file or directory at `path` (`role`: what it is to `output`) to disk (`fsync`), checking the close too.
+private func synchronize(_ path: String, _ role: String, writing output: String) throws {
     let descriptor = open(path, O_RDONLY)
-    guard descriptor >= 0 else { throw systemError(path, "open") }
+    guard descriptor >= 0 else { throw systemError(output, "open of \(role) \(path)") }
     guard fsync(descriptor) == 0 else {
-        let error = systemError(path, "fsync")
+        let error = systemError(output, "fsync of \(role) \(path)")
         close(descriptor)
         throw error
     }
-    guard close(descriptor) == 0 else { throw systemError(path, "close") }
+    guard close(descriptor) == 0 else { throw systemError(output, "close of \(role) \(path)") }
 }
 
-private func systemError(_ path: String, _ operation: String) -> FileWriteError {
-    FileWriteError(path: path, operation: operation, reason: String(cString: strerror(errno)))
+/// The error of the failed system call `operation` (from `errno`) while writing `output`.
+private func systemError(_ output: String, _ operation: String) -> FileWriteError {
+    FileWriteError(path: output, operation: operation, reason: String(cString: strerror(errno)))
 }

@@ -30,7 +30,11 @@ import Testing
         }
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "second")
         #expect(try entries() == ["out.txt"])
-        #expect(throws: FileWriteError.self) { try writeAtomically(to: directory + "/missing/out.txt") { _ in } }
+        let missing = directory + "/missing/out.txt"
+        let error = #expect(throws: FileWriteError.self) { try writeAtomically(to: missing) { _ in } }
+        // The error names the output the user asked for, and the temporary file beside it as what failed.
+        #expect(error?.path == missing)
+        #expect(error?.description.hasPrefix("cannot write \(missing): open of the temporary file \(missing).tmp-") == true)
     }
 
     /// Temporaries left by a killed writer are removed by the next write to the same path; a live writer's stay.

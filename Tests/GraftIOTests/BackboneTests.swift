@@ -180,7 +180,7 @@ func cosine(_ a: [Float], _ b: [Float]) -> Float {
         let config = try String(contentsOfFile: Self.directory + "/config.json", encoding: .utf8)
             .replacingOccurrences(of: #""model_type": "bert""#, with: #""model_type": "gpt2""#)
         try config.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: directory + "/model.safetensors", contents: Data())
+        #expect(FileManager.default.createFile(atPath: directory + "/model.safetensors", contents: Data()))
         #expect { try Backbone.importModel(from: directory) } throws: { error in
             "\(error)".contains("unknown model_type \"gpt2\"")
         }
